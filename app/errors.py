@@ -1,0 +1,75 @@
+"""Errors the gateway raises on purpose; each carries a stable `code` for `errors[].extensions`.
+
+    GatewayError                 INTERNAL
+    ├── BadUserInput             BAD_USER_INPUT    (ids, cursors, filters, page sizes)
+    ├── ConfigError              CONFIG            (a bad GATEWAY_* value; stops start-up)
+    └── UpstreamError            (carries `provider`)
+        ├── UpstreamUnavailable  UPSTREAM_UNAVAILABLE  (refused, reset, 5xx)
+        ├── UpstreamTimeout      UPSTREAM_TIMEOUT
+        ├── UpstreamUnauthorized UPSTREAM_UNAUTHORIZED (401/403)
+        └── UpstreamBadResponse  UPSTREAM_BAD_RESPONSE (unparseable or misshapen body, 4xx)
+
+Messages are written for clients: they name the bad value, never a host, token or raw body.
+"""
+
+from __future__ import annotations
+
+
+class GatewayError(Exception):
+    """Base of every error the gateway raises deliberately."""
+
+    code = "INTERNAL"
+
+    @property
+    def extensions(self) -> dict[str, object]:
+        return {"code": self.code}
+
+
+class BadUserInput(GatewayError):
+    """The query's arguments are invalid; nothing was changed."""
+
+    code = "BAD_USER_INPUT"
+
+
+class ConfigError(GatewayError):
+    """A configuration value is missing or malformed."""
+
+    code = "CONFIG"
+
+
+class UpstreamError(GatewayError):
+    """An upstream provider failed to give a usable answer."""
+
+    code = "UPSTREAM_UNAVAILABLE"
+
+    def __init__(self, message: str, *, provider: str) -> None:
+        super().__init__(message)
+        self.provider = provider
+
+    @property
+    def extensions(self) -> dict[str, object]:
+        return {"code": self.code, "provider": self.provider}
+
+
+class UpstreamUnavailable(UpstreamError):
+    """The upstream refused the connection, reset it, or answered 5xx."""
+
+    code = "UPSTREAM_UNAVAILABLE"
+
+
+class UpstreamTimeout(UpstreamError):
+    """The upstream did not answer in time."""
+
+    code = "UPSTREAM_TIMEOUT"
+
+
+class UpstreamUnauthorized(UpstreamError):
+    """The upstream rejected the gateway's credentials (401/403)."""
+
+    code = "UPSTREAM_UNAUTHORIZED"
+
+
+class UpstreamBadResponse(UpstreamError):
+    """The upstream's answer did not parse, did not have the documented shape, or was a 4xx."""
+
+    code = "UPSTREAM_BAD_RESPONSE"

@@ -1,0 +1,80 @@
+"""create_app(): routes, lifespan and the GraphQL view. The composition root."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from typing import TypedDict
+
+import aiohttp
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+
+from app.listing.cursor import CursorCodec
+from app.settings import Settings
+from app.upstream import Upstreams
+from resolvers.context import Context
+from resolvers.schema import schema
+
+log = logging.getLogger("session_gateway")
+
+# Keep-alive connections kept per upstream host; fan-out never needs more than a few at once.
+CONNECTIONS_PER_HOST = 32
+
+
+class State(TypedDict):
+    upstreams: Upstreams
+
+
+class GatewayGraphQL(GraphQL[Context, None]):
+    """Strawberry's ASGI view with the gateway's per-request context."""
+
+    def __init__(self, cursors: CursorCodec) -> None:
+        super().__init__(schema, graphql_ide="graphiql")
+        self._cursors = cursors
+
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket
+    ) -> Context:
+        upstreams: Upstreams = request.state.upstreams
+        http_request = request if isinstance(request, Request) else None
+        return Context.create(upstreams, self._cursors, http_request)
+
+
+def _cursor_secret(settings: Settings) -> bytes:
+    if settings.cursor_secret is not None:
+        return settings.cursor_secret.get_secret_value().encode()
+    log.warning(
+        "GATEWAY_CURSOR_SECRET is not set: using a random secret, so cursors stop working "
+        "when this process restarts and are not shared between workers."
+    )
+    return secrets.token_bytes(32)
+
+
+async def healthz(request: Request) -> JSONResponse:
+    """Liveness: the process answers."""
+    return JSONResponse({"status": "ok"})
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """The gateway as an ASGI app; `settings` default to the environment."""
+    settings = settings or Settings.from_environ()
+    cursors = CursorCodec(_cursor_secret(settings))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[State]:
+        timeout = aiohttp.ClientTimeout(
+            total=settings.upstream_timeout, connect=settings.upstream_connect_timeout
+        )
+        connector = aiohttp.TCPConnector(limit_per_host=CONNECTIONS_PER_HOST)
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+            yield {"upstreams": Upstreams.create(session, settings)}
+
+    routes = [Route("/graphql", GatewayGraphQL(cursors)), Route("/healthz", healthz)]
+    return Starlette(routes=routes, lifespan=lifespan)

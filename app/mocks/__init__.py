@@ -1,0 +1,10 @@
+"""Mock upstream servers (PrivX, Prefactor, ZITADEL, hyper.id) with generated session data."""
+
+from __future__ import annotations
+
+from app.mocks.calls import CALLS, Call
+from app.mocks.credentials import Credentials
+from app.mocks.data import MockData, generate
+from app.mocks.servers import MockUpstreams
+
+__all__ = ["CALLS", "Call", "Credentials", "MockData", "MockUpstreams", "generate"]

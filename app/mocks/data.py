@@ -1,0 +1,71 @@
+"""Deterministic, realistic session data in each upstream's own JSON shape."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from app.mocks import _hyperid_data, _prefactor_data, _privx_data, _zitadel_data
+from app.mocks._world import Device, Person, make_people, make_tenants
+
+__all__ = ["Device", "MockData", "Person", "generate"]
+
+PEOPLE = 40
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+@dataclass(eq=True)
+class MockData:
+    """What the mock upstreams serve: upstream-shaped dicts plus ground truth kept beside them."""
+
+    privx: list[dict[str, Any]] = field(default_factory=list)
+    prefactor: list[dict[str, Any]] = field(default_factory=list)
+    prefactor_pool_ids: list[str] = field(default_factory=list)
+    zitadel: list[dict[str, Any]] = field(default_factory=list)
+    hyperid_sessions: list[dict[str, Any]] = field(default_factory=list)
+    hyperid_app_authorizations: list[dict[str, Any]] = field(default_factory=list)
+    now: datetime = field(default_factory=_utc_now)
+    people: list[Person] = field(default_factory=list)
+    privx_token_user_id: str = ""
+    zitadel_caller_id: str = ""
+    zitadel_creators: dict[str, str] = field(default_factory=dict)
+    zitadel_instance_id: str = ""
+    hyperid_user: Person | None = None
+
+
+def generate(
+    seed: int = 7,
+    *,
+    now: datetime | None = None,
+    privx_sessions: int = 160,
+    prefactor_sessions: int = 120,
+    zitadel_sessions: int = 150,
+    hyperid_sessions: int = 24,
+) -> MockData:
+    """Draw a data set; the same seed and `now` always give the same data."""
+    now = (now or _utc_now()).astimezone(UTC)
+    rng = random.Random(seed)
+    tenants = make_tenants(rng, now)
+    people = make_people(rng, PEOPLE, tenants, now)
+    privx_owner, hyperid_user = people[0], people[1]
+    zitadel, creators = _zitadel_data.zitadel_sessions(rng, people, tenants, now, zitadel_sessions)
+    return MockData(
+        privx=_privx_data.privx_sessions(rng, people, now, privx_sessions, privx_owner),
+        prefactor=_prefactor_data.prefactor_sessions(rng, people, tenants, now, prefactor_sessions),
+        prefactor_pool_ids=list(tenants.prefactor_pool_ids),
+        zitadel=zitadel,
+        hyperid_sessions=_hyperid_data.hyperid_sessions(rng, hyperid_user, now, hyperid_sessions),
+        hyperid_app_authorizations=_hyperid_data.hyperid_app_authorizations(rng, hyperid_user, now),
+        now=now,
+        people=people,
+        privx_token_user_id=privx_owner.privx_user_id,
+        zitadel_caller_id=tenants.zitadel_caller_id,
+        zitadel_creators=creators,
+        zitadel_instance_id=tenants.zitadel_instance_id,
+        hyperid_user=hyperid_user,
+    )

@@ -1,0 +1,167 @@
+"""Mock of the PrivX `auth` service's sessionstorage API, under `/auth/api/v1`."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from app.mocks.calls import CALLS, record_calls
+from app.mocks.credentials import Credentials
+from app.mocks.data import MockData
+
+__all__ = ["BASE", "SORT_KEYS", "create_app"]
+
+BASE = "/auth/api/v1/sessionstorage"
+# Sort keys as the API names them, mapped to the field they sort by.
+SORT_KEYS = {
+    "id": "id",
+    "user_id": "user_id",
+    "source_id": "source_id",
+    "parent_session_id": "parent_session_id",
+    "domain": "domain",
+    "username": "username",
+    "remote_address": "remote_addr",
+    "type": "type",
+    "created": "created",
+    "updated": "updated",
+    "expires": "expires",
+    "token_expires": "token_expires",
+}
+_KEYWORD_FIELDS = ("username", "remote_addr", "user_agent", "domain")
+
+
+class _BadRequest(Exception):
+    def __init__(self, message: str, prop: str = "") -> None:
+        super().__init__(message)
+        self.prop = prop
+
+
+def _error(status: int, code: str, message: str, prop: str = "") -> web.Response:
+    body = {"error_code": code, "error_message": message, "property": prop, "details": []}
+    return web.json_response(body, status=status)
+
+
+def _int_param(request: web.Request, name: str, default: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise _BadRequest(f"invalid value for {name}: {raw!r} is not an integer", name) from None
+    if value < 0:
+        raise _BadRequest(f"invalid value for {name}: {value} is negative", name)
+    return value
+
+
+class _Api:
+    """Request handlers over one data set."""
+
+    def __init__(self, data: MockData, credentials: Credentials) -> None:
+        self.data = data
+        self.credentials = credentials
+
+    @web.middleware
+    async def guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Check the bearer token and turn bad parameters into PrivX 400 errors."""
+        if request.headers.get("Authorization") != f"Bearer {self.credentials.privx_token}":
+            return _error(401, "UNAUTHORIZED", "OAuth2 authorization missing or invalid")
+        try:
+            return await handler(request)
+        except _BadRequest as exc:
+            return _error(400, "BAD_REQUEST", str(exc), exc.prop)
+        except web.HTTPNotFound:
+            return _error(404, "NOT_FOUND", f"no such endpoint: {request.path}")
+
+    def page(self, request: web.Request, sessions: list[dict[str, Any]]) -> web.Response:
+        """Sort and slice per offset/limit/sortkey/sortdir; wrap in `{count, items}`."""
+        offset = _int_param(request, "offset", 0)
+        limit = _int_param(request, "limit", 50)
+        sortkey = request.query.get("sortkey", "expires")
+        if sortkey not in SORT_KEYS:
+            raise _BadRequest(f"invalid sortkey: {sortkey!r}", "sortkey")
+        sortdir = request.query.get("sortdir", "ASC").upper()
+        if sortdir not in {"ASC", "DESC"}:
+            raise _BadRequest(f"invalid sortdir: {request.query['sortdir']!r}", "sortdir")
+        field = SORT_KEYS[sortkey]
+        ordered = sorted(sessions, key=lambda s: (str(s.get(field) or ""), str(s["id"])))
+        if sortdir == "DESC":
+            ordered.reverse()
+        return web.json_response({"count": len(ordered), "items": ordered[offset : offset + limit]})
+
+    async def search(self, request: web.Request) -> web.Response:
+        """`POST /sessions/search`: filter by user_id, type and keywords."""
+        text = await request.text()
+        try:
+            body = json.loads(text) if text.strip() else {}
+        except json.JSONDecodeError:
+            raise _BadRequest("request body is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise _BadRequest("request body must be a JSON object")
+        for name in ("user_id", "type", "keywords"):
+            if not isinstance(body.get(name, ""), str):
+                raise _BadRequest(f"{name} must be a string", name)
+        user_id, kind = body.get("user_id") or "", body.get("type") or ""
+        keywords = (body.get("keywords") or "").lower()
+
+        def matches(session: dict[str, Any]) -> bool:
+            texts = (str(session.get(f, "")).lower() for f in _KEYWORD_FIELDS)
+            return (
+                (not user_id or session["user_id"] == user_id)
+                and (not kind or session["type"] == kind)
+                and (not keywords or any(keywords in text for text in texts))
+            )
+
+        found = [s for s in self.data.privx if matches(s)]
+        return self.page(request, found)
+
+    async def user_sessions(self, request: web.Request) -> web.Response:
+        """`GET /users/{user_id}/sessions`; `current` is the token's own user."""
+        user_id = request.match_info["user_id"]
+        if user_id == "current":
+            user_id = self.data.privx_token_user_id
+        return self.page(request, [s for s in self.data.privx if s["user_id"] == user_id])
+
+    async def source_sessions(self, request: web.Request) -> web.Response:
+        """`GET /sources/{source_id}/sessions`."""
+        source_id = request.match_info["source_id"]
+        return self.page(request, [s for s in self.data.privx if s["source_id"] == source_id])
+
+    async def terminate(self, request: web.Request) -> web.Response:
+        """`POST /sessions/{session_id}/terminate`: log out it and its children."""
+        session_id = request.match_info["session_id"]
+        if not any(s["id"] == session_id for s in self.data.privx):
+            return _error(404, "NOT_FOUND", f"session {session_id} not found", "session_id")
+        for session in self.data.privx:
+            if session_id in {session["id"], session.get("parent_session_id")}:
+                session["logged_out"] = True
+        return web.Response(status=200)
+
+    async def terminate_user(self, request: web.Request) -> web.Response:
+        """`POST /users/{user_id}/sessions/terminate`: log out every session of a user."""
+        user_id = request.match_info["user_id"]
+        if user_id == "current":
+            user_id = self.data.privx_token_user_id
+        for session in self.data.privx:
+            if session["user_id"] == user_id:
+                session["logged_out"] = True
+        return web.Response(status=200)
+
+
+def create_app(
+    data: MockData, credentials: Credentials, *, date_style: str = "iso"
+) -> web.Application:
+    """A PrivX mock serving (and, on terminate, changing) `data` in place."""
+    del date_style  # PrivX has only RFC 3339.
+    api = _Api(data, credentials)
+    app = web.Application(middlewares=[record_calls, api.guard])
+    app[CALLS] = []
+    app.router.add_post(f"{BASE}/sessions/search", api.search)
+    app.router.add_get(f"{BASE}/users/{{user_id}}/sessions", api.user_sessions)
+    app.router.add_get(f"{BASE}/sources/{{source_id}}/sessions", api.source_sessions)
+    app.router.add_post(f"{BASE}/sessions/{{session_id}}/terminate", api.terminate)
+    app.router.add_post(f"{BASE}/users/{{user_id}}/sessions/terminate", api.terminate_user)
+    return app

@@ -1,0 +1,113 @@
+"""Settings, read once from GATEWAY_* environment variables into a frozen object."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from app.errors import ConfigError
+
+_POOL_ID = re.compile(r"^[0-9a-z]{1,64}$")
+
+
+def _origin(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http(s) origin such as https://privx.example.com")
+    if parts.username or parts.password:
+        raise ValueError("must not carry credentials; use the _TOKEN/_COOKIE variable")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError("must be an origin only; the gateway appends the documented paths")
+    try:
+        parts.port  # noqa: B018 - accessing it validates the port
+    except ValueError:
+        raise ValueError("has an invalid port") from None
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+class Settings(BaseSettings):
+    """The gateway's configuration; a provider whose URL is unset is disabled."""
+
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", frozen=True, extra="ignore")
+
+    privx_url: str | None = None
+    privx_token: SecretStr | None = None
+    prefactor_url: str | None = None
+    prefactor_token: SecretStr | None = None
+    prefactor_pool_ids: Annotated[tuple[str, ...], NoDecode] = ()
+    zitadel_url: str | None = None
+    zitadel_token: SecretStr | None = None
+    hyperid_url: str | None = None
+    hyperid_cookie: SecretStr | None = None
+    cursor_secret: SecretStr | None = None
+    upstream_timeout: float = Field(default=10.0, gt=0, le=300)
+    upstream_connect_timeout: float = Field(default=3.0, gt=0, le=60)
+
+    _check_origin = field_validator(
+        "privx_url", "prefactor_url", "zitadel_url", "hyperid_url", mode="before"
+    )(lambda value: _origin(value))
+
+    @field_validator("prefactor_pool_ids", mode="before")
+    @classmethod
+    def _split_pool_ids(cls, value: object) -> tuple[str, ...]:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if not isinstance(value, list | tuple):
+            raise ValueError("must be a comma-separated list of pool ids")
+        for pool_id in value:
+            if not isinstance(pool_id, str) or not _POOL_ID.match(pool_id):
+                raise ValueError(f"'{pool_id}' is not a Prefactor pool id")
+        return tuple(value)
+
+    @model_validator(mode="after")
+    def _credentials_present(self) -> Settings:
+        needs = [
+            (self.privx_url, self.privx_token, "PRIVX_TOKEN", "PRIVX_URL"),
+            (self.prefactor_url, self.prefactor_token, "PREFACTOR_TOKEN", "PREFACTOR_URL"),
+            (self.zitadel_url, self.zitadel_token, "ZITADEL_TOKEN", "ZITADEL_URL"),
+            (self.hyperid_url, self.hyperid_cookie, "HYPERID_COOKIE", "HYPERID_URL"),
+        ]
+        for url, secret, secret_name, url_name in needs:
+            if url and (secret is None or not secret.get_secret_value().strip()):
+                raise ValueError(
+                    f"GATEWAY_{secret_name} is required when GATEWAY_{url_name} is set"
+                )
+        if self.prefactor_url and not self.prefactor_pool_ids:
+            raise ValueError(
+                "GATEWAY_PREFACTOR_POOL_IDS is required when GATEWAY_PREFACTOR_URL is set "
+                "(Prefactor lists sessions per pool)"
+            )
+        return self
+
+    @classmethod
+    def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Read the environment (or `environ`), turning validation failures into ConfigError."""
+        try:
+            if environ is None:
+                return cls()
+            values = {
+                key.removeprefix("GATEWAY_").lower(): value
+                for key, value in environ.items()
+                if key.startswith("GATEWAY_")
+            }
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    """One line per bad variable, naming it; values are never echoed (they may be secrets)."""
+    lines = []
+    for error in exc.errors():
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if error["loc"]:
+            lines.append(f"GATEWAY_{str(error['loc'][0]).upper()}: {message}")
+        else:
+            lines.append(message)
+    return "Invalid configuration:\n  " + "\n  ".join(lines)

@@ -1,0 +1,70 @@
+"""Small readers for upstream JSON: absent and null are the same, wrong types raise."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from app.upstream.timestamps import parse_rfc3339
+
+
+def obj(value: Any) -> Mapping[str, Any]:
+    """Require a JSON object."""
+    if not isinstance(value, Mapping):
+        raise TypeError(f"expected an object, got {type(value).__name__}")
+    return value
+
+
+def opt_str(data: Mapping[str, Any], key: str) -> str | None:
+    """An optional string; empty strings count as absent."""
+    value = data.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"{key} is not a string")
+    return value
+
+
+def req_str(data: Mapping[str, Any], key: str) -> str:
+    """A required, non-empty string."""
+    value = opt_str(data, key)
+    if value is None:
+        raise KeyError(key)
+    return value
+
+
+def opt_bool(data: Mapping[str, Any], key: str) -> bool | None:
+    """An optional boolean."""
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        raise TypeError(f"{key} is not a boolean")
+    return value
+
+
+def opt_int(data: Mapping[str, Any], key: str) -> int | None:
+    """An optional integer (JSON number, or a string of digits as protobuf's uint64)."""
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise TypeError(f"{key} is not an integer")
+    return int(value)
+
+
+def opt_time(data: Mapping[str, Any], key: str) -> datetime | None:
+    """An optional RFC 3339 timestamp."""
+    value = opt_str(data, key)
+    return None if value is None else parse_rfc3339(value)
+
+
+def list_of(data: Mapping[str, Any], key: str) -> list[Any]:
+    """An optional array; absent or null is empty."""
+    value = data.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise TypeError(f"{key} is not an array")
+    return value

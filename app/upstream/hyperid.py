@@ -1,0 +1,129 @@
+"""hyper.id "api_auth" (ServiceStack): the current user's sessions and authorizations."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from app import ids
+from app.upstream._http import Endpoint
+from app.upstream._json import list_of, obj, opt_bool, opt_int, opt_str
+from app.upstream.records import (
+    AuthorizationKind,
+    AuthorizationRecord,
+    HyperIdExtras,
+    Provider,
+    SessionRecord,
+    SessionStatus,
+    UserAgentRecord,
+    UserRecord,
+)
+from app.upstream.timestamps import parse_servicestack
+
+# hyper.id answers for the cookie's user only and names no user id; every session is theirs.
+CURRENT_USER = "current"
+
+
+class HyperIdClient:
+    """The parts of hyper.id's api_auth service that the gateway uses."""
+
+    provider = Provider.HYPERID
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self._endpoint = endpoint
+
+    async def list(self) -> tuple[list[SessionRecord], tuple[AuthorizationRecord, ...]]:
+        """Every session of the current user, and the app authorizations they granted."""
+        listing = await self._endpoint.call("GET", "/api/sessions", _parse_list)
+        assert listing is not None
+        return listing
+
+    async def get(self, session_id: str) -> SessionRecord | None:
+        """One session by id, or None when hyper.id does not know it."""
+        now = datetime.now(UTC)
+        return await self._endpoint.call(
+            "GET",
+            "/api/session",
+            lambda p: parse_session(obj(p), now),
+            params={"ID": session_id},
+            not_found_ok=True,
+        )
+
+
+def _time(data: Mapping[str, Any], key: str) -> datetime | None:
+    value = opt_str(data, key)
+    return None if value is None else parse_servicestack(value)
+
+
+def _authorization(kind: AuthorizationKind, value: Any) -> AuthorizationRecord:
+    data = obj(value)
+    return AuthorizationRecord(
+        kind=kind,
+        native_id=str(opt_int(data, "authorizationID")),
+        created_at=_time(data, "creationTime"),
+        expires_at=_time(data, "expirationTime"),
+        scope_id=opt_int(data, "scopeID"),
+        site_name=opt_str(data, "siteName"),
+        site_domain=opt_str(data, "siteDomain"),
+        app_hardware_name=opt_str(data, "appHardwareName"),
+        app_user_name=opt_str(data, "appUserName"),
+    )
+
+
+def _parse_list(payload: Any) -> tuple[list[SessionRecord], tuple[AuthorizationRecord, ...]]:
+    data = obj(payload)
+    now = datetime.now(UTC)
+    sessions = [parse_session(obj(s), now) for s in list_of(data, "sessions")]
+    apps = tuple(
+        _authorization(AuthorizationKind.APP, a) for a in list_of(data, "appAuthorizations")
+    )
+    return sessions, apps
+
+
+def parse_session(info: Mapping[str, Any], now: datetime) -> SessionRecord:
+    """Normalise one `SessionInfo`."""
+    session_id = opt_int(info, "sessionID")
+    if session_id is None:
+        raise KeyError("sessionID")
+    native_id = str(session_id)
+    created = _time(info, "creationTime")
+    if created is None:
+        raise KeyError("creationTime")
+    expires = _time(info, "expirationTime")
+    agent = obj(info.get("userAgent") or {})
+    ip = opt_str(info, "ipAddress")
+    restrict = opt_int(info, "restrictToSiteID")
+    return SessionRecord(
+        provider=Provider.HYPERID,
+        native_id=native_id,
+        global_id=ids.encode(ids.SESSION, Provider.HYPERID, native_id),
+        status=SessionStatus.EXPIRED
+        if expires is not None and expires <= now
+        else SessionStatus.ACTIVE,
+        created_at=created,
+        expires_at=expires,
+        remote_address=ip,
+        user=UserRecord(Provider.HYPERID, CURRENT_USER),
+        user_agent=UserAgentRecord(
+            ip=ip,
+            description=opt_str(agent, "name"),
+            browser_name=opt_str(agent, "browserName"),
+            browser_version=opt_str(agent, "browserVersion"),
+            os_version=opt_str(agent, "osVersion"),
+            device_name=opt_str(agent, "deviceName"),
+        ),
+        authorizations=tuple(
+            _authorization(AuthorizationKind.SITE, a) for a in list_of(info, "siteAuthorizations")
+        ),
+        extras=HyperIdExtras(
+            host_name=opt_str(info, "hostName"),
+            identity_provider_id=opt_int(info, "identityProviderID"),
+            restrict_to_site_id=str(restrict) if restrict is not None else None,
+            protection_level=opt_int(info, "protectionLevel"),
+            require_confirmation=opt_bool(info, "requireConfirmation"),
+            is_one_shot=opt_bool(info, "isOneShot"),
+            device_type_code=opt_int(agent, "deviceType"),
+            os_type_code=opt_int(agent, "osType"),
+        ),
+    )

@@ -1,0 +1,113 @@
+"""SSH PrivX sessionstorage (auth service): search sessions, list a user's sessions."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from app import ids
+from app.upstream._http import Endpoint
+from app.upstream._json import list_of, obj, opt_bool, opt_str, opt_time, req_str
+from app.upstream.records import (
+    PrivxExtras,
+    Provider,
+    SessionRecord,
+    SessionStatus,
+    UserAgentRecord,
+    UserRecord,
+)
+
+BASE = "/auth/api/v1/sessionstorage"
+# House assumption: the search endpoint has no maximum `limit`; this keeps bodies moderate.
+SCAN_LIMIT = 1000
+
+
+class PrivxClient:
+    """The parts of the PrivX sessionstorage API that the gateway uses."""
+
+    provider = Provider.PRIVX
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self._endpoint = endpoint
+
+    async def search(
+        self, *, user_id: str | None, offset: int, limit: int, descending: bool
+    ) -> tuple[list[SessionRecord], int]:
+        """One page of sessions by creation time, and the total number that match."""
+        params = {
+            "offset": str(offset),
+            "limit": str(limit),
+            "sortkey": "created",
+            "sortdir": "DESC" if descending else "ASC",
+        }
+        body = {"user_id": user_id} if user_id else {}
+        page = await self._endpoint.call(
+            "POST", f"{BASE}/sessions/search", _parse_envelope, params=params, body=body
+        )
+        assert page is not None
+        return page
+
+    async def all_sessions(self, user_id: str | None = None) -> list[SessionRecord]:
+        """Every session (of one user, or all the token may see), in as few calls as it takes."""
+        first, total = await self.search(
+            user_id=user_id, offset=0, limit=SCAN_LIMIT, descending=False
+        )
+        rest = await asyncio.gather(
+            *(
+                self.search(user_id=user_id, offset=offset, limit=SCAN_LIMIT, descending=False)
+                for offset in range(SCAN_LIMIT, total, SCAN_LIMIT)
+            )
+        )
+        return first + [record for page, _ in rest for record in page]
+
+
+def _parse_envelope(payload: Any) -> tuple[list[SessionRecord], int]:
+    data = obj(payload)
+    now = datetime.now(UTC)
+    items = [parse_session(obj(item), now) for item in list_of(data, "items")]
+    count = data.get("count")
+    return items, int(count) if count is not None else len(items)
+
+
+def parse_session(item: Mapping[str, Any], now: datetime) -> SessionRecord:
+    """Normalise one `sessionResponse`; v33's `session_id` is accepted for `id`."""
+    native_id = opt_str(item, "id") or req_str(item, "session_id")
+    logged_out = bool(opt_bool(item, "logged_out"))
+    expires = opt_time(item, "expires")
+    if logged_out:
+        status = SessionStatus.LOGGED_OUT
+    elif expires is not None and expires <= now:
+        status = SessionStatus.EXPIRED
+    else:
+        status = SessionStatus.ACTIVE
+    created = opt_time(item, "created")
+    if created is None:
+        raise KeyError("created")
+    user_id = opt_str(item, "user_id")
+    username = opt_str(item, "username")
+    remote = opt_str(item, "remote_addr")
+    return SessionRecord(
+        provider=Provider.PRIVX,
+        native_id=native_id,
+        global_id=ids.encode(ids.SESSION, Provider.PRIVX, native_id),
+        status=status,
+        created_at=created,
+        updated_at=opt_time(item, "updated"),
+        expires_at=expires,
+        token_expires_at=opt_time(item, "token_expires"),
+        remote_address=remote,
+        user=UserRecord(Provider.PRIVX, user_id, login_name=username) if user_id else None,
+        user_agent=UserAgentRecord(raw=opt_str(item, "user_agent"), ip=remote),
+        # Some doc versions send "" instead of omitting the parent of a root session.
+        parent_native_id=opt_str(item, "parent_session_id"),
+        extras=PrivxExtras(
+            session_type=opt_str(item, "type") or "login",
+            source_id=opt_str(item, "source_id"),
+            domain=opt_str(item, "domain"),
+            username=username,
+            current=opt_bool(item, "current"),
+            logged_out=logged_out,
+        ),
+    )

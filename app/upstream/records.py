@@ -1,0 +1,208 @@
+"""Normalised, provider-neutral records that adapters produce and resolvers read."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class Provider(enum.Enum):
+    """The upstream session APIs the gateway knows."""
+
+    PRIVX = "PRIVX"
+    PREFACTOR = "PREFACTOR"
+    ZITADEL = "ZITADEL"
+    HYPERID = "HYPERID"
+
+
+class SessionStatus(enum.Enum):
+    """One status vocabulary for every provider; each adapter documents its mapping."""
+
+    ACTIVE = "ACTIVE"
+    EXPIRED = "EXPIRED"
+    LOGGED_OUT = "LOGGED_OUT"
+    REVOKED = "REVOKED"
+    PENDING = "PENDING"
+
+
+class AuthorizationKind(enum.Enum):
+    """What a hyper.id authorization grants access to."""
+
+    SITE = "SITE"
+    APP = "APP"
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    """The user a session belongs to, as far as its provider tells."""
+
+    provider: Provider
+    native_id: str
+    login_name: str | None = None
+    display_name: str | None = None
+    organization_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UserAgentRecord:
+    """What the upstream says about the client; raw strings are parsed lazily by resolvers."""
+
+    raw: str | None = None
+    ip: str | None = None
+    fingerprint_id: str | None = None
+    description: str | None = None
+    browser_name: str | None = None
+    browser_version: str | None = None
+    os_name: str | None = None
+    os_version: str | None = None
+    device_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FactorRecord:
+    """One verified authentication factor."""
+
+    verified_at: datetime | None
+    user_verified: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FactorsRecord:
+    """ZITADEL's checked factors; an absent factor was not checked."""
+
+    user: FactorRecord | None = None
+    password: FactorRecord | None = None
+    web_auth_n: FactorRecord | None = None
+    intent: FactorRecord | None = None
+    totp: FactorRecord | None = None
+    otp_sms: FactorRecord | None = None
+    otp_email: FactorRecord | None = None
+    recovery_code: FactorRecord | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationRecord:
+    """A hyper.id site or app authorization."""
+
+    kind: AuthorizationKind
+    native_id: str
+    created_at: datetime | None
+    expires_at: datetime | None
+    scope_id: int | None
+    site_name: str | None = None
+    site_domain: str | None = None
+    app_hardware_name: str | None = None
+    app_user_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MetadataEntry:
+    """One key/value pair; ZITADEL values are bytes, kept as the base64 text it sends."""
+
+    key: str
+    value_base64: str
+
+
+@dataclass(frozen=True, slots=True)
+class InteractionRecord:
+    """Prefactor's first/last interaction with a session."""
+
+    at: datetime | None
+    remote_ip: str | None
+    user_agent: str | None
+    asn: int | None = None
+    city: str | None = None
+    country_code: str | None = None
+    region_code: str | None = None
+    timezone: str | None = None
+    ja4_fingerprint: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PrivxExtras:
+    """PrivX fields with no common home."""
+
+    session_type: str
+    source_id: str | None
+    domain: str | None
+    username: str | None
+    current: bool | None
+    logged_out: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PrefactorExtras:
+    """Prefactor fields with no common home."""
+
+    status: str
+    session_type: str | None
+    title: str | None
+    account_id: str | None
+    domain_id: str | None
+    pool_id: str | None
+    device_id: str | None
+    first_seen: InteractionRecord | None
+    last_seen: InteractionRecord | None
+    can_revoke: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderRecord:
+    """One HTTP header the client sent when ZITADEL created the session."""
+
+    name: str
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ZitadelExtras:
+    """ZITADEL fields with no common home."""
+
+    sequence: str | None
+    headers: tuple[HeaderRecord, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HyperIdExtras:
+    """hyper.id fields with no common home; the numeric codes' meanings are undocumented."""
+
+    host_name: str | None
+    identity_provider_id: int | None
+    restrict_to_site_id: str | None
+    protection_level: int | None
+    require_confirmation: bool | None
+    is_one_shot: bool | None
+    device_type_code: int | None
+    os_type_code: int | None
+
+
+Extras = PrivxExtras | PrefactorExtras | ZitadelExtras | HyperIdExtras
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """One session of one provider, normalised; `global_id` and `created_at` order the merge."""
+
+    provider: Provider
+    native_id: str
+    global_id: str
+    status: SessionStatus
+    created_at: datetime
+    extras: Extras
+    user: UserRecord | None = None
+    updated_at: datetime | None = None
+    last_seen_at: datetime | None = None
+    expires_at: datetime | None = None
+    token_expires_at: datetime | None = None
+    remote_address: str | None = None
+    user_agent: UserAgentRecord | None = None
+    factors: FactorsRecord | None = None
+    parent_native_id: str | None = None
+    authorizations: tuple[AuthorizationRecord, ...] = ()
+    metadata: tuple[MetadataEntry, ...] = field(default=())
+
+    @property
+    def sort_key(self) -> tuple[datetime, str]:
+        """Position in the merged order: creation time, ties broken by global id."""
+        return (self.created_at, self.global_id)

@@ -1,0 +1,44 @@
+"""Every upstream timestamp encoding, turned into aware UTC datetimes."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+_WCF_DATE = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$")
+
+
+def parse_rfc3339(value: str, *, naive_is_utc: bool = False) -> datetime:
+    """Parse RFC 3339 (`Z` or an offset, 0-9 fractional digits) into UTC."""
+    text = value.strip()
+    # fromisoformat keeps at most 6 fractional digits; ZITADEL sends up to 9.
+    match = re.match(r"^(.*T\d\d:\d\d:\d\d)(\.\d+)?(.*)$", text)
+    if match is None:
+        raise ValueError(f"not an RFC 3339 timestamp: {value!r}")
+    head, fraction, zone = match.groups()
+    fraction = (fraction or "")[:7]
+    if zone in ("Z", "z"):
+        zone = "+00:00"
+    parsed = datetime.fromisoformat(f"{head}{fraction}{zone}")
+    if parsed.tzinfo is None:
+        if naive_is_utc:
+            return parsed.replace(tzinfo=UTC)
+        raise ValueError(f"timestamp without a time zone: {value!r}")
+    return parsed.astimezone(UTC)
+
+
+def from_unix_seconds(value: float) -> datetime:
+    """Convert Unix seconds (Prefactor's `at`) into UTC."""
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a Unix time")
+    return datetime.fromtimestamp(value, UTC)
+
+
+def parse_servicestack(value: str) -> datetime:
+    """Parse a ServiceStack date: ISO 8601, or the WCF form `/Date(ms)/` with optional offset."""
+    match = _WCF_DATE.match(value.strip())
+    if match is None:
+        # .NET DateTime of kind Unspecified serialises without a zone; the service works in UTC.
+        return parse_rfc3339(value, naive_is_utc=True)
+    # The offset in the WCF form only says how to display the instant; ms are UTC already.
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=int(match.group(1)))

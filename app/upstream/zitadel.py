@@ -1,0 +1,172 @@
+"""ZITADEL session service v2 over its REST (grpc-gateway) transcoding."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from app import ids
+from app.upstream._http import Endpoint
+from app.upstream._json import obj, opt_bool, opt_int, opt_str, opt_time, req_str
+from app.upstream.records import (
+    FactorRecord,
+    FactorsRecord,
+    HeaderRecord,
+    MetadataEntry,
+    Provider,
+    SessionRecord,
+    SessionStatus,
+    UserAgentRecord,
+    UserRecord,
+    ZitadelExtras,
+)
+
+# ZITADEL (v4.20+) rejects a `limit` above 1000.
+MAX_LIMIT = 1000
+
+_FACTORS = {
+    "user": "user",
+    "password": "password",
+    "webAuthN": "web_auth_n",
+    "intent": "intent",
+    "totp": "totp",
+    "otpSms": "otp_sms",
+    "otpEmail": "otp_email",
+    "recoveryCode": "recovery_code",
+}
+
+
+def timestamp_query(key: str, field: str, when: datetime, method: str) -> dict[str, Any]:
+    """A `creationDateQuery`/`expirationDateQuery` element; method is GREATER_OR_EQUALS etc."""
+    stamp = when.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return {key: {field: stamp, "method": f"TIMESTAMP_QUERY_METHOD_{method}"}}
+
+
+class ZitadelClient:
+    """The parts of ZITADEL's SessionService that the gateway uses."""
+
+    provider = Provider.ZITADEL
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self._endpoint = endpoint
+
+    async def search(
+        self, queries: Sequence[Mapping[str, Any]], *, offset: int, limit: int, asc: bool
+    ) -> tuple[list[SessionRecord], int]:
+        """One page of sessions ordered by creation date, and the total that match."""
+        body = {
+            # uint64 travels as a JSON string in proto3 JSON.
+            "query": {"offset": str(offset), "limit": min(limit, MAX_LIMIT), "asc": asc},
+            "queries": list(queries),
+            "sortingColumn": "SESSION_FIELD_NAME_CREATION_DATE",
+        }
+        page = await self._endpoint.call("POST", "/v2/sessions/search", _parse_search, body=body)
+        assert page is not None
+        return page
+
+    async def get_many(self, session_ids: Sequence[str]) -> dict[str, SessionRecord]:
+        """Sessions by id in one `idsQuery` call per thousand ids."""
+        wanted = list(dict.fromkeys(session_ids))
+        found: dict[str, SessionRecord] = {}
+        for start in range(0, len(wanted), MAX_LIMIT):
+            chunk = wanted[start : start + MAX_LIMIT]
+            records, _ = await self.search(
+                [{"idsQuery": {"ids": chunk}}], offset=0, limit=len(chunk), asc=True
+            )
+            found.update((r.native_id, r) for r in records)
+        return found
+
+
+def _parse_search(payload: Any) -> tuple[list[SessionRecord], int]:
+    data = obj(payload)
+    now = datetime.now(UTC)
+    sessions = data.get("sessions") or []
+    if not isinstance(sessions, list):
+        raise TypeError("sessions is not an array")
+    records = [parse_session(obj(s), now) for s in sessions]
+    details = data.get("details")
+    total = opt_int(obj(details), "totalResult") if details is not None else None
+    return records, total if total is not None else len(records)
+
+
+def _factors(value: Any) -> FactorsRecord | None:
+    if value is None:
+        return None
+    data = obj(value)
+    found: dict[str, FactorRecord] = {}
+    for key, name in _FACTORS.items():
+        factor = data.get(key)
+        if factor is not None:
+            factor = obj(factor)
+            found[name] = FactorRecord(
+                verified_at=opt_time(factor, "verifiedAt"),
+                user_verified=opt_bool(factor, "userVerified"),
+            )
+    return FactorsRecord(**found)
+
+
+def _headers(user_agent: Mapping[str, Any]) -> tuple[HeaderRecord, ...]:
+    header = user_agent.get("header")
+    if header is None:
+        return ()
+    return tuple(
+        HeaderRecord(name, tuple(str(v) for v in (obj(values).get("values") or [])))
+        for name, values in obj(header).items()
+    )
+
+
+def parse_session(session: Mapping[str, Any], now: datetime) -> SessionRecord:
+    """Normalise one ZITADEL `Session` (every field optional but `id` and `creationDate`)."""
+    native_id = req_str(session, "id")
+    created = opt_time(session, "creationDate")
+    if created is None:
+        raise KeyError("creationDate")
+    expires = opt_time(session, "expirationDate")
+    factors = obj(session.get("factors") or {})
+    user_factor = factors.get("user")
+    user = None
+    if user_factor is not None:
+        data = obj(user_factor)
+        user = UserRecord(
+            Provider.ZITADEL,
+            req_str(data, "id"),
+            login_name=opt_str(data, "loginName"),
+            display_name=opt_str(data, "displayName"),
+            organization_id=opt_str(data, "organizationId"),
+        )
+    # No status field upstream: no checked user yet is pending; past expirationDate is expired.
+    if user is None:
+        status = SessionStatus.PENDING
+    elif expires is not None and expires <= now:
+        status = SessionStatus.EXPIRED
+    else:
+        status = SessionStatus.ACTIVE
+    agent = obj(session.get("userAgent") or {})
+    headers = _headers(agent)
+    raw = next((h.values[0] for h in headers if h.name.lower() == "user-agent" and h.values), None)
+    return SessionRecord(
+        provider=Provider.ZITADEL,
+        native_id=native_id,
+        global_id=ids.encode(ids.SESSION, Provider.ZITADEL, native_id),
+        status=status,
+        created_at=created,
+        updated_at=opt_time(session, "changeDate"),
+        expires_at=expires,
+        remote_address=opt_str(agent, "ip"),
+        user=user,
+        user_agent=UserAgentRecord(
+            raw=raw,
+            ip=opt_str(agent, "ip"),
+            fingerprint_id=opt_str(agent, "fingerprintId"),
+            description=opt_str(agent, "description"),
+        )
+        if agent
+        else None,
+        factors=_factors(session.get("factors")),
+        metadata=tuple(
+            MetadataEntry(key, str(value))
+            for key, value in obj(session.get("metadata") or {}).items()
+        ),
+        extras=ZitadelExtras(sequence=opt_str(session, "sequence"), headers=headers),
+    )

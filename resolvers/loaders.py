@@ -1,0 +1,119 @@
+"""Per-request dataloaders: every lookup by key is batched and de-duplicated."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aiodataloader import DataLoader
+
+from app import ids
+from app.upstream import Upstreams
+from app.upstream.hyperid import CURRENT_USER
+from app.upstream.records import AuthorizationRecord, Provider, SessionRecord, UserRecord
+
+HyperIdListing = tuple[list[SessionRecord], tuple[AuthorizationRecord, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class Loaders:
+    """The loaders of one request; their caches die with it."""
+
+    session: DataLoader[str, SessionRecord | None]
+    privx_user_sessions: DataLoader[str, list[SessionRecord]]
+    hyperid_listing: DataLoader[str, HyperIdListing]
+    user: DataLoader[tuple[Provider, str], UserRecord | None]
+
+    @classmethod
+    def create(cls, upstreams: Upstreams) -> Loaders:
+        """Fresh loaders over `upstreams`."""
+
+        async def load_hyperid(keys: list[str]) -> list[HyperIdListing]:
+            assert upstreams.hyperid is not None
+            listing = await upstreams.hyperid.list()
+            return [listing for _ in keys]
+
+        async def load_privx_users(user_ids: list[str]) -> list[list[SessionRecord]]:
+            assert upstreams.privx is not None
+            # One user: that user's listing. Several: one listing of everything, grouped here,
+            # so a page's parents and children cost one call however many users it shows.
+            only = user_ids[0] if len(user_ids) == 1 else None
+            grouped: dict[str, list[SessionRecord]] = defaultdict(list)
+            for record in await upstreams.privx.all_sessions(only):
+                if record.user is not None:
+                    grouped[record.user.native_id].append(record)
+            return [grouped.get(user_id, []) for user_id in user_ids]
+
+        hyperid_listing = DataLoader(load_hyperid)
+
+        async def load_sessions(global_ids: list[str]) -> list[SessionRecord | None]:
+            wanted: dict[Provider, list[str]] = defaultdict(list)
+            for global_id in global_ids:
+                provider, native_id = ids.decode_as(ids.SESSION, global_id)
+                wanted[provider].append(native_id)
+            found = await asyncio.gather(*(_fetch(p, n) for p, n in wanted.items()))
+            by_id = {r.global_id: r for records in found for r in records}
+            return [by_id.get(global_id) for global_id in global_ids]
+
+        async def _fetch(provider: Provider, native_ids: Sequence[str]) -> list[SessionRecord]:
+            wanted = set(native_ids)
+            if provider is Provider.ZITADEL and upstreams.zitadel:
+                return list((await upstreams.zitadel.get_many(native_ids)).values())
+            if provider is Provider.PREFACTOR and upstreams.prefactor:
+                pools = set(upstreams.prefactor.pool_ids)
+                found = await upstreams.prefactor.get_many(native_ids)
+                return [r for r in found.values() if getattr(r.extras, "pool_id", None) in pools]
+            if provider is Provider.HYPERID and upstreams.hyperid:
+                sessions, _ = await hyperid_listing.load(CURRENT_USER)
+                return [r for r in sessions if r.native_id in wanted]
+            if provider is Provider.PRIVX and upstreams.privx:
+                # PrivX has no by-id endpoint: list what the token may see and pick.
+                records = await upstreams.privx.all_sessions()
+                return [r for r in records if r.native_id in wanted]
+            return []
+
+        async def load_users(keys: list[tuple[Provider, str]]) -> list[UserRecord | None]:
+            return list(await asyncio.gather(*(_user(p, n) for p, n in keys)))
+
+        async def _user(provider: Provider, native_id: str) -> UserRecord | None:
+            # A user is known by any one of their sessions; the upstreams list no users.
+            records: list[SessionRecord] = []
+            if provider is Provider.PRIVX and upstreams.privx:
+                records, _ = await upstreams.privx.search(
+                    user_id=native_id, offset=0, limit=1, descending=True
+                )
+            elif provider is Provider.ZITADEL and upstreams.zitadel:
+                records, _ = await upstreams.zitadel.search(
+                    [{"userIdQuery": {"id": native_id}}], offset=0, limit=1, asc=False
+                )
+            elif provider is Provider.PREFACTOR and upstreams.prefactor:
+                for pool_id in upstreams.prefactor.pool_ids:
+                    records, _ = await upstreams.prefactor.list(
+                        pool_id=pool_id, identity_id=native_id, offset=0, page_size=1
+                    )
+                    if records:
+                        break
+            elif provider is Provider.HYPERID and upstreams.hyperid and native_id == CURRENT_USER:
+                return UserRecord(Provider.HYPERID, CURRENT_USER)
+            users = [r.user for r in records if r.user and r.user.native_id == native_id]
+            return users[0] if users else None
+
+        return cls(
+            user=DataLoader(load_users),
+            session=DataLoader(load_sessions),
+            privx_user_sessions=DataLoader(load_privx_users),
+            hyperid_listing=hyperid_listing,
+        )
+
+    async def session_by_id(self, global_id: str) -> SessionRecord | None:
+        """The session with `global_id`, or None; a malformed id is a BadUserInput."""
+        ids.decode_as(ids.SESSION, global_id)  # fail fast, outside the batch
+        record: SessionRecord | None = await self.session.load(global_id)
+        return record
+
+    async def user_by_id(self, provider: Provider, native_id: str) -> UserRecord | None:
+        """The user with that native id at `provider`, if any session of theirs exists."""
+        user: UserRecord | None = await self.user.load((provider, native_id))
+        return user

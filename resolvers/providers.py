@@ -1,0 +1,42 @@
+"""`Query.providers`: each upstream's name, whether it is enabled, and how it last behaved."""
+
+from __future__ import annotations
+
+import strawberry
+
+from resolvers.context import Info
+from resolvers.enums import Health, Provider
+
+_NAMES = {
+    Provider.PRIVX: "SSH PrivX",
+    Provider.PREFACTOR: "Prefactor",
+    Provider.ZITADEL: "ZITADEL",
+    Provider.HYPERID: "hyper.id",
+}
+
+
+@strawberry.type(description="One upstream session API as this gateway process sees it.")
+class ProviderInfo:
+    provider: Provider
+    name: str
+    enabled: bool
+    health: Health = strawberry.field(description="UNKNOWN until this process has called it.")
+    latency_ms: float | None = strawberry.field(description="Latency of the latest call.")
+    last_error_code: str | None
+
+
+def resolve_providers(info: Info) -> list[ProviderInfo]:
+    """Every known provider, enabled or not."""
+    upstreams = info.context.upstreams
+    enabled = set(upstreams.enabled)
+    return [
+        ProviderInfo(
+            provider=provider,
+            name=_NAMES[provider],
+            enabled=provider in enabled,
+            health=upstreams.health[provider].health,
+            latency_ms=upstreams.health[provider].latency_ms,
+            last_error_code=upstreams.health[provider].last_error_code,
+        )
+        for provider in Provider
+    ]

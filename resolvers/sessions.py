@@ -1,0 +1,251 @@
+"""Session and SessionUser types, and the resolvers of `sessions` and `session`."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+import strawberry
+
+from app import ids
+from app.listing.cursor import CursorState
+from app.listing.paginate import count, paginate
+from app.listing.plan import fingerprint, plan_streams
+from app.listing.streams import Stream
+from app.upstream.hyperid import CURRENT_USER
+from app.upstream.records import SessionRecord, UserRecord
+from resolvers.agent import (
+    Authorization,
+    AuthorizationConnection,
+    Factors,
+    Metadata,
+    UserAgent,
+    authorization_connection,
+)
+from resolvers.context import Info
+from resolvers.enums import Provider, SessionStatus
+from resolvers.extras import SessionExtras, extras_from_record
+from resolvers.filters import SessionFilterInput, SessionOrder, to_filter
+from resolvers.node import Node
+from resolvers.pagination import DEFAULT_PAGE_SIZE, PageInfo, page_args
+
+
+@strawberry.type(description="The user a session belongs to, as its provider knows them.")
+class SessionUser(Node):
+    record: strawberry.Private[UserRecord]
+
+    @classmethod
+    def from_record(cls, record: UserRecord) -> SessionUser:
+        global_id = ids.encode(ids.USER, record.provider, record.native_id)
+        return cls(id=strawberry.ID(global_id), record=record)
+
+    @strawberry.field
+    def provider(self) -> Provider:
+        return self.record.provider
+
+    @strawberry.field(description="The provider's own user id (hyper.id: `current`).")
+    def native_id(self) -> str:
+        return self.record.native_id
+
+    @strawberry.field
+    def login_name(self) -> str | None:
+        return self.record.login_name
+
+    @strawberry.field
+    def display_name(self) -> str | None:
+        return self.record.display_name
+
+    @strawberry.field
+    def organization_id(self) -> str | None:
+        return self.record.organization_id
+
+
+@strawberry.type(description="One session of one provider, in the gateway's common shape.")
+class Session(Node):
+    record: strawberry.Private[SessionRecord]
+
+    @classmethod
+    def from_record(cls, record: SessionRecord) -> Session:
+        return cls(id=strawberry.ID(record.global_id), record=record)
+
+    @strawberry.field
+    def provider(self) -> Provider:
+        return self.record.provider
+
+    @strawberry.field(description="The provider's own session id.")
+    def native_id(self) -> str:
+        return self.record.native_id
+
+    @strawberry.field
+    def user(self) -> SessionUser | None:
+        return SessionUser.from_record(self.record.user) if self.record.user else None
+
+    @strawberry.field
+    def status(self) -> SessionStatus:
+        return self.record.status
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.record.created_at
+
+    @strawberry.field
+    def updated_at(self) -> datetime | None:
+        return self.record.updated_at
+
+    @strawberry.field
+    def last_seen_at(self) -> datetime | None:
+        return self.record.last_seen_at
+
+    @strawberry.field
+    def expires_at(self) -> datetime | None:
+        return self.record.expires_at
+
+    @strawberry.field(description="PrivX: when the session's access token expires.")
+    def token_expires_at(self) -> datetime | None:
+        return self.record.token_expires_at
+
+    @strawberry.field
+    def remote_address(self) -> str | None:
+        return self.record.remote_address
+
+    @strawberry.field
+    def user_agent(self) -> UserAgent | None:
+        agent = self.record.user_agent
+        return UserAgent(record=agent) if agent else None
+
+    @strawberry.field(description="Checked factors (ZITADEL); null where the provider says none.")
+    def factors(self) -> Factors | None:
+        return Factors(record=self.record.factors) if self.record.factors else None
+
+    @strawberry.field
+    def metadata(self) -> list[Metadata]:
+        return [Metadata(record=entry) for entry in self.record.metadata]
+
+    @strawberry.field
+    def extras(self) -> SessionExtras:
+        return extras_from_record(self.record.extras)
+
+    @strawberry.field(
+        description="hyper.id: the session's site authorizations, then the app "
+        "authorizations its user granted. Empty for other providers."
+    )
+    async def authorizations(
+        self, info: Info, first: int = DEFAULT_PAGE_SIZE, after: str | None = None
+    ) -> AuthorizationConnection:
+        records = list(self.record.authorizations)
+        if self.record.provider is Provider.HYPERID:
+            _, apps = await info.context.loaders.hyperid_listing.load(CURRENT_USER)
+            records += apps
+        return authorization_connection(records, first, after)
+
+    @strawberry.field(description="PrivX: the session this child session belongs to.")
+    async def parent(self, info: Info) -> Session | None:
+        record = self.record
+        if record.parent_native_id is None or record.user is None:
+            return None
+        family = await info.context.loaders.privx_user_sessions.load(record.user.native_id)
+        found = next((r for r in family if r.native_id == record.parent_native_id), None)
+        return Session.from_record(found) if found else None
+
+    @strawberry.field(description="PrivX: child sessions of this session, oldest first.")
+    async def children(self, info: Info) -> list[Session]:
+        record = self.record
+        if record.provider is not Provider.PRIVX or record.user is None:
+            return []
+        family = await info.context.loaders.privx_user_sessions.load(record.user.native_id)
+        kids = sorted(
+            (r for r in family if r.parent_native_id == record.native_id), key=lambda r: r.sort_key
+        )
+        return [Session.from_record(r) for r in kids]
+
+
+@strawberry.type
+class SessionEdge:
+    node: Session
+    state: strawberry.Private[CursorState]
+
+    @strawberry.field(description="Opaque; pass as `after` or `before`.")
+    def cursor(self, info: Info) -> str:
+        return info.context.cursors.encode(self.state)
+
+
+@strawberry.type(description="A page of the merged session list.")
+class SessionConnection:
+    edges: list[SessionEdge]
+    page_info: PageInfo
+    streams: strawberry.Private[list[Stream]]
+    totals: strawberry.Private[dict[int, int]]
+
+    @strawberry.field(description="The sessions of this page, without cursors.")
+    def nodes(self) -> list[Session]:
+        return [edge.node for edge in self.edges]
+
+    @strawberry.field(description="How many sessions match the filter, across all pages.")
+    async def total_count(self) -> int:
+        counts = await asyncio.gather(
+            *(count(stream, self.totals.get(i)) for i, stream in enumerate(self.streams))
+        )
+        return sum(counts)
+
+
+async def resolve_sessions(
+    info: Info,
+    filter: SessionFilterInput | None = None,
+    order_by: SessionOrder | None = None,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+) -> SessionConnection:
+    """The merged, paginated session list."""
+    args = page_args(first, after, last, before)
+    session_filter = to_filter(filter)
+    descending = (order_by or SessionOrder()).descending
+    context = info.context
+    streams = plan_streams(
+        context.upstreams,
+        session_filter,
+        descending=descending,
+        load_hyperid=lambda: _hyperid_sessions(info),
+    )
+    key = fingerprint(session_filter, descending, streams)
+    cursor = None
+    if args.cursor is not None:
+        cursor = context.cursors.decode(
+            args.cursor, argument=args.cursor_argument, fingerprint=key, streams=len(streams)
+        )
+    page = await paginate(
+        streams,
+        descending=descending,
+        fingerprint=key,
+        forward=args.forward,
+        size=args.size,
+        cursor=cursor,
+    )
+    edges = [SessionEdge(node=Session.from_record(e.record), state=e.state) for e in page.edges]
+    codec = context.cursors
+    return SessionConnection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=page.has_next,
+            has_previous_page=page.has_previous,
+            start_cursor=codec.encode(edges[0].state) if edges else None,
+            end_cursor=codec.encode(edges[-1].state) if edges else None,
+        ),
+        streams=streams,
+        totals=page.totals,
+    )
+
+
+async def _hyperid_sessions(info: Info) -> list[SessionRecord]:
+    sessions, _ = await info.context.loaders.hyperid_listing.load(CURRENT_USER)
+    return list(sessions)
+
+
+async def resolve_session(info: Info, id: strawberry.ID) -> Session | None:
+    """One session by global id; null when no enabled provider has it."""
+    record = await info.context.loaders.session_by_id(str(id))
+    return Session.from_record(record) if record else None
+
+
+__all__ = ["Authorization", "Session", "SessionConnection", "SessionUser"]

@@ -1,0 +1,91 @@
+"""Adapters: timestamp encodings, PFIDs, and how transport/status failures become errors."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import BaseTestServer, TestServer
+
+from app.errors import UpstreamBadResponse, UpstreamUnauthorized, UpstreamUnavailable
+from app.upstream._http import Endpoint
+from app.upstream.prefactor import pfid_time
+from app.upstream.privx import PrivxClient
+from app.upstream.timestamps import from_unix_seconds, parse_rfc3339, parse_servicestack
+
+
+def test_rfc3339_accepts_zero_to_nine_fraction_digits_and_offsets() -> None:
+    assert parse_rfc3339("2024-05-14T07:17:35Z") == datetime(2024, 5, 14, 7, 17, 35, tzinfo=UTC)
+    assert parse_rfc3339("2024-05-14T07:17:35.09Z").microsecond == 90_000
+    assert parse_rfc3339("2024-05-14T08:01:10.412305123Z").microsecond == 412_305
+    assert parse_rfc3339("2024-05-14T10:01:10+02:00") == datetime(2024, 5, 14, 8, 1, 10, tzinfo=UTC)
+
+
+def test_servicestack_dates_in_iso_and_wcf_form() -> None:
+    expected = datetime(2024, 5, 14, 8, 1, 10, tzinfo=UTC)
+    assert parse_servicestack("2024-05-14T08:01:10.000Z") == expected
+    assert parse_servicestack("/Date(1715673670000)/") == expected
+    assert parse_servicestack("/Date(1715673670000-0000)/") == expected
+    assert from_unix_seconds(1715673670) == expected
+
+
+def test_pfid_time_reads_the_leading_48_bits() -> None:
+    # The documentation's example ids carry an example timestamp from 1979.
+    assert pfid_time("013xrzp12g3nqk8nm9s346q3d25vt4f5") == datetime(
+        1979, 10, 13, 5, 52, 52, 500000, tzinfo=UTC
+    )
+    assert pfid_time("not-a-pfid") is None
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[tuple[BaseTestServer, dict[str, web.Response]]]:
+    replies: dict[str, web.Response] = {}
+
+    async def handler(request: web.Request) -> web.Response:
+        return replies["next"]
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    async with TestServer(app, host="127.0.0.1") as server:
+        yield server, replies
+
+
+@pytest.mark.parametrize(
+    ("reply", "error"),
+    [
+        (web.Response(status=503, text="down"), UpstreamUnavailable),
+        (web.Response(status=401, text="{}"), UpstreamUnauthorized),
+        (web.Response(status=400, text="{}"), UpstreamBadResponse),
+        (web.Response(status=200, text='{"count": 1, "items": [{'), UpstreamBadResponse),
+        (web.Response(status=200, text='{"count": 1, "items": [{"id": 5}]}'), UpstreamBadResponse),
+    ],
+)
+async def test_failures_become_coded_errors_without_secrets(
+    upstream: tuple[BaseTestServer, dict[str, web.Response]],
+    reply: web.Response,
+    error: type[Exception],
+) -> None:
+    server, replies = upstream
+    replies["next"] = reply
+    async with aiohttp.ClientSession() as session:
+        endpoint = Endpoint(
+            session,
+            provider="PRIVX",
+            base_url=str(server.make_url("/")),
+            headers={"Authorization": "Bearer very-secret"},
+        )
+        with pytest.raises(error) as caught:
+            await PrivxClient(endpoint).search(user_id=None, offset=0, limit=1, descending=True)
+    assert "very-secret" not in str(caught.value)
+    assert str(server.make_url("/")) not in str(caught.value)
+    assert endpoint.health.health.value == "DOWN"
+
+
+async def test_refused_connection_is_unavailable() -> None:
+    async with aiohttp.ClientSession() as session:
+        endpoint = Endpoint(session, provider="PRIVX", base_url="http://127.0.0.1:9", headers={})
+        with pytest.raises(UpstreamUnavailable):
+            await PrivxClient(endpoint).search(user_id=None, offset=0, limit=1, descending=True)
