@@ -398,6 +398,29 @@ async def test_zitadel_search_queries(
     assert by_date["sessions"] == expected[1:4]
 
 
+async def test_zitadel_expiration_creator_and_user_agent_queries(
+    mocks: MockUpstreams, http: aiohttp.ClientSession, data: MockData
+) -> None:
+    far_future = {"expirationDate": "2999-01-01T00:00:00Z", "method": "TIMESTAMP_QUERY_METHOD_LESS"}
+    fingerprint = next(s["userAgent"]["fingerprintId"] for s in data.zitadel if "userAgent" in s)
+    _, expiring = await search_zitadel(
+        mocks, http, {"query": {"limit": 1000}, "queries": [{"expiration_date_query": far_future}]}
+    )
+    _, mine = await search_zitadel(
+        mocks, http, {"query": {"limit": 1000}, "queries": [{"creatorQuery": {}}]}
+    )
+    _, agent = await search_zitadel(
+        mocks, http, {"queries": [{"userAgentQuery": {"fingerprintId": fingerprint}}]}
+    )
+    no_agent, _ = await search_zitadel(mocks, http, {"queries": [{"userAgentQuery": {}}]})
+
+    assert len(expiring["sessions"]) == sum("expirationDate" in s for s in data.zitadel)
+    created_by_caller = {k for k, v in data.zitadel_creators.items() if v == data.zitadel_caller_id}
+    assert {s["id"] for s in mine["sessions"]} == created_by_caller
+    assert {s["userAgent"]["fingerprintId"] for s in agent["sessions"]} == {fingerprint}
+    assert no_agent == 400
+
+
 async def test_zitadel_rejects_invalid_searches(
     mocks: MockUpstreams, http: aiohttp.ClientSession
 ) -> None:

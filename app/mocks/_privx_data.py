@@ -18,7 +18,7 @@ _TOKEN_LIFETIME = timedelta(minutes=5)
 
 def _age(rng: random.Random) -> timedelta:
     # Squaring skews towards recent sessions, so a good share is still valid.
-    return timedelta(seconds=int(30 * 86_400 * rng.random() ** 2) + 60)
+    return timedelta(seconds=int(30 * 86_400 * rng.random() ** 3) + 60)
 
 
 def _session(

@@ -16,7 +16,7 @@ __all__ = ["Device", "Person", "Tenants", "make_people", "make_tenants", "zitade
 
 # ZITADEL ids are sonyflake ids counted from this start time.
 _SONYFLAKE_START = datetime(2019, 4, 29, tzinfo=UTC)
-_OFFICE_IPS = ("198.51.100.10", "198.51.100.11", "2001:db8:100::10")
+_OFFICE_IPS = ("198.51.100.10", "198.51.100.11", "198.51.100.12")
 
 
 @dataclass(frozen=True, slots=True)
