@@ -33,9 +33,9 @@ def test_servicestack_dates_in_iso_and_wcf_form() -> None:
 
 
 def test_pfid_time_reads_the_leading_48_bits() -> None:
-    # The documentation's example ids carry an example timestamp from 1979.
+    # The documentation's example ids all carry the timestamp 1234567890000.
     assert pfid_time("013xrzp12g3nqk8nm9s346q3d25vt4f5") == datetime(
-        1979, 10, 13, 5, 52, 52, 500000, tzinfo=UTC
+        2009, 2, 13, 23, 31, 30, tzinfo=UTC
     )
     assert pfid_time("not-a-pfid") is None
 

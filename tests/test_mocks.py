@@ -167,7 +167,8 @@ async def test_wrong_credentials_are_rejected(
     mocks: MockUpstreams, http: aiohttp.ClientSession
 ) -> None:
     wrong = {"Authorization": "Bearer nope"}
-    _, privx = await call(http, "GET", f"{mocks.urls['PRIVX']}{PRIVX}/users/current/sessions")
+    privx_url = f"{mocks.urls['PRIVX']}{PRIVX}/users/current/sessions"
+    _, privx = await call(http, "GET", privx_url, headers=wrong)
     status, prefactor = await call(
         http, "GET", mocks.urls["PREFACTOR"] + "/api/v1/session", headers=wrong
     )

@@ -17,7 +17,7 @@ _TOKEN_LIFETIME = timedelta(minutes=5)
 
 
 def _age(rng: random.Random) -> timedelta:
-    # Squaring skews towards recent sessions, so a good share is still valid.
+    # Cubing a uniform draw skews towards recent sessions, so a good share is still valid.
     return timedelta(seconds=int(30 * 86_400 * rng.random() ** 3) + 60)
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import base64
 import random
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app.mocks._catalog import USER_AGENTS, UserAgent, random_ip
-from app.mocks._time import NS_PER_SECOND, rfc3339_ns, to_ns
+from app.mocks._time import NS_PER_SECOND, parse_iso_ns, rfc3339_ns, to_ns
 from app.mocks._world import Person, Tenants, zitadel_id
 
 __all__ = ["FACTOR_KINDS", "zitadel_sessions"]
@@ -63,10 +63,14 @@ class _Generator:
             agent["header"] = {"User-Agent": {"values": [user_agent.header]}}
         return agent
 
-    def session(self, person: Person, plan: tuple[str, ...] | None) -> dict[str, Any]:
+    def session(
+        self, person: Person, plan: tuple[str, ...] | None, created_ns: int | None = None
+    ) -> dict[str, Any]:
         rng = self.rng
-        created = self.now - timedelta(seconds=30 * 86_400 * rng.random() ** 1.5 + 1)
-        created_ns = to_ns(created) + rng.randrange(1000)
+        if created_ns is None:
+            age = timedelta(seconds=30 * 86_400 * rng.random() ** 1.5 + 1)
+            created_ns = to_ns(self.now - age) + rng.randrange(1000)
+        created = datetime.fromtimestamp(created_ns // NS_PER_SECOND, UTC)
         factors: dict[str, Any] = {}
         if plan is not None:
             verified = created_ns - rng.randint(0, 20 * _MS)
@@ -87,10 +91,14 @@ class _Generator:
             key: base64.b64encode(value).decode()
             for key, value in rng.sample(_METADATA, rng.choice((0, 0, 0, 1, 2)))
         }
+        creation = _stamp(rng, created_ns)
+        change = _stamp(rng, last_ns + rng.randint(_MS, 30 * _MS))
+        if parse_iso_ns(change) < parse_iso_ns(creation):
+            change = creation  # Dropped digits must not move a change before the creation.
         session: dict[str, Any] = {
             "id": zitadel_id(rng, created, self.tenants.zitadel_machine_id),
-            "creationDate": _stamp(rng, created_ns),
-            "changeDate": _stamp(rng, last_ns + rng.randint(_MS, 30 * _MS)),
+            "creationDate": creation,
+            "changeDate": change,
             "sequence": str(1 + len(factors) + bool(metadata)),
         }
         if factors:
@@ -124,9 +132,13 @@ def zitadel_sessions(
     for index in range(count):
         plan = _PLANS[index] if index < len(_PLANS) else rng.choices(_PLANS, _PLAN_WEIGHTS)[0]
         person = rng.choice(people)
-        session = generator.session(person, plan)
-        if index % 50 == 20 and sessions:
-            session["creationDate"] = sessions[-1]["creationDate"]  # A tie in creation time.
+        if index % 50 == 20:
+            # Now and then two sessions are created in the same instant.
+            tie = parse_iso_ns(sessions[-1]["creationDate"])
+            session = generator.session(person, plan, tie)
+            session["creationDate"] = sessions[-1]["creationDate"]
+        else:
+            session = generator.session(person, plan)
         sessions.append(session)
         creators[session["id"]] = tenants.zitadel_login_client_id
         if plan is not None:

@@ -60,6 +60,14 @@ def _flag(value: object, field: str) -> bool:
     raise _bad_value(field, value, "LogoutRequest")
 
 
+def _to_wcf(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_to_wcf(item) for item in value]
+    if isinstance(value, dict):
+        return {k: wcf_date(v) if k in _DATE_KEYS else _to_wcf(v) for k, v in value.items()}
+    return value
+
+
 class _Api:
     """Request handlers over one data set."""
 
@@ -85,16 +93,10 @@ class _Api:
             return _error(404, "NotFound", message, [])
 
     def render(self, value: Any) -> Any:
-        """A copy of `value` with dates in the configured style."""
-        if isinstance(value, list):
-            return [self.render(item) for item in value]
-        if isinstance(value, dict):
-            return {
-                key: wcf_date(item) if key in _DATE_KEYS and self.date_style == "wcf" else
-                self.render(item)
-                for key, item in value.items()
-            }  # fmt: skip
-        return value
+        """`value` with its dates in the configured style (stored data is ISO 8601)."""
+        if self.date_style == "iso":
+            return value
+        return _to_wcf(value)
 
     async def sessions(self, request: web.Request) -> web.Response:
         """`GET /api/sessions`: all sessions and app authorizations of the user."""

@@ -96,7 +96,7 @@ def _parse_single(payload: Any) -> SessionRecord:
 
 
 def pfid_time(pfid: str) -> datetime | None:
-    """The creation time a PFID encodes in its leading 48 bits, or None if it is not a PFID."""
+    """The creation time a PFID encodes, or None if it is not a PFID."""
     if len(pfid) != 32:
         return None
     value = 0
@@ -105,7 +105,8 @@ def pfid_time(pfid: str) -> datetime | None:
         if digit < 0:
             return None
         value = value * 32 + digit
-    return datetime.fromtimestamp((value >> 112) / 1000, UTC)
+    # 160 bits: 2 zero padding bits, 48-bit ms timestamp, 30-bit partition, 80 random bits.
+    return datetime.fromtimestamp(((value >> 110) & (2**48 - 1)) / 1000, UTC)
 
 
 def _interaction(value: Any) -> InteractionRecord | None:

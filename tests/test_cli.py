@@ -1,0 +1,77 @@
+"""The console script: export-schema, and `demo` serving GraphiQL and data over loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from app.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_export_schema_prints_the_checked_in_sdl(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["export-schema"]) == 0
+    assert capsys.readouterr().out == (ROOT / "schema.graphql").read_text()
+
+
+def test_serve_refuses_malformed_configuration() -> None:
+    env = {**os.environ, "GATEWAY_ZITADEL_URL": "not a url"}
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", "serve", "--port", "9"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "GATEWAY_ZITADEL_URL: must be an http(s) origin" in done.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_demo_serves_graphiql_and_merged_sessions() -> None:
+    port = _free_port()
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "demo", "--port", str(port), "--log-level", "warning"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/graphql"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                page = urllib.request.urlopen(
+                    urllib.request.Request(url, headers={"Accept": "text/html"}), timeout=5
+                )
+                break
+            except OSError:
+                assert demo.poll() is None, demo.stdout.read() if demo.stdout else ""
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        assert "graphiql" in page.read().decode().lower()
+        body = json.dumps({"query": "{ sessions(first: 3) { totalCount nodes { provider } } }"})
+        request = urllib.request.Request(
+            url, data=body.encode(), headers={"Content-Type": "application/json"}
+        )
+        result = json.loads(urllib.request.urlopen(request, timeout=30).read())
+        assert result["data"]["sessions"]["totalCount"] > 300
+    finally:
+        demo.terminate()
+        output, _ = demo.communicate(timeout=30)
+    assert f"GraphiQL: http://127.0.0.1:{port}/graphql" in output
