@@ -13,6 +13,7 @@ from app.errors import GatewayError
 from resolvers.context import Info
 from resolvers.node import Node
 from resolvers.providers import ProviderInfo, resolve_providers
+from resolvers.revoke import Mutation
 from resolvers.sessions import (
     Session,
     SessionConnection,
@@ -56,6 +57,7 @@ def _is_unexpected(error: GraphQLError) -> bool:
 
 schema = strawberry.Schema(
     query=Query,
+    mutation=Mutation,
     types=[Session, SessionUser],
     extensions=[partial(MaskErrors, should_mask_error=_is_unexpected)],
 )

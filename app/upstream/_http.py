@@ -47,20 +47,21 @@ class Endpoint:
         *,
         params: Mapping[str, str] | None = None,
         body: object = None,
-        not_found_ok: bool = False,
-    ) -> T | None:
-        """Call `path` and return `parse(json)`, or None on 404 when `not_found_ok`.
+        expected: Mapping[int, T] | None = None,
+    ) -> T:
+        """Call `path` and return `parse(json)` (None for an empty body).
 
-        A shape `parse` rejects is an UpstreamBadResponse, and counts against the provider's
+        A status in `expected` (e.g. `{404: None}`) answers its value instead of raising. A
+        shape `parse` rejects is an UpstreamBadResponse, and counts against the provider's
         health like any other failure.
         """
         started = time.perf_counter()
         error: UpstreamError | None = None
         try:
-            payload = await self._request(method, path, params, body, not_found_ok)
-            if payload is None and not_found_ok:
-                return None
-            return _parse(self.provider, parse, payload)
+            status, text = await self._request(method, path, params, body)
+            if expected is not None and status in expected:
+                return expected[status]
+            return _parse(self.provider, parse, _decode(self.provider, status, text))
         except UpstreamError as exc:
             error = exc
             raise
@@ -73,8 +74,7 @@ class Endpoint:
         path: str,
         params: Mapping[str, str] | None,
         body: object,
-        not_found_ok: bool,
-    ) -> Any:
+    ) -> tuple[int, str]:
         name = self.provider
         try:
             async with self.session.request(
@@ -90,24 +90,27 @@ class Endpoint:
             raise UpstreamTimeout(f"{name} did not answer in time.", provider=name) from exc
         except aiohttp.ClientError as exc:
             raise UpstreamUnavailable(f"{name} is unavailable.", provider=name) from exc
-        if status == 404 and not_found_ok:
-            return None
-        if status in (401, 403):
-            raise UpstreamUnauthorized(
-                f"{name} rejected the gateway's credentials (HTTP {status}).", provider=name
-            )
-        if status >= 500:
-            raise UpstreamUnavailable(f"{name} answered HTTP {status}.", provider=name)
-        if status >= 400:
-            raise UpstreamBadResponse(
-                f"{name} refused the gateway's request (HTTP {status}).", provider=name
-            )
-        if status == 204 or not text:
-            return None
-        try:
-            return json.loads(text)
-        except ValueError as exc:
-            raise UpstreamBadResponse(f"{name} answered with invalid JSON.", provider=name) from exc
+        return status, text
+
+
+def _decode(name: str, status: int, text: str) -> Any:
+    """The JSON of a 2xx answer; any other status becomes its gateway error."""
+    if status in (401, 403):
+        raise UpstreamUnauthorized(
+            f"{name} rejected the gateway's credentials (HTTP {status}).", provider=name
+        )
+    if status >= 500:
+        raise UpstreamUnavailable(f"{name} answered HTTP {status}.", provider=name)
+    if status >= 400:
+        raise UpstreamBadResponse(
+            f"{name} refused the gateway's request (HTTP {status}).", provider=name
+        )
+    if status == 204 or not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise UpstreamBadResponse(f"{name} answered with invalid JSON.", provider=name) from exc
 
 
 def _parse(provider: str, parse: Callable[[Any], T], payload: Any) -> T:

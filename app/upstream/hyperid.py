@@ -14,6 +14,7 @@ from app.upstream.records import (
     AuthorizationRecord,
     HyperIdExtras,
     Provider,
+    RevokeOutcome,
     SessionRecord,
     SessionStatus,
     UserAgentRecord,
@@ -36,7 +37,6 @@ class HyperIdClient:
     async def list(self) -> tuple[list[SessionRecord], tuple[AuthorizationRecord, ...]]:
         """Every session of the current user, and the app authorizations they granted."""
         listing = await self._endpoint.call("GET", "/api/sessions", _parse_list)
-        assert listing is not None
         return listing
 
     async def get(self, session_id: str) -> SessionRecord | None:
@@ -47,7 +47,20 @@ class HyperIdClient:
             "/api/session",
             lambda p: parse_session(obj(p), now),
             params={"ID": session_id},
-            not_found_ok=True,
+            expected={404: None},
+        )
+
+    async def logout(self, session_id: str | None = None) -> RevokeOutcome:
+        """End one session of the current user, or (no id) all of them."""
+        body: dict[str, object] = (
+            {"SessionID": int(session_id)} if session_id else {"AllSessions": True}
+        )
+        return await self._endpoint.call(
+            "POST",
+            "/api/logout",
+            lambda _: RevokeOutcome.REVOKED,
+            body=body,
+            expected={404: RevokeOutcome.NOT_FOUND},
         )
 
 

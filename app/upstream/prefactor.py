@@ -15,6 +15,7 @@ from app.upstream.records import (
     InteractionRecord,
     PrefactorExtras,
     Provider,
+    RevokeOutcome,
     SessionRecord,
     SessionStatus,
     UserAgentRecord,
@@ -58,13 +59,24 @@ class PrefactorClient:
         if identity_id:
             params["authenticated_identity_id"] = identity_id
         page = await self._endpoint.call("GET", "/api/v1/session", _parse_list, params=params)
-        assert page is not None
         return page
 
     async def get(self, session_id: str) -> SessionRecord | None:
         """One session by id, or None when Prefactor does not know it."""
         return await self._endpoint.call(
-            "GET", f"/api/v1/session/{quote(session_id, safe='')}", _parse_single, not_found_ok=True
+            "GET",
+            f"/api/v1/session/{quote(session_id, safe='')}",
+            _parse_single,
+            expected={404: None},
+        )
+
+    async def revoke(self, session_id: str) -> RevokeOutcome:
+        """Revoke one session; a finished one answers 400 `invalid_action` (house reading)."""
+        return await self._endpoint.call(
+            "POST",
+            f"/api/v1/session/{quote(session_id, safe='')}/revoke",
+            lambda _: RevokeOutcome.REVOKED,
+            expected={404: RevokeOutcome.NOT_FOUND, 400: RevokeOutcome.REFUSED},
         )
 
     async def get_many(self, session_ids: Sequence[str]) -> dict[str, SessionRecord]:

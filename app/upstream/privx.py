@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from app import ids
 from app.upstream._http import Endpoint
@@ -13,6 +14,7 @@ from app.upstream._json import list_of, obj, opt_bool, opt_str, opt_time, req_st
 from app.upstream.records import (
     PrivxExtras,
     Provider,
+    RevokeOutcome,
     SessionRecord,
     SessionStatus,
     UserAgentRecord,
@@ -46,8 +48,20 @@ class PrivxClient:
         page = await self._endpoint.call(
             "POST", f"{BASE}/sessions/search", _parse_envelope, params=params, body=body
         )
-        assert page is not None
         return page
+
+    async def terminate(self, session_id: str) -> RevokeOutcome:
+        """End one session (and, upstream, its child sessions)."""
+        path = f"{BASE}/sessions/{quote(session_id, safe='')}/terminate"
+        # No documented body; any 2xx is success. Unknown ids answer 404 (house reading).
+        return await self._endpoint.call(
+            "POST", path, lambda _: RevokeOutcome.REVOKED, expected={404: RevokeOutcome.NOT_FOUND}
+        )
+
+    async def terminate_user(self, user_id: str) -> None:
+        """End every session of one user."""
+        path = f"{BASE}/users/{quote(user_id, safe='')}/sessions/terminate"
+        await self._endpoint.call("POST", path, lambda _: None)
 
     async def all_sessions(self, user_id: str | None = None) -> list[SessionRecord]:
         """Every session (of one user, or all the token may see), in as few calls as it takes."""

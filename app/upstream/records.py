@@ -26,6 +26,14 @@ class SessionStatus(enum.Enum):
     PENDING = "PENDING"
 
 
+class RevokeOutcome(enum.Enum):
+    """What an upstream said to "end this session"."""
+
+    REVOKED = "REVOKED"
+    NOT_FOUND = "NOT_FOUND"
+    REFUSED = "REFUSED"  # e.g. Prefactor: already complete or revoked
+
+
 class AuthorizationKind(enum.Enum):
     """What a hyper.id authorization grants access to."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from app import ids
 from app.upstream._http import Endpoint
@@ -15,6 +16,7 @@ from app.upstream.records import (
     HeaderRecord,
     MetadataEntry,
     Provider,
+    RevokeOutcome,
     SessionRecord,
     SessionStatus,
     UserAgentRecord,
@@ -62,8 +64,16 @@ class ZitadelClient:
             "sortingColumn": "SESSION_FIELD_NAME_CREATION_DATE",
         }
         page = await self._endpoint.call("POST", "/v2/sessions/search", _parse_search, body=body)
-        assert page is not None
         return page
+
+    async def delete(self, session_id: str) -> RevokeOutcome:
+        """Terminate (delete) one session."""
+        return await self._endpoint.call(
+            "DELETE",
+            f"/v2/sessions/{quote(session_id, safe='')}",
+            lambda _: RevokeOutcome.REVOKED,
+            expected={404: RevokeOutcome.NOT_FOUND},
+        )
 
     async def get_many(self, session_ids: Sequence[str]) -> dict[str, SessionRecord]:
         """Sessions by id in one `idsQuery` call per thousand ids."""

@@ -1,0 +1,77 @@
+"""Mutations that end sessions; expected outcomes are result types, not errors."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import strawberry
+
+from app import ids
+from app.revoke import revoke_session, revoke_user_sessions
+from app.upstream.records import RevokeOutcome
+from resolvers.context import Info
+from resolvers.sessions import Session
+
+
+@strawberry.type(description="The session was ended.")
+class SessionRevoked:
+    id: strawberry.ID
+
+    @strawberry.field(description="The session as its provider shows it now (null if deleted).")
+    async def session(self, info: Info) -> Session | None:
+        loaders = info.context.loaders
+        loaders.session.clear(str(self.id))
+        record = await loaders.session_by_id(str(self.id))
+        return Session.from_record(record) if record else None
+
+
+@strawberry.type(description="No enabled provider has a session with this id.")
+class SessionNotFound:
+    id: strawberry.ID
+    message: str
+
+
+@strawberry.type(description="The provider refused, e.g. the session had already ended.")
+class RevokeRefused:
+    id: strawberry.ID
+    message: str
+
+
+RevokeSessionResult = Annotated[
+    SessionRevoked | SessionNotFound | RevokeRefused, strawberry.union("RevokeSessionResult")
+]
+
+
+@strawberry.type(description="Every open session of the user was ended.")
+class UserSessionsRevoked:
+    user_id: strawberry.ID
+    revoked_count: int = strawberry.field(description="Sessions that were open and now ended.")
+
+
+async def resolve_revoke_session(info: Info, id: strawberry.ID) -> RevokeSessionResult:
+    """End one session at its provider (PrivX also ends its child sessions)."""
+    provider, native_id = ids.decode_as(ids.SESSION, str(id))
+    outcome = await revoke_session(info.context.upstreams, provider, native_id)
+    if outcome is RevokeOutcome.NOT_FOUND:
+        return SessionNotFound(id=id, message=f"No session with id '{id}'.")
+    if outcome is RevokeOutcome.REFUSED:
+        return RevokeRefused(id=id, message=f"{provider.value} refused to revoke '{id}'.")
+    return SessionRevoked(id=id)
+
+
+async def resolve_revoke_user_sessions(info: Info, user_id: strawberry.ID) -> UserSessionsRevoked:
+    """End every session of one user at that user's provider."""
+    provider, native_id = ids.decode_as(ids.USER, str(user_id))
+    count = await revoke_user_sessions(info.context.upstreams, provider, native_id)
+    return UserSessionsRevoked(user_id=user_id, revoked_count=count)
+
+
+@strawberry.type
+class Mutation:
+    revoke_session: RevokeSessionResult = strawberry.field(
+        resolver=resolve_revoke_session, description="End one session."
+    )
+    revoke_user_sessions: UserSessionsRevoked = strawberry.field(
+        resolver=resolve_revoke_user_sessions,
+        description="End every open session of one user (a SessionUser global id).",
+    )
