@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 
 from app.upstream import Upstreams
-from app.upstream.hyperid import CURRENT_USER
+from app.upstream.hyperid import CURRENT_USER, is_session_id
 from app.upstream.prefactor import MAX_PAGE_SIZE
 from app.upstream.records import Provider, RevokeOutcome, SessionRecord, SessionStatus
 
@@ -29,7 +29,7 @@ async def revoke_session(upstreams: Upstreams, provider: Provider, native_id: st
         return await upstreams.prefactor.revoke(native_id)
     if provider is Provider.ZITADEL and upstreams.zitadel:
         return await upstreams.zitadel.delete(native_id)
-    if provider is Provider.HYPERID and upstreams.hyperid and native_id.isdigit():
+    if provider is Provider.HYPERID and upstreams.hyperid and is_session_id(native_id):
         return await upstreams.hyperid.logout(native_id)
     return RevokeOutcome.NOT_FOUND
 

@@ -194,3 +194,23 @@ async def test_exact_streams_cost_one_call_each_per_page() -> None:
         cursor=first.edges[-1].state,
     )
     assert calls.count == 3
+
+
+@settings(max_examples=60, deadline=None)
+@given(size=st.integers(1, 8), n=st.integers(0, 25), spread=st.integers(1, 6))
+async def test_upstream_tie_order_that_does_not_reverse_still_visits_each_once(
+    size: int, n: int, spread: int
+) -> None:
+    # e.g. SQL "ORDER BY created DESC, id ASC": ties keep id order in both directions.
+    records = [record(Provider.PRIVX, f"0-{i:03d}", i % spread) for i in range(n)]
+
+    async def page(offset: int, limit: int, desc: bool) -> tuple[list[SessionRecord], int]:
+        ordered = sorted(records, key=lambda r: (-r.created_at.timestamp(), r.native_id))
+        view = ordered if desc else ordered[::-1]
+        return view[offset : offset + limit], len(view)
+
+    streams: list[Stream] = [OffsetStream("a", Provider.PRIVX, page, descending=True)]
+    for forward in (True, False):
+        pages = await walk(streams, True, size, forward)
+        seen = [e.record.global_id for p in pages for e in p.edges]
+        assert sorted(seen) == sorted(r.global_id for r in records)

@@ -75,6 +75,15 @@ def test_filter_naming_only_privx_users_calls_no_other_provider(live: LiveStack)
     assert not live.calls("HYPERID")
 
 
+def test_prefactor_identity_that_is_not_a_pfid_matches_nothing(live: LiveStack) -> None:
+    users = [{"provider": "PREFACTOR", "nativeId": "not-a-pfid"}]
+
+    result = post(live.url, PAGE, {"filter": {"users": users}})
+
+    assert result["data"]["sessions"]["totalCount"] == 0
+    assert not live.calls("PREFACTOR")
+
+
 def test_filters_by_status_time_address_and_agent(live: LiveStack) -> None:
     since = datetime.now(UTC).replace(microsecond=0).isoformat()
     variables = {
@@ -139,6 +148,7 @@ def test_page_size_and_direction_misuse_get_precise_errors(live: LiveStack) -> N
             "`first` pages forward from `after`; use `last` with `before`.",
         ),
         ({"after": "not-a-cursor"}, "`after` is not a cursor issued by this gateway."),
+        ({"after": "1.abc.\u00e9"}, "`after` has an invalid signature"),
         ({"filter": {"ids": ["nope"]}}, "'nope' is not a valid global id."),
         ({"filter": {"remoteAddress": "300.1.1.1"}}, "remoteAddress '300.1.1.1' is not an IP"),
     ]

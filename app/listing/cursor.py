@@ -75,7 +75,7 @@ class CursorCodec:
                 f"`{argument}` is a version {version!r} cursor; this gateway reads version "
                 f"{VERSION}. Start again from the first page."
             )
-        if not hmac.compare_digest(signature, self._sign(payload)):
+        if not hmac.compare_digest(signature.encode(), self._sign(payload).encode()):
             raise BadUserInput(
                 f"`{argument}` has an invalid signature: it was altered, or issued by a gateway "
                 "with another GATEWAY_CURSOR_SECRET."

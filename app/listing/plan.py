@@ -11,7 +11,7 @@ from typing import Any
 from app.listing.filter import Part, SessionFilter
 from app.listing.streams import AscendingStream, LocalStream, OffsetStream, Stream
 from app.upstream import Upstreams
-from app.upstream.prefactor import MAX_PAGE_SIZE, PrefactorClient
+from app.upstream.prefactor import MAX_PAGE_SIZE, PrefactorClient, is_pfid
 from app.upstream.privx import PrivxClient
 from app.upstream.records import Provider, SessionRecord
 from app.upstream.zitadel import MAX_LIMIT, ZitadelClient, timestamp_query
@@ -107,13 +107,16 @@ def _prefactor(client: PrefactorClient, f: SessionFilter, descending: bool) -> l
             max_chunk=MAX_PAGE_SIZE,
         )
 
-    identities: list[str | None] = list(users) if users is not None else [None]
+    # An identity id that is not a PFID matches nothing (and Prefactor would answer 400).
+    identities: list[str | None] = [u for u in users if is_pfid(u)] if users is not None else [None]
     return [stream(pool, identity) for pool in client.pool_ids for identity in identities]
 
 
 def _zitadel(client: ZitadelClient, f: SessionFilter, descending: bool) -> list[Stream]:
     queries: list[dict[str, Any]] = []
-    pushed = {Part.CREATED, Part.EXPIRES}
+    # Expiration is only narrowed upstream: ZITADEL's GREATER comparisons also match sessions
+    # that never expire, which our `expiresAt` range excludes, so the range is checked here.
+    pushed = {Part.CREATED}
     ids = f.session_ids_of(Provider.ZITADEL)
     if ids is not None:
         queries.append({"idsQuery": {"ids": ids}})
@@ -126,7 +129,7 @@ def _zitadel(client: ZitadelClient, f: SessionFilter, descending: bool) -> list[
         if span is None:
             continue
         bounds: tuple[tuple[datetime | None, str], ...] = (
-            (span.since, "GREATER_OR_EQUALS"),
+            (span.since if key == "creationDateQuery" else None, "GREATER_OR_EQUALS"),
             (span.until, "LESS"),
         )
         queries += [timestamp_query(key, field, when, how) for when, how in bounds if when]

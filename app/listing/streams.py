@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from app.listing.filter import Predicate
 from app.upstream.records import Provider, SessionRecord
 
+# A `last` page without `before` first reads this many records to learn the stream's size.
+TAIL_PROBE = 100
+
 # page(offset, limit, descending) -> (records in that order, total matching)
 PageFetch = Callable[[int, int, bool], Awaitable[tuple[list[SessionRecord], int]]]
 
@@ -80,9 +83,18 @@ class OffsetStream(Stream):
         return Slice(start, items, total, total)
 
     async def tail(self, count: int) -> Slice:
-        items, total = await self._page(0, min(count, self.max_chunk), not self.descending)
-        items.reverse()
-        return Slice(max(total - len(items), 0), items, total, total)
+        # Read in the stream's own direction, never the reverse: an upstream need not break
+        # creation-time ties in opposite orders for ASC and DESC. The first read learns the
+        # size and is often the whole listing.
+        count = min(count, self.max_chunk)
+        items, total = await self._page(
+            0, min(max(count, TAIL_PROBE), self.max_chunk), self.descending
+        )
+        start = max(total - count, 0)
+        if total > len(items):
+            items, _ = await self._page(start, count, self.descending)
+            return Slice(start, items, total, total)
+        return Slice(start, items[start:], total, total)
 
 
 class AscendingStream(Stream):

@@ -102,11 +102,16 @@ def _string(value: Any, name: str) -> str:
 
 def _date_filter(body: dict[str, Any], key: str, snake: str) -> Predicate:
     wanted = _timestamp(_field(body, key, snake), key)
-    compare = _COMPARE[_enum(body.get("method"), _METHODS, "method")]
+    method = _enum(body.get("method"), _METHODS, "method")
+    compare = _COMPARE[method]
+    # ZITADEL's expirationDateQueryToQuery ORs "expiration IS NULL" into GREATER(_OR_EQUALS):
+    # a session that never expires is later than any date.
+    unset_matches = key == "expirationDate" and "GREATER" in str(method)
 
     def matches(session: dict[str, Any]) -> bool:
-        # A session without the date (no expirationDate: never expires) matches no comparison.
-        return key in session and compare(parse_iso_ns(session[key]), wanted)
+        if key not in session:
+            return unset_matches
+        return compare(parse_iso_ns(session[key]), wanted)
 
     return matches
 

@@ -85,7 +85,7 @@ class Endpoint:
                 headers=self.headers,
             ) as response:
                 status = response.status
-                text = await response.text()
+                text = (await response.read()).decode("utf-8", errors="replace")
         except TimeoutError as exc:
             raise UpstreamTimeout(f"{name} did not answer in time.", provider=name) from exc
         except aiohttp.ClientError as exc:
@@ -116,7 +116,7 @@ def _decode(name: str, status: int, text: str) -> Any:
 def _parse(provider: str, parse: Callable[[Any], T], payload: Any) -> T:
     try:
         return parse(payload)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
         raise UpstreamBadResponse(
             f"{provider} answered with an unexpected shape.", provider=provider
         ) from exc

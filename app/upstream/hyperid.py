@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +25,12 @@ from app.upstream.timestamps import parse_servicestack
 
 # hyper.id answers for the cookie's user only and names no user id; every session is theirs.
 CURRENT_USER = "current"
+_SESSION_ID = re.compile(r"^[0-9]{1,19}$")
+
+
+def is_session_id(value: str) -> bool:
+    """Whether `value` can be a hyper.id session id (an int64)."""
+    return _SESSION_ID.match(value) is not None
 
 
 class HyperIdClient:

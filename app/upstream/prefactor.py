@@ -63,6 +63,8 @@ class PrefactorClient:
 
     async def get(self, session_id: str) -> SessionRecord | None:
         """One session by id, or None when Prefactor does not know it."""
+        if not is_pfid(session_id):
+            return None
         return await self._endpoint.call(
             "GET",
             f"/api/v1/session/{quote(session_id, safe='')}",
@@ -72,6 +74,8 @@ class PrefactorClient:
 
     async def revoke(self, session_id: str) -> RevokeOutcome:
         """Revoke one session; a finished one answers 400 `invalid_action` (house reading)."""
+        if not is_pfid(session_id):
+            return RevokeOutcome.NOT_FOUND
         return await self._endpoint.call(
             "POST",
             f"/api/v1/session/{quote(session_id, safe='')}/revoke",
@@ -87,7 +91,8 @@ class PrefactorClient:
             async with limit:
                 return await self.get(session_id)
 
-        found = await asyncio.gather(*(fetch(i) for i in dict.fromkeys(session_ids)))
+        wanted = [i for i in dict.fromkeys(session_ids) if is_pfid(i)]
+        found = await asyncio.gather(*(fetch(i) for i in wanted))
         return {r.native_id: r for r in found if r is not None}
 
 
@@ -105,6 +110,11 @@ def _parse_single(payload: Any) -> SessionRecord:
     actions = data.get("actions")
     can_revoke = opt_bool(obj(actions), "revoke") if actions is not None else None
     return parse_session(obj(data["summary"]), datetime.now(UTC), can_revoke=can_revoke)
+
+
+def is_pfid(value: str) -> bool:
+    """Whether `value` is shaped like a PFID; Prefactor rejects other ids with a 400."""
+    return len(value) == 32 and all(char in _CROCKFORD for char in value)
 
 
 def pfid_time(pfid: str) -> datetime | None:
@@ -147,10 +157,10 @@ def parse_session(
     raw_status = req_str(summary, "status")
     first_seen = _interaction(summary.get("first_seen"))
     last_seen = _interaction(summary.get("last_seen"))
-    # first_seen.at is the documented creation instant (whole seconds). Within one second the
-    # list's PFID order is the id's string order, which our tie-break by global id follows.
-    # The PFID's embedded time is only a fallback: its epoch is not documented.
-    created = (first_seen.at if first_seen else None) or pfid_time(native_id)
+    # The PFID's millisecond time orders the list (oldest first), so it is the creation time
+    # that keeps our merge in the upstream's order; first_seen.at (whole seconds, nullable)
+    # is the fallback for ids that are not PFIDs.
+    created = pfid_time(native_id) or (first_seen.at if first_seen else None)
     if created is None:
         raise KeyError("first_seen")
     latest = last_seen or first_seen
