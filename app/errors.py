@@ -42,13 +42,16 @@ class UpstreamError(GatewayError):
 
     code = "UPSTREAM_UNAVAILABLE"
 
-    def __init__(self, message: str, *, provider: str) -> None:
+    def __init__(
+        self, message: str, *, provider: str, details: dict[str, object] | None = None
+    ) -> None:
         super().__init__(message)
         self.provider = provider
+        self.details = details or {}
 
     @property
     def extensions(self) -> dict[str, object]:
-        return {"code": self.code, "provider": self.provider}
+        return {"code": self.code, "provider": self.provider, **self.details}
 
 
 class UpstreamUnavailable(UpstreamError):

@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import secrets
+import uuid
 from collections.abc import AsyncIterator
 from typing import TypedDict
 
 import aiohttp
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
+from app.limits import BodyLimit
 from app.listing.cursor import CursorCodec
 from app.settings import Settings
-from app.upstream import Upstreams
+from app.upstream import Upstreams, deadline
 from resolvers.context import Context
 from resolvers.schema import schema
 
@@ -32,19 +36,29 @@ class State(TypedDict):
     upstreams: Upstreams
 
 
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
 class GatewayGraphQL(GraphQL[Context, None]):
     """Strawberry's ASGI view with the gateway's per-request context."""
 
-    def __init__(self, cursors: CursorCodec) -> None:
+    def __init__(self, cursors: CursorCodec, request_timeout: float) -> None:
         super().__init__(schema, graphql_ide="graphiql")
         self._cursors = cursors
+        self._request_timeout = request_timeout
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
+        # The deadline travels to every upstream call of this request via a contextvar.
+        deadline.start(self._request_timeout)
+        given = request.headers.get("x-request-id", "")
+        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        if isinstance(response, Response):
+            response.headers["X-Request-ID"] = request_id
         upstreams: Upstreams = request.state.upstreams
         http_request = request if isinstance(request, Request) else None
-        return Context.create(upstreams, self._cursors, http_request)
+        return Context.create(upstreams, self._cursors, http_request, request_id)
 
 
 def _cursor_secret(settings: Settings) -> bytes:
@@ -76,5 +90,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
             yield {"upstreams": Upstreams.create(session, settings)}
 
-    routes = [Route("/graphql", GatewayGraphQL(cursors)), Route("/healthz", healthz)]
-    return Starlette(routes=routes, lifespan=lifespan)
+    graphql = GatewayGraphQL(cursors, settings.request_timeout)
+    routes = [Route("/graphql", graphql), Route("/healthz", healthz)]
+    middleware = [Middleware(BodyLimit, max_bytes=settings.max_body_bytes)]
+    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)

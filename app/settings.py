@@ -48,6 +48,13 @@ class Settings(BaseSettings):
     cursor_secret: SecretStr | None = None
     upstream_timeout: float = Field(default=10.0, gt=0, le=300)
     upstream_connect_timeout: float = Field(default=3.0, gt=0, le=60)
+    # Whole-request deadline: past it, a query answers with what has arrived plus errors.
+    request_timeout: float = Field(default=5.0, gt=0, le=300)
+    upstream_retries: int = Field(default=2, ge=0, le=5)
+    upstream_concurrency: int = Field(default=16, ge=1, le=1024)
+    breaker_failures: int = Field(default=5, ge=1, le=1000)
+    breaker_cooldown: float = Field(default=10.0, gt=0, le=3600)
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024, le=64 * 1024 * 1024)
 
     _check_origin = field_validator(
         "privx_url", "prefactor_url", "zitadel_url", "hyperid_url", mode="before"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import strawberry
+from graphql import GraphQLError
 from starlette.requests import Request
 
+from app.errors import UpstreamError
 from app.listing.cursor import CursorCodec
 from app.upstream import Upstreams
 from resolvers.loaders import Loaders
@@ -14,19 +16,37 @@ from resolvers.loaders import Loaders
 
 @dataclass(frozen=True, slots=True)
 class Context:
-    """Upstream clients, this request's loaders and the cursor codec."""
+    """Upstream clients, this request's loaders, the cursor codec and its partial errors."""
 
     upstreams: Upstreams
     loaders: Loaders
     cursors: CursorCodec
     request: Request | None = None
+    request_id: str = ""
+    # Errors of upstreams left out of an otherwise answered field; added to `errors`.
+    partial_errors: list[GraphQLError] = field(default_factory=list)
 
     @classmethod
     def create(
-        cls, upstreams: Upstreams, cursors: CursorCodec, request: Request | None = None
+        cls,
+        upstreams: Upstreams,
+        cursors: CursorCodec,
+        request: Request | None = None,
+        request_id: str = "",
     ) -> Context:
         """A context with fresh loaders."""
-        return cls(upstreams, Loaders.create(upstreams), cursors, request)
+        return cls(upstreams, Loaders.create(upstreams), cursors, request, request_id)
+
+    def report(self, error: UpstreamError, path: list[str | int]) -> None:
+        """Add an upstream's failure to the response without failing the field (once each)."""
+        for known in self.partial_errors:
+            if known.original_error is error or (
+                known.path == path
+                and isinstance(known.original_error, UpstreamError)
+                and known.original_error.provider == error.provider
+            ):
+                return
+        self.partial_errors.append(GraphQLError(str(error), path=path, original_error=error))
 
 
 Info = strawberry.Info[Context, None]

@@ -6,10 +6,12 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from aiodataloader import DataLoader
 
 from app import ids
+from app.errors import UpstreamError
 from app.upstream import Upstreams
 from app.upstream.hyperid import CURRENT_USER
 from app.upstream.records import AuthorizationRecord, Provider, SessionRecord, UserRecord
@@ -53,9 +55,24 @@ class Loaders:
             for global_id in global_ids:
                 provider, native_id = ids.decode_as(ids.SESSION, global_id)
                 wanted[provider].append(native_id)
-            found = await asyncio.gather(*(_fetch(p, n) for p, n in wanted.items()))
-            by_id = {r.global_id: r for records in found for r in records}
-            return [by_id.get(global_id) for global_id in global_ids]
+            # One provider failing fails only its own keys.
+            found = await asyncio.gather(
+                *(_fetch(p, n) for p, n in wanted.items()), return_exceptions=True
+            )
+            by_id: dict[str, SessionRecord] = {}
+            failed: dict[Provider, UpstreamError] = {}
+            for provider, result in zip(wanted, found, strict=True):
+                if isinstance(result, UpstreamError):
+                    failed[provider] = result
+                elif isinstance(result, BaseException):
+                    raise result
+                else:
+                    by_id.update((r.global_id, r) for r in result)
+            # aiodataloader raises an Exception value for its key; its types do not say so.
+            return cast(
+                "list[SessionRecord | None]",
+                [failed.get(ids.decode_as(ids.SESSION, g)[0]) or by_id.get(g) for g in global_ids],
+            )
 
         async def _fetch(provider: Provider, native_ids: Sequence[str]) -> list[SessionRecord]:
             wanted = set(native_ids)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from functools import partial
 
 import strawberry
-from graphql import GraphQLError
-from strawberry.extensions import MaskErrors
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions.query_depth_limiter import IgnoreContext
 
 from app import ids
-from app.errors import GatewayError
 from resolvers.context import Info
+from resolvers.errors import GatewayErrors
 from resolvers.node import Node
 from resolvers.providers import ProviderInfo, resolve_providers
 from resolvers.revoke import Mutation
@@ -49,15 +49,24 @@ class Query:
     )
 
 
-def _is_unexpected(error: GraphQLError) -> bool:
-    # Validation and parse errors have no original error and are meant for the client.
-    original = error.original_error
-    return original is not None and not isinstance(original, GatewayError)
+# Limits on what one document may ask; each violation is a validation error naming the limit.
+MAX_DEPTH = 15
+MAX_ALIASES = 30
+MAX_TOKENS = 5000
+
+
+def _is_introspection(context: IgnoreContext) -> bool:
+    return context.field_name.startswith("__")
 
 
 schema = strawberry.Schema(
     query=Query,
     mutation=Mutation,
     types=[Session, SessionUser],
-    extensions=[partial(MaskErrors, should_mask_error=_is_unexpected)],
+    extensions=[
+        partial(QueryDepthLimiter, max_depth=MAX_DEPTH, should_ignore=_is_introspection),
+        partial(MaxAliasesLimiter, max_alias_count=MAX_ALIASES),
+        partial(MaxTokensLimiter, max_token_count=MAX_TOKENS),
+        GatewayErrors,
+    ],
 )

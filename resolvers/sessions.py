@@ -8,6 +8,7 @@ from datetime import datetime
 import strawberry
 
 from app import ids
+from app.errors import UpstreamError
 from app.listing.cursor import CursorState
 from app.listing.paginate import count, paginate
 from app.listing.plan import fingerprint, plan_streams
@@ -131,7 +132,7 @@ class Session(Node):
     )
     async def authorizations(
         self, info: Info, first: int = DEFAULT_PAGE_SIZE, after: str | None = None
-    ) -> AuthorizationConnection:
+    ) -> AuthorizationConnection | None:
         records = list(self.record.authorizations)
         if self.record.provider is Provider.HYPERID:
             _, apps = await info.context.loaders.hyperid_listing.load(CURRENT_USER)
@@ -148,7 +149,7 @@ class Session(Node):
         return Session.from_record(found) if found else None
 
     @strawberry.field(description="PrivX: child sessions of this session, oldest first.")
-    async def children(self, info: Info) -> list[Session]:
+    async def children(self, info: Info) -> list[Session] | None:
         record = self.record
         if record.provider is not Provider.PRIVX or record.user is None:
             return []
@@ -173,19 +174,37 @@ class SessionEdge:
 class SessionConnection:
     edges: list[SessionEdge]
     page_info: PageInfo
+    missing_providers: list[Provider] = strawberry.field(
+        description="Providers whose sessions are missing from this page because they failed "
+        "(each also has an error in `errors`). Their sessions are left out, not the page."
+    )
     streams: strawberry.Private[list[Stream]]
     totals: strawberry.Private[dict[int, int]]
+    failed: strawberry.Private[set[int]]
 
     @strawberry.field(description="The sessions of this page, without cursors.")
     def nodes(self) -> list[Session]:
         return [edge.node for edge in self.edges]
 
-    @strawberry.field(description="How many sessions match the filter, across all pages.")
-    async def total_count(self) -> int:
+    @strawberry.field(
+        description="How many sessions match the filter, across all pages (not counting "
+        "providers that failed)."
+    )
+    async def total_count(self, info: Info) -> int:
+        indexes = [i for i in range(len(self.streams)) if i not in self.failed]
         counts = await asyncio.gather(
-            *(count(stream, self.totals.get(i)) for i, stream in enumerate(self.streams))
+            *(count(self.streams[i], self.totals.get(i)) for i in indexes),
+            return_exceptions=True,
         )
-        return sum(counts)
+        total = 0
+        for result in counts:
+            if isinstance(result, UpstreamError):
+                info.context.report(result, list(info.path.as_list()))
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                total += result
+        return total
 
 
 async def resolve_sessions(
@@ -223,6 +242,9 @@ async def resolve_sessions(
         cursor=cursor,
     )
     edges = [SessionEdge(node=Session.from_record(e.record), state=e.state) for e in page.edges]
+    for failure in page.failures.values():
+        context.report(failure, list(info.path.as_list()))
+    missing = {streams[i].provider for i in page.failures}
     codec = context.cursors
     return SessionConnection(
         edges=edges,
@@ -232,8 +254,10 @@ async def resolve_sessions(
             start_cursor=codec.encode(edges[0].state) if edges else None,
             end_cursor=codec.encode(edges[-1].state) if edges else None,
         ),
+        missing_providers=[p for p in Provider if p in missing],
         streams=streams,
         totals=page.totals,
+        failed=set(page.failures),
     )
 
 

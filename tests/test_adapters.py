@@ -40,12 +40,17 @@ def test_pfid_time_reads_the_leading_48_bits() -> None:
     assert pfid_time("not-a-pfid") is None
 
 
+Reply = tuple[int, str, dict[str, str]]
+
+
 @pytest.fixture
-async def upstream() -> AsyncIterator[tuple[BaseTestServer, dict[str, web.Response]]]:
-    replies: dict[str, web.Response] = {}
+async def upstream() -> AsyncIterator[tuple[BaseTestServer, list[Reply]]]:
+    """A loopback server answering the queued replies in turn (the last one repeats)."""
+    replies: list[Reply] = []
 
     async def handler(request: web.Request) -> web.Response:
-        return replies["next"]
+        status, text, headers = replies.pop(0) if len(replies) > 1 else replies[0]
+        return web.Response(status=status, text=text, headers=headers)
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handler)
@@ -53,35 +58,80 @@ async def upstream() -> AsyncIterator[tuple[BaseTestServer, dict[str, web.Respon
         yield server, replies
 
 
+def privx(server: BaseTestServer, session: aiohttp.ClientSession, retries: int = 2) -> PrivxClient:
+    endpoint = Endpoint(
+        session,
+        provider="PRIVX",
+        base_url=str(server.make_url("/")),
+        headers={"Authorization": "Bearer very-secret"},
+        retries=retries,
+    )
+    return PrivxClient(endpoint)
+
+
 @pytest.mark.parametrize(
     ("reply", "error"),
     [
-        (web.Response(status=503, text="down"), UpstreamUnavailable),
-        (web.Response(status=401, text="{}"), UpstreamUnauthorized),
-        (web.Response(status=400, text="{}"), UpstreamBadResponse),
-        (web.Response(status=200, text='{"count": 1, "items": [{'), UpstreamBadResponse),
-        (web.Response(status=200, text='{"count": 1, "items": [{"id": 5}]}'), UpstreamBadResponse),
+        ((503, "down", {}), UpstreamUnavailable),
+        ((429, "slow down", {"Retry-After": "0"}), UpstreamUnavailable),
+        ((401, "{}", {}), UpstreamUnauthorized),
+        ((400, "{}", {}), UpstreamBadResponse),
+        ((200, '{"count": 1, "items": [{', {}), UpstreamBadResponse),
+        ((200, '{"count": 1, "items": [{"id": 5}]}', {}), UpstreamBadResponse),
     ],
 )
 async def test_failures_become_coded_errors_without_secrets(
-    upstream: tuple[BaseTestServer, dict[str, web.Response]],
-    reply: web.Response,
-    error: type[Exception],
+    upstream: tuple[BaseTestServer, list[Reply]], reply: Reply, error: type[Exception]
 ) -> None:
     server, replies = upstream
-    replies["next"] = reply
+    replies.append(reply)
     async with aiohttp.ClientSession() as session:
-        endpoint = Endpoint(
-            session,
-            provider="PRIVX",
-            base_url=str(server.make_url("/")),
-            headers={"Authorization": "Bearer very-secret"},
-        )
+        client = privx(server, session)
         with pytest.raises(error) as caught:
-            await PrivxClient(endpoint).search(user_id=None, offset=0, limit=1, descending=True)
+            await client.search(user_id=None, offset=0, limit=1, descending=True)
     assert "very-secret" not in str(caught.value)
     assert str(server.make_url("/")) not in str(caught.value)
-    assert endpoint.health.health.value == "DOWN"
+
+
+async def test_reads_are_retried_on_503_and_429_then_succeed(
+    upstream: tuple[BaseTestServer, list[Reply]],
+) -> None:
+    server, replies = upstream
+    replies += [
+        (503, "", {}),
+        (429, "", {"Retry-After": "0"}),
+        (200, '{"count": 0, "items": []}', {}),
+    ]
+    async with aiohttp.ClientSession() as session:
+        items, total = await privx(server, session).search(
+            user_id=None, offset=0, limit=1, descending=True
+        )
+    assert (items, total) == ([], 0)
+
+
+async def test_writes_are_never_retried(upstream: tuple[BaseTestServer, list[Reply]]) -> None:
+    server, replies = upstream
+    replies += [(503, "", {}), (200, "", {})]
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(UpstreamUnavailable):
+            await privx(server, session).terminate("s1")
+    assert len(replies) == 1  # the second reply was never asked for
+
+
+async def test_repeated_failures_open_the_circuit(
+    upstream: tuple[BaseTestServer, list[Reply]],
+) -> None:
+    server, replies = upstream
+    replies.append((503, "", {}))
+    async with aiohttp.ClientSession() as session:
+        client = privx(server, session, retries=0)
+        for _ in range(5):
+            with pytest.raises(UpstreamUnavailable):
+                await client.search(user_id=None, offset=0, limit=1, descending=True)
+        replies[0] = (200, '{"count": 0, "items": []}', {})
+        with pytest.raises(UpstreamUnavailable) as caught:
+            await client.search(user_id=None, offset=0, limit=1, descending=True)
+    assert caught.value.extensions["circuit"] == "OPEN"
 
 
 async def test_refused_connection_is_unavailable() -> None:

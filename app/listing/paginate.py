@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass, field
 
+from app.errors import UpstreamError
 from app.listing.cursor import CursorState
 from app.listing.filter import Predicate
 from app.listing.streams import Slice, Stream
@@ -21,6 +22,9 @@ from app.upstream.records import SessionRecord
 
 # First read of a stream with a residual filter; later reads double up to the stream's maximum.
 MIN_FILTERED_CHUNK = 50
+# A cursor position for a stream whose place is unknown (it failed on the page that made the
+# cursor): the next page finds its place again by creation time (the guard), reading from an end.
+UNKNOWN = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +43,7 @@ class Page:
     has_next: bool
     has_previous: bool
     totals: dict[int, int]  # stream index -> total the upstream reported during this page
+    failures: dict[int, UpstreamError] = field(default_factory=dict)  # streams left out
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +128,17 @@ async def _backward(
         sl = await stream.head(low, lowest - low, anchor)
 
 
+async def _or_failure(
+    run: Awaitable[_Run], fallback: _Run, index: int, failures: dict[int, UpstreamError]
+) -> _Run:
+    """A failing upstream leaves its stream out of the page instead of failing the page."""
+    try:
+        return await run
+    except UpstreamError as exc:
+        failures[index] = exc
+        return fallback
+
+
 async def paginate(
     streams: Sequence[Stream],
     *,
@@ -136,32 +152,23 @@ async def paginate(
     guard = _guard(cursor, descending=descending, forward=forward) if cursor else None
     wants = [size if s.residual is None else size + 1 for s in streams]
     keeps = [_both(s.residual, guard) for s in streams]
-    if forward:
-        runs = await asyncio.gather(
-            *(
-                _forward(
-                    s,
-                    cursor.offsets[i] if cursor else 0,
-                    cursor.anchors[i] if cursor else None,
-                    wants[i],
-                    keeps[i],
-                )
-                for i, s in enumerate(streams)
-            )
-        )
-    else:
-        runs = await asyncio.gather(
-            *(
-                _backward(
-                    s,
-                    (cursor.offsets[i] - (i == cursor.stream)) if cursor else None,
-                    cursor.anchors[i] if cursor else None,
-                    wants[i],
-                    keeps[i],
-                )
-                for i, s in enumerate(streams)
-            )
-        )
+    failures: dict[int, UpstreamError] = {}
+    pending: list[Awaitable[_Run]] = []
+    for i, stream in enumerate(streams):
+        offset = cursor.offsets[i] if cursor else None
+        anchor = cursor.anchors[i] if cursor else None
+        if offset is not None and offset < 0:
+            offset = anchor = None  # place unknown: read from the start (forward) or the end
+        if forward:
+            start = offset or 0
+            run = _forward(stream, start, anchor, wants[i], keeps[i])
+            fallback = _Run([], False, start, anchor, None)
+        else:
+            end = None if offset is None else offset - (cursor is not None and i == cursor.stream)
+            run = _backward(stream, end, anchor, wants[i], keeps[i])
+            fallback = _Run([], False, UNKNOWN if end is None else end, anchor, None)
+        pending.append(_or_failure(run, fallback, i, failures))
+    runs = list(await asyncio.gather(*pending))
     anchors = tuple(run.anchor for run in runs)
     bounds = [run.edge for run in runs]
     merged = heapq.merge(
@@ -189,9 +196,9 @@ async def paginate(
     beyond = overflow or any(run.more for run in runs)
     totals = {i: run.total for i, run in enumerate(runs) if run.total is not None}
     if forward:
-        return Page(edges, beyond, cursor is not None, totals)
+        return Page(edges, beyond, cursor is not None, totals, failures)
     edges.reverse()
-    return Page(edges, cursor is not None, beyond, totals)
+    return Page(edges, cursor is not None, beyond, totals, failures)
 
 
 async def count(stream: Stream, known_total: int | None) -> int:

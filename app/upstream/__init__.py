@@ -8,6 +8,7 @@ import aiohttp
 
 from app.settings import Settings
 from app.upstream._http import Endpoint
+from app.upstream.circuit import CircuitBreaker, CircuitState
 from app.upstream.health import Health, ProviderHealth
 from app.upstream.hyperid import HyperIdClient
 from app.upstream.prefactor import PrefactorClient
@@ -16,6 +17,8 @@ from app.upstream.records import Provider, SessionRecord
 from app.upstream.zitadel import ZitadelClient
 
 __all__ = [
+    "CircuitBreaker",
+    "CircuitState",
     "Health",
     "HyperIdClient",
     "PrefactorClient",
@@ -47,7 +50,12 @@ class Upstreams:
     @classmethod
     def create(cls, session: aiohttp.ClientSession, settings: Settings) -> Upstreams:
         """Build a client for every provider whose URL is configured."""
-        health = {provider: ProviderHealth() for provider in Provider}
+        health = {
+            provider: ProviderHealth(
+                circuit=CircuitBreaker(settings.breaker_failures, settings.breaker_cooldown)
+            )
+            for provider in Provider
+        }
 
         def endpoint(provider: Provider, url: str, headers: dict[str, str]) -> Endpoint:
             return Endpoint(
@@ -56,6 +64,8 @@ class Upstreams:
                 base_url=url,
                 headers=headers,
                 health=health[provider],
+                retries=settings.upstream_retries,
+                concurrency=settings.upstream_concurrency,
             )
 
         def secret(value: object) -> str:

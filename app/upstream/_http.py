@@ -1,10 +1,21 @@
-"""request_json(): the one place where transport and status failures become gateway errors."""
+"""Endpoint.call(): the one place where upstream calls are limited, retried and timed out, and
+where transport and status failures become gateway errors.
+
+Per call: the circuit breaker may refuse at once; a semaphore caps concurrent calls to the
+provider; the request's deadline bounds everything (waiting included); reads are retried on
+connection errors, 429 and 502/503/504 with jittered exponential backoff, honouring
+Retry-After when it fits before the deadline; writes are never retried.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import email.utils
 import json
+import random
 import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import aiohttp
@@ -16,13 +27,18 @@ from app.errors import (
     UpstreamUnauthorized,
     UpstreamUnavailable,
 )
+from app.upstream import deadline
 from app.upstream.health import ProviderHealth
 
 T = TypeVar("T")
 
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+BACKOFF_BASE = 0.05  # seconds; attempt n waits up to BACKOFF_BASE * 2**n (full jitter)
+MAX_RETRY_AFTER = 10.0
+
 
 class Endpoint:
-    """A provider's origin, credentials and shared client session."""
+    """A provider's origin, credentials, shared client session and call policy."""
 
     def __init__(
         self,
@@ -32,12 +48,16 @@ class Endpoint:
         base_url: str,
         headers: Mapping[str, str],
         health: ProviderHealth | None = None,
+        retries: int = 2,
+        concurrency: int = 16,
     ) -> None:
         self.session = session
         self.provider = provider
         self.base_url = base_url.rstrip("/")
         self.headers = dict(headers)
         self.health = health or ProviderHealth()
+        self.retries = retries
+        self._limit = asyncio.Semaphore(concurrency)
 
     async def call(
         self,
@@ -48,17 +68,27 @@ class Endpoint:
         params: Mapping[str, str] | None = None,
         body: object = None,
         expected: Mapping[int, T] | None = None,
+        read: bool | None = None,
     ) -> T:
         """Call `path` and return `parse(json)` (None for an empty body).
 
-        A status in `expected` (e.g. `{404: None}`) answers its value instead of raising. A
-        shape `parse` rejects is an UpstreamBadResponse, and counts against the provider's
-        health like any other failure.
+        `read` (default: GET only) marks a call safe to retry. A status in `expected` (e.g.
+        `{404: None}`) answers its value instead of raising. A shape `parse` rejects is an
+        UpstreamBadResponse, and counts against the provider's health like any failure.
         """
+        circuit = self.health.circuit
+        if not circuit.allow():
+            raise UpstreamUnavailable(
+                f"{self.provider} is failing; the gateway skips it for another "
+                f"{circuit.retry_in():.0f} s (circuit open).",
+                provider=self.provider,
+                details={"circuit": circuit.state.value},
+            )
         started = time.perf_counter()
         error: UpstreamError | None = None
         try:
-            status, text = await self._request(method, path, params, body)
+            retry = method == "GET" if read is None else read
+            status, text = await self._within_deadline(method, path, params, body, retry)
             if expected is not None and status in expected:
                 return expected[status]
             return _parse(self.provider, parse, _decode(self.provider, status, text))
@@ -67,30 +97,83 @@ class Endpoint:
             raise
         finally:
             self.health.record(started, error.code if error else None)
+            # Only transport-level trouble opens the circuit; a 4xx is about our request.
+            circuit.record(isinstance(error, UpstreamUnavailable | UpstreamTimeout))
+
+    async def _within_deadline(
+        self, method: str, path: str, params: Mapping[str, str] | None, body: object, retry: bool
+    ) -> tuple[int, str]:
+        until = deadline.DEADLINE.get()
+        try:
+            async with asyncio.timeout_at(until):
+                async with self._limit:
+                    return await self._attempts(method, path, params, body, retry)
+        except TimeoutError as exc:
+            if until is None or asyncio.get_running_loop().time() < until:
+                raise  # not ours: a per-call timeout already turned into UpstreamTimeout
+            raise UpstreamTimeout(
+                f"{self.provider} did not answer before the request deadline.",
+                provider=self.provider,
+                details={"deadline": True},
+            ) from exc
+
+    async def _attempts(
+        self, method: str, path: str, params: Mapping[str, str] | None, body: object, retry: bool
+    ) -> tuple[int, str]:
+        for attempt in range(self.retries + 1):
+            last = not retry or attempt == self.retries
+            try:
+                status, text, retry_after = await self._request(method, path, params, body)
+            except UpstreamUnavailable:
+                if last:
+                    raise
+                await asyncio.sleep(_backoff(attempt))
+                continue
+            if last or status not in RETRY_STATUSES:
+                return status, text
+            wait = _backoff(attempt) if retry_after is None else retry_after
+            left = deadline.remaining()
+            if wait > MAX_RETRY_AFTER or (left is not None and wait >= left):
+                return status, text  # waiting would outlast the request: report it now
+            await asyncio.sleep(wait)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _request(
-        self,
-        method: str,
-        path: str,
-        params: Mapping[str, str] | None,
-        body: object,
-    ) -> tuple[int, str]:
+        self, method: str, path: str, params: Mapping[str, str] | None, body: object
+    ) -> tuple[int, str, float | None]:
         name = self.provider
         try:
             async with self.session.request(
-                method,
-                self.base_url + path,
-                params=params,
-                json=body,
-                headers=self.headers,
+                method, self.base_url + path, params=params, json=body, headers=self.headers
             ) as response:
                 status = response.status
                 text = (await response.read()).decode("utf-8", errors="replace")
+                retry_after = _retry_after(response.headers.get("Retry-After"))
         except TimeoutError as exc:
             raise UpstreamTimeout(f"{name} did not answer in time.", provider=name) from exc
         except aiohttp.ClientError as exc:
             raise UpstreamUnavailable(f"{name} is unavailable.", provider=name) from exc
-        return status, text
+        return status, text, retry_after
+
+
+def _backoff(attempt: int) -> float:
+    return random.uniform(0, BACKOFF_BASE * 2**attempt)
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After as seconds: delta-seconds or an HTTP date."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdecimal():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def _decode(name: str, status: int, text: str) -> Any:
@@ -99,6 +182,8 @@ def _decode(name: str, status: int, text: str) -> Any:
         raise UpstreamUnauthorized(
             f"{name} rejected the gateway's credentials (HTTP {status}).", provider=name
         )
+    if status == 429:
+        raise UpstreamUnavailable(f"{name} is rate limiting the gateway (HTTP 429).", provider=name)
     if status >= 500:
         raise UpstreamUnavailable(f"{name} answered HTTP {status}.", provider=name)
     if status >= 400:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import enum
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from app.upstream.circuit import CircuitBreaker
 
 
 class Health(enum.Enum):
@@ -23,6 +25,7 @@ class ProviderHealth:
     latency_ms: float | None = None
     last_error_code: str | None = None
     checked_at: float | None = None
+    circuit: CircuitBreaker = field(default_factory=CircuitBreaker)
 
     def record(self, started: float, error_code: str | None) -> None:
         """Note a finished call that began at `started` (a `time.perf_counter()` value)."""

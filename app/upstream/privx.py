@@ -46,7 +46,7 @@ class PrivxClient:
         }
         body = {"user_id": user_id} if user_id else {}
         page = await self._endpoint.call(
-            "POST", f"{BASE}/sessions/search", _parse_envelope, params=params, body=body
+            "POST", f"{BASE}/sessions/search", _parse_envelope, params=params, body=body, read=True
         )
         return page
 

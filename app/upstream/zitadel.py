@@ -63,7 +63,9 @@ class ZitadelClient:
             "queries": list(queries),
             "sortingColumn": "SESSION_FIELD_NAME_CREATION_DATE",
         }
-        page = await self._endpoint.call("POST", "/v2/sessions/search", _parse_search, body=body)
+        page = await self._endpoint.call(
+            "POST", "/v2/sessions/search", _parse_search, body=body, read=True
+        )
         return page
 
     async def delete(self, session_id: str) -> RevokeOutcome:

@@ -1,0 +1,63 @@
+"""GatewayErrors: adds partial (per-upstream) errors to the response and masks the unexpected."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+from app.errors import GatewayError
+
+log = logging.getLogger("session_gateway.errors")
+
+MASKED_MESSAGE = "Unexpected error."
+
+
+class GatewayErrors(SchemaExtension):
+    """Runs once per operation, after execution."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if result is None:
+            return
+        context = self.execution_context.context
+        errors = list(getattr(result, "errors", None) or [])
+        errors += getattr(context, "partial_errors", [])
+        if errors:
+            request_id = str(getattr(context, "request_id", ""))
+            result.errors = [self._finish(error, request_id) for error in errors]
+
+    def _finish(self, error: GraphQLError, request_id: str) -> GraphQLError:
+        original = error.original_error
+        if original is None:
+            if error.extensions:
+                return error
+            # Parse, validation and variable errors: meant for the client as they are.
+            return GraphQLError(
+                error.message,
+                nodes=error.nodes,
+                source=error.source,
+                positions=error.positions,
+                path=error.path,
+                extensions={"code": "GRAPHQL_VALIDATION_FAILED"},
+            )
+        if isinstance(original, GatewayError):
+            return error
+        # Anything else is a bug: the client gets a request id, the log gets the details.
+        log.error(
+            "unexpected error in request %s at %s",
+            request_id,
+            error.path,
+            exc_info=(type(original), original, original.__traceback__),
+        )
+        return GraphQLError(
+            MASKED_MESSAGE,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            extensions={"code": "INTERNAL", "requestId": request_id},
+        )
