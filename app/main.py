@@ -8,9 +8,10 @@ import re
 import secrets
 import uuid
 from collections.abc import AsyncIterator
-from typing import TypedDict
+from typing import Any, TypedDict
 
 import aiohttp
+from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -18,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.types.unset import UNSET
 
 from app.limits import BodyLimit
 from app.listing.cursor import CursorCodec
@@ -59,6 +61,18 @@ class GatewayGraphQL(GraphQL[Context, None]):
         upstreams: Upstreams = request.state.upstreams
         http_request = request if isinstance(request, Request) else None
         return Context.create(upstreams, self._cursors, http_request, request_id)
+
+    async def run(
+        self, request: Request | WebSocket, context: Any = UNSET, root_value: Any = UNSET
+    ) -> Any:
+        """Strawberry's view, with its HTTP-level refusals as GraphQL-shaped JSON."""
+        try:
+            return await super().run(request, context, root_value)
+        except HTTPException as exc:
+            if isinstance(request, WebSocket):
+                raise
+            error = {"message": exc.reason, "extensions": {"code": "BAD_REQUEST"}}
+            return JSONResponse({"errors": [error]}, status_code=exc.status_code)
 
 
 def _cursor_secret(settings: Settings) -> bytes:

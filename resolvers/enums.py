@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
+from app.upstream.circuit import CircuitState
 from app.upstream.health import Health
 from app.upstream.records import AuthorizationKind, Provider, SessionStatus
 from app.useragent import DeviceType
@@ -17,5 +18,17 @@ strawberry.enum(
 strawberry.enum(DeviceType, description="Coarse device class, parsed from the User-Agent.")
 strawberry.enum(AuthorizationKind, description="What an authorization grants access to.")
 strawberry.enum(Health, name="ProviderHealth", description="How the latest upstream call went.")
+strawberry.enum(
+    CircuitState,
+    description="CLOSED: calls flow; OPEN: the provider failed repeatedly and is skipped "
+    "without waiting; HALF_OPEN: one probe call is let through to see if it recovered.",
+)
 
-__all__ = ["AuthorizationKind", "DeviceType", "Health", "Provider", "SessionStatus"]
+__all__ = [
+    "AuthorizationKind",
+    "CircuitState",
+    "DeviceType",
+    "Health",
+    "Provider",
+    "SessionStatus",
+]

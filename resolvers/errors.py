@@ -35,17 +35,30 @@ class GatewayErrors(SchemaExtension):
         if original is None:
             if error.extensions:
                 return error
-            # Parse, validation and variable errors: meant for the client as they are.
+            # Parse and validation errors: meant for the client as they are.
+            parse = error.message.startswith("Syntax Error")
             return GraphQLError(
                 error.message,
                 nodes=error.nodes,
                 source=error.source,
                 positions=error.positions,
                 path=error.path,
-                extensions={"code": "GRAPHQL_VALIDATION_FAILED"},
+                extensions={
+                    "code": "GRAPHQL_PARSE_FAILED" if parse else "GRAPHQL_VALIDATION_FAILED"
+                },
             )
         if isinstance(original, GatewayError):
             return error
+        if isinstance(original, GraphQLError):
+            # e.g. a variable that does not coerce to its type: the client's input.
+            return GraphQLError(
+                error.message,
+                nodes=error.nodes,
+                source=error.source,
+                positions=error.positions,
+                path=error.path,
+                extensions={"code": "BAD_USER_INPUT"},
+            )
         # Anything else is a bug: the client gets a request id, the log gets the details.
         log.error(
             "unexpected error in request %s at %s",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from resolvers.context import Info
-from resolvers.enums import Health, Provider
+from resolvers.enums import CircuitState, Health, Provider
 
 _NAMES = {
     Provider.PRIVX: "SSH PrivX",
@@ -23,6 +23,7 @@ class ProviderInfo:
     health: Health = strawberry.field(description="UNKNOWN until this process has called it.")
     latency_ms: float | None = strawberry.field(description="Latency of the latest call.")
     last_error_code: str | None
+    circuit: CircuitState
 
 
 def resolve_providers(info: Info) -> list[ProviderInfo]:
@@ -37,6 +38,7 @@ def resolve_providers(info: Info) -> list[ProviderInfo]:
             health=upstreams.health[provider].health,
             latency_ms=upstreams.health[provider].latency_ms,
             last_error_code=upstreams.health[provider].last_error_code,
+            circuit=upstreams.health[provider].circuit.state,
         )
         for provider in Provider
     ]

@@ -5,8 +5,10 @@ from __future__ import annotations
 from functools import partial
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.extensions.query_depth_limiter import IgnoreContext
+from strawberry.types import ExecutionContext
 
 from app import ids
 from resolvers.context import Info
@@ -59,7 +61,18 @@ def _is_introspection(context: IgnoreContext) -> bool:
     return context.field_name.startswith("__")
 
 
-schema = strawberry.Schema(
+class GatewaySchema(strawberry.Schema):
+    """The schema; GatewayErrors logs what needs logging, with the request id."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # Strawberry's default logs every error with a traceback: client mistakes and upstream
+        # outages included. Unexpected ones are logged by GatewayErrors.
+        return
+
+
+schema = GatewaySchema(
     query=Query,
     mutation=Mutation,
     types=[Session, SessionUser],

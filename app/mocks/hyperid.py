@@ -12,12 +12,18 @@ from app.mocks._time import wcf_date
 from app.mocks.calls import CALLS, record_calls
 from app.mocks.credentials import Credentials
 from app.mocks.data import MockData
+from app.mocks.faults import ErrorShape, fault_middleware, install_faults
 
 __all__ = ["DATE_STYLES", "SESSION_COOKIES", "create_app"]
 
 DATE_STYLES = ("iso", "wcf")
 SESSION_COOKIES = ("ss-id", "ss-pid")
 _DATE_KEYS = {"creationTime", "expirationTime"}
+_FAULT_ERRORS = {
+    429: ("TooManyRequests", "Too Many Requests"),
+    500: ("Exception", "An unexpected error occurred"),
+    503: ("ServiceUnavailable", "Service Unavailable"),
+}
 
 
 class _Failure(Exception):
@@ -31,6 +37,14 @@ class _Failure(Exception):
 def _error(status: int, code: str, message: str, errors: list[Any]) -> web.Response:
     body = {"responseStatus": {"errorCode": code, "message": message, "errors": errors}}
     return web.json_response(body, status=status)
+
+
+def _fault_error(status: int) -> web.Response:
+    return _error(status, *_FAULT_ERRORS[status], [])
+
+
+def _unauthorized(request: web.Request) -> web.Response:
+    return _error(401, "Unauthorized", "Not Authenticated", [])
 
 
 def _bad_value(field: str, value: object, dto: str) -> _Failure:
@@ -83,7 +97,7 @@ class _Api:
         """Require the session cookie; render failures as ServiceStack error bodies."""
         secret = self.credentials.hyperid_session
         if not any(request.cookies.get(name) == secret for name in SESSION_COOKIES):
-            return _error(401, "Unauthorized", "Not Authenticated", [])
+            return _unauthorized(request)
         try:
             return await handler(request)
         except _Failure as exc:
@@ -150,8 +164,10 @@ def create_app(
 ) -> web.Application:
     """A hyper.id mock serving (and, on logout, changing) `data`; "wcf" dates are `/Date(ms)/`."""
     api = _Api(data, credentials, date_style)
-    app = web.Application(middlewares=[record_calls, api.guard])
+    faults = fault_middleware(ErrorShape(_fault_error, _unauthorized))
+    app = web.Application(middlewares=[record_calls, faults, api.guard])
     app[CALLS] = []
+    install_faults(app)
     app.router.add_get("/api/sessions", api.sessions)
     app.router.add_get("/api/session", api.session)
     app.router.add_post("/api/logout", api.logout)

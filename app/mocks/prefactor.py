@@ -10,6 +10,7 @@ from aiohttp.typedefs import Handler
 from app.mocks.calls import CALLS, record_calls
 from app.mocks.credentials import Credentials
 from app.mocks.data import MockData
+from app.mocks.faults import ErrorShape, fault_middleware, install_faults
 from app.mocks.pfid import is_pfid
 
 __all__ = ["DEFAULT_PAGE_SIZE", "MAX_PAGE_SIZE", "create_app", "pagination"]
@@ -26,7 +27,15 @@ _STATUS_BY_CODE = {
     "not_authenticated": 401,
     "not_permitted": 403,
     "not_found": 404,
+    "too_many_requests": 429,
+    "internal_error": 500,
     "not_implemented": 501,
+    "service_unavailable": 503,
+}
+_FAULT_ERRORS = {
+    429: ("too_many_requests", "Too many requests"),
+    500: ("internal_error", "Internal server error"),
+    503: ("service_unavailable", "Service temporarily unavailable"),
 }
 _FINISHED = {"complete", "revoked"}
 
@@ -40,6 +49,16 @@ class _Failure(Exception):
 def _error(code: str, message: str) -> web.Response:
     body = {"status": "error", "code": code, "message": message}
     return web.json_response(body, status=_STATUS_BY_CODE.get(code, 500))
+
+
+def _fault_error(status: int) -> web.Response:
+    return _error(*_FAULT_ERRORS[status])
+
+
+def _unauthorized(request: web.Request) -> web.Response:
+    if "Authorization" not in request.headers:
+        return _error("not_authenticated", "Authentication required")
+    return _error("bad_authtoken", "Invalid authentication token")
 
 
 def pagination(item_count: int, offset: int, page_size: int, shown: int) -> dict[str, Any]:
@@ -88,11 +107,8 @@ class _Api:
     @web.middleware
     async def guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Check the API key and render failures in Prefactor's error envelope."""
-        header = request.headers.get("Authorization")
-        if header is None:
-            return _error("not_authenticated", "Authentication required")
-        if header != f"Bearer {self.credentials.prefactor_token}":
-            return _error("bad_authtoken", "Invalid authentication token")
+        if request.headers.get("Authorization") != f"Bearer {self.credentials.prefactor_token}":
+            return _unauthorized(request)
         try:
             return await handler(request)
         except _Failure as exc:
@@ -159,8 +175,10 @@ def create_app(
     """A Prefactor mock serving (and, on revoke, changing) `data` in place."""
     del date_style  # Prefactor has only Unix seconds.
     api = _Api(data, credentials)
-    app = web.Application(middlewares=[record_calls, api.guard])
+    faults = fault_middleware(ErrorShape(_fault_error, _unauthorized))
+    app = web.Application(middlewares=[record_calls, faults, api.guard])
     app[CALLS] = []
+    install_faults(app)
     app.router.add_get("/api/v1/session", api.list_sessions)
     app.router.add_get("/api/v1/session/{session_id}", api.fetch)
     app.router.add_post("/api/v1/session/{session_id}/revoke", api.revoke)

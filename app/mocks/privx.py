@@ -11,6 +11,7 @@ from aiohttp.typedefs import Handler
 from app.mocks.calls import CALLS, record_calls
 from app.mocks.credentials import Credentials
 from app.mocks.data import MockData
+from app.mocks.faults import ErrorShape, fault_middleware, install_faults
 
 __all__ = ["BASE", "SORT_KEYS", "create_app"]
 
@@ -31,6 +32,11 @@ SORT_KEYS = {
     "token_expires": "token_expires",
 }
 _KEYWORD_FIELDS = ("username", "remote_addr", "user_agent", "domain")
+_FAULT_ERRORS = {
+    429: ("TOO_MANY_REQUESTS", "rate limit exceeded"),
+    500: ("INTERNAL_ERROR", "internal server error"),
+    503: ("SERVICE_UNAVAILABLE", "service unavailable"),
+}
 
 
 class _BadRequest(Exception):
@@ -42,6 +48,14 @@ class _BadRequest(Exception):
 def _error(status: int, code: str, message: str, prop: str = "") -> web.Response:
     body = {"error_code": code, "error_message": message, "property": prop, "details": []}
     return web.json_response(body, status=status)
+
+
+def _fault_error(status: int) -> web.Response:
+    return _error(status, *_FAULT_ERRORS[status])
+
+
+def _unauthorized(request: web.Request) -> web.Response:
+    return _error(401, "UNAUTHORIZED", "OAuth2 authorization missing or invalid")
 
 
 def _int_param(request: web.Request, name: str, default: int) -> int:
@@ -68,7 +82,7 @@ class _Api:
     async def guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Check the bearer token and turn bad parameters into PrivX 400 errors."""
         if request.headers.get("Authorization") != f"Bearer {self.credentials.privx_token}":
-            return _error(401, "UNAUTHORIZED", "OAuth2 authorization missing or invalid")
+            return _unauthorized(request)
         try:
             return await handler(request)
         except _BadRequest as exc:
@@ -157,8 +171,10 @@ def create_app(
     """A PrivX mock serving (and, on terminate, changing) `data` in place."""
     del date_style  # PrivX has only RFC 3339.
     api = _Api(data, credentials)
-    app = web.Application(middlewares=[record_calls, api.guard])
+    faults = fault_middleware(ErrorShape(_fault_error, _unauthorized))
+    app = web.Application(middlewares=[record_calls, faults, api.guard])
     app[CALLS] = []
+    install_faults(app)
     app.router.add_post(f"{BASE}/sessions/search", api.search)
     app.router.add_get(f"{BASE}/users/{{user_id}}/sessions", api.user_sessions)
     app.router.add_get(f"{BASE}/sources/{{source_id}}/sessions", api.source_sessions)

@@ -12,6 +12,7 @@ from app.mocks import hyperid, prefactor, privx, zitadel
 from app.mocks.calls import CALLS, Call
 from app.mocks.credentials import Credentials
 from app.mocks.data import MockData, generate
+from app.mocks.faults import FAULT, FaultPlan
 
 __all__ = ["PROVIDERS", "Credentials", "MockUpstreams"]
 
@@ -44,28 +45,64 @@ class MockUpstreams:
             ),
         }
         self.urls: dict[str, str] = {}
-        self._runners: list[web.AppRunner] = []
+        self._runners: dict[str, web.AppRunner] = {}
+        self._sites: dict[str, web.TCPSite] = {}
+        self._bound_ports: dict[str, int] = {}
 
     async def start(self) -> None:
         """Bind every app to its port (0: any free port) and fill in `urls`."""
         try:
             for provider, app in self.apps.items():
-                runner = web.AppRunner(app, access_log=None)
+                # Cancels a handler (a HANG above all) when its client disconnects.
+                runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
                 await runner.setup()
-                self._runners.append(runner)
-                await web.TCPSite(runner, self.host, self.ports[provider]).start()
+                self._runners[provider] = runner
+                await self._listen(provider, self.ports[provider])
                 port = runner.addresses[0][1]
+                self._bound_ports[provider] = port
                 host = f"[{self.host}]" if ":" in self.host else self.host
                 self.urls[provider] = f"http://{host}:{port}"
         except BaseException:
             await self.close()
             raise
 
+    async def _listen(self, provider: str, port: int) -> None:
+        site = web.TCPSite(self._runners[provider], self.host, port)
+        await site.start()
+        self._sites[provider] = site
+
     async def close(self) -> None:
         """Stop every app that was started."""
         while self._runners:
-            await self._runners.pop().cleanup()
+            _, runner = self._runners.popitem()
+            await runner.cleanup()
+        self._sites.clear()
+        self._bound_ports.clear()
         self.urls.clear()
+
+    async def stop_provider(self, provider: str) -> None:
+        """Take one upstream down: new connections are refused, open ones are dropped."""
+        runner = self._runner(provider)
+        site = self._sites.pop(provider, None)
+        if site is None:
+            return
+        await site.stop()
+        # Keep-alive connections would otherwise still reach the stopped upstream.
+        for connection in runner.server.connections if runner.server is not None else []:
+            connection.force_close()
+
+    async def start_provider(self, provider: str) -> None:
+        """Bring an upstream taken down by `stop_provider` back on the same port."""
+        self._runner(provider)
+        if provider not in self._sites:
+            await self._listen(provider, self._bound_ports[provider])
+
+    def _runner(self, provider: str) -> web.AppRunner:
+        if provider not in self.apps:
+            raise KeyError(f"unknown provider {provider!r}; expected one of {PROVIDERS}")
+        if provider not in self._runners:
+            raise RuntimeError("MockUpstreams is not started")
+        return self._runners[provider]
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -87,6 +124,15 @@ class MockUpstreams:
         """Forget every recorded request."""
         for app in self.apps.values():
             app[CALLS].clear()
+
+    def set_fault(self, provider: str, plan: FaultPlan | None) -> None:
+        """Apply `plan` to one upstream's next requests (None clears it); any thread may call."""
+        self.apps[provider][FAULT].set(plan)
+
+    def clear_faults(self) -> None:
+        """Let every upstream answer normally again (requests already hanging stay so)."""
+        for app in self.apps.values():
+            app[FAULT].set(None)
 
     def gateway_env(self) -> dict[str, str]:
         """`GATEWAY_*` variables that point a gateway at these upstreams."""

@@ -14,10 +14,17 @@ from app.mocks._zitadel_search import InvalidArgument, parse_search
 from app.mocks.calls import CALLS, record_calls
 from app.mocks.credentials import Credentials
 from app.mocks.data import MockData
+from app.mocks.faults import ErrorShape, fault_middleware, install_faults
 
 __all__ = ["create_app", "grpc_error"]
 
-_HTTP_STATUS = {3: 400, 5: 404, 7: 403, 9: 400, 12: 501, 13: 500, 16: 401}
+_HTTP_STATUS = {3: 400, 5: 404, 7: 403, 8: 429, 9: 400, 12: 501, 13: 500, 14: 503, 16: 401}
+# RESOURCE_EXHAUSTED, INTERNAL and UNAVAILABLE, as grpc-gateway renders them: no ZITADEL detail.
+_FAULT_ERRORS = {
+    429: (8, "rate limit exceeded"),
+    500: (13, "internal error"),
+    503: (14, "unavailable"),
+}
 
 
 def grpc_error(code: int, message: str, detail_id: str) -> web.Response:
@@ -29,6 +36,17 @@ def grpc_error(code: int, message: str, detail_id: str) -> web.Response:
     }
     body = {"code": code, "message": f"{message} ({detail_id})", "details": [detail]}
     return web.json_response(body, status=_HTTP_STATUS[code])
+
+
+def _fault_error(status: int) -> web.Response:
+    code, message = _FAULT_ERRORS[status]
+    return web.json_response({"code": code, "message": message, "details": []}, status=status)
+
+
+def _unauthorized(request: web.Request) -> web.Response:
+    if "Authorization" not in request.headers:
+        return grpc_error(16, "auth header missing", "AUTH-7fs1e")
+    return grpc_error(16, "Errors.Token.Invalid", "AUTH-7fs1e")
 
 
 def _now() -> str:
@@ -47,11 +65,8 @@ class _Api:
     @web.middleware
     async def guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Check the bearer token; map bad input and unknown routes to gRPC status bodies."""
-        header = request.headers.get("Authorization")
-        if header is None:
-            return grpc_error(16, "auth header missing", "AUTH-7fs1e")
-        if header != f"Bearer {self.credentials.zitadel_token}":
-            return grpc_error(16, "Errors.Token.Invalid", "AUTH-7fs1e")
+        if request.headers.get("Authorization") != f"Bearer {self.credentials.zitadel_token}":
+            return _unauthorized(request)
         try:
             return await handler(request)
         except InvalidArgument as exc:
@@ -126,8 +141,10 @@ def create_app(
     """A ZITADEL mock serving (and, on delete, changing) `data` in place."""
     del date_style  # ZITADEL has only RFC 3339.
     api = _Api(data, credentials)
-    app = web.Application(middlewares=[record_calls, api.guard])
+    faults = fault_middleware(ErrorShape(_fault_error, _unauthorized))
+    app = web.Application(middlewares=[record_calls, faults, api.guard])
     app[CALLS] = []
+    install_faults(app)
     app.router.add_post("/v2/sessions/search", api.search)
     app.router.add_get("/v2/sessions/{session_id}", api.get)
     app.router.add_delete("/v2/sessions/{session_id}", api.delete)

@@ -1,0 +1,100 @@
+"""Bad input gets a precise 4xx or GraphQL error naming the problem; never a 500 or a trace."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+import pytest
+
+from tests.live import LiveStack, post
+
+
+def raw(
+    live: LiveStack, body: bytes, content_type: str = "application/json"
+) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(
+        live.url, data=body, method="POST", headers={"Content-Type": content_type}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "message", "code"),
+    [
+        (
+            b"{not json",
+            "application/json",
+            400,
+            "Unable to parse request body as JSON",
+            "BAD_REQUEST",
+        ),
+        (b"{ providers { name } }", "text/plain", 400, "Unsupported content type", "BAD_REQUEST"),
+        (b'{"query": 5}', "application/json", 400, "must be a string", "BAD_REQUEST"),
+        (b"x" * 300_000, "application/json", 413, "larger than 262144 bytes", "PAYLOAD_TOO_LARGE"),
+    ],
+)
+def test_http_level_refusals_are_graphql_shaped(
+    live: LiveStack, body: bytes, content_type: str, status: int, message: str, code: str
+) -> None:
+    got_status, got = raw(live, body, content_type)
+
+    assert got_status == status
+    assert message in got["errors"][0]["message"]
+    assert got["errors"][0]["extensions"]["code"] == code
+
+
+@pytest.mark.parametrize(
+    ("query", "variables", "message", "code"),
+    [
+        ("{ sessions { nope } }", {}, "Cannot query field 'nope'", "GRAPHQL_VALIDATION_FAILED"),
+        (
+            "{ sessions(filter: {statuses: [BOGUS]}) { totalCount } }",
+            {},
+            "Value 'BOGUS' does not exist in 'SessionStatus' enum.",
+            "GRAPHQL_VALIDATION_FAILED",
+        ),
+        ("{ sessions(first: 1 { totalCount } }", {}, "Syntax Error", "GRAPHQL_PARSE_FAILED"),
+        (
+            "query ($f: Int) { sessions(first: $f) { totalCount } }",
+            {"f": "ten"},
+            "Variable '$f' has invalid value",
+            "BAD_USER_INPUT",
+        ),
+        (
+            "{ " + " ".join(f"a{i}: providers {{ name }}" for i in range(31)) + " }",
+            {},
+            "31 aliases found. Allowed: 30",
+            "GRAPHQL_VALIDATION_FAILED",
+        ),
+        (
+            "{ sessions { nodes { " + "parent { " * 15 + "id" + " }" * 15 + " } } }",
+            {},
+            "exceeds maximum operation depth",
+            "GRAPHQL_VALIDATION_FAILED",
+        ),
+    ],
+)
+def test_graphql_level_mistakes_name_the_problem(
+    live: LiveStack, query: str, variables: dict[str, object], message: str, code: str
+) -> None:
+    result = post(live.url, query, variables)
+
+    assert result["data"] is None
+    error = result["errors"][0]
+    assert message.lower() in error["message"].lower()
+    assert error["extensions"]["code"] == code
+
+
+def test_too_many_tokens_is_refused(live: LiveStack) -> None:
+    query = "{ providers { " + " ".join(["name"] * 6000) + " } }"
+
+    result = post(live.url, query)
+
+    assert "token" in result["errors"][0]["message"].lower()
