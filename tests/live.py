@@ -11,14 +11,16 @@ import json
 import socket
 import threading
 import urllib.request
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Coroutine, Mapping
+from typing import Any, TypeVar
 
 import uvicorn
 
 from app.main import create_app
 from app.mocks import MockData, MockUpstreams
 from app.settings import Settings
+
+T = TypeVar("T")
 
 
 class LiveStack:
@@ -65,6 +67,10 @@ class LiveStack:
             self._server.should_exit = True
             await self._serving
         await self.mocks.__aexit__(None, None, None)
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run `coroutine` on the stack's event loop (e.g. stopping a mock) and wait for it."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=30)
 
     def calls(self, provider: str) -> list[Any]:
         """Requests the mock of `provider` received since the last reset."""

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app import ids
+from app.errors import UpstreamUnavailable
 from app.listing.cursor import CursorState
 from app.listing.paginate import Page, count, paginate
 from app.listing.streams import AscendingStream, LocalStream, OffsetStream, PageFetch, Stream
@@ -214,3 +215,32 @@ async def test_upstream_tie_order_that_does_not_reverse_still_visits_each_once(
         pages = await walk(streams, True, size, forward)
         seen = [e.record.global_id for p in pages for e in p.edges]
         assert sorted(seen) == sorted(r.global_id for r in records)
+
+
+async def test_a_failing_stream_is_left_out_and_its_position_kept() -> None:
+    data = dataset((10, 10, 4), 40)
+    calls = Calls()
+    healthy = build(data, True, None, calls)
+
+    async def broken(offset: int, limit: int, desc: bool) -> tuple[list[SessionRecord], int]:
+        raise UpstreamUnavailable("PRIVX answered HTTP 503.", provider="PRIVX")
+
+    streams = [OffsetStream("a", Provider.PRIVX, broken, descending=True), *healthy[1:]]
+    page = await paginate(
+        streams, descending=True, fingerprint="f", forward=True, size=5, cursor=None
+    )
+
+    assert set(page.failures) == {0}
+    assert all(e.record.provider is not Provider.PRIVX for e in page.edges)
+    assert all(e.state.offsets[0] == 0 for e in page.edges)
+
+    back = await paginate(
+        streams, descending=True, fingerprint="f", forward=False, size=5, cursor=None
+    )
+    assert all(e.state.offsets[0] == -1 for e in back.edges)  # place unknown: found again later
+    recovered = await paginate(
+        healthy, descending=True, fingerprint="f", forward=False, size=5, cursor=back.edges[0].state
+    )
+    everything = sorted((r for s in data for r in s), key=lambda r: r.sort_key, reverse=True)
+    before = everything[: everything.index(back.edges[0].record)]
+    assert [e.record for e in recovered.edges] == before[-5:]

@@ -60,10 +60,12 @@ def opt_time(data: Mapping[str, Any], key: str) -> datetime | None:
     return None if value is None else parse_rfc3339(value)
 
 
-def list_of(data: Mapping[str, Any], key: str) -> list[Any]:
-    """An optional array; absent or null is empty."""
+def list_of(data: Mapping[str, Any], key: str, *, required: bool = False) -> list[Any]:
+    """An array; absent or null is empty unless `required`."""
     value = data.get(key)
     if value is None:
+        if required:
+            raise KeyError(key)
         return []
     if not isinstance(value, list):
         raise TypeError(f"{key} is not an array")

@@ -94,7 +94,7 @@ def _authorization(kind: AuthorizationKind, value: Any) -> AuthorizationRecord:
 def _parse_list(payload: Any) -> tuple[list[SessionRecord], tuple[AuthorizationRecord, ...]]:
     data = obj(payload)
     now = datetime.now(UTC)
-    sessions = [parse_session(obj(s), now) for s in list_of(data, "sessions")]
+    sessions = [parse_session(obj(s), now) for s in list_of(data, "sessions", required=True)]
     apps = tuple(
         _authorization(AuthorizationKind.APP, a) for a in list_of(data, "appAuthorizations")
     )

@@ -99,7 +99,7 @@ class PrefactorClient:
 def _parse_list(payload: Any) -> tuple[list[SessionRecord], int]:
     data = obj(payload)
     now = datetime.now(UTC)
-    items = [parse_session(obj(s), now) for s in list_of(data, "summaries")]
+    items = [parse_session(obj(s), now) for s in list_of(data, "summaries", required=True)]
     pagination = data.get("pagination")
     total = opt_int(obj(pagination), "item_count") if pagination is not None else None
     return items, total if total is not None else len(items)

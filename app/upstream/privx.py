@@ -80,7 +80,7 @@ class PrivxClient:
 def _parse_envelope(payload: Any) -> tuple[list[SessionRecord], int]:
     data = obj(payload)
     now = datetime.now(UTC)
-    items = [parse_session(obj(item), now) for item in list_of(data, "items")]
+    items = [parse_session(obj(item), now) for item in list_of(data, "items", required=True)]
     count = data.get("count")
     return items, int(count) if count is not None else len(items)
 

@@ -97,8 +97,8 @@ def _parse_search(payload: Any) -> tuple[list[SessionRecord], int]:
     if not isinstance(sessions, list):
         raise TypeError("sessions is not an array")
     records = [parse_session(obj(s), now) for s in sessions]
-    details = data.get("details")
-    total = opt_int(obj(details), "totalResult") if details is not None else None
+    # ZITADEL omits empty values (no `sessions`, no `totalResult` when 0), never `details`.
+    total = opt_int(obj(data["details"]), "totalResult")
     return records, total if total is not None else len(records)
 
 
