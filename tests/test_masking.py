@@ -1,0 +1,48 @@
+"""Unexpected exceptions are masked for clients and logged with the request id."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from app.listing.cursor import CursorCodec
+from app.upstream import Upstreams
+from app.upstream.health import ProviderHealth
+from app.upstream.records import Provider
+from resolvers.context import Context
+from resolvers.schema import schema
+
+
+class ExplodingPrivx:
+    """An in-process fake whose search fails with a bug, not an upstream error."""
+
+    provider = Provider.PRIVX
+
+    async def search(self, **kwargs: Any) -> Any:
+        raise RuntimeError("bug: internal detail that must not reach clients")
+
+
+async def test_unexpected_errors_are_masked_with_a_request_id(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    upstreams = Upstreams(
+        ExplodingPrivx(),  # type: ignore[arg-type]
+        None,
+        None,
+        None,
+        {p: ProviderHealth() for p in Provider},
+    )
+    context = Context.create(upstreams, CursorCodec(b"k"), request_id="req-42")
+
+    with caplog.at_level(logging.ERROR, logger="session_gateway.errors"):
+        result = await schema.execute("{ sessions { totalCount } }", context_value=context)
+
+    assert result.errors is not None
+    error = result.errors[0].formatted
+    assert error["message"] == "Unexpected error."
+    assert error["extensions"] == {"code": "INTERNAL", "requestId": "req-42"}
+    assert "internal detail" not in str(result.errors)
+    assert "req-42" in caplog.text
+    assert "internal detail" in caplog.text
