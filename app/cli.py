@@ -20,6 +20,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     try:
         settings = Settings.from_environ()
+        app = create_app(settings)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -34,7 +35,7 @@ def _serve(args: argparse.Namespace) -> int:
             log_level=args.log_level,
         )
         return 0
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0
 
 
@@ -43,14 +44,20 @@ async def _demo(args: argparse.Namespace) -> None:
     from app.mocks import MockUpstreams
 
     async with MockUpstreams() as mocks:
-        settings = Settings.from_environ(mocks.gateway_env())
+        # The demo holds generated data only, so it lets anyone on loopback in.
+        env = {**mocks.gateway_env(), "GATEWAY_ALLOW_ANONYMOUS": "true"}
+        settings = Settings.from_environ(env)
         config = uvicorn.Config(
             create_app(settings), host=args.host, port=args.port, log_level=args.log_level
         )
         server = uvicorn.Server(config)
         for provider, url in mocks.urls.items():
             print(f"mock {provider:<9} {url}")
-        print(f"\nGraphiQL: http://{args.host}:{args.port}/graphql  (Ctrl+C to stop)\n", flush=True)
+        print(
+            "\nDemo mode: GATEWAY_ALLOW_ANONYMOUS=true, no caller authentication."
+            f"\nGraphiQL: http://{args.host}:{args.port}/graphql  (Ctrl+C to stop)\n",
+            flush=True,
+        )
         await server.serve()
 
 

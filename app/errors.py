@@ -2,6 +2,7 @@
 
     GatewayError                 INTERNAL
     ├── BadUserInput             BAD_USER_INPUT    (ids, cursors, filters, page sizes)
+    ├── Forbidden                FORBIDDEN         (the caller lacks a scope for this)
     ├── ConfigError              CONFIG            (a bad GATEWAY_* value; stops start-up)
     └── UpstreamError            (carries `provider`)
         ├── UpstreamUnavailable  UPSTREAM_UNAVAILABLE  (refused, reset, 5xx)
@@ -29,6 +30,12 @@ class BadUserInput(GatewayError):
     """The query's arguments are invalid; nothing was changed."""
 
     code = "BAD_USER_INPUT"
+
+
+class Forbidden(GatewayError):
+    """The caller is authenticated but may not do this."""
+
+    code = "FORBIDDEN"
 
 
 class ConfigError(GatewayError):

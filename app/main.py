@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any, TypedDict
 
 import aiohttp
+import strawberry
 from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -21,12 +22,18 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.types.unset import UNSET
 
+from app.auth import Authenticator, Principal
+from app.auth.apikeys import ApiKeyStore
+from app.auth.jwt import JwksSource, JwtVerifier
+from app.auth.middleware import AuthMiddleware
+from app.errors import ConfigError
 from app.limits import BodyLimit
 from app.listing.cursor import CursorCodec
 from app.settings import Settings
 from app.upstream import Upstreams, deadline
+from app.upstream.credentials import CALLER_HEADERS
 from resolvers.context import Context
-from resolvers.schema import schema
+from resolvers.schema import Limits, build_schema
 
 log = logging.getLogger("session_gateway")
 
@@ -36,15 +43,20 @@ CONNECTIONS_PER_HOST = 32
 
 class State(TypedDict):
     upstreams: Upstreams
+    authenticator: Authenticator
 
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# A request that reached the view without passing AuthMiddleware sees nothing.
+_NOBODY = Principal(name="unauthenticated")
 
 
 class GatewayGraphQL(GraphQL[Context, None]):
     """Strawberry's ASGI view with the gateway's per-request context."""
 
-    def __init__(self, cursors: CursorCodec, request_timeout: float) -> None:
+    def __init__(
+        self, schema: strawberry.Schema, cursors: CursorCodec, request_timeout: float
+    ) -> None:
         super().__init__(schema, graphql_ide="graphiql")
         self._cursors = cursors
         self._request_timeout = request_timeout
@@ -58,9 +70,12 @@ class GatewayGraphQL(GraphQL[Context, None]):
         request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
         if isinstance(response, Response):
             response.headers["X-Request-ID"] = request_id
+        # Forwarded upstream credentials are read from the caller's headers via a contextvar.
+        CALLER_HEADERS.set(request.headers)
         upstreams: Upstreams = request.state.upstreams
+        principal: Principal = getattr(request.state, "principal", None) or _NOBODY
         http_request = request if isinstance(request, Request) else None
-        return Context.create(upstreams, self._cursors, http_request, request_id)
+        return Context.create(upstreams, self._cursors, principal, http_request, request_id)
 
     async def run(
         self, request: Request | WebSocket, context: Any = UNSET, root_value: Any = UNSET
@@ -90,9 +105,31 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
+def authenticator(settings: Settings, session: aiohttp.ClientSession) -> Authenticator:
+    """The configured caller authentication."""
+    api_keys = ApiKeyStore.load(settings.api_keys.get_secret_value()) if settings.api_keys else None
+    verifier = None
+    if settings.jwks_url or settings.jwks_file:
+        verifier = JwtVerifier(
+            JwksSource(url=settings.jwks_url, path=settings.jwks_file, session=session),
+            issuer=settings.jwt_issuer or "",
+            audience=settings.jwt_audience,
+            user_claims=settings.jwt_user_claims,
+        )
+    return Authenticator(api_keys, verifier, allow_anonymous=settings.allow_anonymous)
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     """The gateway as an ASGI app; `settings` default to the environment."""
     settings = settings or Settings.from_environ()
+    if not settings.caller_auth and not settings.allow_anonymous:
+        raise ConfigError(
+            "No caller authentication is configured: set GATEWAY_API_KEYS and/or "
+            "GATEWAY_JWKS_URL/GATEWAY_JWKS_FILE, or GATEWAY_ALLOW_ANONYMOUS=true to let anyone "
+            "who reaches the gateway read every session."
+        )
+    if settings.api_keys:
+        ApiKeyStore.load(settings.api_keys.get_secret_value())  # fail at start-up, not per call
     cursors = CursorCodec(_cursor_secret(settings))
 
     @contextlib.asynccontextmanager
@@ -102,9 +139,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
         connector = aiohttp.TCPConnector(limit_per_host=CONNECTIONS_PER_HOST)
         async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
-            yield {"upstreams": Upstreams.create(session, settings)}
+            yield {
+                "upstreams": Upstreams.create(session, settings),
+                "authenticator": authenticator(settings, session),
+            }
 
-    graphql = GatewayGraphQL(cursors, settings.request_timeout)
+    graphql = GatewayGraphQL(build_schema(Limits.of(settings)), cursors, settings.request_timeout)
     routes = [Route("/graphql", graphql), Route("/healthz", healthz)]
-    middleware = [Middleware(BodyLimit, max_bytes=settings.max_body_bytes)]
+    middleware = [
+        Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
+        Middleware(AuthMiddleware),
+    ]
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)

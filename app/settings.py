@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.errors import ConfigError
+from app.upstream.records import Provider
 
 _POOL_ID = re.compile(r"^[0-9a-z]{1,64}$")
 
@@ -38,6 +39,15 @@ class Settings(BaseSettings):
 
     privx_url: str | None = None
     privx_token: SecretStr | None = None
+    privx_oauth_client_id: str | None = None
+    privx_oauth_client_secret: SecretStr | None = None
+    privx_api_client_id: str | None = None
+    privx_api_client_secret: SecretStr | None = None
+    # Name of a caller request header whose value is forwarded as the upstream credential.
+    privx_forward_header: str | None = None
+    prefactor_forward_header: str | None = None
+    zitadel_forward_header: str | None = None
+    hyperid_forward_header: str | None = None
     prefactor_url: str | None = None
     prefactor_token: SecretStr | None = None
     prefactor_pool_ids: Annotated[tuple[str, ...], NoDecode] = ()
@@ -55,10 +65,33 @@ class Settings(BaseSettings):
     breaker_failures: int = Field(default=5, ge=1, le=1000)
     breaker_cooldown: float = Field(default=10.0, gt=0, le=3600)
     max_body_bytes: int = Field(default=256 * 1024, ge=1024, le=64 * 1024 * 1024)
+    # Caller authentication: API keys (JSON list or file path) and/or JWTs checked by a JWKS.
+    api_keys: SecretStr | None = None
+    jwks_url: str | None = None
+    jwks_file: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: Annotated[tuple[str, ...], NoDecode] = ()
+    jwt_user_claims: dict[Provider, str] = Field(default_factory=dict)
+    allow_anonymous: bool = False
+    # Query limits.
+    introspection: bool = True
+    max_depth: int = Field(default=15, ge=2, le=100)
+    max_aliases: int = Field(default=30, ge=0, le=1000)
+    max_tokens: int = Field(default=5000, ge=100, le=1_000_000)
+    max_cost: int = Field(default=50_000, ge=1, le=100_000_000)
 
     _check_origin = field_validator(
         "privx_url", "prefactor_url", "zitadel_url", "hyperid_url", mode="before"
     )(lambda value: _origin(value))
+
+    @field_validator("jwt_audience", mode="before")
+    @classmethod
+    def _split_audience(cls, value: object) -> tuple[str, ...]:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        if isinstance(value, list | tuple):
+            return tuple(str(v) for v in value)
+        raise ValueError("must be a comma-separated list of audiences")
 
     @field_validator("prefactor_pool_ids", mode="before")
     @classmethod
@@ -72,19 +105,41 @@ class Settings(BaseSettings):
                 raise ValueError(f"'{pool_id}' is not a Prefactor pool id")
         return tuple(value)
 
+    @property
+    def privx_oauth(self) -> bool:
+        """Whether PrivX tokens come from its OAuth endpoint (all four values set)."""
+        return bool(
+            self.privx_oauth_client_id
+            and _set(self.privx_oauth_client_secret)
+            and self.privx_api_client_id
+            and _set(self.privx_api_client_secret)
+        )
+
+    @property
+    def caller_auth(self) -> bool:
+        """Whether any caller authentication is configured."""
+        return _set(self.api_keys) or bool(self.jwks_url or self.jwks_file)
+
     @model_validator(mode="after")
     def _credentials_present(self) -> Settings:
         needs = [
-            (self.privx_url, self.privx_token, "PRIVX_TOKEN", "PRIVX_URL"),
-            (self.prefactor_url, self.prefactor_token, "PREFACTOR_TOKEN", "PREFACTOR_URL"),
-            (self.zitadel_url, self.zitadel_token, "ZITADEL_TOKEN", "ZITADEL_URL"),
-            (self.hyperid_url, self.hyperid_cookie, "HYPERID_COOKIE", "HYPERID_URL"),
+            ("PRIVX", self.privx_url, _set(self.privx_token) or self.privx_oauth, "TOKEN"),
+            ("PREFACTOR", self.prefactor_url, _set(self.prefactor_token), "TOKEN"),
+            ("ZITADEL", self.zitadel_url, _set(self.zitadel_token), "TOKEN"),
+            ("HYPERID", self.hyperid_url, _set(self.hyperid_cookie), "COOKIE"),
         ]
-        for url, secret, secret_name, url_name in needs:
-            if url and (secret is None or not secret.get_secret_value().strip()):
+        for provider, url, has_secret, secret in needs:
+            forwarded = getattr(self, f"{provider.lower()}_forward_header")
+            if url and not has_secret and not forwarded:
+                extra = ", the four GATEWAY_PRIVX_*_CLIENT_* values" if provider == "PRIVX" else ""
                 raise ValueError(
-                    f"GATEWAY_{secret_name} is required when GATEWAY_{url_name} is set"
+                    f"GATEWAY_{provider}_URL is set, so GATEWAY_{provider}_{secret}{extra} or "
+                    f"GATEWAY_{provider}_FORWARD_HEADER is required"
                 )
+        if (self.jwks_url or self.jwks_file) and not (self.jwt_issuer and self.jwt_audience):
+            raise ValueError("GATEWAY_JWT_ISSUER and GATEWAY_JWT_AUDIENCE are required with a JWKS")
+        if self.jwks_url and not self.jwks_url.startswith(("https://", "http://")):
+            raise ValueError("GATEWAY_JWKS_URL must be an http(s) URL")
         if self.prefactor_url and not self.prefactor_pool_ids:
             raise ValueError(
                 "GATEWAY_PREFACTOR_POOL_IDS is required when GATEWAY_PREFACTOR_URL is set "
@@ -106,6 +161,10 @@ class Settings(BaseSettings):
             return cls.model_validate(values)
         except ValidationError as exc:
             raise ConfigError(_describe(exc)) from None
+
+
+def _set(secret: SecretStr | None) -> bool:
+    return secret is not None and bool(secret.get_secret_value().strip())
 
 
 def _describe(exc: ValidationError) -> str:

@@ -8,6 +8,7 @@ import strawberry
 from graphql import GraphQLError
 from starlette.requests import Request
 
+from app.auth.principal import ANONYMOUS, Principal
 from app.errors import UpstreamError
 from app.listing.cursor import CursorCodec
 from app.upstream import Upstreams
@@ -21,6 +22,7 @@ class Context:
     upstreams: Upstreams
     loaders: Loaders
     cursors: CursorCodec
+    principal: Principal = ANONYMOUS
     request: Request | None = None
     request_id: str = ""
     # Errors of upstreams left out of an otherwise answered field; added to `errors`.
@@ -31,11 +33,12 @@ class Context:
         cls,
         upstreams: Upstreams,
         cursors: CursorCodec,
+        principal: Principal = ANONYMOUS,
         request: Request | None = None,
         request_id: str = "",
     ) -> Context:
         """A context with fresh loaders."""
-        return cls(upstreams, Loaders.create(upstreams), cursors, request, request_id)
+        return cls(upstreams, Loaders.create(upstreams), cursors, principal, request, request_id)
 
     def report(self, error: UpstreamError, path: list[str | int]) -> None:
         """Add an upstream's failure to the response without failing the field (once each)."""

@@ -7,8 +7,10 @@ from typing import Annotated
 import strawberry
 
 from app import ids
+from app.auth.principal import REVOKE_ALL, REVOKE_OWN
+from app.errors import Forbidden
 from app.revoke import revoke_session, revoke_user_sessions
-from app.upstream.records import RevokeOutcome
+from app.upstream.records import RevokeOutcome, UserRecord
 from resolvers.context import Info
 from resolvers.sessions import Session
 
@@ -51,6 +53,14 @@ class UserSessionsRevoked:
 async def resolve_revoke_session(info: Info, id: strawberry.ID) -> RevokeSessionResult:
     """End one session at its provider (PrivX also ends its child sessions)."""
     provider, native_id = ids.decode_as(ids.SESSION, str(id))
+    principal = info.context.principal
+    if not principal.may_revoke(None):
+        # A scoped caller may end only its own sessions: look first; others' look missing.
+        record = await info.context.loaders.session_by_id(str(id))
+        if record is None or not principal.may_see(record):
+            return SessionNotFound(id=id, message=f"No session with id '{id}'.")
+        if not principal.may_revoke(record.user):
+            raise Forbidden(f"Ending sessions needs the `{REVOKE_OWN}` scope.")
     outcome = await revoke_session(info.context.upstreams, provider, native_id)
     if outcome is RevokeOutcome.NOT_FOUND:
         return SessionNotFound(id=id, message=f"No session with id '{id}'.")
@@ -62,6 +72,10 @@ async def resolve_revoke_session(info: Info, id: strawberry.ID) -> RevokeSession
 async def resolve_revoke_user_sessions(info: Info, user_id: strawberry.ID) -> UserSessionsRevoked:
     """End every session of one user at that user's provider."""
     provider, native_id = ids.decode_as(ids.USER, str(user_id))
+    if not info.context.principal.may_revoke(UserRecord(provider, native_id)):
+        raise Forbidden(
+            f"Ending a user's sessions needs `{REVOKE_ALL}`, or `{REVOKE_OWN}` for your own."
+        )
     count = await revoke_user_sessions(info.context.upstreams, provider, native_id)
     return UserSessionsRevoked(user_id=user_id, revoked_count=count)
 

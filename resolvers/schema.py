@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+)
 from strawberry.extensions.query_depth_limiter import IgnoreContext
 from strawberry.types import ExecutionContext
 
 from app import ids
+from app.settings import Settings
 from resolvers.context import Info
+from resolvers.cost import CostLimit
 from resolvers.errors import GatewayErrors
 from resolvers.node import Node
 from resolvers.providers import ProviderInfo, resolve_providers
@@ -31,7 +40,9 @@ async def resolve_node(info: Info, id: strawberry.ID) -> Node | None:
     if kind == ids.SESSION:
         return await resolve_session(info, id)
     user = await info.context.loaders.user_by_id(provider, native_id)
-    return SessionUser.from_record(user) if user else None
+    if user is None or not info.context.principal.may_see_user(user):
+        return None
+    return SessionUser.from_record(user)
 
 
 @strawberry.type
@@ -51,10 +62,25 @@ class Query:
     )
 
 
-# Limits on what one document may ask; each violation is a validation error naming the limit.
-MAX_DEPTH = 15
-MAX_ALIASES = 30
-MAX_TOKENS = 5000
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What one document may ask; each violation is an error naming the limit."""
+
+    max_depth: int = 15
+    max_aliases: int = 30
+    max_tokens: int = 5000
+    max_cost: int = 50_000
+    introspection: bool = True
+
+    @classmethod
+    def of(cls, settings: Settings) -> Limits:
+        return cls(
+            max_depth=settings.max_depth,
+            max_aliases=settings.max_aliases,
+            max_tokens=settings.max_tokens,
+            max_cost=settings.max_cost,
+            introspection=settings.introspection,
+        )
 
 
 def _is_introspection(context: IgnoreContext) -> bool:
@@ -72,14 +98,21 @@ class GatewaySchema(strawberry.Schema):
         return
 
 
-schema = GatewaySchema(
-    query=Query,
-    mutation=Mutation,
-    types=[Session, SessionUser],
-    extensions=[
-        partial(QueryDepthLimiter, max_depth=MAX_DEPTH, should_ignore=_is_introspection),
-        partial(MaxAliasesLimiter, max_alias_count=MAX_ALIASES),
-        partial(MaxTokensLimiter, max_token_count=MAX_TOKENS),
+def build_schema(limits: Limits) -> GatewaySchema:
+    """The schema with `limits` enforced."""
+    extensions: list[Any] = [
+        partial(QueryDepthLimiter, max_depth=limits.max_depth, should_ignore=_is_introspection),
+        partial(MaxAliasesLimiter, max_alias_count=limits.max_aliases),
+        partial(MaxTokensLimiter, max_token_count=limits.max_tokens),
+        partial(CostLimit, max_cost=limits.max_cost),
         GatewayErrors,
-    ],
-)
+    ]
+    if not limits.introspection:
+        extensions.append(DisableIntrospection)
+    return GatewaySchema(
+        query=Query, mutation=Mutation, types=[Session, SessionUser], extensions=extensions
+    )
+
+
+# The default schema: what `export-schema` prints and schema.graphql holds.
+schema = build_schema(Limits())

@@ -146,7 +146,9 @@ class Session(Node):
             return None
         family = await info.context.loaders.privx_user_sessions.load(record.user.native_id)
         found = next((r for r in family if r.native_id == record.parent_native_id), None)
-        return Session.from_record(found) if found else None
+        if found is None or not info.context.principal.may_see(found):
+            return None
+        return Session.from_record(found)
 
     @strawberry.field(description="PrivX: child sessions of this session, oldest first.")
     async def children(self, info: Info) -> list[Session] | None:
@@ -154,8 +156,10 @@ class Session(Node):
         if record.provider is not Provider.PRIVX or record.user is None:
             return []
         family = await info.context.loaders.privx_user_sessions.load(record.user.native_id)
+        principal = info.context.principal
         kids = sorted(
-            (r for r in family if r.parent_native_id == record.native_id), key=lambda r: r.sort_key
+            (r for r in family if r.parent_native_id == record.native_id and principal.may_see(r)),
+            key=lambda r: r.sort_key,
         )
         return [Session.from_record(r) for r in kids]
 
@@ -218,7 +222,8 @@ async def resolve_sessions(
 ) -> SessionConnection:
     """The merged, paginated session list."""
     args = page_args(first, after, last, before)
-    session_filter = to_filter(filter)
+    # A scoped caller's users become part of the filter: pushed down, and in the cursor.
+    session_filter = info.context.principal.restrict(to_filter(filter))
     descending = (order_by or SessionOrder()).descending
     context = info.context
     streams = plan_streams(
@@ -269,7 +274,10 @@ async def _hyperid_sessions(info: Info) -> list[SessionRecord]:
 async def resolve_session(info: Info, id: strawberry.ID) -> Session | None:
     """One session by global id; null when no enabled provider has it."""
     record = await info.context.loaders.session_by_id(str(id))
-    return Session.from_record(record) if record else None
+    # Another user's session answers exactly like a missing one.
+    if record is None or not info.context.principal.may_see(record):
+        return None
+    return Session.from_record(record)
 
 
 __all__ = ["Authorization", "Session", "SessionConnection", "SessionUser"]

@@ -50,7 +50,12 @@ class LiveStack:
     async def _start(self) -> None:
         self.mocks = MockUpstreams(self._data)
         await self.mocks.__aenter__()
-        env = {**self.mocks.gateway_env(), "GATEWAY_CURSOR_SECRET": "test-secret", **self._env}
+        env = {
+            **self.mocks.gateway_env(),
+            "GATEWAY_CURSOR_SECRET": "test-secret",
+            "GATEWAY_ALLOW_ANONYMOUS": "true",
+            **self._env,
+        }
         settings = Settings.from_environ(env)
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))

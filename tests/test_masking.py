@@ -34,7 +34,7 @@ async def test_unexpected_errors_are_masked_with_a_request_id(
         None,
         {p: ProviderHealth() for p in Provider},
     )
-    context = Context.create(upstreams, CursorCodec(b"k"), request_id="req-42")
+    context = Context.create(upstreams, CursorCodec(b"k"), request_id="req-42")  # anonymous
 
     with caplog.at_level(logging.ERROR, logger="session_gateway.errors"):
         result = await schema.execute("{ sessions { totalCount } }", context_value=context)

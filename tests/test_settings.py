@@ -37,7 +37,10 @@ def test_origin_is_normalised_and_pool_ids_split() -> None:
             {"GATEWAY_ZITADEL_URL": "https://z.example.com/v2", "GATEWAY_ZITADEL_TOKEN": "t"},
             "GATEWAY_ZITADEL_URL: must be an origin only",
         ),
-        ({"GATEWAY_HYPERID_URL": "https://1.hyper.id"}, "GATEWAY_HYPERID_COOKIE is required"),
+        (
+            {"GATEWAY_HYPERID_URL": "https://1.hyper.id"},
+            "GATEWAY_HYPERID_COOKIE or GATEWAY_HYPERID_FORWARD_HEADER is required",
+        ),
         (
             {"GATEWAY_PREFACTOR_URL": "https://p.example", "GATEWAY_PREFACTOR_TOKEN": "t"},
             "GATEWAY_PREFACTOR_POOL_IDS is required",

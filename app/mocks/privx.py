@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import secrets
+import time
 from typing import Any
 
 from aiohttp import web
@@ -16,6 +19,7 @@ from app.mocks.faults import ErrorShape, fault_middleware, install_faults
 __all__ = ["BASE", "SORT_KEYS", "create_app"]
 
 BASE = "/auth/api/v1/sessionstorage"
+TOKEN_PATH = "/auth/api/v1/oauth/token"
 # Sort keys as the API names them, mapped to the field they sort by.
 SORT_KEYS = {
     "id": "id",
@@ -77,11 +81,46 @@ class _Api:
     def __init__(self, data: MockData, credentials: Credentials) -> None:
         self.data = data
         self.credentials = credentials
+        self.issued: dict[str, float] = {}  # access token -> expiry (time.monotonic)
+
+    def _authorized(self, header: str | None) -> bool:
+        if header == f"Bearer {self.credentials.privx_token}":
+            return True
+        token = (header or "").removeprefix("Bearer ")
+        expiry = self.issued.get(token)
+        return expiry is not None and time.monotonic() < expiry
+
+    async def token(self, request: web.Request) -> web.Response:
+        """`POST /auth/api/v1/oauth/token`: the OAuth2 password grant of API clients."""
+        creds = self.credentials
+        expected = base64.b64encode(
+            f"{creds.privx_oauth_client_id}:{creds.privx_oauth_client_secret}".encode()
+        ).decode()
+        form = await request.post()
+        if (
+            request.headers.get("Authorization") != f"Basic {expected}"
+            or form.get("grant_type") != "password"
+            or form.get("username") != creds.privx_api_client_id
+            or form.get("password") != creds.privx_api_client_secret
+        ):
+            return _error(401, "UNAUTHORIZED", "invalid client credentials")
+        access = secrets.token_urlsafe(24)
+        self.issued[access] = time.monotonic() + creds.privx_token_lifetime
+        return web.json_response(
+            {
+                "access_token": access,
+                "token_type": "Bearer",
+                "expires_in": creds.privx_token_lifetime,
+                "refresh_token": secrets.token_urlsafe(24),
+            }
+        )
 
     @web.middleware
     async def guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Check the bearer token and turn bad parameters into PrivX 400 errors."""
-        if request.headers.get("Authorization") != f"Bearer {self.credentials.privx_token}":
+        if request.path == TOKEN_PATH:
+            return await handler(request)
+        if not self._authorized(request.headers.get("Authorization")):
             return _unauthorized(request)
         try:
             return await handler(request)
@@ -175,6 +214,7 @@ def create_app(
     app = web.Application(middlewares=[record_calls, faults, api.guard])
     app[CALLS] = []
     install_faults(app)
+    app.router.add_post(TOKEN_PATH, api.token)
     app.router.add_post(f"{BASE}/sessions/search", api.search)
     app.router.add_get(f"{BASE}/users/{{user_id}}/sessions", api.user_sessions)
     app.router.add_get(f"{BASE}/sources/{{source_id}}/sessions", api.source_sessions)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import aiohttp
+from pydantic import SecretStr
 
-from app.settings import Settings
+if TYPE_CHECKING:  # settings import the records of this package
+    from app.settings import Settings
 from app.upstream._http import Endpoint
 from app.upstream.circuit import CircuitBreaker, CircuitState
+from app.upstream.credentials import Credential, Forwarded, PrivxOAuth
 from app.upstream.health import Health, ProviderHealth
 from app.upstream.hyperid import HyperIdClient
 from app.upstream.prefactor import PrefactorClient
@@ -30,11 +34,34 @@ __all__ = [
     "ZitadelClient",
 ]
 
-_JSON = {"Accept": "application/json"}
+
+def _secret(value: SecretStr | None) -> str:
+    return value.get_secret_value() if value is not None else ""
 
 
-def _bearer(token: str) -> dict[str, str]:
-    return {**_JSON, "Authorization": f"Bearer {token}"}
+def _credential(
+    session: aiohttp.ClientSession, settings: Settings, provider: Provider, url: str
+) -> Credential:
+    """The configured way to authenticate to `provider`: forwarded, OAuth, or static."""
+    name = provider.value.lower()
+    # hyper.id authenticates by its session cookie; the others by a bearer token.
+    target = "Cookie" if provider is Provider.HYPERID else "Authorization"
+    forward_header: str | None = getattr(settings, f"{name}_forward_header")
+    if forward_header:
+        return Forwarded(provider.value, forward_header, target)
+    if provider is Provider.PRIVX and settings.privx_oauth:
+        return PrivxOAuth(
+            session,
+            url,
+            oauth_client_id=settings.privx_oauth_client_id or "",
+            oauth_client_secret=_secret(settings.privx_oauth_client_secret),
+            api_client_id=settings.privx_api_client_id or "",
+            api_client_secret=_secret(settings.privx_api_client_secret),
+        )
+    if provider is Provider.HYPERID:
+        return Credential({"Cookie": _secret(settings.hyperid_cookie)})
+    token: SecretStr | None = getattr(settings, f"{name}_token")
+    return Credential({"Authorization": f"Bearer {_secret(token)}"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,43 +84,29 @@ class Upstreams:
             for provider in Provider
         }
 
-        def endpoint(provider: Provider, url: str, headers: dict[str, str]) -> Endpoint:
+        def endpoint(provider: Provider, url: str) -> Endpoint:
             return Endpoint(
                 session,
                 provider=provider.value,
                 base_url=url,
-                headers=headers,
+                headers={"Accept": "application/json"},
                 health=health[provider],
                 retries=settings.upstream_retries,
                 concurrency=settings.upstream_concurrency,
+                credential=_credential(session, settings, provider, url),
             )
-
-        def secret(value: object) -> str:
-            return str(getattr(value, "get_secret_value", lambda: "")())
 
         privx = prefactor = zitadel = hyperid = None
         if settings.privx_url:
-            privx = PrivxClient(
-                endpoint(Provider.PRIVX, settings.privx_url, _bearer(secret(settings.privx_token)))
-            )
+            privx = PrivxClient(endpoint(Provider.PRIVX, settings.privx_url))
         if settings.prefactor_url:
             prefactor = PrefactorClient(
-                endpoint(
-                    Provider.PREFACTOR,
-                    settings.prefactor_url,
-                    _bearer(secret(settings.prefactor_token)),
-                ),
-                settings.prefactor_pool_ids,
+                endpoint(Provider.PREFACTOR, settings.prefactor_url), settings.prefactor_pool_ids
             )
         if settings.zitadel_url:
-            zitadel = ZitadelClient(
-                endpoint(
-                    Provider.ZITADEL, settings.zitadel_url, _bearer(secret(settings.zitadel_token))
-                )
-            )
+            zitadel = ZitadelClient(endpoint(Provider.ZITADEL, settings.zitadel_url))
         if settings.hyperid_url:
-            cookie = {**_JSON, "Cookie": secret(settings.hyperid_cookie)}
-            hyperid = HyperIdClient(endpoint(Provider.HYPERID, settings.hyperid_url, cookie))
+            hyperid = HyperIdClient(endpoint(Provider.HYPERID, settings.hyperid_url))
         return cls(privx, prefactor, zitadel, hyperid, health)
 
     @property

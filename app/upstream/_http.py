@@ -28,6 +28,7 @@ from app.errors import (
     UpstreamUnavailable,
 )
 from app.upstream import deadline
+from app.upstream.credentials import Credential
 from app.upstream.health import ProviderHealth
 
 T = TypeVar("T")
@@ -50,11 +51,13 @@ class Endpoint:
         health: ProviderHealth | None = None,
         retries: int = 2,
         concurrency: int = 16,
+        credential: Credential | None = None,
     ) -> None:
         self.session = session
         self.provider = provider
         self.base_url = base_url.rstrip("/")
         self.headers = dict(headers)
+        self.credential = credential or Credential()
         self.health = health or ProviderHealth()
         self.retries = retries
         self._limit = asyncio.Semaphore(concurrency)
@@ -120,14 +123,22 @@ class Endpoint:
     async def _attempts(
         self, method: str, path: str, params: Mapping[str, str] | None, body: object, retry: bool
     ) -> tuple[int, str]:
-        for attempt in range(self.retries + 1):
-            last = not retry or attempt == self.retries
+        attempt, refreshed = 0, False
+        while True:
+            last = not retry or attempt >= self.retries
+            attempt += 1
             try:
                 status, text, retry_after = await self._request(method, path, params, body)
             except UpstreamUnavailable:
                 if last:
                     raise
                 await asyncio.sleep(_backoff(attempt))
+                continue
+            if status == 401 and self.credential.refreshable and not refreshed:
+                # An expired or revoked token: fetch a new one and try once more (the upstream
+                # did not act on a request it refused, so this is safe for writes too).
+                self.credential.invalidate()
+                refreshed, attempt = True, attempt - 1
                 continue
             if last or status not in RETRY_STATUSES:
                 return status, text
@@ -136,15 +147,15 @@ class Endpoint:
             if wait > MAX_RETRY_AFTER or (left is not None and wait >= left):
                 return status, text  # waiting would outlast the request: report it now
             await asyncio.sleep(wait)
-        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _request(
         self, method: str, path: str, params: Mapping[str, str] | None, body: object
     ) -> tuple[int, str, float | None]:
         name = self.provider
+        headers = {**self.headers, **await self.credential.headers()}
         try:
             async with self.session.request(
-                method, self.base_url + path, params=params, json=body, headers=self.headers
+                method, self.base_url + path, params=params, json=body, headers=headers
             ) as response:
                 status = response.status
                 text = (await response.read()).decode("utf-8", errors="replace")

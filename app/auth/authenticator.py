@@ -1,0 +1,53 @@
+"""Authenticator: turns a request's credentials into a Principal, or refuses it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from app.auth.apikeys import ApiKeyStore
+from app.auth.jwt import InvalidToken, JwtVerifier
+from app.auth.principal import ANONYMOUS, Principal
+
+
+class Unauthenticated(Exception):
+    """Missing or bad caller credentials; the message is safe to show the caller."""
+
+
+class Authenticator:
+    """API key (`X-API-Key`) or JWT bearer token; anonymous only when explicitly allowed."""
+
+    def __init__(
+        self,
+        api_keys: ApiKeyStore | None = None,
+        jwt: JwtVerifier | None = None,
+        *,
+        allow_anonymous: bool = False,
+    ) -> None:
+        self._api_keys = api_keys
+        self._jwt = jwt
+        self._allow_anonymous = allow_anonymous
+
+    async def authenticate(self, headers: Mapping[str, str]) -> Principal:
+        """The caller behind `headers` (case-insensitive mapping)."""
+        key = headers.get("x-api-key")
+        authorization = headers.get("authorization", "")
+        if key is not None:
+            if self._api_keys is None:
+                raise Unauthenticated("This gateway does not accept API keys.")
+            principal = self._api_keys.find(key)
+            if principal is None:
+                raise Unauthenticated("The API key is not valid.")
+            return principal
+        if authorization.lower().startswith("bearer "):
+            if self._jwt is None:
+                raise Unauthenticated("This gateway does not accept bearer tokens.")
+            try:
+                return await self._jwt.verify(authorization[7:].strip())
+            except InvalidToken as exc:
+                raise Unauthenticated(str(exc)) from None
+        if self._allow_anonymous:
+            return ANONYMOUS
+        raise Unauthenticated(
+            "Authentication required: send an X-API-Key header or an "
+            "Authorization: Bearer <JWT> header."
+        )

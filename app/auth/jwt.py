@@ -1,0 +1,151 @@
+"""JWT bearer tokens checked against a JWKS (file or URL), cached, re-read for unknown `kid`s."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import jwt
+
+from app.auth.principal import Principal, UserKey
+from app.upstream.records import Provider
+
+ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA")
+CACHE_SECONDS = 300.0
+# An unknown kid re-reads the JWKS at most this often, so junk tokens cannot flood the IdP.
+REFRESH_AT_MOST_EVERY = 10.0
+LEEWAY_SECONDS = 30
+
+
+class InvalidToken(Exception):
+    """The token is not acceptable; the message is safe to show the caller."""
+
+
+class JwksSource:
+    """The signing keys, from a file or a URL, cached; a `kid` not seen forces a re-read."""
+
+    def __init__(
+        self,
+        *,
+        url: str | None = None,
+        path: str | None = None,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self._url, self._path, self._session = url, path, session
+        self._keys: dict[str | None, jwt.PyJWK] = {}
+        self._loaded_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def key(self, kid: str | None) -> jwt.PyJWK:
+        """The key with id `kid` (or the only key, for tokens without a kid)."""
+        now = time.monotonic()
+        stale = now - self._loaded_at > CACHE_SECONDS
+        unknown = kid not in self._keys and now - self._loaded_at > REFRESH_AT_MOST_EVERY
+        if stale or unknown:
+            async with self._lock:
+                if time.monotonic() - self._loaded_at > REFRESH_AT_MOST_EVERY or stale:
+                    await self._load()
+        found = self._keys.get(kid)
+        if found is None and kid is None and len(self._keys) == 1:
+            found = next(iter(self._keys.values()))
+        if found is None:
+            raise InvalidToken("The token's signing key is not known.")
+        return found
+
+    async def _load(self) -> None:
+        try:
+            document = await self._read()
+            keyset = jwt.PyJWKSet.from_dict(document)
+        except (OSError, ValueError, aiohttp.ClientError, TimeoutError, jwt.PyJWKSetError):
+            # Keep the keys we have; a token signed by an unknown key is refused.
+            self._loaded_at = time.monotonic()
+            return
+        self._keys = {k.key_id: k for k in keyset.keys}
+        self._loaded_at = time.monotonic()
+
+    async def _read(self) -> dict[str, Any]:
+        if self._path is not None:
+            text = await asyncio.to_thread(Path(self._path).read_text)
+            data: dict[str, Any] = json.loads(text)
+            return data
+        assert self._url is not None
+        assert self._session is not None
+        timeout = aiohttp.ClientTimeout(total=5)
+        async with self._session.get(self._url, timeout=timeout) as response:
+            response.raise_for_status()
+            fetched: dict[str, Any] = await response.json(content_type=None)
+            return fetched
+
+
+class JwtVerifier:
+    """Checks signature, `exp`, `iss` and `aud`; maps claims to scopes and provider users."""
+
+    def __init__(
+        self,
+        jwks: JwksSource,
+        *,
+        issuer: str,
+        audience: Sequence[str],
+        user_claims: Mapping[Provider, str],
+    ) -> None:
+        self._jwks = jwks
+        self._issuer = issuer
+        self._audience = list(audience)
+        self._user_claims = dict(user_claims)
+
+    async def verify(self, token: str) -> Principal:
+        """The principal a valid token stands for, or InvalidToken saying why not."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.DecodeError:
+            raise InvalidToken("The bearer token is not a JWT.") from None
+        algorithm = header.get("alg")
+        if algorithm not in ALGORITHMS:
+            raise InvalidToken(f"The token's algorithm {algorithm!r} is not accepted.")
+        key = await self._jwks.key(header.get("kid"))
+        try:
+            claims = jwt.decode(
+                token,
+                key=key.key,
+                algorithms=[algorithm],
+                audience=self._audience,
+                issuer=self._issuer,
+                leeway=LEEWAY_SECONDS,
+                options={"require": ["exp", "iss", "aud"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise InvalidToken("The token has expired.") from None
+        except jwt.InvalidIssuerError:
+            raise InvalidToken("The token's issuer is not accepted.") from None
+        except jwt.InvalidAudienceError:
+            raise InvalidToken("The token's audience is not accepted.") from None
+        except jwt.InvalidTokenError:
+            raise InvalidToken("The token's signature or claims are invalid.") from None
+        return Principal(
+            name=str(claims.get("sub", "jwt")),
+            scopes=_scopes(claims),
+            users=self._users(claims),
+        )
+
+    def _users(self, claims: Mapping[str, Any]) -> frozenset[UserKey]:
+        users: set[UserKey] = set()
+        for provider, claim in self._user_claims.items():
+            value = claims.get(claim)
+            values = value if isinstance(value, list) else [value]
+            users.update((provider, str(v)) for v in values if isinstance(v, str | int) and v)
+        return frozenset(users)
+
+
+def _scopes(claims: Mapping[str, Any]) -> frozenset[str]:
+    scope = claims.get("scope")
+    if isinstance(scope, str):
+        return frozenset(scope.split())
+    scp = claims.get("scp")
+    if isinstance(scp, list):
+        return frozenset(str(s) for s in scp)
+    return frozenset()

@@ -1,0 +1,57 @@
+"""AuthMiddleware: authenticates every GraphQL request before Strawberry sees it."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.auth.authenticator import Authenticator, Unauthenticated
+
+
+class AuthMiddleware:
+    """401 for bad or missing credentials on `path`; the principal goes to request state.
+
+    A browser GET of the GraphiQL page (HTML, no query) needs no credentials: the page sends
+    them with each query it runs.
+    """
+
+    def __init__(self, app: ASGIApp, path: str = "/graphql") -> None:
+        self.app = app
+        self.path = path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].rstrip("/") != self.path:
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        state = scope.setdefault("state", {})
+        is_ide = (
+            scope["method"] == "GET"
+            and "text/html" in headers.get("accept", "")
+            and b"query=" not in scope.get("query_string", b"")
+        )
+        if not is_ide:
+            authenticator: Authenticator = state["authenticator"]
+            try:
+                state["principal"] = await authenticator.authenticate(headers)
+            except Unauthenticated as exc:
+                await _refuse(send, str(exc))
+                return
+        await self.app(scope, receive, send)
+
+
+async def _refuse(send: Send, message: str) -> None:
+    error = {"message": message, "extensions": {"code": "UNAUTHENTICATED"}}
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 401,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"www-authenticate", b'Bearer, ApiKey header="X-API-Key"'),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": json.dumps({"errors": [error]}).encode()})

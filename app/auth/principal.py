@@ -1,0 +1,55 @@
+"""Principal: who is calling, and so which sessions they may see and end."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from app.listing.filter import SessionFilter
+from app.upstream.records import Provider, SessionRecord, UserRecord
+
+READ_ALL = "sessions:read:all"
+REVOKE_OWN = "sessions:revoke"
+REVOKE_ALL = "sessions:revoke:all"
+
+UserKey = tuple[Provider, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated caller; without READ_ALL it sees only the sessions of `users`."""
+
+    name: str
+    scopes: frozenset[str] = frozenset()
+    users: frozenset[UserKey] = frozenset()
+    anonymous: bool = False  # only when GATEWAY_ALLOW_ANONYMOUS=true: sees everything
+
+    @property
+    def reads_all(self) -> bool:
+        return self.anonymous or READ_ALL in self.scopes
+
+    def owns(self, user: UserRecord | None) -> bool:
+        """Whether `user` is one of the caller's own identities."""
+        return user is not None and (user.provider, user.native_id) in self.users
+
+    def may_see(self, record: SessionRecord) -> bool:
+        """Whether the caller may see `record` (others' sessions look like missing ones)."""
+        return self.reads_all or self.owns(record.user)
+
+    def may_see_user(self, user: UserRecord) -> bool:
+        return self.reads_all or self.owns(user)
+
+    def may_revoke(self, user: UserRecord | None) -> bool:
+        """Ending a session needs REVOKE_ALL, or REVOKE_OWN and the session being one's own."""
+        if self.anonymous or REVOKE_ALL in self.scopes:
+            return True
+        return REVOKE_OWN in self.scopes and self.owns(user)
+
+    def restrict(self, session_filter: SessionFilter) -> SessionFilter:
+        """The filter narrowed to the caller's users, pushed down like any user filter."""
+        if self.reads_all:
+            return session_filter
+        users = self.users if session_filter.users is None else session_filter.users & self.users
+        return replace(session_filter, users=frozenset(users))
+
+
+ANONYMOUS = Principal(name="anonymous", anonymous=True)
