@@ -16,7 +16,7 @@ from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -27,6 +27,7 @@ from app.auth.apikeys import ApiKeyStore
 from app.auth.jwt import JwksSource, JwtVerifier
 from app.auth.middleware import AuthMiddleware
 from app.errors import ConfigError
+from app.graphiql import EXAMPLES, graphiql_html, graphiql_routes
 from app.limits import BodyLimit
 from app.listing.cursor import CursorCodec
 from app.settings import Settings
@@ -76,6 +77,10 @@ class GatewayGraphQL(GraphQL[Context, None]):
         principal: Principal = getattr(request.state, "principal", None) or _NOBODY
         http_request = request if isinstance(request, Request) else None
         return Context.create(upstreams, self._cursors, principal, http_request, request_id)
+
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        """GraphiQL from the gateway's own files, with the README's examples as tabs."""
+        return HTMLResponse(graphiql_html(EXAMPLES))
 
     async def run(
         self, request: Request | WebSocket, context: Any = UNSET, root_value: Any = UNSET
@@ -145,7 +150,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             }
 
     graphql = GatewayGraphQL(build_schema(Limits.of(settings)), cursors, settings.request_timeout)
-    routes = [Route("/graphql", graphql), Route("/healthz", healthz)]
+    routes = [Route("/graphql", graphql), Route("/healthz", healthz), *graphiql_routes()]
     middleware = [
         Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
         Middleware(AuthMiddleware),

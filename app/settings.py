@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -71,7 +72,8 @@ class Settings(BaseSettings):
     jwks_file: str | None = None
     jwt_issuer: str | None = None
     jwt_audience: Annotated[tuple[str, ...], NoDecode] = ()
-    jwt_user_claims: dict[Provider, str] = Field(default_factory=dict)
+    # JSON object: provider -> claim holding the caller's user id there, e.g. {"ZITADEL": "sub"}.
+    jwt_user_claims: Annotated[dict[Provider, str], NoDecode] = Field(default_factory=dict)
     allow_anonymous: bool = False
     # Query limits.
     introspection: bool = True
@@ -83,6 +85,16 @@ class Settings(BaseSettings):
     _check_origin = field_validator(
         "privx_url", "prefactor_url", "zitadel_url", "hyperid_url", mode="before"
     )(lambda value: _origin(value))
+
+    @field_validator("jwt_user_claims", mode="before")
+    @classmethod
+    def _parse_claims(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value) if value.strip() else {}
+            except ValueError:
+                raise ValueError('must be a JSON object such as {"ZITADEL": "sub"}') from None
+        return value
 
     @field_validator("jwt_audience", mode="before")
     @classmethod

@@ -85,15 +85,32 @@ class LiveStack:
         self.mocks.reset_calls()
 
 
-def post(url: str, query: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def post(
+    url: str,
+    query: str,
+    variables: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """POST a GraphQL request and return the decoded JSON body (any HTTP status)."""
+    return send(url, query, variables, headers)[1]
+
+
+def send(
+    url: str,
+    query: str,
+    variables: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """POST a GraphQL request; the HTTP status and the decoded JSON body."""
     body = json.dumps({"query": query, "variables": dict(variables or {})}).encode()
     request = urllib.request.Request(
-        url, data=body, headers={"Content-Type": "application/json"}, method="POST"
+        url,
+        data=body,
+        headers={"Content-Type": "application/json", **(headers or {})},
+        method="POST",
     )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
-            result: dict[str, Any] = json.loads(response.read())
+            return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
-        result = json.loads(error.read())
-    return result
+        return error.code, json.loads(error.read())

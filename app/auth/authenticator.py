@@ -29,16 +29,16 @@ class Authenticator:
 
     async def authenticate(self, headers: Mapping[str, str]) -> Principal:
         """The caller behind `headers` (case-insensitive mapping)."""
-        key = headers.get("x-api-key")
-        authorization = headers.get("authorization", "")
-        if key is not None:
+        key = headers.get("x-api-key", "").strip()
+        authorization = headers.get("authorization", "").strip()
+        if key:
             if self._api_keys is None:
                 raise Unauthenticated("This gateway does not accept API keys.")
             principal = self._api_keys.find(key)
             if principal is None:
                 raise Unauthenticated("The API key is not valid.")
             return principal
-        if authorization.lower().startswith("bearer "):
+        if authorization.lower().startswith("bearer ") and authorization[7:].strip():
             if self._jwt is None:
                 raise Unauthenticated("This gateway does not accept bearer tokens.")
             try:

@@ -64,7 +64,7 @@ class PrivxOAuth(Credential):
 
     refreshable = True
     PATH = "/auth/api/v1/oauth/token"
-    # Refresh this long before expiry (or at 80% of the lifetime, when that is sooner).
+    # Refresh this long before expiry (or at 80% of the lifetime, for short-lived tokens).
     MARGIN_SECONDS = 30.0
 
     def __init__(
@@ -128,4 +128,4 @@ class PrivxOAuth(Credential):
             )
         lifetime = float(payload.get("expires_in") or 300)
         self._token = payload["access_token"]
-        self._renew_at = time.monotonic() + min(lifetime - self.MARGIN_SECONDS, lifetime * 0.8)
+        self._renew_at = time.monotonic() + lifetime - min(self.MARGIN_SECONDS, lifetime * 0.2)

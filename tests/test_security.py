@@ -1,0 +1,312 @@
+"""Who may see which sessions: caller authentication, scoping, upstream credentials, limits."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import app.auth.jwt
+from app import ids
+from app.mocks.privx import TOKEN_PATH
+from app.upstream.records import Provider
+from tests.jwks import AUDIENCE, ISSUER, SigningKey, jwks
+from tests.live import LiveStack, post, send
+
+LIST = "{ sessions(first: 100) { totalCount nodes { id provider user { nativeId } } } }"
+ADMIN_KEY = "admin-key-0123456789"
+ALICE_KEY = "alice-key-0123456789"
+
+
+@pytest.fixture(scope="module")
+def keys() -> dict[str, SigningKey]:
+    return {"old": SigningKey("k1"), "new": SigningKey("k2")}
+
+
+@pytest.fixture(scope="module")
+def secured(
+    tmp_path_factory: pytest.TempPathFactory, keys: dict[str, SigningKey]
+) -> Iterator[LiveStack]:
+    folder = tmp_path_factory.mktemp("auth")
+    jwks_file = folder / "jwks.json"
+    jwks_file.write_text(jwks(keys["old"]))
+    key_file = folder / "keys.json"
+    with LiveStack() as probe:  # only to learn the deterministic mock ids
+        privx_user = probe.mocks.data.privx[0]["user_id"]
+    key_file.write_text(
+        json.dumps(
+            [
+                {
+                    "name": "admin",
+                    "key_sha256": hashlib.sha256(ADMIN_KEY.encode()).hexdigest(),
+                    "scopes": ["sessions:read:all", "sessions:revoke:all"],
+                },
+                {
+                    "name": "alice",
+                    "key_sha256": hashlib.sha256(ALICE_KEY.encode()).hexdigest(),
+                    "users": [{"provider": "PRIVX", "id": privx_user}],
+                },
+            ]
+        )
+    )
+    env = {
+        "GATEWAY_ALLOW_ANONYMOUS": "false",
+        "GATEWAY_API_KEYS": str(key_file),
+        "GATEWAY_JWKS_FILE": str(jwks_file),
+        "GATEWAY_JWT_ISSUER": ISSUER,
+        "GATEWAY_JWT_AUDIENCE": AUDIENCE,
+        "GATEWAY_JWT_USER_CLAIMS": json.dumps({"ZITADEL": "sub", "PRIVX": "privx_user"}),
+        "GATEWAY_MAX_COST": "20000",
+        "GATEWAY_INTROSPECTION": "false",
+    }
+    with LiveStack(env=env) as live:
+        live.jwks_file = jwks_file  # type: ignore[attr-defined]
+        yield live
+
+
+def headers(key: str) -> dict[str, str]:
+    return {"X-API-Key": key}
+
+
+def privx_user(live: LiveStack) -> str:
+    return str(live.mocks.data.privx[0]["user_id"])
+
+
+def test_requests_without_credentials_get_401(secured: LiveStack) -> None:
+    status, body = send(secured.url, LIST)
+
+    assert status == 401
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert "X-API-Key" in body["errors"][0]["message"]
+    assert send(secured.url, LIST, headers=headers("wrong"))[0] == 401
+
+
+def test_serve_refuses_to_start_without_caller_authentication() -> None:
+    from app.errors import ConfigError
+    from app.main import create_app
+    from app.settings import Settings
+
+    with pytest.raises(ConfigError, match="GATEWAY_ALLOW_ANONYMOUS=true"):
+        create_app(Settings.from_environ({}))
+
+
+def test_admin_key_sees_everything_and_scoped_key_only_its_user(secured: LiveStack) -> None:
+    everything = post(secured.url, LIST, headers=headers(ADMIN_KEY))["data"]["sessions"]
+    own = post(secured.url, LIST, headers=headers(ALICE_KEY))["data"]["sessions"]
+
+    mine = [s for s in secured.mocks.data.privx if s["user_id"] == privx_user(secured)]
+    assert own["totalCount"] == len(mine) < everything["totalCount"]
+    assert {n["user"]["nativeId"] for n in own["nodes"]} == {privx_user(secured)}
+
+
+def test_scoped_caller_never_gets_another_users_session(secured: LiveStack) -> None:
+    data = secured.mocks.data
+    other = next(s for s in data.privx if s["user_id"] != privx_user(secured))
+    other_id = ids.encode(ids.SESSION, Provider.PRIVX, other["id"])
+    zitadel_id = ids.encode(ids.SESSION, Provider.ZITADEL, data.zitadel[3]["id"])
+    other_user = ids.encode(ids.USER, Provider.PRIVX, other["user_id"])
+    alice = headers(ALICE_KEY)
+
+    session, node = (
+        "query ($i: ID!) { session(id: $i) { id } }",
+        "query ($i: ID!) { node(id: $i) { id } }",
+    )
+    by_id = post(secured.url, session, {"i": other_id}, alice)
+    by_node = post(secured.url, node, {"i": zitadel_id}, alice)
+    user_node = post(secured.url, node, {"i": other_user}, alice)
+    by_filter = post(
+        secured.url,
+        "query ($f: SessionFilterInput) { sessions(filter: $f) { totalCount } }",
+        {"f": {"userIds": [other_user], "ids": [other_id]}},
+        alice,
+    )
+    revoke = post(
+        secured.url,
+        "mutation ($i: ID!) { revokeSession(id: $i) { __typename } }",
+        {"i": other_id},
+        alice,
+    )
+
+    assert by_id == {"data": {"session": None}}  # exactly like a missing session
+    assert by_node == {"data": {"node": None}}
+    assert user_node == {"data": {"node": None}}
+    assert by_filter == {"data": {"sessions": {"totalCount": 0}}}
+    assert revoke["data"]["revokeSession"]["__typename"] == "SessionNotFound"
+    nested = post(
+        secured.url,
+        "{ sessions(first: 100) { nodes { parent { user { nativeId } } "
+        "children { user { nativeId } } } } }",
+        headers=alice,
+    )
+    users = {
+        n["user"]["nativeId"]
+        for s in nested["data"]["sessions"]["nodes"]
+        for n in [s["parent"], *(s["children"] or [])]
+        if n
+    }
+    assert users <= {privx_user(secured)}
+
+
+def test_jwt_callers_are_scoped_by_mapped_claims(
+    secured: LiveStack, keys: dict[str, SigningKey]
+) -> None:
+    zitadel_user = next(s for s in secured.mocks.data.zitadel if "factors" in s)["factors"]["user"]
+    token = keys["old"].token(sub=zitadel_user["id"])
+
+    result = post(secured.url, LIST, headers={"Authorization": f"Bearer {token}"})
+
+    nodes = result["data"]["sessions"]["nodes"]
+    assert nodes
+    assert {n["provider"] for n in nodes} == {"ZITADEL"}
+    assert {n["user"]["nativeId"] for n in nodes} == {zitadel_user["id"]}
+
+
+@pytest.mark.parametrize(
+    ("claims", "message"),
+    [
+        ({"lifetime": -120}, "The token has expired."),
+        ({"iss": "https://evil.example"}, "The token's issuer is not accepted."),
+        ({"aud": "someone-else"}, "The token's audience is not accepted."),
+    ],
+)
+def test_bad_jwts_get_401_saying_why(
+    secured: LiveStack, keys: dict[str, SigningKey], claims: dict[str, Any], message: str
+) -> None:
+    token = keys["old"].token(sub="x", **claims)
+
+    status, body = send(secured.url, LIST, headers={"Authorization": f"Bearer {token}"})
+
+    assert status == 401
+    assert body["errors"][0]["message"] == message
+
+
+def test_foreign_signing_key_is_refused_and_rotated_key_accepted(
+    secured: LiveStack, keys: dict[str, SigningKey], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(app.auth.jwt, "REFRESH_AT_MOST_EVERY", 0.0)
+    token = keys["new"].token(sub="x", scope="sessions:read:all")
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert send(secured.url, LIST, headers=bearer)[0] == 401  # k2 not published yet
+
+    jwks_file: Path = secured.jwks_file  # type: ignore[attr-defined]
+    jwks_file.write_text(jwks(keys["old"], keys["new"]))  # the IdP rotates in k2
+
+    status, body = send(secured.url, LIST, headers=bearer)
+    assert status == 200
+    assert body["data"]["sessions"]["totalCount"] > 100  # scope sessions:read:all
+
+
+def test_cost_limit_and_introspection_switch(secured: LiveStack) -> None:
+    costly = (
+        "{ sessions(first: 100) { nodes { id authorizations(first: 100) "
+        "{ edges { node { id } } } } } }"
+    )
+    result = post(secured.url, costly, headers=headers(ADMIN_KEY))
+    assert result["errors"][0]["extensions"]["code"] == "QUERY_TOO_COSTLY"
+    assert "exceeds the maximum of 20000" in result["errors"][0]["message"]
+
+    introspection = post(secured.url, "{ __schema { types { name } } }", headers=headers(ADMIN_KEY))
+    assert "introspection" in introspection["errors"][0]["message"].lower()
+
+
+def test_privx_oauth_token_is_fetched_once_under_50_concurrent_requests() -> None:
+    env = {
+        "GATEWAY_PRIVX_TOKEN": "",
+        "GATEWAY_PRIVX_OAUTH_CLIENT_ID": "privx-external",
+        "GATEWAY_PRIVX_OAUTH_CLIENT_SECRET": "privx-oauth-demo-secret",
+        "GATEWAY_PRIVX_API_CLIENT_ID": "gateway-api-client",
+        "GATEWAY_PRIVX_API_CLIENT_SECRET": "privx-api-demo-secret",
+    }
+    query = "{ sessions(first: 5, filter: {providers: [PRIVX]}) { totalCount } }"
+    with LiveStack(env=env) as live, ThreadPoolExecutor(max_workers=50) as pool:
+        results = list(pool.map(lambda _: post(live.url, query), range(50)))
+        token_calls = [c for c in live.calls("PRIVX") if c.path == TOKEN_PATH]
+
+    assert all("errors" not in r for r in results), results[0]
+    assert len(token_calls) == 1
+
+
+def test_forwarded_hyperid_cookie() -> None:
+    env = {"GATEWAY_HYPERID_COOKIE": "", "GATEWAY_HYPERID_FORWARD_HEADER": "X-HyperID-Cookie"}
+    query = "{ sessions(first: 5, filter: {providers: [HYPERID]}) { totalCount missingProviders } }"
+    with LiveStack(env=env) as live:
+        cookie = f"ss-id={live.mocks.credentials.hyperid_session}"
+        forwarded = post(live.url, query, headers={"X-HyperID-Cookie": cookie})
+        missing = post(live.url, query)
+
+    assert forwarded["data"]["sessions"]["totalCount"] == len(live.mocks.data.hyperid_sessions)
+    assert missing["data"]["sessions"]["missingProviders"] == ["HYPERID"]
+    assert missing["errors"][0]["extensions"]["code"] == "UPSTREAM_UNAUTHORIZED"
+    assert "X-HyperID-Cookie" in missing["errors"][0]["message"]
+
+
+def test_no_secret_reaches_responses_or_logs(
+    secured: LiveStack, keys: dict[str, SigningKey], caplog: pytest.LogCaptureFixture
+) -> None:
+    token = keys["old"].token(sub="nobody", lifetime=-100)
+    secrets = [
+        ADMIN_KEY,
+        ALICE_KEY,
+        token,
+        "test-secret",
+        *(
+            getattr(secured.mocks.credentials, name)
+            for name in ("privx_token", "prefactor_token", "zitadel_token", "hyperid_session")
+        ),
+    ]
+    with caplog.at_level(logging.DEBUG):
+        bodies = [
+            send(secured.url, LIST, headers=headers(ADMIN_KEY)),
+            send(secured.url, LIST, headers=headers(ADMIN_KEY + "x")),
+            send(secured.url, LIST, headers={"Authorization": f"Bearer {token}"}),
+            send(
+                secured.url, '{ sessions(after: "x") { totalCount } }', headers=headers(ALICE_KEY)
+            ),
+        ]
+    text = json.dumps(bodies) + caplog.text
+    assert not [s for s in secrets if s in text]
+
+
+def test_jwks_from_a_url_is_fetched_and_cached(keys: dict[str, SigningKey]) -> None:
+    served: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            served.append(self.path)
+            body = jwks(keys["old"]).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            return
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    env = {
+        "GATEWAY_ALLOW_ANONYMOUS": "false",
+        "GATEWAY_JWKS_URL": f"http://127.0.0.1:{server.server_port}/.well-known/jwks.json",
+        "GATEWAY_JWT_ISSUER": ISSUER,
+        "GATEWAY_JWT_AUDIENCE": AUDIENCE,
+    }
+    bearer = {"Authorization": f"Bearer {keys['old'].token(sub='x', scope='sessions:read:all')}"}
+    try:
+        with LiveStack(env=env) as live:
+            results = [send(live.url, LIST, headers=bearer)[0] for _ in range(3)]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert results == [200, 200, 200]
+    assert served == ["/.well-known/jwks.json"]  # fetched once, then cached
