@@ -13,6 +13,7 @@ from typing import Any, TypedDict
 import aiohttp
 import strawberry
 from cross_web import HTTPException
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -22,16 +23,19 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.types.unset import UNSET
 
+from app import readiness
 from app.auth import Authenticator, Principal
 from app.auth.apikeys import ApiKeyStore
 from app.auth.jwt import JwksSource, JwtVerifier
 from app.auth.middleware import AuthMiddleware
 from app.errors import ConfigError
 from app.graphiql import EXAMPLES, graphiql_html, graphiql_routes
+from app.http import GRAPHQL_RESPONSE, as_graphql_response, negotiate
 from app.limits import BodyLimit
 from app.listing.cursor import CursorCodec
+from app.metrics import Metrics
 from app.settings import Settings
-from app.upstream import Upstreams, deadline
+from app.upstream import Upstreams, accounting, deadline
 from app.upstream.credentials import CALLER_HEADERS
 from resolvers.context import Context
 from resolvers.schema import Limits, build_schema
@@ -45,6 +49,7 @@ CONNECTIONS_PER_HOST = 32
 class State(TypedDict):
     upstreams: Upstreams
     authenticator: Authenticator
+    metrics: Metrics
 
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -56,17 +61,23 @@ class GatewayGraphQL(GraphQL[Context, None]):
     """Strawberry's ASGI view with the gateway's per-request context."""
 
     def __init__(
-        self, schema: strawberry.Schema, cursors: CursorCodec, request_timeout: float
+        self,
+        schema: strawberry.Schema,
+        cursors: CursorCodec,
+        request_timeout: float,
+        metrics: Metrics,
     ) -> None:
         super().__init__(schema, graphql_ide="graphiql")
         self._cursors = cursors
         self._request_timeout = request_timeout
+        self._metrics = metrics
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
         # The deadline travels to every upstream call of this request via a contextvar.
         deadline.start(self._request_timeout)
+        accounting.start()
         given = request.headers.get("x-request-id", "")
         request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
         if isinstance(response, Response):
@@ -76,7 +87,9 @@ class GatewayGraphQL(GraphQL[Context, None]):
         upstreams: Upstreams = request.state.upstreams
         principal: Principal = getattr(request.state, "principal", None) or _NOBODY
         http_request = request if isinstance(request, Request) else None
-        return Context.create(upstreams, self._cursors, principal, http_request, request_id)
+        return Context.create(
+            upstreams, self._cursors, principal, http_request, request_id, self._metrics
+        )
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         """GraphiQL from the gateway's own files, with the README's examples as tabs."""
@@ -86,13 +99,36 @@ class GatewayGraphQL(GraphQL[Context, None]):
         self, request: Request | WebSocket, context: Any = UNSET, root_value: Any = UNSET
     ) -> Any:
         """Strawberry's view, with its HTTP-level refusals as GraphQL-shaped JSON."""
-        try:
+        if isinstance(request, WebSocket) or _wants_ide(request):
             return await super().run(request, context, root_value)
+        media_type = negotiate(request.headers.get("accept"))
+        if media_type is None:
+            return _error_response(
+                406,
+                "NOT_ACCEPTABLE",
+                "Accept must allow application/graphql-response+json or application/json.",
+            )
+        try:
+            response = await super().run(request, context, root_value)
         except HTTPException as exc:
-            if isinstance(request, WebSocket):
-                raise
-            error = {"message": exc.reason, "extensions": {"code": "BAD_REQUEST"}}
-            return JSONResponse({"errors": [error]}, status_code=exc.status_code)
+            return _error_response(exc.status_code, "BAD_REQUEST", exc.reason)
+        if media_type == GRAPHQL_RESPONSE and isinstance(response, Response):
+            return as_graphql_response(response)
+        return response
+
+
+def _wants_ide(request: Request) -> bool:
+    """A browser asking for the GraphiQL page rather than running a query."""
+    return (
+        request.method == "GET"
+        and "text/html" in request.headers.get("accept", "")
+        and "query" not in request.query_params
+    )
+
+
+def _error_response(status: int, code: str, message: str) -> JSONResponse:
+    error = {"message": message, "extensions": {"code": code}}
+    return JSONResponse({"errors": [error]}, status_code=status)
 
 
 def _cursor_secret(settings: Settings) -> bytes:
@@ -108,6 +144,20 @@ def _cursor_secret(settings: Settings) -> bytes:
 async def healthz(request: Request) -> JSONResponse:
     """Liveness: the process answers."""
     return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> JSONResponse:
+    """Readiness: every enabled provider answered a cheap call within a short timeout."""
+    providers = await readiness.check(request.state.upstreams)
+    ready = all(p["ready"] for p in providers.values())
+    body = {"status": "ready" if ready else "not ready", "providers": providers}
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    """Prometheus text exposition of this process's metrics."""
+    registry = request.state.metrics.registry
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
 def authenticator(settings: Settings, session: aiohttp.ClientSession) -> Authenticator:
@@ -136,6 +186,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     if settings.api_keys:
         ApiKeyStore.load(settings.api_keys.get_secret_value())  # fail at start-up, not per call
     cursors = CursorCodec(_cursor_secret(settings))
+    metrics = Metrics()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
@@ -145,12 +196,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
         connector = aiohttp.TCPConnector(limit_per_host=CONNECTIONS_PER_HOST)
         async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
             yield {
-                "upstreams": Upstreams.create(session, settings),
+                "upstreams": Upstreams.create(session, settings, metrics),
                 "authenticator": authenticator(settings, session),
+                "metrics": metrics,
             }
 
-    graphql = GatewayGraphQL(build_schema(Limits.of(settings)), cursors, settings.request_timeout)
-    routes = [Route("/graphql", graphql), Route("/healthz", healthz), *graphiql_routes()]
+    schema = build_schema(Limits.of(settings))
+    graphql = GatewayGraphQL(schema, cursors, settings.request_timeout, metrics)
+    routes = [
+        Route("/graphql", graphql),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics_endpoint),
+        *graphiql_routes(),
+    ]
     middleware = [
         Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
         Middleware(AuthMiddleware),

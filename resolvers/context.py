@@ -11,6 +11,7 @@ from starlette.requests import Request
 from app.auth.principal import ANONYMOUS, Principal
 from app.errors import UpstreamError
 from app.listing.cursor import CursorCodec
+from app.metrics import Metrics
 from app.upstream import Upstreams
 from resolvers.loaders import Loaders
 
@@ -25,6 +26,7 @@ class Context:
     principal: Principal = ANONYMOUS
     request: Request | None = None
     request_id: str = ""
+    metrics: Metrics | None = None
     # Errors of upstreams left out of an otherwise answered field; added to `errors`.
     partial_errors: list[GraphQLError] = field(default_factory=list)
 
@@ -36,9 +38,11 @@ class Context:
         principal: Principal = ANONYMOUS,
         request: Request | None = None,
         request_id: str = "",
+        metrics: Metrics | None = None,
     ) -> Context:
         """A context with fresh loaders."""
-        return cls(upstreams, Loaders.create(upstreams), cursors, principal, request, request_id)
+        loaders = Loaders.create(upstreams, metrics)
+        return cls(upstreams, loaders, cursors, principal, request, request_id, metrics)
 
     def report(self, error: UpstreamError, path: list[str | int]) -> None:
         """Add an upstream's failure to the response without failing the field (once each)."""

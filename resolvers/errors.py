@@ -15,6 +15,13 @@ log = logging.getLogger("session_gateway.errors")
 MASKED_MESSAGE = "Unexpected error."
 
 
+def _with_request_id(error: GraphQLError, request_id: str) -> GraphQLError:
+    """Every error names the request, so a client report can be matched to the log line."""
+    if request_id and (error.extensions or {}).get("requestId") != request_id:
+        error.extensions = {**(error.extensions or {}), "requestId": request_id}
+    return error
+
+
 class GatewayErrors(SchemaExtension):
     """Runs once per operation, after execution."""
 
@@ -28,7 +35,9 @@ class GatewayErrors(SchemaExtension):
         errors += getattr(context, "partial_errors", [])
         if errors:
             request_id = str(getattr(context, "request_id", ""))
-            result.errors = [self._finish(error, request_id) for error in errors]
+            result.errors = [
+                _with_request_id(self._finish(e, request_id), request_id) for e in errors
+            ]
 
     def _finish(self, error: GraphQLError, request_id: str) -> GraphQLError:
         original = error.original_error

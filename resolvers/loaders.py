@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, TypeVar, cast
 
 from aiodataloader import DataLoader
 
 from app import ids
 from app.errors import UpstreamError
+from app.metrics import Metrics
 from app.upstream import Upstreams
 from app.upstream.hyperid import CURRENT_USER
 from app.upstream.records import AuthorizationRecord, Provider, SessionRecord, UserRecord
 
 HyperIdListing = tuple[list[SessionRecord], tuple[AuthorizationRecord, ...]]
+K = TypeVar("K")
+V = TypeVar("V")
+Batch = Callable[[list[K]], Coroutine[Any, Any, list[V]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,8 +33,19 @@ class Loaders:
     user: DataLoader[tuple[Provider, str], UserRecord | None]
 
     @classmethod
-    def create(cls, upstreams: Upstreams) -> Loaders:
-        """Fresh loaders over `upstreams`."""
+    def create(cls, upstreams: Upstreams, metrics: Metrics | None = None) -> Loaders:
+        """Fresh loaders over `upstreams`; batch sizes go to `metrics`."""
+
+        def observed(name: str, batch: Batch[K, V]) -> DataLoader[K, V]:
+            if metrics is None:
+                return DataLoader(batch)
+            histogram = metrics.batch_size.labels(name)
+
+            async def counted(keys: list[K]) -> list[V]:
+                histogram.observe(len(keys))
+                return await batch(keys)
+
+            return DataLoader(counted)
 
         async def load_hyperid(keys: list[str]) -> list[HyperIdListing]:
             assert upstreams.hyperid is not None
@@ -48,7 +63,7 @@ class Loaders:
                     grouped[record.user.native_id].append(record)
             return [grouped.get(user_id, []) for user_id in user_ids]
 
-        hyperid_listing = DataLoader(load_hyperid)
+        hyperid_listing = observed("hyperid_listing", load_hyperid)
 
         async def load_sessions(global_ids: list[str]) -> list[SessionRecord | None]:
             wanted: dict[Provider, list[str]] = defaultdict(list)
@@ -118,9 +133,9 @@ class Loaders:
             return users[0] if users else None
 
         return cls(
-            user=DataLoader(load_users),
-            session=DataLoader(load_sessions),
-            privx_user_sessions=DataLoader(load_privx_users),
+            user=observed("user", load_users),
+            session=observed("session", load_sessions),
+            privx_user_sessions=observed("privx_user_sessions", load_privx_users),
             hyperid_listing=hyperid_listing,
         )
 

@@ -23,6 +23,7 @@ from resolvers.context import Info
 from resolvers.cost import CostLimit
 from resolvers.errors import GatewayErrors
 from resolvers.node import Node
+from resolvers.observability import RequestLog
 from resolvers.providers import ProviderInfo, resolve_providers
 from resolvers.revoke import Mutation
 from resolvers.sessions import (
@@ -105,6 +106,7 @@ def build_schema(limits: Limits) -> GatewaySchema:
         partial(MaxAliasesLimiter, max_alias_count=limits.max_aliases),
         partial(MaxTokensLimiter, max_token_count=limits.max_tokens),
         partial(CostLimit, max_cost=limits.max_cost),
+        RequestLog,
         GatewayErrors,
     ]
     if not limits.introspection:

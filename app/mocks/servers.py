@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from types import TracebackType
 from typing import Self
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 from app.mocks import hyperid, prefactor, privx, zitadel
 from app.mocks.calls import CALLS, Call
@@ -17,6 +19,17 @@ from app.mocks.faults import FAULT, FaultPlan
 __all__ = ["PROVIDERS", "Credentials", "MockUpstreams"]
 
 PROVIDERS = ("PRIVX", "PREFACTOR", "ZITADEL", "HYPERID")
+
+
+def _delay(seconds: float) -> Middleware:
+    """A middleware that answers every request `seconds` late, as a distant upstream would."""
+
+    @web.middleware
+    async def delay(request: web.Request, handler: Handler) -> web.StreamResponse:
+        await asyncio.sleep(seconds)
+        return await handler(request)
+
+    return delay
 
 
 class MockUpstreams:
@@ -30,6 +43,7 @@ class MockUpstreams:
         ports: dict[str, int] | None = None,
         *,
         hyperid_date_style: str = "iso",
+        latency: float = 0.0,
     ) -> None:
         # A copy, so revokes through one instance never leak into another or the caller's data.
         self.data = copy.deepcopy(data) if data is not None else generate()
@@ -44,6 +58,9 @@ class MockUpstreams:
                 self.data, self.credentials, date_style=hyperid_date_style
             ),
         }
+        if latency > 0:
+            for app in self.apps.values():
+                app.middlewares.insert(0, _delay(latency))
         self.urls: dict[str, str] = {}
         self._runners: dict[str, web.AppRunner] = {}
         self._sites: dict[str, web.TCPSite] = {}

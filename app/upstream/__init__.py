@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 import aiohttp
 from pydantic import SecretStr
 
-if TYPE_CHECKING:  # settings import the records of this package
+if TYPE_CHECKING:  # settings and metrics import parts of this package
+    from app.metrics import Metrics
     from app.settings import Settings
 from app.upstream._http import Endpoint
 from app.upstream.circuit import CircuitBreaker, CircuitState
@@ -33,6 +35,10 @@ __all__ = [
     "Upstreams",
     "ZitadelClient",
 ]
+
+
+def _state(health: ProviderHealth) -> CircuitState:
+    return health.circuit.state
 
 
 def _secret(value: SecretStr | None) -> str:
@@ -73,9 +79,12 @@ class Upstreams:
     zitadel: ZitadelClient | None
     hyperid: HyperIdClient | None
     health: dict[Provider, ProviderHealth]
+    forwarded: frozenset[Provider] = frozenset()  # providers whose credential callers bring
 
     @classmethod
-    def create(cls, session: aiohttp.ClientSession, settings: Settings) -> Upstreams:
+    def create(
+        cls, session: aiohttp.ClientSession, settings: Settings, metrics: Metrics | None = None
+    ) -> Upstreams:
         """Build a client for every provider whose URL is configured."""
         health = {
             provider: ProviderHealth(
@@ -94,6 +103,7 @@ class Upstreams:
                 retries=settings.upstream_retries,
                 concurrency=settings.upstream_concurrency,
                 credential=_credential(session, settings, provider, url),
+                metrics=metrics,
             )
 
         privx = prefactor = zitadel = hyperid = None
@@ -107,7 +117,14 @@ class Upstreams:
             zitadel = ZitadelClient(endpoint(Provider.ZITADEL, settings.zitadel_url))
         if settings.hyperid_url:
             hyperid = HyperIdClient(endpoint(Provider.HYPERID, settings.hyperid_url))
-        return cls(privx, prefactor, zitadel, hyperid, health)
+        forwarded = frozenset(
+            p for p in Provider if getattr(settings, f"{p.value.lower()}_forward_header")
+        )
+        upstreams = cls(privx, prefactor, zitadel, hyperid, health, forwarded)
+        if metrics is not None:
+            for provider in upstreams.enabled:
+                metrics.watch_circuit(provider.value, partial(_state, health[provider]))
+        return upstreams
 
     @property
     def enabled(self) -> list[Provider]:

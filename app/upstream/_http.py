@@ -16,7 +16,7 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
 
@@ -27,9 +27,12 @@ from app.errors import (
     UpstreamUnauthorized,
     UpstreamUnavailable,
 )
-from app.upstream import deadline
+from app.upstream import accounting, deadline
 from app.upstream.credentials import Credential
 from app.upstream.health import ProviderHealth
+
+if TYPE_CHECKING:  # metrics import this package's circuit states
+    from app.metrics import Metrics
 
 T = TypeVar("T")
 
@@ -52,12 +55,14 @@ class Endpoint:
         retries: int = 2,
         concurrency: int = 16,
         credential: Credential | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.session = session
         self.provider = provider
         self.base_url = base_url.rstrip("/")
         self.headers = dict(headers)
         self.credential = credential or Credential()
+        self.metrics = metrics
         self.health = health or ProviderHealth()
         self.retries = retries
         self._limit = asyncio.Semaphore(concurrency)
@@ -89,6 +94,7 @@ class Endpoint:
             )
         started = time.perf_counter()
         error: UpstreamError | None = None
+        status: int | None = None
         try:
             retry = method == "GET" if read is None else read
             status, text = await self._within_deadline(method, path, params, body, retry)
@@ -100,6 +106,12 @@ class Endpoint:
             raise
         finally:
             self.health.record(started, error.code if error else None)
+            if self.metrics is not None:
+                outcome = str(status) if status is not None else (error.code if error else "-")
+                seconds = time.perf_counter() - started
+                self.metrics.upstream(
+                    self.provider, outcome, seconds, error.code if error else None
+                )
             # Only transport-level trouble opens the circuit; a 4xx is about our request.
             circuit.record(isinstance(error, UpstreamUnavailable | UpstreamTimeout))
 
@@ -153,6 +165,7 @@ class Endpoint:
     ) -> tuple[int, str, float | None]:
         name = self.provider
         headers = {**self.headers, **await self.credential.headers()}
+        accounting.count_call()
         try:
             async with self.session.request(
                 method, self.base_url + path, params=params, json=body, headers=headers

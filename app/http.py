@@ -1,0 +1,59 @@
+"""GraphQL over HTTP: Accept negotiation and the application/graphql-response+json rules."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.responses import Response
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+JSON = "application/json"
+
+
+def negotiate(accept: str | None) -> str | None:
+    """The response media type for an Accept header; None when neither is acceptable."""
+    if not accept:
+        return JSON
+    best: tuple[float, int, str] | None = None
+    for position, part in enumerate(accept.split(",")):
+        media, _, params = part.strip().partition(";")
+        media = media.strip().lower()
+        quality = 1.0
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key.strip() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if media in (GRAPHQL_RESPONSE, JSON):
+            chosen = media
+        elif media in ("*/*", "application/*"):
+            chosen = GRAPHQL_RESPONSE if media == "application/*" else JSON
+        else:
+            continue
+        # Higher quality wins; at equal quality the first listed.
+        candidate = (quality, -position, chosen)
+        if quality > 0 and (best is None or candidate > best):
+            best = candidate
+    return best[2] if best else None
+
+
+def as_graphql_response(response: Response) -> Response:
+    """Re-label a JSON GraphQL response; a request error (nothing executed) becomes a 400."""
+    if response.status_code != 200 or not response.body:
+        return response
+    try:
+        payload = json.loads(bytes(response.body))
+    except ValueError:
+        return response
+    status = 200
+    errors = payload.get("errors") if isinstance(payload, dict) else None
+    # Errors without a path are request errors (parse, validation, variables, cost): the
+    # request never reached execution, which the spec answers without `data` and with a 4xx.
+    if errors and payload.get("data") is None and not any(e.get("path") for e in errors):
+        payload.pop("data", None)
+        status = 400
+    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+    headers["content-type"] = GRAPHQL_RESPONSE
+    return Response(json.dumps(payload), status_code=status, headers=headers)

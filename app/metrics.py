@@ -1,0 +1,89 @@
+"""Prometheus metrics of one gateway app; label values are bounded (no ids, no queries)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from app.upstream.circuit import CircuitState
+
+# Operation names come from clients: only well-formed ones, and only so many distinct ones.
+MAX_OPERATION_NAMES = 100
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+_CIRCUIT_VALUE = {CircuitState.CLOSED: 0, CircuitState.HALF_OPEN: 1, CircuitState.OPEN: 2}
+
+
+class Metrics:
+    """The gateway's counters and histograms, in their own registry (one per app)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self._operations: set[str] = set()
+        self.requests = Counter(
+            "gateway_graphql_requests",
+            "GraphQL operations by operation name and outcome (ok, partial, error).",
+            ["operation", "outcome"],
+            registry=self.registry,
+        )
+        self.request_seconds = Histogram(
+            "gateway_graphql_request_duration_seconds",
+            "Time to answer a GraphQL operation.",
+            ["operation"],
+            registry=self.registry,
+        )
+        self.upstream_calls = Counter(
+            "gateway_upstream_calls",
+            "Upstream HTTP calls by provider and outcome (HTTP status, or the error code).",
+            ["provider", "status"],
+            registry=self.registry,
+        )
+        self.upstream_seconds = Histogram(
+            "gateway_upstream_call_duration_seconds",
+            "Upstream call latency, retries included.",
+            ["provider"],
+            registry=self.registry,
+        )
+        self.upstream_errors = Counter(
+            "gateway_upstream_errors",
+            "Failed upstream calls by provider and gateway error code.",
+            ["provider", "code"],
+            registry=self.registry,
+        )
+        self.batch_size = Histogram(
+            "gateway_dataloader_batch_size",
+            "Keys per dataloader batch.",
+            ["loader"],
+            buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
+            registry=self.registry,
+        )
+        self.circuit = Gauge(
+            "gateway_circuit_state",
+            "Circuit breaker per provider: 0 closed, 1 half-open, 2 open.",
+            ["provider"],
+            registry=self.registry,
+        )
+
+    def operation(self, name: str | None) -> str:
+        """A bounded label for a client's operation name."""
+        if not name:
+            return "anonymous"
+        if not _NAME.match(name):
+            return "invalid"
+        if name not in self._operations:
+            if len(self._operations) >= MAX_OPERATION_NAMES:
+                return "other"
+            self._operations.add(name)
+        return name
+
+    def watch_circuit(self, provider: str, state: Callable[[], CircuitState]) -> None:
+        """Report `state()` at every scrape."""
+        self.circuit.labels(provider).set_function(lambda: _CIRCUIT_VALUE[state()])
+
+    def upstream(self, provider: str, outcome: str, seconds: float, error: str | None) -> None:
+        """Count one finished upstream call."""
+        self.upstream_calls.labels(provider, outcome).inc()
+        self.upstream_seconds.labels(provider).observe(seconds)
+        if error is not None:
+            self.upstream_errors.labels(provider, error).inc()

@@ -1,0 +1,53 @@
+"""Readiness: can each enabled provider be reached right now? One cheap call each."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from app.errors import UpstreamError
+from app.upstream import Upstreams, deadline
+from app.upstream.records import Provider
+
+PROBE_SECONDS = 2.0
+
+
+def _probes(upstreams: Upstreams) -> dict[Provider, Callable[[], Awaitable[Any]]]:
+    probes: dict[Provider, Callable[[], Awaitable[Any]]] = {}
+    if (privx := upstreams.privx) is not None:
+        probes[Provider.PRIVX] = lambda: privx.search(
+            user_id=None, offset=0, limit=1, descending=True
+        )
+    if (prefactor := upstreams.prefactor) is not None:
+        pool = prefactor.pool_ids[0]
+        probes[Provider.PREFACTOR] = lambda: prefactor.list(
+            pool_id=pool, identity_id=None, offset=0, page_size=1
+        )
+    if (zitadel := upstreams.zitadel) is not None:
+        probes[Provider.ZITADEL] = lambda: zitadel.search([], offset=0, limit=1, asc=False)
+    if (hyperid := upstreams.hyperid) is not None:
+        probes[Provider.HYPERID] = hyperid.list
+    return probes
+
+
+async def check(upstreams: Upstreams) -> dict[str, dict[str, Any]]:
+    """Per enabled provider: ready or not, the latency, and the error code when not."""
+    deadline.start(PROBE_SECONDS)
+
+    async def one(provider: Provider, probe: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
+        started = time.perf_counter()
+        try:
+            await probe()
+        except UpstreamError as exc:
+            latency = round((time.perf_counter() - started) * 1000, 1)
+            if provider in upstreams.forwarded and exc.code == "UPSTREAM_UNAUTHORIZED":
+                # Callers bring the credential; without one, reachability is all we can know.
+                return {"ready": True, "latencyMs": latency, "note": "credential forwarded"}
+            return {"ready": False, "latencyMs": latency, "code": exc.code}
+        return {"ready": True, "latencyMs": round((time.perf_counter() - started) * 1000, 1)}
+
+    probes = _probes(upstreams)
+    results = await asyncio.gather(*(one(p, probe) for p, probe in probes.items()))
+    return {p.value: result for p, result in zip(probes, results, strict=True)}

@@ -1,0 +1,46 @@
+"""RequestLog: one structured log line and the request metrics per GraphQL operation."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+
+from strawberry.extensions import SchemaExtension
+
+from app.upstream import accounting
+
+log = logging.getLogger("session_gateway.requests")
+
+
+class RequestLog(SchemaExtension):
+    """Logs request id, operation, duration, upstream calls and outcome; counts them."""
+
+    def on_operation(self) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        seconds = time.perf_counter() - started
+        context = self.execution_context.context
+        result = self.execution_context.result
+        errors = getattr(result, "errors", None) or []
+        data = getattr(result, "data", None)
+        outcome = "ok" if not errors else ("partial" if data else "error")
+        name = self.execution_context.operation_name
+        metrics = getattr(context, "metrics", None)
+        if metrics is not None:
+            label = metrics.operation(name)
+            metrics.requests.labels(label, outcome).inc()
+            metrics.request_seconds.labels(label).observe(seconds)
+        log.info(
+            "graphql request",
+            extra={
+                "requestId": getattr(context, "request_id", ""),
+                "operation": name,
+                "durationMs": round(seconds * 1000, 2),
+                "upstreamCalls": accounting.calls(),
+                "outcome": outcome,
+                "errorCodes": sorted(
+                    {str((e.extensions or {}).get("code", "")) for e in errors} - {""}
+                ),
+            },
+        )

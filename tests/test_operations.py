@@ -1,0 +1,153 @@
+"""Operating the gateway: readiness, metrics, request logs, request ids, HTTP negotiation."""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.error
+import urllib.request
+from typing import Any
+
+import pytest
+
+from app.mocks import Fault, FaultPlan
+from tests.live import LiveStack, post
+
+
+def get(url: str, accept: str = "application/json") -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, headers={"Accept": accept})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def raw_post(
+    live: LiveStack, body: dict[str, Any], accept: str | None
+) -> tuple[int, str, dict[str, Any]]:
+    headers = {"Content-Type": "application/json", "X-Request-ID": "req-ops-1"}
+    if accept is not None:
+        headers["Accept"] = accept
+    request = urllib.request.Request(
+        live.url, data=json.dumps(body).encode(), headers=headers, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.headers["content-type"], json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers["content-type"], json.loads(error.read())
+
+
+def base(live: LiveStack) -> str:
+    return live.url.removesuffix("/graphql")
+
+
+def test_readyz_reports_each_provider(live: LiveStack) -> None:
+    status, _, body = get(base(live) + "/readyz")
+    assert status == 200
+    report = json.loads(body)
+    assert report["status"] == "ready"
+    assert set(report["providers"]) == {"PRIVX", "PREFACTOR", "ZITADEL", "HYPERID"}
+
+    live.mocks.set_fault("ZITADEL", FaultPlan(Fault.UNAUTHORIZED))
+    try:
+        status, _, body = get(base(live) + "/readyz")
+    finally:
+        live.mocks.clear_faults()
+    report = json.loads(body)
+    assert status == 503
+    assert report["providers"]["ZITADEL"] == {
+        "ready": False,
+        "latencyMs": report["providers"]["ZITADEL"]["latencyMs"],
+        "code": "UPSTREAM_UNAUTHORIZED",
+    }
+    assert report["providers"]["PRIVX"]["ready"] is True
+
+
+def test_metrics_count_requests_and_upstream_calls_per_provider(live: LiveStack) -> None:
+    post(live.url, "query DemoPage { sessions(first: 5) { totalCount } }")
+
+    status, headers, body = get(base(live) + "/metrics", accept="text/plain")
+
+    text = body.decode()
+    assert status == 200
+    assert {k.lower(): v for k, v in headers.items()}["content-type"].startswith("text/plain")
+    for provider in ("PRIVX", "PREFACTOR", "ZITADEL", "HYPERID"):
+        assert f'gateway_upstream_calls_total{{provider="{provider}",status="200"}}' in text
+        assert f'gateway_circuit_state{{provider="{provider}"}} 0.0' in text
+    assert 'gateway_graphql_requests_total{operation="DemoPage",outcome="ok"}' in text
+    assert "gateway_dataloader_batch_size_bucket" in text
+    assert "gateway_graphql_request_duration_seconds_bucket" in text
+
+
+def test_operation_names_are_bounded_labels(live: LiveStack) -> None:
+    post(live.url, "query Weird_1 { providers { name } }")
+    _, _, body = get(base(live) + "/metrics", accept="text/plain")
+    assert 'operation="Weird_1"' in body.decode()
+    assert "{ providers" not in body.decode()  # never the raw query
+
+
+def test_one_json_log_line_per_request(live: LiveStack, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="session_gateway.requests"):
+        raw_post(live, {"query": "query Logged { sessions(first: 3) { totalCount } }"}, None)
+
+    records = [r for r in caplog.records if getattr(r, "operation", None) == "Logged"]
+    assert len(records) == 1
+    line = records[0].__dict__
+    assert line["requestId"] == "req-ops-1"
+    assert line["outcome"] == "ok"
+    assert line["upstreamCalls"] >= 4
+    assert line["durationMs"] > 0
+
+
+def test_request_id_in_header_and_error_extensions(live: LiveStack) -> None:
+    request = urllib.request.Request(
+        live.url,
+        data=json.dumps({"query": "{ sessions(first: 500) { totalCount } }"}).encode(),
+        headers={"Content-Type": "application/json", "X-Request-ID": "abc-123"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.headers["X-Request-ID"] == "abc-123"
+        body = json.loads(response.read())
+    assert body["errors"][0]["extensions"]["requestId"] == "abc-123"
+
+
+@pytest.mark.parametrize(
+    ("accept", "query", "status", "media", "has_data"),
+    [
+        (None, "{ providers { name } }", 200, "application/json", True),
+        (
+            "application/graphql-response+json",
+            "{ providers { name } }",
+            200,
+            "application/graphql-response+json",
+            True,
+        ),
+        (
+            "application/graphql-response+json",
+            "{ nope }",
+            400,
+            "application/graphql-response+json",
+            False,
+        ),
+        ("application/json", "{ nope }", 200, "application/json", True),
+        (
+            "application/graphql-response+json, application/json;q=0.5",
+            "{ sessions(first: 0) { totalCount } }",
+            200,
+            "application/graphql-response+json",
+            True,
+        ),
+        ("text/csv", "{ providers { name } }", 406, "application/json", False),
+    ],
+)
+def test_graphql_over_http_negotiation(
+    live: LiveStack, accept: str | None, query: str, status: int, media: str, has_data: bool
+) -> None:
+    got_status, content_type, body = raw_post(live, {"query": query}, accept)
+
+    assert got_status == status
+    assert content_type.startswith(media)
+    assert ("data" in body) is has_data
