@@ -1,16 +1,17 @@
-"""The `session-gateway` command: demo, serve, export-schema."""
+"""The `session-gateway` command: demo, serve, check-config, export-schema."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
-import logging
+import os
 import sys
 from collections.abc import Sequence
 
 import uvicorn
 
+from app import logs
 from app.errors import ConfigError
 from app.settings import Settings
 
@@ -18,24 +19,23 @@ from app.settings import Settings
 def _serve(args: argparse.Namespace) -> int:
     from app.main import create_app
 
+    if args.config:
+        # Worker processes read the environment, so the file travels there.
+        os.environ["GATEWAY_CONFIG_FILE"] = args.config
     try:
         settings = Settings.from_environ()
         app = create_app(settings)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
+    options = {"host": args.host, "port": args.port, "log_level": args.log_level}
     if args.workers > 1:
         # Each worker process builds its own app from the same environment.
         uvicorn.run(
-            "app.main:create_app",
-            factory=True,
-            host=args.host,
-            port=args.port,
-            workers=args.workers,
-            log_level=args.log_level,
+            "app.main:create_app", factory=True, workers=args.workers, log_config=None, **options
         )
         return 0
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    uvicorn.run(app, log_config=None, **options)
     return 0
 
 
@@ -48,7 +48,11 @@ async def _demo(args: argparse.Namespace) -> None:
         env = {**mocks.gateway_env(), "GATEWAY_ALLOW_ANONYMOUS": "true"}
         settings = Settings.from_environ(env)
         config = uvicorn.Config(
-            create_app(settings), host=args.host, port=args.port, log_level=args.log_level
+            create_app(settings),
+            host=args.host,
+            port=args.port,
+            log_level=args.log_level,
+            log_config=None,
         )
         server = uvicorn.Server(config)
         for provider, url in mocks.urls.items():
@@ -59,6 +63,26 @@ async def _demo(args: argparse.Namespace) -> None:
             flush=True,
         )
         await server.serve()
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    """Validate the configuration and print it, secrets redacted."""
+    try:
+        settings = Settings.from_environ(config_file=args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    rows = settings.describe()
+    width = max(len(name) for name, _, _ in rows)
+    for name, value, origin in rows:
+        print(f"{name:<{width}}  {value}  ({origin})")
+    if not settings.caller_auth and not settings.allow_anonymous:
+        print(
+            "\nserve would refuse to start: no caller authentication is configured.",
+            file=sys.stderr,
+        )
+        return 2
+    return 0
 
 
 def _export_schema(args: argparse.Namespace) -> int:
@@ -82,15 +106,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         command.add_argument("--log-level", default="info")
         if name == "serve":
             command.add_argument("--workers", type=int, default=1, help="worker processes")
+            command.add_argument("--config", help="TOML config file (environment overrides it)")
+    check = commands.add_parser("check-config", help="validate and print the configuration")
+    check.add_argument("--config", help="TOML config file (environment overrides it)")
     commands.add_parser("export-schema", help="print the GraphQL SDL")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "serve":
+        logs.configure(args.log_level)
         return _serve(args)
     if args.command == "demo":
+        logs.configure(args.log_level)
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_demo(args))
         return 0
+    if args.command == "check-config":
+        return _check_config(args)
     return _export_schema(args)
 
 

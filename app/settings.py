@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import tomllib
+from collections.abc import Mapping
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.errors import ConfigError
@@ -37,6 +47,7 @@ class Settings(BaseSettings):
     """The gateway's configuration; a provider whose URL is unset is disabled."""
 
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", frozen=True, extra="ignore")
+    _origins: dict[str, str] = PrivateAttr(default_factory=dict)  # setting -> where it was set
 
     privx_url: str | None = None
     privx_token: SecretStr | None = None
@@ -160,32 +171,92 @@ class Settings(BaseSettings):
         return self
 
     @classmethod
-    def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:
-        """Read the environment (or `environ`), turning validation failures into ConfigError."""
+    def from_environ(
+        cls, environ: Mapping[str, str] | None = None, config_file: str | None = None
+    ) -> Settings:
+        """Settings from a TOML file (if any) and the environment, which wins.
+
+        The file is `config_file`, else GATEWAY_CONFIG_FILE. Its keys are the variable names
+        without `GATEWAY_`, in any case (`privx_url`). Failures raise ConfigError naming each
+        bad key where it was set.
+        """
+        environ = os.environ if environ is None else environ
+        path = config_file or environ.get("GATEWAY_CONFIG_FILE") or None
+        values, origins = _from_file(path) if path else ({}, {})
+        for key, value in environ.items():
+            if key.startswith("GATEWAY_") and key != "GATEWAY_CONFIG_FILE":
+                name = key.removeprefix("GATEWAY_").lower()
+                values[name] = value
+                origins[name] = key
         try:
-            if environ is None:
-                return cls()
-            values = {
-                key.removeprefix("GATEWAY_").lower(): value
-                for key, value in environ.items()
-                if key.startswith("GATEWAY_")
-            }
-            return cls.model_validate(values)
+            settings = cls.model_validate(values)
         except ValidationError as exc:
-            raise ConfigError(_describe(exc)) from None
+            raise ConfigError(_describe(exc, origins)) from None
+        settings._origins = origins
+        return settings
+
+    def describe(self) -> list[tuple[str, str, str]]:
+        """(variable, effective value with secrets redacted, where it came from), per setting."""
+        rows = []
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                shown = "********" if value.get_secret_value() else "(empty)"
+            elif value is None or value == () or value == {}:
+                shown = "(unset)"
+            elif isinstance(value, dict):
+                shown = json.dumps({getattr(k, "value", k): v for k, v in value.items()})
+            elif isinstance(value, tuple):
+                shown = ",".join(value)
+            else:
+                shown = str(value)
+            rows.append((f"GATEWAY_{name.upper()}", shown, self._origins.get(name, "default")))
+        return rows
+
+
+def _from_file(path: str) -> tuple[dict[str, object], dict[str, str]]:
+    try:
+        with open(path, "rb") as handle:
+            document = tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigError(f"Config file {path}: cannot be read ({exc.strerror}).") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"Config file {path}: not valid TOML ({exc}).") from None
+    known = set(Settings.model_fields)
+    values: dict[str, object] = {}
+    origins: dict[str, str] = {}
+    unknown = []
+    for key, value in document.items():
+        name = key.lower().removeprefix("gateway_")
+        if name not in known:
+            unknown.append(key)
+            continue
+        # API keys may be written as a TOML array of tables; the setting reads JSON.
+        values[name] = (
+            json.dumps(value) if name == "api_keys" and isinstance(value, list) else value
+        )
+        origins[name] = f"{key} in {path}"
+    if unknown:
+        raise ConfigError(
+            f"Config file {path}: unknown key(s) {', '.join(sorted(unknown))}; keys are the "
+            "GATEWAY_* variable names without the prefix, e.g. privx_url."
+        )
+    return values, origins
 
 
 def _set(secret: SecretStr | None) -> bool:
     return secret is not None and bool(secret.get_secret_value().strip())
 
 
-def _describe(exc: ValidationError) -> str:
-    """One line per bad variable, naming it; values are never echoed (they may be secrets)."""
+def _describe(exc: ValidationError, origins: Mapping[str, str]) -> str:
+    """One line per bad setting, naming where it was set; values are never echoed (secrets)."""
     lines = []
     for error in exc.errors():
         message = str(error["msg"]).removeprefix("Value error, ")
         if error["loc"]:
-            lines.append(f"GATEWAY_{str(error['loc'][0]).upper()}: {message}")
+            name = str(error["loc"][0])
+            where = origins.get(name, f"GATEWAY_{name.upper()}")
+            lines.append(f"{where}: {message}")
         else:
             lines.append(message)
     return "Invalid configuration:\n  " + "\n  ".join(lines)

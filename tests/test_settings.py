@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
+from app.cli import main
 from app.errors import ConfigError
 from app.settings import Settings
 
@@ -64,3 +68,55 @@ def test_errors_never_echo_secrets() -> None:
         )
     assert "hunter2" not in str(caught.value)
     assert "s3cret" not in str(caught.value)
+
+
+def test_config_file_with_environment_overriding_it(tmp_path: Path) -> None:
+    config = tmp_path / "gateway.toml"
+    config.write_text(
+        'zitadel_url = "https://zitadel.example.com"\n'
+        'zitadel_token = "from-file"\n'
+        "request_timeout = 3\n"
+        'prefactor_pool_ids = ["abc", "def"]\n'
+    )
+    settings = Settings.from_environ(
+        {"GATEWAY_CONFIG_FILE": str(config), "GATEWAY_REQUEST_TIMEOUT": "7"}
+    )
+    assert settings.zitadel_url == "https://zitadel.example.com"
+    assert settings.request_timeout == 7.0  # the environment wins
+    assert settings.prefactor_pool_ids == ("abc", "def")
+    rows = {name: (value, origin) for name, value, origin in settings.describe()}
+    assert rows["GATEWAY_ZITADEL_TOKEN"] == ("********", f"zitadel_token in {config}")
+    assert rows["GATEWAY_REQUEST_TIMEOUT"] == ("7.0", "GATEWAY_REQUEST_TIMEOUT")
+
+
+def test_config_file_errors_name_the_key_where_it_was_set(tmp_path: Path) -> None:
+    config = tmp_path / "gateway.toml"
+    config.write_text('privx_url = "not a url"\n')
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_environ({}, config_file=str(config))
+    assert f"privx_url in {config}: must be an http(s) origin" in str(caught.value)
+
+    config.write_text('privx_urll = "https://x.example"\n')
+    with pytest.raises(ConfigError, match="unknown key"):
+        Settings.from_environ({}, config_file=str(config))
+
+
+def test_check_config_prints_the_effective_configuration_without_secrets(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "gateway.toml"
+    config.write_text(
+        'hyperid_url = "https://1.hyper.id"\nhyperid_cookie = "ss-id=very-secret"\n'
+        'api_keys = [{name = "ops", key = "api-secret-123", scopes = ["sessions:read:all"]}]\n'
+    )
+    for name in list(os.environ):
+        if name.startswith("GATEWAY_"):
+            monkeypatch.delenv(name)
+
+    assert main(["check-config", "--config", str(config)]) == 0
+
+    out = capsys.readouterr().out
+    assert "GATEWAY_HYPERID_URL" in out
+    assert "https://1.hyper.id" in out
+    assert "very-secret" not in out
+    assert "api-secret-123" not in out
