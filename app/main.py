@@ -35,6 +35,7 @@ from app.limits import BodyLimit
 from app.listing.cursor import CursorCodec
 from app.metrics import Metrics
 from app.settings import Settings
+from app.tracing import Tracing
 from app.upstream import Upstreams, accounting, deadline
 from app.upstream.credentials import CALLER_HEADERS
 from resolvers.context import Context
@@ -66,11 +67,13 @@ class GatewayGraphQL(GraphQL[Context, None]):
         cursors: CursorCodec,
         request_timeout: float,
         metrics: Metrics,
+        tracing: Tracing,
     ) -> None:
         super().__init__(schema, graphql_ide="graphiql")
         self._cursors = cursors
         self._request_timeout = request_timeout
         self._metrics = metrics
+        self._tracing = tracing
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -88,7 +91,13 @@ class GatewayGraphQL(GraphQL[Context, None]):
         principal: Principal = getattr(request.state, "principal", None) or _NOBODY
         http_request = request if isinstance(request, Request) else None
         return Context.create(
-            upstreams, self._cursors, principal, http_request, request_id, self._metrics
+            upstreams,
+            self._cursors,
+            principal,
+            http_request,
+            request_id,
+            self._metrics,
+            self._tracing,
         )
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
@@ -187,6 +196,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ApiKeyStore.load(settings.api_keys.get_secret_value())  # fail at start-up, not per call
     cursors = CursorCodec(_cursor_secret(settings))
     metrics = Metrics()
+    tracing = Tracing(settings.tracing)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
@@ -196,13 +206,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         connector = aiohttp.TCPConnector(limit_per_host=CONNECTIONS_PER_HOST)
         async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
             yield {
-                "upstreams": Upstreams.create(session, settings, metrics),
+                "upstreams": Upstreams.create(session, settings, metrics, tracing),
                 "authenticator": authenticator(settings, session),
                 "metrics": metrics,
             }
 
     schema = build_schema(Limits.of(settings))
-    graphql = GatewayGraphQL(schema, cursors, settings.request_timeout, metrics)
+    graphql = GatewayGraphQL(schema, cursors, settings.request_timeout, metrics, tracing)
     routes = [
         Route("/graphql", graphql),
         Route("/healthz", healthz),

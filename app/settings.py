@@ -86,6 +86,8 @@ class Settings(BaseSettings):
     # JSON object: provider -> claim holding the caller's user id there, e.g. {"ZITADEL": "sub"}.
     jwt_user_claims: Annotated[dict[Provider, str], NoDecode] = Field(default_factory=dict)
     allow_anonymous: bool = False
+    # OpenTelemetry spans per request and per upstream call (needs the `tracing` extra).
+    tracing: bool = False
     # Query limits.
     introspection: bool = True
     max_depth: int = Field(default=15, ge=2, le=100)

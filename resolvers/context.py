@@ -12,6 +12,7 @@ from app.auth.principal import ANONYMOUS, Principal
 from app.errors import UpstreamError
 from app.listing.cursor import CursorCodec
 from app.metrics import Metrics
+from app.tracing import Tracing
 from app.upstream import Upstreams
 from resolvers.loaders import Loaders
 
@@ -27,6 +28,7 @@ class Context:
     request: Request | None = None
     request_id: str = ""
     metrics: Metrics | None = None
+    tracing: Tracing = field(default_factory=Tracing)
     # Errors of upstreams left out of an otherwise answered field; added to `errors`.
     partial_errors: list[GraphQLError] = field(default_factory=list)
 
@@ -39,10 +41,20 @@ class Context:
         request: Request | None = None,
         request_id: str = "",
         metrics: Metrics | None = None,
+        tracing: Tracing | None = None,
     ) -> Context:
         """A context with fresh loaders."""
         loaders = Loaders.create(upstreams, metrics)
-        return cls(upstreams, loaders, cursors, principal, request, request_id, metrics)
+        return cls(
+            upstreams,
+            loaders,
+            cursors,
+            principal,
+            request,
+            request_id,
+            metrics,
+            tracing or Tracing(),
+        )
 
     def report(self, error: UpstreamError, path: list[str | int]) -> None:
         """Add an upstream's failure to the response without failing the field (once each)."""

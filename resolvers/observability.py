@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 from strawberry.extensions import SchemaExtension
 
+from app.tracing import Tracing
 from app.upstream import accounting
 
 log = logging.getLogger("session_gateway.requests")
@@ -18,9 +19,16 @@ class RequestLog(SchemaExtension):
 
     def on_operation(self) -> Iterator[None]:
         started = time.perf_counter()
-        yield
-        seconds = time.perf_counter() - started
         context = self.execution_context.context
+        tracing: Tracing = getattr(context, "tracing", None) or Tracing()
+        attributes = {"gateway.request_id": str(getattr(context, "request_id", ""))}
+        with tracing.span("graphql request", attributes) as span:
+            yield
+            if span is not None:
+                span.set_attribute(
+                    "graphql.operation.name", self.execution_context.operation_name or ""
+                )
+        seconds = time.perf_counter() - started
         result = self.execution_context.result
         errors = getattr(result, "errors", None) or []
         data = getattr(result, "data", None)

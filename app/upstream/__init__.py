@@ -12,6 +12,7 @@ from pydantic import SecretStr
 if TYPE_CHECKING:  # settings and metrics import parts of this package
     from app.metrics import Metrics
     from app.settings import Settings
+    from app.tracing import Tracing
 from app.upstream._http import Endpoint
 from app.upstream.circuit import CircuitBreaker, CircuitState
 from app.upstream.credentials import Credential, Forwarded, PrivxOAuth
@@ -83,7 +84,11 @@ class Upstreams:
 
     @classmethod
     def create(
-        cls, session: aiohttp.ClientSession, settings: Settings, metrics: Metrics | None = None
+        cls,
+        session: aiohttp.ClientSession,
+        settings: Settings,
+        metrics: Metrics | None = None,
+        tracing: Tracing | None = None,
     ) -> Upstreams:
         """Build a client for every provider whose URL is configured."""
         health = {
@@ -104,6 +109,7 @@ class Upstreams:
                 concurrency=settings.upstream_concurrency,
                 credential=_credential(session, settings, provider, url),
                 metrics=metrics,
+                tracing=tracing,
             )
 
         privx = prefactor = zitadel = hyperid = None

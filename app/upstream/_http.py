@@ -27,6 +27,7 @@ from app.errors import (
     UpstreamUnauthorized,
     UpstreamUnavailable,
 )
+from app.tracing import Tracing
 from app.upstream import accounting, deadline
 from app.upstream.credentials import Credential
 from app.upstream.health import ProviderHealth
@@ -56,6 +57,7 @@ class Endpoint:
         concurrency: int = 16,
         credential: Credential | None = None,
         metrics: Metrics | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.session = session
         self.provider = provider
@@ -63,6 +65,7 @@ class Endpoint:
         self.headers = dict(headers)
         self.credential = credential or Credential()
         self.metrics = metrics
+        self.tracing = tracing or Tracing()
         self.health = health or ProviderHealth()
         self.retries = retries
         self._limit = asyncio.Semaphore(concurrency)
@@ -97,7 +100,11 @@ class Endpoint:
         status: int | None = None
         try:
             retry = method == "GET" if read is None else read
-            status, text = await self._within_deadline(method, path, params, body, retry)
+            attributes = {"gateway.provider": self.provider, "http.request.method": method}
+            with self.tracing.span(f"upstream {self.provider}", attributes) as span:
+                status, text = await self._within_deadline(method, path, params, body, retry)
+                if span is not None:
+                    span.set_attribute("http.response.status_code", status)
             if expected is not None and status in expected:
                 return expected[status]
             return _parse(self.provider, parse, _decode(self.provider, status, text))
