@@ -60,8 +60,8 @@ class Stream(abc.ABC):
         """The last `count` records."""
 
 
-class OffsetStream(Stream):
-    """An upstream that pages by offset/limit in either direction (PrivX, ZITADEL)."""
+class PagedStream(Stream, abc.ABC):
+    """A stream read through an upstream's offset/limit listing call."""
 
     def __init__(
         self,
@@ -77,6 +77,10 @@ class OffsetStream(Stream):
             key, provider, descending=descending, residual=residual, max_chunk=max_chunk
         )
         self._page = page
+
+
+class OffsetStream(PagedStream):
+    """An upstream that pages by offset/limit in either direction (PrivX, ZITADEL)."""
 
     async def head(self, start: int, count: int, anchor: int | None) -> Slice:
         items, total = await self._page(start, min(count, self.max_chunk), self.descending)
@@ -97,27 +101,12 @@ class OffsetStream(Stream):
         return Slice(start, items[start:], total, total)
 
 
-class AscendingStream(Stream):
+class AscendingStream(PagedStream):
     """An upstream that lists oldest first only (Prefactor); newest-first is derived.
 
     Newest-first positions count down from the anchor, the stream's size when the walk began,
     so sessions created during a walk do not shift the positions cursors hold.
     """
-
-    def __init__(
-        self,
-        key: str,
-        provider: Provider,
-        page: PageFetch,
-        *,
-        descending: bool,
-        residual: Predicate | None = None,
-        max_chunk: int = 1000,
-    ) -> None:
-        super().__init__(
-            key, provider, descending=descending, residual=residual, max_chunk=max_chunk
-        )
-        self._page = page
 
     async def _native(self, offset: int, count: int) -> tuple[list[SessionRecord], int]:
         if count <= 0:
