@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any, TypedDict
 
 import aiohttp
+import orjson
 import strawberry
 from cross_web import HTTPException
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -99,6 +100,10 @@ class GatewayGraphQL(GraphQL[Context, None]):
             self._metrics,
             self._tracing,
         )
+
+    def encode_json(self, data: object) -> bytes:
+        """Responses encoded with orjson: several times faster on large pages."""
+        return orjson.dumps(data)
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         """GraphiQL from the gateway's own files, with the README's examples as tabs."""

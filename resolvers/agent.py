@@ -223,8 +223,8 @@ def authorization_connection(
         page_info=PageInfo(
             has_next_page=start + first < len(records),
             has_previous_page=start > 0,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None,
+            first_cursor=lambda: edges[0].cursor if edges else None,
+            last_cursor=lambda: edges[-1].cursor if edges else None,
         ),
         total_count=len(records),
     )

@@ -100,7 +100,7 @@ class CostLimit(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         document = context.graphql_document
-        if document is not None and context.pre_execution_errors is None:
+        if document is not None and not context.pre_execution_errors:
             cost = estimate_cost(document, context.variables)
             if cost > self.max_cost:
                 # Setting the errors before validation runs makes Strawberry refuse the operation.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import strawberry
@@ -16,8 +17,17 @@ MAX_PAGE_SIZE = 100
 class PageInfo:
     has_next_page: bool
     has_previous_page: bool
-    start_cursor: str | None
-    end_cursor: str | None
+    # Cursors are signed, so they are made only when a query selects them.
+    first_cursor: strawberry.Private[Callable[[], str | None]]
+    last_cursor: strawberry.Private[Callable[[], str | None]]
+
+    @strawberry.field
+    def start_cursor(self) -> str | None:
+        return self.first_cursor()
+
+    @strawberry.field
+    def end_cursor(self) -> str | None:
+        return self.last_cursor()
 
 
 @dataclass(frozen=True, slots=True)

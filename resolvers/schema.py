@@ -13,6 +13,7 @@ from strawberry.extensions import (
     MaxAliasesLimiter,
     MaxTokensLimiter,
     QueryDepthLimiter,
+    ValidationCache,
 )
 from strawberry.extensions.query_depth_limiter import IgnoreContext
 from strawberry.types import ExecutionContext
@@ -102,6 +103,9 @@ class GatewaySchema(strawberry.Schema):
 def build_schema(limits: Limits) -> GatewaySchema:
     """The schema with `limits` enforced."""
     extensions: list[Any] = [
+        # Repeated documents skip validation (keyed by the query text). Strawberry's
+        # ParserCache is left out: with it, syntax errors bypass GatewayErrors' codes.
+        partial(ValidationCache, maxsize=256),
         partial(QueryDepthLimiter, max_depth=limits.max_depth, should_ignore=_is_introspection),
         partial(MaxAliasesLimiter, max_alias_count=limits.max_aliases),
         partial(MaxTokensLimiter, max_token_count=limits.max_tokens),

@@ -256,8 +256,8 @@ async def resolve_sessions(
         page_info=PageInfo(
             has_next_page=page.has_next,
             has_previous_page=page.has_previous,
-            start_cursor=codec.encode(edges[0].state) if edges else None,
-            end_cursor=codec.encode(edges[-1].state) if edges else None,
+            first_cursor=lambda: codec.encode(edges[0].state) if edges else None,
+            last_cursor=lambda: codec.encode(edges[-1].state) if edges else None,
         ),
         missing_providers=[p for p in Provider if p in missing],
         streams=streams,
