@@ -70,7 +70,8 @@ class GatewayGraphQL(GraphQL[Context, None]):
         metrics: Metrics,
         tracing: Tracing,
     ) -> None:
-        super().__init__(schema, graphql_ide="graphiql")
+        # No subscriptions: a WebSocket would run queries past AuthMiddleware (HTTP only).
+        super().__init__(schema, graphql_ide="graphiql", subscription_protocols=())
         self._cursors = cursors
         self._request_timeout = request_timeout
         self._metrics = metrics

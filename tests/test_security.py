@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from starlette.types import Message, Receive, Scope, Send
 
 import app.auth.jwt
 from app import ids
+from app.auth.middleware import AuthMiddleware
 from app.mocks.privx import TOKEN_PATH
 from app.upstream.records import Provider
 from tests.jwks import AUDIENCE, ISSUER, SigningKey, jwks
@@ -310,3 +312,23 @@ def test_jwks_from_a_url_is_fetched_and_cached(keys: dict[str, SigningKey]) -> N
 
     assert results == [200, 200, 200]
     assert served == ["/.well-known/jwks.json"]  # fetched once, then cached
+
+
+async def test_websocket_connections_are_closed_before_reaching_graphql() -> None:
+    reached: list[object] = []
+    sent: list[Message] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        reached.append(scope)
+
+    async def receive() -> Message:
+        return {"type": "websocket.connect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {"type": "websocket", "path": "/graphql", "headers": [], "state": {}}
+    await AuthMiddleware(app)(scope, receive, send)
+
+    assert reached == []
+    assert sent == [{"type": "websocket.close", "code": 1008}]
