@@ -28,7 +28,7 @@ from app import readiness
 from app.auth import Authenticator, Principal
 from app.auth.apikeys import ApiKeyStore
 from app.auth.jwt import JwksSource, JwtVerifier
-from app.auth.middleware import AuthMiddleware
+from app.auth.middleware import AuthMiddleware, wants_ide
 from app.errors import ConfigError
 from app.graphiql import EXAMPLES, graphiql_html, graphiql_routes
 from app.http import GRAPHQL_RESPONSE, as_graphql_response, negotiate
@@ -123,6 +123,15 @@ class GatewayGraphQL(GraphQL[Context, None]):
                 "NOT_ACCEPTABLE",
                 "Accept must allow application/graphql-response+json or application/json.",
             )
+        if request.method == "POST" and "json" in request.headers.get("content-type", ""):
+            try:
+                body = orjson.loads(await request.body())
+            except orjson.JSONDecodeError:
+                body = {}  # Strawberry names the parse error itself
+            if not isinstance(body, dict | list):
+                return _error_response(
+                    400, "BAD_REQUEST", "The request body must be a JSON object."
+                )
         try:
             response = await super().run(request, context, root_value)
         except HTTPException as exc:
@@ -133,12 +142,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
 
 
 def _wants_ide(request: Request) -> bool:
-    """A browser asking for the GraphiQL page rather than running a query."""
-    return (
-        request.method == "GET"
-        and "text/html" in request.headers.get("accept", "")
-        and "query" not in request.query_params
-    )
+    return wants_ide(request.method, request.headers.get("accept", ""), request.query_params)
 
 
 def _error_response(status: int, code: str, message: str) -> JSONResponse:

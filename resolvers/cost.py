@@ -82,12 +82,19 @@ def estimate_cost(document: Any, variables: Mapping[str, Any] | None) -> int:
     fragments = {
         d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
     }
-    estimate = _Estimate(fragments, variables or {})
-    costs = [
-        estimate.cost(d.selection_set, 1, frozenset())
-        for d in document.definitions
-        if isinstance(d, OperationDefinitionNode)
-    ]
+    costs = []
+    for definition in document.definitions:
+        if not isinstance(definition, OperationDefinitionNode):
+            continue
+        # A variable the request leaves out counts as its default value.
+        values = {
+            v.variable.name.value: int(v.default_value.value)
+            for v in definition.variable_definitions or ()
+            if isinstance(v.default_value, IntValueNode)
+        }
+        values.update(variables or {})
+        estimate = _Estimate(fragments, values)
+        costs.append(estimate.cost(definition.selection_set, 1, frozenset()))
     return max(costs, default=0)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import UTC, datetime
 
 import strawberry
 
@@ -73,15 +73,24 @@ class SessionFilterInput:
     )
 
 
+def _utc(name: str, value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise BadUserInput(f"`{name}` needs a time zone (e.g. 2024-05-14T08:00:00Z).")
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise BadUserInput(f"`{name}` is out of range.") from None
+
+
 def _range(name: str, value: DateTimeRange | None) -> TimeRange | None:
     if value is None:
         return None
-    for bound in (value.since, value.until):
-        if bound is not None and bound.tzinfo is None:
-            raise BadUserInput(f"`{name}` needs time zones (e.g. 2024-05-14T08:00:00Z).")
-    if value.since and value.until and value.since >= value.until:
+    since, until = _utc(f"{name}.since", value.since), _utc(f"{name}.until", value.until)
+    if since and until and since >= until:
         raise BadUserInput(f"`{name}.since` must be before `{name}.until`.")
-    return TimeRange(value.since, value.until)
+    return TimeRange(since, until)
 
 
 def _bounded(name: str, values: list[object]) -> None:

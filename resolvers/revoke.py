@@ -24,7 +24,9 @@ class SessionRevoked:
         loaders = info.context.loaders
         loaders.session.clear(str(self.id))
         record = await loaders.session_by_id(str(self.id))
-        return Session.from_record(record) if record else None
+        if record is None or not info.context.principal.may_see(record):
+            return None
+        return Session.from_record(record)
 
 
 @strawberry.type(description="No enabled provider has a session with this id.")

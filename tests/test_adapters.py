@@ -12,6 +12,9 @@ from aiohttp.test_utils import BaseTestServer, TestServer
 
 from app.errors import UpstreamBadResponse, UpstreamUnauthorized, UpstreamUnavailable
 from app.upstream._http import Endpoint
+from app.upstream.circuit import CircuitBreaker, CircuitState
+from app.upstream.credentials import Forwarded, PrivxOAuth
+from app.upstream.health import ProviderHealth
 from app.upstream.prefactor import pfid_time
 from app.upstream.privx import PrivxClient
 from app.upstream.timestamps import from_unix_seconds, parse_rfc3339, parse_servicestack
@@ -139,3 +142,39 @@ async def test_refused_connection_is_unavailable() -> None:
         endpoint = Endpoint(session, provider="PRIVX", base_url="http://127.0.0.1:9", headers={})
         with pytest.raises(UpstreamUnavailable):
             await PrivxClient(endpoint).search(user_id=None, offset=0, limit=1, descending=True)
+
+
+async def test_missing_forwarded_credential_does_not_close_an_open_circuit() -> None:
+    health = ProviderHealth(circuit=CircuitBreaker(failures=1, cooldown=0.0))
+    health.circuit.allow()
+    health.circuit.record(failed=True)  # open; with no cooldown the next call may probe
+    async with aiohttp.ClientSession() as session:
+        endpoint = Endpoint(
+            session,
+            provider="HYPERID",
+            base_url="http://127.0.0.1:9",
+            headers={},
+            health=health,
+            credential=Forwarded("HYPERID", "X-HyperID-Cookie", "Cookie"),
+        )
+        with pytest.raises(UpstreamUnauthorized):
+            await endpoint.call("GET", "/api/sessions", lambda payload: payload)
+    assert health.circuit.state is not CircuitState.CLOSED
+    assert health.circuit.allow()  # the probe was given back, not used up
+
+
+async def test_oauth_token_is_dropped_only_if_it_is_the_refused_one() -> None:
+    async with aiohttp.ClientSession() as session:
+        oauth = PrivxOAuth(
+            session,
+            "http://127.0.0.1:9",
+            oauth_client_id="a",
+            oauth_client_secret="b",
+            api_client_id="c",
+            api_client_secret="d",
+        )
+        oauth._token = "fresh"  # what another request just fetched
+        oauth.invalidate({"Authorization": "Bearer stale"})
+        assert oauth._token == "fresh"
+        oauth.invalidate({"Authorization": "Bearer fresh"})
+        assert oauth._token is None

@@ -98,3 +98,29 @@ def test_too_many_tokens_is_refused(live: LiveStack) -> None:
     result = post(live.url, query)
 
     assert "token" in result["errors"][0]["message"].lower()
+
+
+@pytest.mark.parametrize("body", [b'"just a string"', b"null", b"42"])
+def test_a_json_body_that_is_not_an_object_is_400(live: LiveStack, body: bytes) -> None:
+    status, got = raw(live, body)
+
+    assert status == 400
+    assert got["errors"][0]["message"] == "The request body must be a JSON object."
+
+
+def test_out_of_range_times_are_bad_input(live: LiveStack) -> None:
+    query = "query ($f: SessionFilterInput) { sessions(filter: $f) { totalCount } }"
+    result = post(live.url, query, {"f": {"createdAt": {"since": "0001-01-01T00:00:00+01:00"}}})
+
+    assert result["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert result["errors"][0]["message"] == "`filter.createdAt.since` is out of range."
+
+
+def test_cost_counts_variable_defaults(live: LiveStack) -> None:
+    query = (
+        "query ($n: Int = 100, $m: Int = 100) { sessions(first: $n) "
+        "{ nodes { authorizations(first: $m) { edges { node { id kind siteName } } } } } }"
+    )
+    result = post(live.url, query)
+
+    assert result["errors"][0]["extensions"]["code"] == "QUERY_TOO_COSTLY"

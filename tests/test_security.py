@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import http.server
 import json
 import logging
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -332,3 +335,63 @@ async def test_websocket_connections_are_closed_before_reaching_graphql() -> Non
 
     assert reached == []
     assert sent == [{"type": "websocket.close", "code": 1008}]
+
+
+def test_api_key_bound_to_a_blank_user_id_is_refused_at_start() -> None:
+    from app.auth.apikeys import ApiKeyStore
+    from app.errors import ConfigError
+
+    keys = '[{"name": "x", "key": "k", "users": [{"provider": "ZITADEL", "id": " "}]}]'
+    with pytest.raises(ConfigError, match="empty id"):
+        ApiKeyStore.load(keys)
+
+
+def test_scoped_callers_are_checked_in_the_gateway_whatever_an_upstream_filters() -> None:
+    from app.auth.principal import Principal
+    from app.listing.filter import Part, SessionFilter
+
+    principal = Principal(name="alice", users=frozenset({(Provider.ZITADEL, "u1")}))
+    restricted = principal.restrict(SessionFilter())
+    # Even where the upstream is told to filter by user, the gateway checks again.
+    assert restricted.residual(frozenset({Part.USERS})) is not None
+
+
+def test_revoke_all_without_read_all_does_not_reveal_the_session(
+    tmp_path: Path,
+) -> None:
+    keys = tmp_path / "keys.json"
+    keys.write_text(
+        json.dumps([{"name": "ops", "key": "revoker-key", "scopes": ["sessions:revoke:all"]}])
+    )
+    with LiveStack(env={"GATEWAY_ALLOW_ANONYMOUS": "false", "GATEWAY_API_KEYS": str(keys)}) as live:
+        target = ids.encode(ids.SESSION, Provider.PRIVX, live.mocks.data.privx[1]["id"])
+        result = post(
+            live.url,
+            "mutation ($i: ID!) { revokeSession(id: $i) "
+            "{ __typename ... on SessionRevoked { session { remoteAddress } } } }",
+            {"i": target},
+            headers("revoker-key"),
+        )
+    assert result["data"]["revokeSession"] == {"__typename": "SessionRevoked", "session": None}
+
+
+def test_encoded_query_parameter_does_not_skip_authentication(secured: LiveStack) -> None:
+    url = secured.url + "?%71uery=%7Bproviders%7Bname%7D%7D"
+    request = urllib.request.Request(url, headers={"Accept": "text/html, application/json"})
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request, timeout=30)
+    caught.value.close()
+    assert caught.value.code == 401
+
+
+def test_crafted_jwt_headers_get_401_not_500(
+    secured: LiveStack, keys: dict[str, SigningKey]
+) -> None:
+    good = keys["old"].token(sub="x")
+    _, payload, signature = good.split(".")
+    odd_kid = base64.urlsafe_b64encode(b'{"alg":"RS256","kid":5}').decode().rstrip("=")
+    tokens = [f"{odd_kid}.{payload}.{signature}", "a.b.c", "not-a-jwt"]
+
+    for token in tokens:
+        status, body = send(secured.url, LIST, headers={"Authorization": f"Bearer {token}"})
+        assert status == 401, (token, body)

@@ -31,11 +31,14 @@ def _users(value: Any, where: str) -> frozenset[UserKey]:
     users = []
     for user in value:
         try:
-            users.append((Provider(user["provider"]), str(user["id"])))
+            provider, native_id = Provider(user["provider"]), str(user["id"]).strip()
         except (KeyError, TypeError, ValueError):
             raise ConfigError(
                 f'GATEWAY_API_KEYS: {where}.users entries are {{"provider": "PRIVX", "id": "..."}}'
             ) from None
+        if not native_id:
+            raise ConfigError(f"GATEWAY_API_KEYS: {where}.users has an empty id")
+        users.append((provider, native_id))
     return frozenset(users)
 
 

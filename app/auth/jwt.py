@@ -43,12 +43,9 @@ class JwksSource:
 
     async def key(self, kid: str | None) -> jwt.PyJWK:
         """The key with id `kid` (or the only key, for tokens without a kid)."""
-        now = time.monotonic()
-        stale = now - self._loaded_at > CACHE_SECONDS
-        unknown = kid not in self._keys and now - self._loaded_at > REFRESH_AT_MOST_EVERY
-        if stale or unknown:
+        if self._needs_load(kid):
             async with self._lock:
-                if time.monotonic() - self._loaded_at > REFRESH_AT_MOST_EVERY or stale:
+                if self._needs_load(kid):  # another request may have just loaded it
                     await self._load()
         found = self._keys.get(kid)
         if found is None and kid is None and len(self._keys) == 1:
@@ -56,6 +53,10 @@ class JwksSource:
         if found is None:
             raise InvalidToken("The token's signing key is not known.")
         return found
+
+    def _needs_load(self, kid: str | None) -> bool:
+        age = time.monotonic() - self._loaded_at
+        return age > CACHE_SECONDS or (kid not in self._keys and age > REFRESH_AT_MOST_EVERY)
 
     async def _load(self) -> None:
         try:
@@ -102,12 +103,15 @@ class JwtVerifier:
         """The principal a valid token stands for, or InvalidToken saying why not."""
         try:
             header = jwt.get_unverified_header(token)
-        except jwt.DecodeError:
+        except jwt.InvalidTokenError:
             raise InvalidToken("The bearer token is not a JWT.") from None
         algorithm = header.get("alg")
         if algorithm not in ALGORITHMS:
             raise InvalidToken(f"The token's algorithm {algorithm!r} is not accepted.")
-        key = await self._jwks.key(header.get("kid"))
+        kid = header.get("kid")
+        if kid is not None and not isinstance(kid, str):
+            raise InvalidToken("The token's `kid` is not a string.")
+        key = await self._jwks.key(kid)
         try:
             claims = jwt.decode(
                 token,
@@ -124,7 +128,8 @@ class JwtVerifier:
             raise InvalidToken("The token's issuer is not accepted.") from None
         except jwt.InvalidAudienceError:
             raise InvalidToken("The token's audience is not accepted.") from None
-        except jwt.InvalidTokenError:
+        except (jwt.PyJWTError, TypeError, ValueError):
+            # Also a key whose type does not fit `alg` (PyJWT raises TypeError for that).
             raise InvalidToken("The token's signature or claims are invalid.") from None
         return Principal(
             name=str(claims.get("sub", "jwt")),
@@ -137,7 +142,11 @@ class JwtVerifier:
         for provider, claim in self._user_claims.items():
             value = claims.get(claim)
             values = value if isinstance(value, list) else [value]
-            users.update((provider, str(v)) for v in values if isinstance(v, str | int) and v)
+            users.update(
+                (provider, str(v).strip())
+                for v in values
+                if isinstance(v, str | int) and not isinstance(v, bool) and str(v).strip()
+            )
         return frozenset(users)
 
 

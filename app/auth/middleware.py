@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, QueryParams
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.auth.authenticator import Authenticator, Unauthenticated
@@ -31,12 +31,8 @@ class AuthMiddleware:
             return
         headers = Headers(scope=scope)
         state = scope.setdefault("state", {})
-        is_ide = (
-            scope["method"] == "GET"
-            and "text/html" in headers.get("accept", "")
-            and b"query=" not in scope.get("query_string", b"")
-        )
-        if not is_ide:
+        params = QueryParams(scope.get("query_string", b""))
+        if not wants_ide(scope["method"], headers.get("accept", ""), params):
             authenticator: Authenticator = state["authenticator"]
             try:
                 state["principal"] = await authenticator.authenticate(headers)
@@ -44,6 +40,11 @@ class AuthMiddleware:
                 await _refuse(send, str(exc))
                 return
         await self.app(scope, receive, send)
+
+
+def wants_ide(method: str, accept: str, params: QueryParams) -> bool:
+    """A browser asking for the GraphiQL page rather than running a query (decoded params)."""
+    return method == "GET" and "text/html" in accept and "query" not in params
 
 
 async def _refuse(send: Send, message: str) -> None:

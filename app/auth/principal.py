@@ -49,7 +49,7 @@ class Principal:
         if self.reads_all:
             return session_filter
         users = self.users if session_filter.users is None else session_filter.users & self.users
-        return replace(session_filter, users=frozenset(users))
+        return replace(session_filter, users=frozenset(users), enforce_users=True)
 
 
 ANONYMOUS = Principal(name="anonymous", anonymous=True)

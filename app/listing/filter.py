@@ -67,6 +67,9 @@ class SessionFilter:
     expires: TimeRange | None = None
     remote_address: Network | None = None
     user_agent: str | None = None
+    # Set for scoped callers: the user check also runs in the gateway, whatever an upstream
+    # is trusted to filter, so an upstream's reading of a user filter can never widen access.
+    enforce_users: bool = False
 
     def in_scope(self, enabled: Iterable[Provider]) -> list[Provider]:
         """Enabled providers that can hold a matching session (ids and users name providers)."""
@@ -91,6 +94,8 @@ class SessionFilter:
 
     def residual(self, pushed_down: frozenset[Part]) -> Predicate | None:
         """The check the gateway must still make after an upstream applied `pushed_down`."""
+        if self.enforce_users:
+            pushed_down = pushed_down - {Part.USERS}
         checks = [check for part, check in self._checks() if part not in pushed_down]
         if not checks:
             return None

@@ -29,7 +29,7 @@ from app.errors import (
 )
 from app.tracing import Tracing
 from app.upstream import accounting, deadline
-from app.upstream.credentials import Credential
+from app.upstream.credentials import Credential, MissingCredential
 from app.upstream.health import ProviderHealth
 
 if TYPE_CHECKING:  # metrics import this package's circuit states
@@ -120,7 +120,10 @@ class Endpoint:
                     self.provider, outcome, seconds, error.code if error else None
                 )
             # Only transport-level trouble opens the circuit; a 4xx is about our request.
-            circuit.record(isinstance(error, UpstreamUnavailable | UpstreamTimeout))
+            if isinstance(error, MissingCredential):
+                circuit.release()  # nothing was sent: says nothing about the provider
+            else:
+                circuit.record(isinstance(error, UpstreamUnavailable | UpstreamTimeout))
 
     async def _within_deadline(
         self, method: str, path: str, params: Mapping[str, str] | None, body: object, retry: bool
@@ -147,7 +150,8 @@ class Endpoint:
             last = not retry or attempt >= self.retries
             attempt += 1
             try:
-                status, text, retry_after = await self._request(method, path, params, body)
+                used = await self.credential.headers()
+                status, text, retry_after = await self._request(method, path, params, body, used)
             except UpstreamUnavailable:
                 if last:
                     raise
@@ -156,7 +160,7 @@ class Endpoint:
             if status == 401 and self.credential.refreshable and not refreshed:
                 # An expired or revoked token: fetch a new one and try once more (the upstream
                 # did not act on a request it refused, so this is safe for writes too).
-                self.credential.invalidate()
+                self.credential.invalidate(used)
                 refreshed, attempt = True, attempt - 1
                 continue
             if last or status not in RETRY_STATUSES:
@@ -168,10 +172,15 @@ class Endpoint:
             await asyncio.sleep(wait)
 
     async def _request(
-        self, method: str, path: str, params: Mapping[str, str] | None, body: object
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        body: object,
+        credential: Mapping[str, str],
     ) -> tuple[int, str, float | None]:
         name = self.provider
-        headers = {**self.headers, **await self.credential.headers()}
+        headers = {**self.headers, **credential}
         accounting.count_call()
         try:
             async with self.session.request(

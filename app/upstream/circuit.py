@@ -55,6 +55,10 @@ class CircuitBreaker:
             return True
         return False
 
+    def release(self) -> None:
+        """Give back a probe that was never sent; the state stays as it was."""
+        self._probing = False
+
     def record(self, failed: bool) -> None:
         """Note how an allowed call ended."""
         if not failed:

@@ -1,7 +1,7 @@
 """How the gateway authenticates to an upstream: a static secret, PrivX OAuth, or forwarding.
 
-`headers()` is awaited for every call; `invalidate()` after an upstream 401 lets a refreshable
-credential fetch a new token before the one retry.
+`headers()` is awaited for every call; `invalidate(used)` after an upstream 401 lets a
+refreshable credential fetch a new token before the one retry.
 """
 
 from __future__ import annotations
@@ -15,12 +15,16 @@ from types import MappingProxyType
 
 import aiohttp
 
-from app.errors import UpstreamUnauthorized, UpstreamUnavailable
+from app.errors import UpstreamBadResponse, UpstreamUnauthorized, UpstreamUnavailable
 
 # The current caller's request headers (case-insensitive), for forwarded credentials.
 CALLER_HEADERS: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
     "caller_headers", default=MappingProxyType({})
 )
+
+
+class MissingCredential(UpstreamUnauthorized):
+    """The caller did not bring the credential to forward; no call was made."""
 
 
 class Credential:
@@ -34,8 +38,8 @@ class Credential:
     async def headers(self) -> dict[str, str]:
         return dict(self._headers)
 
-    def invalidate(self) -> None:
-        """Forget a cached token (after a 401); static credentials have none."""
+    def invalidate(self, used: Mapping[str, str]) -> None:
+        """Forget the cached token that `used` carried (after a 401); static ones have none."""
 
 
 class Forwarded(Credential):
@@ -48,7 +52,7 @@ class Forwarded(Credential):
     async def headers(self) -> dict[str, str]:
         value = CALLER_HEADERS.get().get(self._source.lower())
         if not value:
-            raise UpstreamUnauthorized(
+            raise MissingCredential(
                 f"{self._provider} needs the caller's own credential: send it in the "
                 f"{self._source} header.",
                 provider=self._provider,
@@ -94,8 +98,10 @@ class PrivxOAuth(Credential):
     async def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {await self._current()}"}
 
-    def invalidate(self) -> None:
-        self._token = None
+    def invalidate(self, used: Mapping[str, str]) -> None:
+        # Only if still current: another request may already have fetched a fresh one.
+        if self._token is not None and used.get("Authorization") == f"Bearer {self._token}":
+            self._token = None
 
     async def _current(self) -> str:
         if self._token is not None and time.monotonic() < self._renew_at:
@@ -126,6 +132,11 @@ class PrivxOAuth(Credential):
             raise UpstreamUnavailable(
                 f"PRIVX token endpoint answered HTTP {status} without a token.", provider="PRIVX"
             )
-        lifetime = float(payload.get("expires_in") or 300)
+        try:
+            lifetime = float(payload.get("expires_in") or 300)
+        except (TypeError, ValueError):
+            raise UpstreamBadResponse(
+                "PRIVX token endpoint answered an invalid expires_in.", provider="PRIVX"
+            ) from None
         self._token = payload["access_token"]
         self._renew_at = time.monotonic() + lifetime - min(self.MARGIN_SECONDS, lifetime * 0.2)
