@@ -1,0 +1,496 @@
+"""bench/run: the gateway beside a plain parallel fetch (floor) and Mesh + Hive Gateway (peer).
+
+Everything runs on 127.0.0.1 and stops by itself. One JSON line per target and a table go to
+stdout; the whole run goes to bench/results/<timestamp>.json. See docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import load
+import peer
+import queries
+from procs import Proc, free_port, machine_busy, read_handshake, start, wait_http, wait_quiet
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+VENV = ROOT / ".venv" / "bin"
+PROVIDERS = 4
+MB = 1024 * 1024
+
+
+def post(url: str, body: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
+    """POST JSON and decode the answer, whatever its status."""
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            result: dict[str, Any] = json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        result = json.loads(error.read())
+    return result
+
+
+def mock_calls(mocks: dict[str, Any]) -> dict[str, Any]:
+    """Calls the mocks received since the last read (and forget them)."""
+    with urllib.request.urlopen(f"{mocks['control']}/calls", timeout=10) as response:
+        result: dict[str, Any] = json.loads(response.read())
+    return result
+
+
+class Bench:
+    """One run: its settings, its log folder and the processes it has started."""
+
+    def __init__(self, args: argparse.Namespace, stamp: str) -> None:
+        self.args = args
+        self.stamp = stamp
+        self.logs = HERE / "results" / f"{stamp}-logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.started: list[Proc] = []
+
+    def start_mocks(self, *, large: bool) -> tuple[Proc, dict[str, Any]]:
+        command = [
+            str(VENV / "python"), str(HERE / "mocks_server.py"),
+            "--latency-ms", str(self.args.latency_ms), "--max-seconds", "1200",
+        ]  # fmt: skip
+        if large:
+            command.append("--large")
+        name = "mocks-large" if large else "mocks"
+        proc = start(name, command, self.logs, stdout_pipe=True, cwd=ROOT)
+        self.started.append(proc)
+        return proc, read_handshake(proc, timeout=120)
+
+    def start_gateway(self, mocks: dict[str, Any], workers: int, name: str) -> tuple[Proc, str]:
+        port = free_port()
+        env = mocks["env"] | {
+            "GATEWAY_CURSOR_SECRET": "bench-cursor-secret",
+            # The peer has no caller authentication either.
+            "GATEWAY_ALLOW_ANONYMOUS": "true",
+        }
+        command = [
+            str(VENV / "session-gateway"), "serve", "--host", "127.0.0.1", "--port", str(port),
+            "--log-level", "warning",
+        ]  # fmt: skip
+        if workers > 1:
+            command += ["--workers", str(workers)]
+        proc = start(name, command, self.logs, env=env, cwd=ROOT)
+        self.started.append(proc)
+        wait_http(proc, f"http://127.0.0.1:{port}/healthz", timeout=60)
+        return proc, f"http://127.0.0.1:{port}/graphql"
+
+    def start_floor(self, mocks: dict[str, Any]) -> tuple[Proc, str]:
+        port = free_port()
+        env = mocks["env"] | peer.environment(mocks)
+        command = [str(VENV / "python"), str(HERE / "floor.py"), "--port", str(port)]
+        proc = start("floor", command, self.logs, env=env, cwd=ROOT)
+        self.started.append(proc)
+        wait_http(proc, f"http://127.0.0.1:{port}/healthz", timeout=30)
+        return proc, f"http://127.0.0.1:{port}/"
+
+    def start_peer(self, mocks: dict[str, Any]) -> tuple[Proc, str]:
+        how = peer.install()
+        print(f"# peer: {how}; composing", file=sys.stderr, flush=True)
+        peer.compose(mocks)
+        port = free_port()
+        proc = peer.serve(mocks, port, self.logs)
+        self.started.append(proc)
+        return proc, f"http://127.0.0.1:{port}/graphql"
+
+    def stop(self, proc: Proc) -> None:
+        proc.stop()
+        if proc in self.started:
+            self.started.remove(proc)
+
+    def stop_all(self, keep: Proc | None = None) -> None:
+        for proc in reversed(self.started):
+            if proc is not keep:
+                proc.stop()
+        self.started = [keep] if keep is not None and keep in self.started else []
+
+    # --- the per-user query under load -------------------------------------------------
+
+    def measure(
+        self,
+        target: str,
+        proc: Proc,
+        url: str,
+        mocks_proc: Proc,
+        mocks: dict[str, Any],
+        bodies: list[dict[str, Any]],
+        processes: int,
+    ) -> dict[str, Any]:
+        args = self.args
+        body_file = self.logs / f"bodies-{target}.jsonl"
+        body_file.write_text("".join(json.dumps(b) + "\n" for b in bodies))
+        kind = "floor" if target == "floor" else ("peer" if target == "peer" else "gateway")
+
+        # Check the answers, and count upstream calls exactly, one request at a time.
+        mock_calls(mocks)
+        seen: dict[str, int] = {}
+        checks = min(len(bodies), 20)
+        for body in bodies[:checks]:
+            for provider, n in queries.sessions_in(kind, post(url, body)).items():
+                seen[provider] = seen.get(provider, 0) + n
+        if sorted(p for p, n in seen.items() if n) != sorted(mocks["urls"]):
+            raise RuntimeError(f"{target} answers lack providers: sessions seen {seen}")
+        counted = mock_calls(mocks)
+        calls_per_request = sum(counted["calls"].values()) / checks
+
+        load.run(url, body_file, 32, args.warmup)
+        proc.settle()
+        row: dict[str, Any] = {"target": target, "processes": processes}
+        for concurrency, seconds in ((1, args.c1_seconds), (32, args.c32_seconds)):
+            cpu_before, mocks_before = proc.cpu_by_process(), mocks_proc.cpu_seconds()
+            busy_before = machine_busy()
+            driver_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            figures = load.run(url, body_file, concurrency, seconds)
+            driver_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            busy_after = machine_busy()
+            # The requests the driver left in flight are still served: wait for them, and
+            # count them, so that CPU per request holds all the work of the window.
+            proc.settle()
+            cpu_after = proc.cpu_by_process()
+            by_process = [cpu_after[pid] - cpu_before.get(pid, 0.0) for pid in cpu_after]
+            cpu = sum(by_process)
+            mocks_cpu = mocks_proc.cpu_seconds() - mocks_before
+            served = figures["requests"] + concurrency
+            elapsed = figures["duration_us"] / 1e6
+            latency = figures["latency_us"]
+            errors = sum(figures["errors"].values())
+            suffix = f"c{concurrency}"
+            row |= {
+                f"rps_{suffix}": round(figures["requests"] / elapsed, 1),
+                f"p50_{suffix}_ms": round(latency["p50"] / 1000, 2),
+                f"p99_{suffix}_ms": round(latency["p99"] / 1000, 2),
+                f"cpu_ms_per_req_{suffix}": round(cpu * 1000 / served, 3),
+                f"errors_{suffix}": errors,
+            }
+            if concurrency == 32:
+                driver_cpu = (driver_after.ru_utime + driver_after.ru_stime) - (
+                    driver_before.ru_utime + driver_before.ru_stime
+                )
+                busy = (busy_after[0] - busy_before[0]) / max(busy_after[1] - busy_before[1], 1)
+                # Cores busy with anything but the target, the mocks and the driver: other
+                # work on the machine, which makes the figures of this window unreliable.
+                ours = (cpu + mocks_cpu + driver_cpu) / elapsed
+                other = max(busy * (os.cpu_count() or 1) - ours, 0.0)
+                row |= {
+                    "mocks_cpu_ms_per_req_c32": round(mocks_cpu * 1000 / served, 3),
+                    "driver_cpu_ms_per_req_c32": round(driver_cpu * 1000 / served, 3),
+                    "machine_busy_c32": round(busy, 3),
+                    "other_cores_c32": round(other, 2),
+                    # Where the target's CPU went, process by process (workers: the balance).
+                    "cpu_s_by_process_c32": [round(v, 2) for v in by_process if v >= 0.01],
+                }
+            mock_calls(mocks)  # forget the load's calls
+        row["upstream_calls_per_req"] = round(calls_per_request, 2)
+        row["rss_mb"] = round(proc.rss_bytes() / MB, 1)
+        return row
+
+    # --- large pages and the long walk -----------------------------------------------
+
+    def walk(self, url: str, proc: Proc, mocks: dict[str, Any]) -> dict[str, Any]:
+        body: dict[str, Any] = {"query": queries.FULL_PAGE_QUERY, "variables": {"after": None}}
+        sent = time.perf_counter()
+        first = post(url, body)  # warms caches; its time is reported apart
+        first_ms = (time.perf_counter() - sent) * 1000
+        if first.get("errors"):
+            raise RuntimeError(f"full page query failed: {json.dumps(first['errors'])[:600]}")
+        mock_calls(mocks)
+        rss_start = proc.rss_bytes()
+        times: list[float] = []
+        calls: list[int] = []
+        paths: dict[str, int] = {}
+        rss_half = rss_start
+        walked = 0
+        after: str | None = None
+        deadline = time.monotonic() + self.args.walk_seconds
+        while walked < self.args.walk_sessions and time.monotonic() < deadline:
+            body["variables"] = {"after": after}
+            sent = time.perf_counter()
+            answer = post(url, body)
+            times.append(time.perf_counter() - sent)
+            if answer.get("errors"):
+                raise RuntimeError(f"walk failed: {json.dumps(answer['errors'])[:600]}")
+            counted = mock_calls(mocks)
+            calls.append(sum(counted["calls"].values()))
+            for path, n in counted["paths"].items():
+                paths[path] = paths.get(path, 0) + n
+            connection = answer["data"]["sessions"]
+            walked += len(connection["edges"])
+            if len(times) == 50:
+                rss_half = proc.rss_bytes()
+            if not connection["pageInfo"]["hasNextPage"]:
+                break
+            after = connection["pageInfo"]["endCursor"]
+        rss_end = proc.rss_bytes()
+        ordered = sorted(times)
+        return {
+            "target": "gateway-walk",
+            "processes": 1,
+            "sessions_available": mocks["sessions_visible"],
+            "sessions_walked": walked,
+            "pages": len(times),
+            "first_page_ms": round(first_ms, 1),
+            "page100_p50_ms": round(ordered[len(ordered) // 2] * 1000, 1),
+            "page100_p99_ms": round(
+                ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000, 1
+            ),
+            "page100_max_ms": round(ordered[-1] * 1000, 1),
+            "calls_per_page_mean": round(sum(calls) / len(calls), 2),
+            "calls_per_page_max": max(calls),
+            "calls_per_page_by_path": {
+                path: round(n / len(calls), 2) for path, n in sorted(paths.items())
+            },
+            "rss_start_mb": round(rss_start / MB, 1),
+            "rss_end_mb": round(rss_end / MB, 1),
+            "rss_growth_mb": round((rss_end - rss_start) / MB, 1),
+            "rss_growth_second_half_mb": round((rss_end - rss_half) / MB, 1),
+        }
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on."""
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+
+    def version(command: list[str]) -> str:
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=10, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return "not found"
+        # `wrk -v` prints its version and exits 1: take the first line whatever the status.
+        lines = (done.stdout or done.stderr).strip().splitlines()
+        return lines[0] if lines else ""
+
+    python = subprocess.run(
+        [str(VENV / "python"), "-c", "import platform; print(platform.python_version())"],
+        capture_output=True, text=True, check=False,
+    ).stdout.strip()  # fmt: skip
+    git = ["git", "-C", str(ROOT)]
+    head = version([*git, "rev-parse", "--short", "HEAD"])
+    try:
+        dirty = subprocess.run(
+            [*git, "status", "--porcelain", "--", "app", "resolvers", "pyproject.toml"],
+            capture_output=True, text=True, timeout=10, check=False,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        dirty = ""
+    return {
+        "gateway_commit": head + (" + uncommitted changes" if dirty else ""),
+        "nproc": os.cpu_count(),
+        "cpu": model,
+        "kernel": platform.release(),
+        "python": python,
+        "node": version(["node", "--version"]) if shutil.which("node") else "not found",
+        "driver": load.driver(),
+        "wrk": version(["wrk", "-v"]).split(" [")[0] if shutil.which("wrk") else "not found",
+    }
+
+
+def targets(rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Issue 5's targets, each a ratio of figures from this run."""
+    gateway, floor, peer_row = rows.get("gateway"), rows.get("floor"), rows.get("peer")
+    walk = rows.get("gateway-walk")
+    checks: list[dict[str, Any]] = []
+
+    def check(name: str, value: float | None, limit: float, ok: Callable[[float], bool]) -> None:
+        checks.append(
+            {
+                "target": name,
+                "value": None if value is None else round(value, 3),
+                "limit": limit,
+                "met": None if value is None else ok(value),
+            }
+        )
+
+    if gateway and floor:
+        gap = gateway["p50_c1_ms"] - floor["p50_c1_ms"]
+        check("p50 c=1 minus floor p50 (ms) <= 3", gap, 3, lambda v: v <= 3)
+    if gateway and peer_row:
+        ratio = gateway["rps_c32"] / peer_row["rps_c32"]
+        check("rps c=32, one process / peer >= 1.5", ratio, 1.5, lambda v: v >= 1.5)
+        cpu = gateway["cpu_ms_per_req_c32"] / peer_row["cpu_ms_per_req_c32"]
+        check("CPU per request / peer <= 0.5", cpu, 0.5, lambda v: v <= 0.5)
+    else:
+        for name in ("rps c=32, one process / peer >= 1.5", "CPU per request / peer <= 0.5"):
+            check(name, None, 0, lambda v: False)
+    if gateway:
+        calls = gateway["upstream_calls_per_req"]
+        check(
+            "upstream calls per user query == providers", calls, PROVIDERS, lambda v: v == PROVIDERS
+        )
+    if walk:
+        check(
+            "upstream calls per full page of 100 <= 2 x providers",
+            walk["calls_per_page_max"],
+            2 * PROVIDERS,
+            lambda v: v <= 2 * PROVIDERS,
+        )
+        check("RSS growth over the walk (MB) < 20", walk["rss_growth_mb"], 20, lambda v: v < 20)
+    return checks
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """The per-user rows as a small fixed-width table."""
+    columns = [
+        ("target", "target", "{}"),
+        ("rps_c32", "rps@32", "{:.0f}"),
+        ("p50_c1_ms", "p50@1 ms", "{:.1f}"),
+        ("p99_c1_ms", "p99@1 ms", "{:.1f}"),
+        ("p50_c32_ms", "p50@32 ms", "{:.1f}"),
+        ("p99_c32_ms", "p99@32 ms", "{:.1f}"),
+        ("cpu_ms_per_req_c32", "CPU ms/req", "{:.2f}"),
+        ("upstream_calls_per_req", "calls/req", "{:.2f}"),
+        ("machine_busy_c32", "busy@32", "{:.0%}"),
+        ("other_cores_c32", "others@32", "{:.2f}"),
+    ]
+    lines = [" ".join(f"{title:>11}" for _, title, _ in columns)]
+    for row in rows:
+        if "rps_c32" not in row:
+            continue
+        cells = [fmt.format(row[key]) if key in row else "-" for key, _, fmt in columns]
+        lines.append(" ".join(f"{cell:>11}" for cell in cells))
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    bench = Bench(args, stamp)
+    rows: dict[str, dict[str, Any]] = {}
+    missing: dict[str, str] = {}
+    began = time.monotonic()
+    try:
+        mocks_proc, mocks = bench.start_mocks(large=False)
+        users = mocks["users"]
+        pool = mocks["prefactor_pool_id"]
+        plans: list[tuple[str, Callable[[], tuple[Proc, str]], list[dict[str, Any]], int]] = [
+            ("floor", lambda: bench.start_floor(mocks),
+             [queries.floor_body(u, pool) for u in users], 1),
+            ("gateway", lambda: bench.start_gateway(mocks, 1, "gateway"),
+             [queries.gateway_body(u) for u in users], 1),
+            ("gateway-w2", lambda: bench.start_gateway(mocks, 2, "gateway-w2"),
+             [queries.gateway_body(u) for u in users], 2),
+            ("peer", lambda: bench.start_peer(mocks),
+             [queries.peer_body(u, pool) for u in users], 1),
+        ]  # fmt: skip
+        for target, starter, bodies, processes in plans:
+            if args.only and target not in args.only:
+                continue
+            busy = wait_quiet(args.quiet_wait)
+            if busy >= 0.25:
+                print(f"# machine busy ({busy:.2f} cores) before {target}", file=sys.stderr)
+            print(f"# {target}: starting", file=sys.stderr, flush=True)
+            try:
+                proc, url = starter()
+                row = bench.measure(target, proc, url, mocks_proc, mocks, bodies, processes)
+                bench.stop(proc)
+            except (peer.PeerUnavailable, RuntimeError, OSError, ValueError, KeyError) as exc:
+                missing[target] = f"{type(exc).__name__}: {exc}"
+                print(f"# {target}: no row: {missing[target]}", file=sys.stderr, flush=True)
+                bench.stop_all(keep=mocks_proc)
+                continue
+            rows[target] = row
+            print(json.dumps(row), flush=True)
+        bench.stop_all()
+
+        if not args.only or "gateway-walk" in args.only:
+            print("# gateway-walk: starting", file=sys.stderr, flush=True)
+            try:
+                _large_proc, large = bench.start_mocks(large=True)
+                proc, url = bench.start_gateway(large, 1, "gateway-walk")
+                rows["gateway-walk"] = bench.walk(url, proc, large)
+                print(json.dumps(rows["gateway-walk"]), flush=True)
+            except (RuntimeError, OSError, ValueError, KeyError) as exc:
+                missing["gateway-walk"] = f"{type(exc).__name__}: {exc}"
+                print(f"# gateway-walk: no row: {missing['gateway-walk']}", file=sys.stderr)
+            bench.stop_all()
+    finally:
+        bench.stop_all()
+
+    checks = targets(rows)
+    print()
+    print(table(list(rows.values())))
+    walk = rows.get("gateway-walk")
+    if walk:
+        print(
+            f"\nfull page of 100: p50 {walk['page100_p50_ms']} ms, "
+            f"p99 {walk['page100_p99_ms']} ms, "
+            f"calls/page mean {walk['calls_per_page_mean']} max {walk['calls_per_page_max']}; "
+            f"walk of {walk['sessions_walked']} sessions: RSS {walk['rss_start_mb']} -> "
+            f"{walk['rss_end_mb']} MB ({walk['rss_growth_mb']:+} MB)"
+        )
+    print()
+    for check in checks:
+        verdict = {True: "met", False: "MISSED", None: "not measured"}[check["met"]]
+        print(f"{verdict:>12}  {check['target']}: {check['value']}")
+    noisy = [r["target"] for r in rows.values() if r.get("other_cores_c32", 0) > 0.2]
+    if noisy:
+        print(f"\nWARNING: other processes kept the machine busy while measuring {noisy}")
+    for target, reason in missing.items():
+        print(f"\nno {target} row: {reason}")
+    result = {
+        "stamp": stamp,
+        "command": " ".join(["bench/run", *sys.argv[1:]]),
+        "seconds": round(time.monotonic() - began, 1),
+        "machine": machine(),
+        "settings": {
+            "latency_ms": args.latency_ms,
+            "warmup_s": args.warmup,
+            "c1_s": args.c1_seconds,
+            "c32_s": args.c32_seconds,
+            "walk_sessions": args.walk_sessions,
+        },
+        "rows": list(rows.values()),
+        "targets": checks,
+        "missing": missing,
+    }
+    out = HERE / "results" / f"{stamp}.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nwrote {out.relative_to(ROOT)} ({result['seconds']} s)")
+    return 0 if rows else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latency-ms", type=float, default=10.0, help="mock upstream latency")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds at c=32, not counted")
+    parser.add_argument("--c1-seconds", type=float, default=10.0)
+    parser.add_argument("--c32-seconds", type=float, default=15.0)
+    parser.add_argument("--walk-sessions", type=int, default=10_000)
+    parser.add_argument("--walk-seconds", type=float, default=180.0, help="walk time limit")
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=60.0,
+        help="seconds to wait, before each target, for other work on the machine to stop",
+    )
+    parser.add_argument(
+        "--only", nargs="*", help="floor gateway gateway-w2 peer gateway-walk (default: all)"
+    )
+    return run(parser.parse_args())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

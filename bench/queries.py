@@ -1,0 +1,168 @@
+"""What each target is asked: request bodies for the per-user query, and the full-page query."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+# One user's sessions from all four providers, as issue 5 words it.
+GATEWAY_USER_QUERY = """
+query UserSessions($users: [ProviderUserInput!]!) {
+  sessions(first: 50, filter: {users: $users}) {
+    edges { node { id provider createdAt status userAgent { browserName osName } } }
+  }
+}
+"""
+
+# The same data from the Mesh-composed peer: the four listings the gateway calls, with the
+# fields the gateway needs for id, createdAt, status and the user agent.
+PEER_USER_QUERY = """
+query UserSessions($privx: String!, $identity: String!, $pool: String!, $zitadel: String!) {
+  privx_search_sessions(
+    offset: 0, limit: 50, sortkey: created, sortdir: DESC, input: {user_id: $privx}
+  ) {
+    items { id created expires logged_out user_agent }
+  }
+  prefactor_list_sessions(
+    pool_id: $pool
+    authenticated_identity_id: $identity
+    pagination_LEFT_SQUARE_BRACE_offset_RIGHT_SQUARE_BRACE_: 0
+    pagination_LEFT_SQUARE_BRACE_page_size_RIGHT_SQUARE_BRACE_: 100
+  ) {
+    summaries { id status first_seen { at user_agent } last_seen { at user_agent } }
+  }
+  zitadel_list_sessions(input: {
+    query: {offset: "0", limit: 50, asc: false}
+    queries: [{userIdQuery: {id: $zitadel}}]
+    sortingColumn: SESSION_FIELD_NAME_CREATION_DATE
+  }) {
+    sessions { id creationDate expirationDate userAgent { header } }
+  }
+  hyperid_sessions {
+    sessions { sessionID creationTime expirationTime userAgent { browserName osType } }
+  }
+}
+"""
+
+# Every field of a session, nested ones included: what a session detail view would ask.
+FULL_PAGE_QUERY = """
+query FullPage($after: String) {
+  sessions(first: 100, after: $after) {
+    totalCount
+    missingProviders
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+    edges {
+      cursor
+      node {
+        ...Full
+        parent { ...Brief }
+        children { ...Brief }
+      }
+    }
+  }
+}
+
+fragment Brief on Session { id provider nativeId createdAt status }
+
+fragment Full on Session {
+  id provider nativeId status createdAt updatedAt lastSeenAt expiresAt tokenExpiresAt
+  remoteAddress
+  user { id provider nativeId loginName displayName organizationId }
+  userAgent {
+    raw ip fingerprintId description browserName browserVersion osName osVersion deviceName
+    deviceType
+  }
+  factors {
+    user { verifiedAt }
+    password { verifiedAt }
+    webAuthN { verifiedAt userVerified }
+    intent { verifiedAt }
+    totp { verifiedAt }
+    otpSms { verifiedAt }
+    otpEmail { verifiedAt }
+    recoveryCode { verifiedAt }
+  }
+  metadata { key valueBase64 text }
+  extras {
+    __typename
+    ... on PrivxSessionExtras { sessionType sourceId domain username current loggedOut }
+    ... on PrefactorSessionExtras {
+      status prefactorSessionType: sessionType title accountId domainId poolId deviceId canRevoke
+      firstSeen { ...Seen }
+      lastSeen { ...Seen }
+    }
+    ... on ZitadelSessionExtras { sequence headers { name values } }
+    ... on HyperIdSessionExtras {
+      hostName identityProviderId restrictToSiteId protectionLevel requireConfirmation
+      isOneShot deviceTypeCode osTypeCode
+    }
+  }
+  authorizations(first: 20) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    edges {
+      cursor
+      node {
+        kind id siteName siteDomain appHardwareName appUserName scopeId createdAt expiresAt
+      }
+    }
+  }
+}
+
+fragment Seen on Interaction {
+  at remoteIp userAgent asn city countryCode regionCode timezone ja4Fingerprint
+}
+"""
+
+
+def _compact(query: str) -> str:
+    return " ".join(query.split())
+
+
+def gateway_body(user: dict[str, str]) -> dict[str, Any]:
+    """The per-user GraphQL request for the gateway."""
+    users = [{"provider": provider, "nativeId": native} for provider, native in user.items()]
+    return {"query": _compact(GATEWAY_USER_QUERY), "variables": {"users": users}}
+
+
+def peer_body(user: dict[str, str], pool_id: str) -> dict[str, Any]:
+    """The per-user GraphQL request for the Mesh + Hive Gateway peer."""
+    variables = {
+        "privx": user["PRIVX"],
+        "identity": user["PREFACTOR"],
+        "pool": pool_id,
+        "zitadel": user["ZITADEL"],
+    }
+    return {"query": _compact(PEER_USER_QUERY), "variables": variables}
+
+
+def floor_body(user: dict[str, str], pool_id: str) -> dict[str, Any]:
+    """The floor's request: just the ids its four upstream calls need."""
+    return {"privx": user["PRIVX"], "identity": user["PREFACTOR"], "pool": pool_id,
+            "zitadel": user["ZITADEL"]}  # fmt: skip
+
+
+def sessions_in(target: str, response: dict[str, Any]) -> dict[str, int]:
+    """How many sessions of each provider a per-user answer holds; raises on GraphQL errors."""
+    if response.get("errors"):
+        raise ValueError(f"{target} answered errors: {json.dumps(response['errors'])[:500]}")
+    if target == "floor":
+        return {
+            "PRIVX": len(response["PRIVX"]["items"]),
+            "PREFACTOR": len(response["PREFACTOR"]["summaries"]),
+            "ZITADEL": len(response["ZITADEL"].get("sessions") or []),
+            "HYPERID": len(response["HYPERID"]["sessions"]),
+        }
+    data = response["data"]
+    if target == "peer":
+        return {
+            "PRIVX": len(data["privx_search_sessions"]["items"]),
+            "PREFACTOR": len(data["prefactor_list_sessions"]["summaries"]),
+            "ZITADEL": len(data["zitadel_list_sessions"].get("sessions") or []),
+            "HYPERID": len(data["hyperid_sessions"]["sessions"]),
+        }
+    counts: dict[str, int] = {}
+    for edge in data["sessions"]["edges"]:
+        provider = edge["node"]["provider"]
+        counts[provider] = counts.get(provider, 0) + 1
+    return counts

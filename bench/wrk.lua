@@ -1,0 +1,39 @@
+-- wrk script for bench/run: POST one JSON body per request, cycling through a file of bodies
+-- (one per line) so the user changes on every request; prints the figures as one JSON line.
+-- Usage: wrk -s bench/wrk.lua URL -- BODIES_FILE
+
+local bodies = {}
+local next_index = 0
+local headers = { ["Content-Type"] = "application/json" }
+
+function init(args)
+  for line in io.lines(args[1]) do
+    bodies[#bodies + 1] = line
+  end
+  -- Threads start at different users.
+  next_index = (id or 0) * 7
+end
+
+local threads = 0
+
+function setup(thread)
+  thread:set("id", threads)
+  threads = threads + 1
+end
+
+function request()
+  next_index = next_index % #bodies + 1
+  return wrk.format("POST", nil, headers, bodies[next_index])
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '{"requests":%d,"duration_us":%d,"bytes":%d,' ..
+    '"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d},' ..
+    '"latency_us":{"p50":%d,"p90":%d,"p99":%d,"max":%d,"mean":%.1f}}\n',
+    summary.requests, summary.duration, summary.bytes,
+    e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    latency.max, latency.mean))
+end
