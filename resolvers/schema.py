@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import ASTValidationRule, DocumentNode, GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
-    QueryDepthLimiter,
     ValidationCache,
 )
+from strawberry.extensions.max_aliases import create_validator as alias_validator
 from strawberry.extensions.query_depth_limiter import IgnoreContext
+from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
 from strawberry.types import ExecutionContext
 
 from app import ids
 from app.settings import Settings
+from resolvers.caching import DocumentCache
 from resolvers.context import Info
 from resolvers.cost import CostLimit
 from resolvers.errors import GatewayErrors
@@ -64,6 +67,9 @@ class Query:
     )
 
 
+DOCUMENT_CACHE_SIZE = 256
+
+
 @dataclass(frozen=True, slots=True)
 class Limits:
     """What one document may ask; each violation is an error naming the limit."""
@@ -102,12 +108,18 @@ class GatewaySchema(strawberry.Schema):
 
 def build_schema(limits: Limits) -> GatewaySchema:
     """The schema with `limits` enforced."""
+    # The depth and alias rules are made once: the validation cache is keyed by the rule
+    # classes, and Strawberry's limiter extensions would make new ones for every request.
+    rules: list[type[ASTValidationRule]] = [
+        depth_validator(limits.max_depth, _is_introspection),
+        alias_validator(limits.max_aliases),
+    ]
+    documents: OrderedDict[str, DocumentNode] = OrderedDict()
     extensions: list[Any] = [
-        # Repeated documents skip validation (keyed by the query text). Strawberry's
-        # ParserCache is left out: with it, syntax errors bypass GatewayErrors' codes.
-        partial(ValidationCache, maxsize=256),
-        partial(QueryDepthLimiter, max_depth=limits.max_depth, should_ignore=_is_introspection),
-        partial(MaxAliasesLimiter, max_alias_count=limits.max_aliases),
+        # Repeated query texts skip parsing and validation.
+        partial(DocumentCache, documents, DOCUMENT_CACHE_SIZE),
+        partial(ValidationCache, maxsize=DOCUMENT_CACHE_SIZE),
+        partial(AddValidationRules, rules),
         partial(MaxTokensLimiter, max_token_count=limits.max_tokens),
         partial(CostLimit, max_cost=limits.max_cost),
         RequestLog,

@@ -22,8 +22,9 @@ from app.upstream.records import (
 )
 
 BASE = "/auth/api/v1/sessionstorage"
-# House assumption: the search endpoint has no maximum `limit`; this keeps bodies moderate.
-SCAN_LIMIT = 1000
+# House assumption: the search endpoint has no maximum `limit`. A full listing (parents and
+# children of a page, PrivX ids) takes one call up to this many sessions.
+SCAN_LIMIT = 5000
 
 
 class PrivxClient:
