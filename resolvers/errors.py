@@ -46,28 +46,13 @@ class GatewayErrors(SchemaExtension):
                 return error
             # Parse and validation errors: meant for the client as they are.
             parse = error.message.startswith("Syntax Error")
-            return GraphQLError(
-                error.message,
-                nodes=error.nodes,
-                source=error.source,
-                positions=error.positions,
-                path=error.path,
-                extensions={
-                    "code": "GRAPHQL_PARSE_FAILED" if parse else "GRAPHQL_VALIDATION_FAILED"
-                },
-            )
+            code = "GRAPHQL_PARSE_FAILED" if parse else "GRAPHQL_VALIDATION_FAILED"
+            return _recoded(error, error.message, {"code": code})
         if isinstance(original, GatewayError):
             return error
         if isinstance(original, GraphQLError):
             # e.g. a variable that does not coerce to its type: the client's input.
-            return GraphQLError(
-                error.message,
-                nodes=error.nodes,
-                source=error.source,
-                positions=error.positions,
-                path=error.path,
-                extensions={"code": "BAD_USER_INPUT"},
-            )
+            return _recoded(error, error.message, {"code": "BAD_USER_INPUT"})
         # Anything else is a bug: the client gets a request id, the log gets the details.
         log.error(
             "unexpected error in request %s at %s",
@@ -75,11 +60,16 @@ class GatewayErrors(SchemaExtension):
             error.path,
             exc_info=(type(original), original, original.__traceback__),
         )
-        return GraphQLError(
-            MASKED_MESSAGE,
-            nodes=error.nodes,
-            source=error.source,
-            positions=error.positions,
-            path=error.path,
-            extensions={"code": "INTERNAL", "requestId": request_id},
-        )
+        return _recoded(error, MASKED_MESSAGE, {"code": "INTERNAL", "requestId": request_id})
+
+
+def _recoded(error: GraphQLError, message: str, extensions: dict[str, object]) -> GraphQLError:
+    """The same error at the same place, with `message` and `extensions` (no original)."""
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions=extensions,
+    )
