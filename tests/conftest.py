@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
+import aiohttp
 import pytest
 
+from app.mocks import MockData, MockUpstreams
 from tests.live import LiveStack
 
 
@@ -20,3 +22,16 @@ def live(stack: LiveStack) -> LiveStack:
     """The shared stack with its call counters reset."""
     stack.reset_calls()
     return stack
+
+
+@pytest.fixture
+async def mocks(data: MockData) -> AsyncIterator[MockUpstreams]:
+    """Mock upstreams serving the requesting module's `data` fixture."""
+    async with MockUpstreams(data) as upstreams:
+        yield upstreams
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session

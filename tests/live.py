@@ -85,6 +85,16 @@ class LiveStack:
         self.mocks.reset_calls()
 
 
+def get(url: str, accept: str = "*/*") -> tuple[int, dict[str, str], bytes]:
+    """GET `url`: status, headers and body, whatever the status."""
+    request = urllib.request.Request(url, headers={"Accept": accept})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
 def post(
     url: str,
     query: str,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -16,17 +15,7 @@ from app.graphiql import (
     graphiql_html,
     read_examples,
 )
-from tests.live import LiveStack
-
-
-def get(url: str, accept: str = "*/*") -> tuple[int, dict[str, str], bytes]:
-    """GET `url`: status, headers and body, whatever the status."""
-    request = urllib.request.Request(url, headers={"Accept": accept})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read()
+from tests.live import LiveStack, get
 
 
 def test_readme_examples_become_tabs_with_their_prose() -> None:

@@ -3,7 +3,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,18 +37,6 @@ ERROR_KEYS = {
 @pytest.fixture(scope="module")
 def data() -> MockData:
     return generate(now=NOW, privx_sessions=20, prefactor_sessions=20, zitadel_sessions=20)
-
-
-@pytest.fixture
-async def mocks(data: MockData) -> AsyncIterator[MockUpstreams]:
-    async with MockUpstreams(data) as upstreams:
-        yield upstreams
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 def read_request(mocks: MockUpstreams, provider: str) -> tuple[str, str, dict[str, Any]]:

@@ -4,7 +4,6 @@ import base64
 import random
 import re
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,18 +26,6 @@ HYPERID_AUTH = {"Cookie": "ss-id=hyperid-demo-session"}
 @pytest.fixture(scope="module")
 def data() -> MockData:
     return generate(now=NOW)
-
-
-@pytest.fixture
-async def mocks(data: MockData) -> AsyncIterator[MockUpstreams]:
-    async with MockUpstreams(data) as upstreams:
-        yield upstreams
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def call(

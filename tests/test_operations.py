@@ -11,16 +11,7 @@ from typing import Any
 import pytest
 
 from app.mocks import Fault, FaultPlan
-from tests.live import LiveStack, post
-
-
-def get(url: str, accept: str = "application/json") -> tuple[int, dict[str, str], bytes]:
-    request = urllib.request.Request(url, headers={"Accept": accept})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read()
+from tests.live import LiveStack, get, post
 
 
 def raw_post(
