@@ -26,6 +26,7 @@ from resolvers.caching import DocumentCache
 from resolvers.context import Info
 from resolvers.cost import CostLimit
 from resolvers.errors import GatewayErrors
+from resolvers.execution import GatewayExecutor
 from resolvers.node import Node
 from resolvers.observability import RequestLog
 from resolvers.providers import ProviderInfo, resolve_providers
@@ -97,6 +98,10 @@ def _is_introspection(context: IgnoreContext) -> bool:
 
 class GatewaySchema(strawberry.Schema):
     """The schema; GatewayErrors logs what needs logging, with the request id."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.execution_context_class = GatewayExecutor.for_schema(self._schema)
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
