@@ -17,9 +17,18 @@ MASKED_MESSAGE = "Unexpected error."
 
 def _with_request_id(error: GraphQLError, request_id: str) -> GraphQLError:
     """Every error names the request, so a client report can be matched to the log line."""
-    if request_id and (error.extensions or {}).get("requestId") != request_id:
-        error.extensions = {**(error.extensions or {}), "requestId": request_id}
-    return error
+    if not request_id or (error.extensions or {}).get("requestId") == request_id:
+        return error
+    # A copy: validation errors are cached and shared by every request of the same text.
+    return GraphQLError(
+        error.message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=error.original_error,
+        extensions={**(error.extensions or {}), "requestId": request_id},
+    )
 
 
 class GatewayErrors(SchemaExtension):

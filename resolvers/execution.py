@@ -11,7 +11,7 @@ the type rejects) goes the ordinary way, which reports it exactly as before.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any, ClassVar
@@ -23,6 +23,7 @@ from graphql import (
     GraphQLObjectType,
     GraphQLSchema,
     Undefined,
+    get_nullable_type,
     is_leaf_type,
 )
 from graphql.execution.collect_fields import FieldDetailsList
@@ -47,17 +48,19 @@ def leaf_reads(schema: GraphQLSchema) -> dict[int, tuple[GraphQLField, LeafRead]
     The field object is kept beside its read so the id stays its own for the schema's life.
     """
     reads: dict[int, tuple[GraphQLField, LeafRead]] = {}
-    for named in schema.type_map.values():
-        if not isinstance(named, GraphQLObjectType) or named.name.startswith("__"):
-            continue
-        for field in named.fields.values():
-            read = _reader(field)
-            return_type = field.type
-            non_null = isinstance(return_type, GraphQLNonNull)
-            leaf = return_type.of_type if isinstance(return_type, GraphQLNonNull) else return_type
-            if read is not None and is_leaf_type(leaf):
-                reads[id(field)] = (field, LeafRead(read, leaf, non_null))
+    for field in _object_fields(schema):
+        read = _reader(field)
+        leaf = get_nullable_type(field.type)
+        if read is not None and is_leaf_type(leaf):
+            non_null = isinstance(field.type, GraphQLNonNull)
+            reads[id(field)] = (field, LeafRead(read, leaf, non_null))
     return reads
+
+
+def _object_fields(schema: GraphQLSchema) -> Iterator[GraphQLField]:
+    for named in schema.type_map.values():
+        if isinstance(named, GraphQLObjectType) and not named.name.startswith("__"):
+            yield from named.fields.values()
 
 
 def _reader(field: GraphQLField) -> Callable[[Any], Any] | None:
@@ -80,6 +83,13 @@ def _reader(field: GraphQLField) -> Callable[[Any], Any] | None:
     return func
 
 
+def _resolve_with(read: Callable[[Any], Any]) -> Callable[..., Any]:
+    def resolve(source: Any, info: Any) -> Any:
+        return read(source)
+
+    return resolve
+
+
 class GatewayExecutor(StrawberryGraphQLCoreExecutionContext):
     """Strawberry's executor, with leaf reads done directly; `for_schema` binds the reads."""
 
@@ -87,7 +97,15 @@ class GatewayExecutor(StrawberryGraphQLCoreExecutionContext):
 
     @classmethod
     def for_schema(cls, schema: GraphQLSchema) -> type[GatewayExecutor]:
-        """An executor class with the leaf reads of `schema`."""
+        """An executor class with the leaf reads of `schema`.
+
+        Object-typed fields whose resolver only reads `self` keep the ordinary path, but their
+        resolve function becomes the plain read, without Strawberry's per-field `Info`.
+        """
+        for field in _object_fields(schema):
+            read = _reader(field)
+            if read is not None and not is_leaf_type(get_nullable_type(field.type)):
+                field.resolve = _resolve_with(read)
         return type(cls.__name__, (cls,), {"reads": leaf_reads(schema)})
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 import strawberry
-from graphql import ASTValidationRule, DocumentNode, GraphQLError
-from strawberry.extensions import (
-    AddValidationRules,
-    DisableIntrospection,
-    MaxTokensLimiter,
-    ValidationCache,
-)
+from graphql import ASTValidationRule, GraphQLError
+from strawberry.extensions import DisableIntrospection
 from strawberry.extensions.max_aliases import create_validator as alias_validator
 from strawberry.extensions.query_depth_limiter import IgnoreContext
 from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
@@ -22,7 +16,7 @@ from strawberry.types import ExecutionContext
 
 from app import ids
 from app.settings import Settings
-from resolvers.caching import DocumentCache
+from resolvers.caching import Documents, DocumentStore
 from resolvers.context import Info
 from resolvers.cost import CostLimit
 from resolvers.errors import GatewayErrors
@@ -99,6 +93,8 @@ def _is_introspection(context: IgnoreContext) -> bool:
 class GatewaySchema(strawberry.Schema):
     """The schema; GatewayErrors logs what needs logging, with the request id."""
 
+    documents: DocumentStore | None = None
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.execution_context_class = GatewayExecutor.for_schema(self._schema)
@@ -113,28 +109,27 @@ class GatewaySchema(strawberry.Schema):
 
 def build_schema(limits: Limits) -> GatewaySchema:
     """The schema with `limits` enforced."""
-    # The depth and alias rules are made once: the validation cache is keyed by the rule
-    # classes, and Strawberry's limiter extensions would make new ones for every request.
-    rules: list[type[ASTValidationRule]] = [
+    # The depth and alias rules are made once, with the schema; Strawberry's limiter
+    # extensions would make new rule classes for every request.
+    rules: tuple[type[ASTValidationRule], ...] = (
         depth_validator(limits.max_depth, _is_introspection),
         alias_validator(limits.max_aliases),
-    ]
-    documents: OrderedDict[str, DocumentNode] = OrderedDict()
+    )
+    # Repeated query texts skip parsing and validation.
+    store = DocumentStore(limits.max_tokens, rules, DOCUMENT_CACHE_SIZE)
     extensions: list[Any] = [
-        # Repeated query texts skip parsing and validation.
-        partial(DocumentCache, documents, DOCUMENT_CACHE_SIZE),
-        partial(ValidationCache, maxsize=DOCUMENT_CACHE_SIZE),
-        partial(AddValidationRules, rules),
-        partial(MaxTokensLimiter, max_token_count=limits.max_tokens),
+        partial(Documents, store),
         partial(CostLimit, max_cost=limits.max_cost),
         RequestLog,
         GatewayErrors,
     ]
     if not limits.introspection:
         extensions.append(DisableIntrospection)
-    return GatewaySchema(
+    built = GatewaySchema(
         query=Query, mutation=Mutation, types=[Session, SessionUser], extensions=extensions
     )
+    built.documents = store
+    return built
 
 
 # The default schema: what `export-schema` prints and schema.graphql holds.

@@ -2,30 +2,40 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from strawberry.extensions.validation_cache import _get_validate_cache
-
 from app.listing.cursor import CursorCodec
 from app.upstream import Upstreams
 from app.upstream.health import ProviderHealth
 from app.upstream.records import Provider
 from resolvers.context import Context
-from resolvers.schema import DOCUMENT_CACHE_SIZE, Limits, build_schema
+from resolvers.schema import Limits, build_schema
 
 
-async def test_repeated_queries_hit_the_validation_cache() -> None:
+async def test_repeated_queries_are_parsed_and_validated_once() -> None:
     schema = build_schema(Limits())
+    assert schema.documents is not None
     upstreams = Upstreams(None, None, None, None, {p: ProviderHealth() for p in Provider})
     query = "query Cached($n: Int) { sessions(first: $n) { totalCount } providers { name } }"
-    cache: Any = _get_validate_cache(DOCUMENT_CACHE_SIZE)  # an lru_cache wrapper
-    before = cache.cache_info()
 
     for size in (1, 2, 3):
         context = Context.create(upstreams, CursorCodec(b"k"))
         result = await schema.execute(query, variable_values={"n": size}, context_value=context)
         assert result.errors is None
+    assert (schema.documents.parses, schema.documents.validations) == (1, 1)
 
-    after = cache.cache_info()
-    assert after.misses - before.misses <= 1
-    assert after.hits - before.hits >= 2
+    context = Context.create(upstreams, CursorCodec(b"k"))
+    result = await schema.execute("{ providers { name } }", context_value=context)
+    assert result.errors is None
+    assert (schema.documents.parses, schema.documents.validations) == (2, 2)
+
+
+async def test_cached_validation_errors_name_each_request() -> None:
+    schema = build_schema(Limits())
+    upstreams = Upstreams(None, None, None, None, {p: ProviderHealth() for p in Provider})
+    seen = []
+    for request_id in ("r1", "r2"):
+        context = Context.create(upstreams, CursorCodec(b"k"), request_id=request_id)
+        result = await schema.execute("{ nope }", context_value=context)
+        assert result.errors is not None
+        seen.append(result.errors[0])
+    assert [e.extensions["requestId"] for e in seen if e.extensions] == ["r1", "r2"]
+    assert [(e.extensions or {}).get("code") for e in seen] == ["GRAPHQL_VALIDATION_FAILED"] * 2

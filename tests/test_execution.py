@@ -49,6 +49,10 @@ class Thing:
         return self.name.upper() if loud else self.name
 
     @strawberry.field
+    def twin(self) -> Thing | None:
+        return Thing(name=self.name * 2, nickname=None, secret="") if self.secret else None
+
+    @strawberry.field
     def path(self, info: strawberry.Info) -> str:
         return ".".join(str(p) for p in info.path.as_list())
 
@@ -80,6 +84,7 @@ QUERIES = [
     "{ things { name fails } }",
     "{ things { count } }",
     "{ things { ... on Thing { name colour } __typename } }",
+    "{ things { twin { name twin { name } colour path } } }",
 ]
 
 
