@@ -198,6 +198,19 @@ def authenticator(settings: Settings, session: aiohttp.ClientSession) -> Authent
     return Authenticator(api_keys, verifier, allow_anonymous=settings.allow_anonymous)
 
 
+def client_session(settings: Settings) -> aiohttp.ClientSession:
+    """The one HTTP client of the upstream calls: pooled keep-alive connections, no cookies."""
+    timeout = aiohttp.ClientTimeout(
+        total=settings.upstream_timeout, connect=settings.upstream_connect_timeout
+    )
+    connector = aiohttp.TCPConnector(limit_per_host=CONNECTIONS_PER_HOST)
+    # No cookie jar: one session serves every caller, so a cookie an upstream sets must not
+    # ride along on later calls (hyper.id's cookie is sent as a header on each call).
+    return aiohttp.ClientSession(
+        timeout=timeout, connector=connector, cookie_jar=aiohttp.DummyCookieJar()
+    )
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     """The gateway as an ASGI app; `settings` default to the environment."""
     settings = settings or Settings.from_environ()
@@ -215,15 +228,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
-        timeout = aiohttp.ClientTimeout(
-            total=settings.upstream_timeout, connect=settings.upstream_connect_timeout
-        )
-        connector = aiohttp.TCPConnector(limit_per_host=CONNECTIONS_PER_HOST)
         # Objects made at start-up live for the process: keep them out of every later
         # collection, so full collections only walk what requests leave behind.
         gc.collect()
         gc.freeze()
-        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+        async with client_session(settings) as session:
             yield {
                 "upstreams": Upstreams.create(session, settings, metrics, tracing),
                 "authenticator": authenticator(settings, session),

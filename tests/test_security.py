@@ -16,12 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from starlette.types import Message, Receive, Scope, Send
 
 import app.auth.jwt
 from app import ids
 from app.auth.middleware import AuthMiddleware
+from app.main import client_session
 from app.mocks.privx import TOKEN_PATH
+from app.settings import Settings
 from app.upstream.records import Provider
 from tests.jwks import AUDIENCE, ISSUER, SigningKey, jwks
 from tests.live import LiveStack, post, send
@@ -395,3 +398,35 @@ def test_crafted_jwt_headers_get_401_not_500(
     for token in tokens:
         status, body = send(secured.url, LIST, headers={"Authorization": f"Bearer {token}"})
         assert status == 401, (token, body)
+
+
+async def test_a_cookie_set_by_an_upstream_is_not_sent_on_later_calls() -> None:
+    # One client session serves every caller: a cookie jar would carry one caller's upstream
+    # cookie into another caller's calls.
+    seen: list[str | None] = []
+
+    async def set_cookie(request: web.Request) -> web.Response:
+        response = web.json_response({})
+        response.set_cookie("ss-id", "someone-elses-session")
+        return response
+
+    async def echo(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Cookie"))
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_get("/set", set_cookie)
+    app.router.add_get("/echo", echo)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        async with client_session(Settings.from_environ({})) as session:
+            for path in ("/set", "/echo"):
+                async with session.get(f"http://localhost:{port}{path}") as response:
+                    assert response.status == 200
+    finally:
+        await runner.cleanup()
+    assert seen == [None]
