@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
+import orjson
 
 from app.errors import (
     UpstreamBadResponse,
@@ -40,6 +41,8 @@ T = TypeVar("T")
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 BACKOFF_BASE = 0.05  # seconds; attempt n waits up to BACKOFF_BASE * 2**n (full jitter)
 MAX_RETRY_AFTER = 10.0
+_DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"0" * 9)
+_LONG_NUMBER = b"0" * 19
 
 
 class Endpoint:
@@ -102,12 +105,12 @@ class Endpoint:
             retry = method == "GET" if read is None else read
             attributes = {"gateway.provider": self.provider, "http.request.method": method}
             with self.tracing.span(f"upstream {self.provider}", attributes) as span:
-                status, text = await self._within_deadline(method, path, params, body, retry)
+                status, content = await self._within_deadline(method, path, params, body, retry)
                 if span is not None:
                     span.set_attribute("http.response.status_code", status)
             if expected is not None and status in expected:
                 return expected[status]
-            return _parse(self.provider, parse, _decode(self.provider, status, text))
+            return _parse(self.provider, parse, _decode(self.provider, status, content))
         except UpstreamError as exc:
             error = exc
             raise
@@ -127,7 +130,7 @@ class Endpoint:
 
     async def _within_deadline(
         self, method: str, path: str, params: Mapping[str, str] | None, body: object, retry: bool
-    ) -> tuple[int, str]:
+    ) -> tuple[int, bytes]:
         until = deadline.DEADLINE.get()
         try:
             async with asyncio.timeout_at(until):
@@ -144,14 +147,14 @@ class Endpoint:
 
     async def _attempts(
         self, method: str, path: str, params: Mapping[str, str] | None, body: object, retry: bool
-    ) -> tuple[int, str]:
+    ) -> tuple[int, bytes]:
         attempt, refreshed = 0, False
         while True:
             last = not retry or attempt >= self.retries
             attempt += 1
             try:
                 used = await self.credential.headers()
-                status, text, retry_after = await self._request(method, path, params, body, used)
+                status, content, retry_after = await self._request(method, path, params, body, used)
             except UpstreamUnavailable:
                 if last:
                     raise
@@ -164,11 +167,11 @@ class Endpoint:
                 refreshed, attempt = True, attempt - 1
                 continue
             if last or status not in RETRY_STATUSES:
-                return status, text
+                return status, content
             wait = _backoff(attempt) if retry_after is None else retry_after
             left = deadline.remaining()
             if wait > MAX_RETRY_AFTER or (left is not None and wait >= left):
-                return status, text  # waiting would outlast the request: report it now
+                return status, content  # waiting would outlast the request: report it now
             await asyncio.sleep(wait)
 
     async def _request(
@@ -178,22 +181,26 @@ class Endpoint:
         params: Mapping[str, str] | None,
         body: object,
         credential: Mapping[str, str],
-    ) -> tuple[int, str, float | None]:
+    ) -> tuple[int, bytes, float | None]:
         name = self.provider
         headers = {**self.headers, **credential}
+        data = None
+        if body is not None:
+            data = orjson.dumps(body)  # a few times faster than aiohttp's json.dumps
+            headers["Content-Type"] = "application/json"
         accounting.count_call()
         try:
             async with self.session.request(
-                method, self.base_url + path, params=params, json=body, headers=headers
+                method, self.base_url + path, params=params, data=data, headers=headers
             ) as response:
                 status = response.status
-                text = (await response.read()).decode("utf-8", errors="replace")
+                content = await response.read()
                 retry_after = _retry_after(response.headers.get("Retry-After"))
         except TimeoutError as exc:
             raise UpstreamTimeout(f"{name} did not answer in time.", provider=name) from exc
         except aiohttp.ClientError as exc:
             raise UpstreamUnavailable(f"{name} is unavailable.", provider=name) from exc
-        return status, text, retry_after
+        return status, content, retry_after
 
 
 def _backoff(attempt: int) -> float:
@@ -216,7 +223,7 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-def _decode(name: str, status: int, text: str) -> Any:
+def _decode(name: str, status: int, body: bytes) -> Any:
     """The JSON of a 2xx answer; any other status becomes its gateway error."""
     if status in (401, 403):
         raise UpstreamUnauthorized(
@@ -230,10 +237,18 @@ def _decode(name: str, status: int, text: str) -> Any:
         raise UpstreamBadResponse(
             f"{name} refused the gateway's request (HTTP {status}).", provider=name
         )
-    if status == 204 or not text:
+    if status == 204 or not body:
         return None
+    # orjson decodes about twice as fast. Where it would differ from json it refuses (NaN,
+    # 1e400, lone surrogates, bytes that are not UTF-8) and json decides, as before; so does
+    # json for 19 digits in a row: an integer past 64 bits, which orjson makes a float.
+    if _LONG_NUMBER not in body.translate(_DIGITS_TO_ZERO):
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass
     try:
-        return json.loads(text)
+        return json.loads(body.decode("utf-8", errors="replace"))
     except ValueError as exc:
         raise UpstreamBadResponse(f"{name} answered with invalid JSON.", provider=name) from exc
 

@@ -72,7 +72,9 @@ class HyperIdClient:
 
 
 def _time(data: Mapping[str, Any], key: str) -> datetime | None:
-    value = opt_str(data, key)
+    value = data.get(key)
+    if type(value) is not str or not value:
+        value = opt_str(data, key)
     return None if value is None else parse_servicestack(value)
 
 
@@ -96,13 +98,14 @@ def _parse_list(payload: Any) -> tuple[list[SessionRecord], tuple[AuthorizationR
     now = datetime.now(UTC)
     sessions = [parse_session(obj(s), now) for s in list_of(data, "sessions", required=True)]
     apps = tuple(
-        _authorization(AuthorizationKind.APP, a) for a in list_of(data, "appAuthorizations")
+        [_authorization(AuthorizationKind.APP, a) for a in list_of(data, "appAuthorizations")]
     )
     return sessions, apps
 
 
 def parse_session(info: Mapping[str, Any], now: datetime) -> SessionRecord:
     """Normalise one `SessionInfo`."""
+    provider = Provider.HYPERID  # read once: an Enum's class attributes are slow on 3.11
     session_id = opt_int(info, "sessionID")
     if session_id is None:
         raise KeyError("sessionID")
@@ -115,16 +118,16 @@ def parse_session(info: Mapping[str, Any], now: datetime) -> SessionRecord:
     ip = opt_str(info, "ipAddress")
     restrict = opt_int(info, "restrictToSiteID")
     return SessionRecord(
-        provider=Provider.HYPERID,
+        provider=provider,
         native_id=native_id,
-        global_id=ids.encode(ids.SESSION, Provider.HYPERID, native_id),
+        global_id=ids.encode(ids.SESSION, provider, native_id),
         status=SessionStatus.EXPIRED
         if expires is not None and expires <= now
         else SessionStatus.ACTIVE,
         created_at=created,
         expires_at=expires,
         remote_address=ip,
-        user=UserRecord(Provider.HYPERID, CURRENT_USER),
+        user=UserRecord(provider, CURRENT_USER),
         user_agent=UserAgentRecord(
             ip=ip,
             description=opt_str(agent, "name"),
@@ -134,7 +137,7 @@ def parse_session(info: Mapping[str, Any], now: datetime) -> SessionRecord:
             device_name=opt_str(agent, "deviceName"),
         ),
         authorizations=tuple(
-            _authorization(AuthorizationKind.SITE, a) for a in list_of(info, "siteAuthorizations")
+            [_authorization(AuthorizationKind.SITE, a) for a in list_of(info, "siteAuthorizations")]
         ),
         extras=HyperIdExtras(
             host_name=opt_str(info, "hostName"),

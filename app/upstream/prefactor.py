@@ -36,6 +36,8 @@ _STATUS = {
     "revoked": SessionStatus.REVOKED,
 }
 _CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
+# Crockford's digits to the same values in int()'s base-32 digits (base32hex).
+_TO_BASE32 = bytes.maketrans(_CROCKFORD.encode(), b"0123456789abcdefghijklmnopqrstuv")
 
 
 class PrefactorClient:
@@ -121,12 +123,10 @@ def pfid_time(pfid: str) -> datetime | None:
     """The creation time a PFID encodes, or None if it is not a PFID."""
     if len(pfid) != 32:
         return None
-    value = 0
-    for char in pfid.lower():
-        digit = _CROCKFORD.find(char)
-        if digit < 0:
-            return None
-        value = value * 32 + digit
+    digits = pfid.lower().encode("utf-8", "surrogatepass")
+    if digits.translate(None, _CROCKFORD.encode()):  # something other than Crockford digits
+        return None
+    value = int(digits.translate(_TO_BASE32), 32)
     # 160 bits: 2 zero padding bits, 48-bit ms timestamp, 30-bit partition, 80 random bits.
     return datetime.fromtimestamp(((value >> 110) & (2**48 - 1)) / 1000, UTC)
 
@@ -153,6 +153,7 @@ def parse_session(
     summary: Mapping[str, Any], now: datetime, *, can_revoke: bool | None = None
 ) -> SessionRecord:
     """Normalise one `Session_Summary`."""
+    provider = Provider.PREFACTOR  # read once: an Enum's class attributes are slow on 3.11
     native_id = req_str(summary, "id")
     raw_status = req_str(summary, "status")
     first_seen = _interaction(summary.get("first_seen"))
@@ -165,25 +166,27 @@ def parse_session(
         raise KeyError("first_seen")
     latest = last_seen or first_seen
     identity = opt_str(summary, "authenticated_identity_id")
+    global_id = ids.encode(ids.SESSION, provider, native_id)
+    title = opt_str(summary, "title")
     return SessionRecord(
-        provider=Provider.PREFACTOR,
+        provider=provider,
         native_id=native_id,
-        global_id=ids.encode(ids.SESSION, Provider.PREFACTOR, native_id),
+        global_id=global_id,
         status=_STATUS.get(raw_status, SessionStatus.PENDING),
         created_at=created,
         updated_at=latest.at if latest else None,
         last_seen_at=latest.at if latest else None,
         remote_address=latest.remote_ip if latest else None,
-        user=UserRecord(Provider.PREFACTOR, identity) if identity else None,
+        user=UserRecord(provider, identity) if identity else None,
         user_agent=UserAgentRecord(
             raw=latest.user_agent if latest else None,
             ip=latest.remote_ip if latest else None,
-            description=opt_str(summary, "title"),
+            description=title,
         ),
         extras=PrefactorExtras(
             status=raw_status,
             session_type=opt_str(summary, "session_type"),
-            title=opt_str(summary, "title"),
+            title=title,
             account_id=opt_str(summary, "account_id"),
             domain_id=opt_str(summary, "domain_id"),
             pool_id=opt_str(summary, "pool_id"),

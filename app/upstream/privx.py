@@ -88,6 +88,7 @@ def _parse_envelope(payload: Any) -> tuple[list[SessionRecord], int]:
 
 def parse_session(item: Mapping[str, Any], now: datetime) -> SessionRecord:
     """Normalise one `sessionResponse`; v33's `session_id` is accepted for `id`."""
+    provider = Provider.PRIVX  # read once: an Enum's class attributes are slow on 3.11
     native_id = opt_str(item, "id") or req_str(item, "session_id")
     logged_out = bool(opt_bool(item, "logged_out"))
     expires = opt_time(item, "expires")
@@ -104,16 +105,16 @@ def parse_session(item: Mapping[str, Any], now: datetime) -> SessionRecord:
     username = opt_str(item, "username")
     remote = opt_str(item, "remote_addr")
     return SessionRecord(
-        provider=Provider.PRIVX,
+        provider=provider,
         native_id=native_id,
-        global_id=ids.encode(ids.SESSION, Provider.PRIVX, native_id),
+        global_id=ids.encode(ids.SESSION, provider, native_id),
         status=status,
         created_at=created,
         updated_at=opt_time(item, "updated"),
         expires_at=expires,
         token_expires_at=opt_time(item, "token_expires"),
         remote_address=remote,
-        user=UserRecord(Provider.PRIVX, user_id, login_name=username) if user_id else None,
+        user=UserRecord(provider, user_id, login_name=username) if user_id else None,
         user_agent=UserAgentRecord(raw=opt_str(item, "user_agent"), ip=remote),
         # Some doc versions send "" instead of omitting the parent of a root session.
         parent_native_id=opt_str(item, "parent_session_id"),

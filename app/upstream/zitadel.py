@@ -123,13 +123,22 @@ def _headers(user_agent: Mapping[str, Any]) -> tuple[HeaderRecord, ...]:
     if header is None:
         return ()
     return tuple(
-        HeaderRecord(name, tuple(str(v) for v in (obj(values).get("values") or [])))
-        for name, values in obj(header).items()
+        [
+            HeaderRecord(name, tuple([str(v) for v in (obj(values).get("values") or [])]))
+            for name, values in obj(header).items()
+        ]
     )
+
+
+def _metadata(value: Any) -> tuple[MetadataEntry, ...]:
+    if not value:  # absent, null or empty
+        return ()
+    return tuple([MetadataEntry(key, str(item)) for key, item in obj(value).items()])
 
 
 def parse_session(session: Mapping[str, Any], now: datetime) -> SessionRecord:
     """Normalise one ZITADEL `Session` (every field optional but `id` and `creationDate`)."""
+    provider = Provider.ZITADEL  # read once: an Enum's class attributes are slow on 3.11
     native_id = req_str(session, "id")
     created = opt_time(session, "creationDate")
     if created is None:
@@ -141,7 +150,7 @@ def parse_session(session: Mapping[str, Any], now: datetime) -> SessionRecord:
     if user_factor is not None:
         data = obj(user_factor)
         user = UserRecord(
-            Provider.ZITADEL,
+            provider,
             req_str(data, "id"),
             login_name=opt_str(data, "loginName"),
             display_name=opt_str(data, "displayName"),
@@ -156,29 +165,33 @@ def parse_session(session: Mapping[str, Any], now: datetime) -> SessionRecord:
         status = SessionStatus.ACTIVE
     agent = obj(session.get("userAgent") or {})
     headers = _headers(agent)
-    raw = next((h.values[0] for h in headers if h.name.lower() == "user-agent" and h.values), None)
+    raw = None
+    for header in headers:
+        if header.name.lower() == "user-agent" and header.values:
+            raw = header.values[0]
+            break
+    global_id = ids.encode(ids.SESSION, provider, native_id)
+    updated = opt_time(session, "changeDate")
+    ip = opt_str(agent, "ip")
     return SessionRecord(
-        provider=Provider.ZITADEL,
+        provider=provider,
         native_id=native_id,
-        global_id=ids.encode(ids.SESSION, Provider.ZITADEL, native_id),
+        global_id=global_id,
         status=status,
         created_at=created,
-        updated_at=opt_time(session, "changeDate"),
+        updated_at=updated,
         expires_at=expires,
-        remote_address=opt_str(agent, "ip"),
+        remote_address=ip,
         user=user,
         user_agent=UserAgentRecord(
             raw=raw,
-            ip=opt_str(agent, "ip"),
+            ip=ip,
             fingerprint_id=opt_str(agent, "fingerprintId"),
             description=opt_str(agent, "description"),
         )
         if agent
         else None,
         factors=_factors(session.get("factors")),
-        metadata=tuple(
-            MetadataEntry(key, str(value))
-            for key, value in obj(session.get("metadata") or {}).items()
-        ),
+        metadata=_metadata(session.get("metadata")),
         extras=ZitadelExtras(sequence=opt_str(session, "sequence"), headers=headers),
     )
