@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
@@ -57,8 +57,12 @@ class Loaders:
             # One user: that user's listing. Several: one listing of everything, grouped here,
             # so a page's parents and children cost one call however many users it shows.
             only = user_ids[0] if len(user_ids) == 1 else None
+            wanted = set(user_ids)
             grouped: dict[str, list[SessionRecord]] = defaultdict(list)
-            for record in await upstreams.privx.all_sessions(only):
+            listing = await upstreams.privx.all_sessions(
+                only, keep=lambda item: item.get("user_id") in wanted
+            )
+            for record in listing:
                 if record.user is not None:
                     grouped[record.user.native_id].append(record)
             return [grouped.get(user_id, []) for user_id in user_ids]
@@ -102,7 +106,7 @@ class Loaders:
                 return [r for r in sessions if r.native_id in wanted]
             if provider is Provider.PRIVX and upstreams.privx:
                 # PrivX has no by-id endpoint: list what the token may see and pick.
-                records = await upstreams.privx.all_sessions()
+                records = await upstreams.privx.all_sessions(keep=_privx_ids(wanted))
                 return [r for r in records if r.native_id in wanted]
             return []
 
@@ -149,3 +153,8 @@ class Loaders:
         """The user with that native id at `provider`, if any session of theirs exists."""
         user: UserRecord | None = await self.user.load((provider, native_id))
         return user
+
+
+def _privx_ids(wanted: set[str]) -> Callable[[Mapping[str, Any]], bool]:
+    """Raw PrivX items with one of the `wanted` ids (v33 names it `session_id`)."""
+    return lambda item: (item.get("id") or item.get("session_id")) in wanted

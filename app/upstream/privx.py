@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -26,6 +26,9 @@ BASE = "/auth/api/v1/sessionstorage"
 # children of a page, PrivX ids) takes one call up to this many sessions.
 SCAN_LIMIT = 5000
 
+# Which raw `sessionResponse` items to parse.
+RawFilter = Callable[[Mapping[str, Any]], bool]
+
 
 class PrivxClient:
     """The parts of the PrivX sessionstorage API that the gateway uses."""
@@ -36,9 +39,19 @@ class PrivxClient:
         self._endpoint = endpoint
 
     async def search(
-        self, *, user_id: str | None, offset: int, limit: int, descending: bool
+        self,
+        *,
+        user_id: str | None,
+        offset: int,
+        limit: int,
+        descending: bool,
+        keep: RawFilter | None = None,
     ) -> tuple[list[SessionRecord], int]:
-        """One page of sessions by creation time, and the total number that match."""
+        """One page of sessions by creation time, and the total number that match.
+
+        With `keep`, only the items it accepts are parsed and returned (the total is still
+        the upstream's): a full listing wanted for a few users or ids parses only those.
+        """
         params = {
             "offset": str(offset),
             "limit": str(limit),
@@ -47,7 +60,12 @@ class PrivxClient:
         }
         body = {"user_id": user_id} if user_id else {}
         page = await self._endpoint.call(
-            "POST", f"{BASE}/sessions/search", _parse_envelope, params=params, body=body, read=True
+            "POST",
+            f"{BASE}/sessions/search",
+            lambda payload: _parse_envelope(payload, keep),
+            params=params,
+            body=body,
+            read=True,
         )
         return page
 
@@ -64,26 +82,36 @@ class PrivxClient:
         path = f"{BASE}/users/{quote(user_id, safe='')}/sessions/terminate"
         await self._endpoint.call("POST", path, lambda _: None)
 
-    async def all_sessions(self, user_id: str | None = None) -> list[SessionRecord]:
-        """Every session (of one user, or all the token may see), in as few calls as it takes."""
+    async def all_sessions(
+        self, user_id: str | None = None, keep: RawFilter | None = None
+    ) -> list[SessionRecord]:
+        """Every session (of one user, or all the token may see), in as few calls as it takes.
+
+        `keep` picks the raw items worth parsing, as for `search`.
+        """
         first, total = await self.search(
-            user_id=user_id, offset=0, limit=SCAN_LIMIT, descending=False
+            user_id=user_id, offset=0, limit=SCAN_LIMIT, descending=False, keep=keep
         )
         rest = await asyncio.gather(
             *(
-                self.search(user_id=user_id, offset=offset, limit=SCAN_LIMIT, descending=False)
+                self.search(
+                    user_id=user_id, offset=offset, limit=SCAN_LIMIT, descending=False, keep=keep
+                )
                 for offset in range(SCAN_LIMIT, total, SCAN_LIMIT)
             )
         )
         return first + [record for page, _ in rest for record in page]
 
 
-def _parse_envelope(payload: Any) -> tuple[list[SessionRecord], int]:
+def _parse_envelope(payload: Any, keep: RawFilter | None = None) -> tuple[list[SessionRecord], int]:
     data = obj(payload)
     now = datetime.now(UTC)
-    items = [parse_session(obj(item), now) for item in list_of(data, "items", required=True)]
+    raw = list_of(data, "items", required=True)
     count = data.get("count")
-    return items, int(count) if count is not None else len(items)
+    total = int(count) if count is not None else len(raw)
+    if keep is not None:
+        raw = [item for item in raw if keep(obj(item))]
+    return [parse_session(obj(item), now) for item in raw], total
 
 
 def parse_session(item: Mapping[str, Any], now: datetime) -> SessionRecord:
