@@ -1,17 +1,18 @@
-"""Field execution, with a short path for leaf fields that only read their source.
+"""Field execution, with a short path for fields that only read their source.
 
 graphql-core takes every field through the same steps: a resolve-info object, argument
 coercion, Strawberry's resolver wrapper (which builds an `Info` per field), then value
-completion. A page of 50 sessions has hundreds of scalar and enum fields whose resolver
-returns an attribute of a record; for those the executor below reads the value and coerces
-it directly. Anything unusual (an exception, a null where the schema says non-null, a value
-the type rejects) goes the ordinary way, which reports it exactly as before.
+completion by a chain of type tests. A page of 50 sessions has hundreds of fields whose
+resolver returns an attribute of a record. For those, the executor below reads the value and
+then coerces it (scalars and enums) or executes its selection (objects) directly. Anything
+unusual (an exception, a null where the schema says non-null, a value the type rejects) goes
+the ordinary way, which reports it exactly as before.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any, ClassVar
@@ -21,6 +22,7 @@ from graphql import (
     GraphQLLeafType,
     GraphQLNonNull,
     GraphQLObjectType,
+    GraphQLOutputType,
     GraphQLSchema,
     Undefined,
     get_nullable_type,
@@ -34,33 +36,30 @@ from strawberry.types.field import StrawberryField
 
 
 @dataclass(frozen=True, slots=True)
-class LeafRead:
-    """How to resolve one leaf field without the general machinery."""
+class Read:
+    """How to resolve one field without the general machinery."""
 
+    field: GraphQLField  # kept so that its id stays its own for the schema's life
     read: Callable[[Any], Any]
-    leaf: GraphQLLeafType
+    type: GraphQLLeafType | GraphQLObjectType  # the field's type, without non-null
     non_null: bool
 
 
-def leaf_reads(schema: GraphQLSchema) -> dict[int, tuple[GraphQLField, LeafRead]]:
-    """The schema's argument-free leaf fields whose resolver only reads `self`, by field id.
-
-    The field object is kept beside its read so the id stays its own for the schema's life.
-    """
-    reads: dict[int, tuple[GraphQLField, LeafRead]] = {}
-    for field in _object_fields(schema):
-        read = _reader(field)
-        leaf = get_nullable_type(field.type)
-        if read is not None and is_leaf_type(leaf):
-            non_null = isinstance(field.type, GraphQLNonNull)
-            reads[id(field)] = (field, LeafRead(read, leaf, non_null))
-    return reads
-
-
-def _object_fields(schema: GraphQLSchema) -> Iterator[GraphQLField]:
+def field_reads(schema: GraphQLSchema) -> dict[int, Read]:
+    """By field id: the argument-free leaf and object fields whose resolver only reads `self`."""
+    reads: dict[int, Read] = {}
     for named in schema.type_map.values():
-        if isinstance(named, GraphQLObjectType) and not named.name.startswith("__"):
-            yield from named.fields.values()
+        if not isinstance(named, GraphQLObjectType) or named.name.startswith("__"):
+            continue
+        for field in named.fields.values():
+            read = _reader(field)
+            nullable = get_nullable_type(field.type)
+            if read is not None and (
+                is_leaf_type(nullable) or isinstance(nullable, GraphQLObjectType)
+            ):
+                non_null = isinstance(field.type, GraphQLNonNull)
+                reads[id(field)] = Read(field, read, nullable, non_null)
+    return reads
 
 
 def _reader(field: GraphQLField) -> Callable[[Any], Any] | None:
@@ -83,30 +82,15 @@ def _reader(field: GraphQLField) -> Callable[[Any], Any] | None:
     return func
 
 
-def _resolve_with(read: Callable[[Any], Any]) -> Callable[..., Any]:
-    def resolve(source: Any, info: Any) -> Any:
-        return read(source)
-
-    return resolve
-
-
 class GatewayExecutor(StrawberryGraphQLCoreExecutionContext):
-    """Strawberry's executor, with leaf reads done directly; `for_schema` binds the reads."""
+    """Strawberry's executor, with simple reads done directly; `for_schema` binds them."""
 
-    reads: ClassVar[dict[int, tuple[GraphQLField, LeafRead]]] = {}
+    reads: ClassVar[dict[int, Read]] = {}
 
     @classmethod
     def for_schema(cls, schema: GraphQLSchema) -> type[GatewayExecutor]:
-        """An executor class with the leaf reads of `schema`.
-
-        Object-typed fields whose resolver only reads `self` keep the ordinary path, but their
-        resolve function becomes the plain read, without Strawberry's per-field `Info`.
-        """
-        for field in _object_fields(schema):
-            read = _reader(field)
-            if read is not None and not is_leaf_type(get_nullable_type(field.type)):
-                field.resolve = _resolve_with(read)
-        return type(cls.__name__, (cls,), {"reads": leaf_reads(schema)})
+        """An executor class with the simple reads of `schema`."""
+        return type(cls.__name__, (cls,), {"reads": field_reads(schema)})
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -123,23 +107,67 @@ class GatewayExecutor(StrawberryGraphQLCoreExecutionContext):
     ) -> Any:
         if self._direct:
             field_def = self.schema.get_field(parent_type, field_details_list[0].node.name.value)
-            entry = self.reads.get(id(field_def))
-            if entry is not None:
-                plan = entry[1]
-                try:
-                    value = plan.read(source)
-                except Exception:  # the ordinary path reports it
-                    value = Undefined
-                if value is None:
-                    if not plan.non_null:
-                        return None
-                elif value is not Undefined and not isinstance(value, Exception):
-                    try:
-                        coerced = plan.leaf.coerce_output_value(value)
-                    except Exception:  # the ordinary path reports it
-                        coerced = None
-                    if coerced is not None and coerced is not Undefined:
-                        return coerced
+            plan = self.reads.get(id(field_def))
+            if plan is not None:
+                completed = self._read(plan, source, field_details_list, path, position_context)
+                if completed is not Undefined:
+                    return completed
         return super().execute_field(
             parent_type, source, field_details_list, path, position_context
         )
+
+    def _read(
+        self,
+        plan: Read,
+        source: Any,
+        field_details_list: FieldDetailsList,
+        path: Path,
+        position_context: Any | None,
+    ) -> Any:
+        """The completed value of a simple field, or Undefined to take the ordinary path."""
+        try:
+            value = plan.read(source)
+        except Exception:  # the ordinary path reports it
+            return Undefined
+        if value is None:
+            return Undefined if plan.non_null else None
+        if isinstance(value, Exception) or self.is_awaitable(value):
+            return Undefined
+        kind = plan.type
+        if not isinstance(kind, GraphQLObjectType):
+            try:
+                coerced = kind.coerce_output_value(value)
+            except Exception:  # the ordinary path reports it
+                return Undefined
+            return Undefined if coerced is None else coerced
+        try:
+            # Strawberry's checks read only the value; anything else goes the ordinary way.
+            if kind.is_type_of is not None and kind.is_type_of(value, None) is not True:  # type: ignore[arg-type]
+                return Undefined
+        except Exception:
+            return Undefined
+        # From here on as graphql-core's execute_field: an error in the selection nulls this
+        # field if it may be null, or goes up to the parent's.
+        try:
+            completed = self.collect_and_execute_subfields(
+                kind, field_details_list, path, value, position_context
+            )
+        except Exception as error:
+            self.handle_field_error(error, plan.field.type, field_details_list, path)
+            return None
+        if self.is_awaitable(completed):
+            return self._settle(completed, plan.field.type, field_details_list, path)
+        return completed
+
+    async def _settle(
+        self,
+        completed: Awaitable[Any],
+        return_type: GraphQLOutputType,
+        field_details_list: FieldDetailsList,
+        path: Path,
+    ) -> Any:
+        try:
+            return await completed
+        except Exception as error:
+            self.handle_field_error(error, return_type, field_details_list, path)
+            return None

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import strawberry
 
-from resolvers.execution import GatewayExecutor, leaf_reads
+from resolvers.execution import GatewayExecutor, field_reads
 
 
 @strawberry.enum
@@ -53,6 +53,18 @@ class Thing:
         return Thing(name=self.name * 2, nickname=None, secret="") if self.secret else None
 
     @strawberry.field
+    def strict_twin(self) -> Thing:
+        return Thing(name=self.name, nickname=None, secret=self.secret)
+
+    @strawberry.field
+    async def later(self) -> str:
+        return self.name
+
+    @strawberry.field
+    async def later_fails(self) -> str:
+        raise ValueError("later")
+
+    @strawberry.field
     def path(self, info: strawberry.Info) -> str:
         return ".".join(str(p) for p in info.path.as_list())
 
@@ -85,6 +97,12 @@ QUERIES = [
     "{ things { count } }",
     "{ things { ... on Thing { name colour } __typename } }",
     "{ things { twin { name twin { name } colour path } } }",
+    "{ things { twin { name must } strictTwin { name fails } } }",
+    "{ things { strictTwin { name must } } }",
+    "{ things { name strictTwin { strictTwin { must } } } }",
+    "{ things { twin { later } strictTwin { later name } } }",
+    "{ things { twin { laterFails } } }",
+    "{ things { name strictTwin { later laterFails } } }",
 ]
 
 
@@ -96,12 +114,14 @@ async def test_same_answer_as_the_ordinary_path(query: str) -> None:
     assert [e.formatted for e in fast.errors or []] == [e.formatted for e in plain.errors or []]
 
 
-def test_only_simple_leaf_fields_take_the_short_path() -> None:
+def test_only_simple_fields_take_the_short_path() -> None:
     schema = FastSchema(query=Query)
     thing = schema._schema.type_map["Thing"]
     query = schema._schema.type_map["Query"]
-    reads = leaf_reads(schema._schema)
+    reads = field_reads(schema._schema)
     short = {name for name, field in thing.fields.items() if id(field) in reads}  # type: ignore[attr-defined]
-    assert short == {"name", "nickname", "colour", "seenAt", "must", "fails", "count"}
-    # Arguments, `info`, and fields of object type take the ordinary path.
+    assert short == {
+        "name", "nickname", "colour", "seenAt", "must", "fails", "count", "twin", "strictTwin"
+    }  # fmt: skip
+    # Arguments, `info` and lists take the ordinary path.
     assert not any(id(field) in reads for field in query.fields.values())  # type: ignore[attr-defined]
