@@ -11,6 +11,7 @@ from aiohttp import web
 from aiohttp.test_utils import BaseTestServer, TestServer
 
 from app.errors import UpstreamBadResponse, UpstreamUnauthorized, UpstreamUnavailable
+from app.upstream import hyperid
 from app.upstream._http import Endpoint
 from app.upstream.circuit import CircuitBreaker, CircuitState
 from app.upstream.credentials import Forwarded, PrivxOAuth
@@ -190,3 +191,20 @@ def test_a_privx_listing_parses_only_the_items_kept() -> None:
     assert total == 2  # still the upstream's count, for the next page of the listing
     with pytest.raises(ValueError, match="not an RFC 3339"):
         _parse_envelope({"count": 2, "items": [item, other]})
+
+
+def test_hyperid_site_authorizations_are_parsed_when_read() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    session = {"sessionID": 7, "creationTime": "2025-12-01T10:00:00Z"}
+    good = hyperid.parse_session(
+        session | {"siteAuthorizations": [{"authorizationID": 3, "siteName": "Board"}]}, now
+    )
+    assert [(a.native_id, a.site_name) for a in good.authorizations] == [("3", "Board")]
+    assert good == hyperid.parse_session(
+        session | {"siteAuthorizations": [{"authorizationID": 3, "siteName": "Board"}]}, now
+    )
+    # A bad authorization fails whoever reads the authorizations, not the session listing.
+    bad = hyperid.parse_session(session | {"siteAuthorizations": [{"siteName": 5}]}, now)
+    assert bad.native_id == "7"
+    with pytest.raises(UpstreamBadResponse, match="HYPERID answered with an unexpected shape"):
+        list(bad.authorizations)

@@ -110,7 +110,7 @@ class Endpoint:
                     span.set_attribute("http.response.status_code", status)
             if expected is not None and status in expected:
                 return expected[status]
-            return _parse(self.provider, parse, _decode(self.provider, status, content))
+            return parse_shape(self.provider, parse, _decode(self.provider, status, content))
         except UpstreamError as exc:
             error = exc
             raise
@@ -253,7 +253,8 @@ def _decode(name: str, status: int, body: bytes) -> Any:
         raise UpstreamBadResponse(f"{name} answered with invalid JSON.", provider=name) from exc
 
 
-def _parse(provider: str, parse: Callable[[Any], T], payload: Any) -> T:
+def parse_shape(provider: str, parse: Callable[[Any], T], payload: Any) -> T:
+    """`parse(payload)`, with a shape it rejects reported as the provider's bad response."""
     try:
         return parse(payload)
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:

@@ -8,11 +8,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app import ids
-from app.upstream._http import Endpoint
+from app.upstream._http import Endpoint, parse_shape
 from app.upstream._json import list_of, obj, opt_bool, opt_int, opt_str
 from app.upstream.records import (
     AuthorizationKind,
     AuthorizationRecord,
+    Deferred,
     HyperIdExtras,
     Provider,
     RevokeOutcome,
@@ -25,6 +26,7 @@ from app.upstream.timestamps import parse_servicestack
 
 # hyper.id answers for the cookie's user only and names no user id; every session is theirs.
 CURRENT_USER = "current"
+_CURRENT_USER_RECORD = UserRecord(Provider.HYPERID, CURRENT_USER)  # frozen: one for all
 _SESSION_ID = re.compile(r"^[0-9]{1,19}$")
 
 
@@ -93,6 +95,14 @@ def _authorization(kind: AuthorizationKind, value: Any) -> AuthorizationRecord:
     )
 
 
+def _site_authorizations(raw: list[Any]) -> tuple[AuthorizationRecord, ...]:
+    return parse_shape(
+        Provider.HYPERID.value,
+        lambda items: tuple([_authorization(AuthorizationKind.SITE, a) for a in items]),
+        raw,
+    )
+
+
 def _parse_list(payload: Any) -> tuple[list[SessionRecord], tuple[AuthorizationRecord, ...]]:
     data = obj(payload)
     now = datetime.now(UTC)
@@ -127,7 +137,7 @@ def parse_session(info: Mapping[str, Any], now: datetime) -> SessionRecord:
         created_at=created,
         expires_at=expires,
         remote_address=ip,
-        user=UserRecord(provider, CURRENT_USER),
+        user=_CURRENT_USER_RECORD,
         user_agent=UserAgentRecord(
             ip=ip,
             description=opt_str(agent, "name"),
@@ -136,9 +146,7 @@ def parse_session(info: Mapping[str, Any], now: datetime) -> SessionRecord:
             os_version=opt_str(agent, "osVersion"),
             device_name=opt_str(agent, "deviceName"),
         ),
-        authorizations=tuple(
-            [_authorization(AuthorizationKind.SITE, a) for a in list_of(info, "siteAuthorizations")]
-        ),
+        authorizations=Deferred(list_of(info, "siteAuthorizations"), _site_authorizations),
         extras=HyperIdExtras(
             host_name=opt_str(info, "hostName"),
             identity_provider_id=opt_int(info, "identityProviderID"),

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, Generic, TypeVar, overload
+
+T = TypeVar("T")
 
 
 class Provider(enum.Enum):
@@ -207,10 +211,55 @@ class SessionRecord:
     user_agent: UserAgentRecord | None = None
     factors: FactorsRecord | None = None
     parent_native_id: str | None = None
-    authorizations: tuple[AuthorizationRecord, ...] = ()
+    authorizations: Sequence[AuthorizationRecord] = ()
     metadata: tuple[MetadataEntry, ...] = field(default=())
 
     @property
     def sort_key(self) -> tuple[datetime, str]:
         """Position in the merged order: creation time, ties broken by global id."""
         return (self.created_at, self.global_id)
+
+
+class Deferred(Sequence[T], Generic[T]):
+    """Items made from raw upstream JSON when first read: most queries never ask for them.
+
+    `make` turns the raw value into the items and raises the gateway error for a bad shape,
+    which then fails the field that reads them rather than the whole listing.
+    """
+
+    __slots__ = ("_items", "_make", "_raw")
+
+    def __init__(self, raw: Any, make: Callable[[Any], tuple[T, ...]]) -> None:
+        self._raw = raw
+        self._make = make
+        self._items: tuple[T, ...] | None = None
+
+    def _all(self) -> tuple[T, ...]:
+        if self._items is None:
+            self._items = self._make(self._raw)
+            self._raw = None
+        return self._items
+
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[T]: ...
+    def __getitem__(self, index: int | slice) -> T | Sequence[T]:
+        return self._all()[index]
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self._all())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return self._all() == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._all())
+
+    def __repr__(self) -> str:
+        return f"Deferred({self._all()!r})"
