@@ -17,7 +17,7 @@ from app.upstream import Upstreams
 from app.upstream.hyperid import CURRENT_USER
 from app.upstream.records import AuthorizationRecord, Provider, SessionRecord, UserRecord
 
-HyperIdListing = tuple[list[SessionRecord], tuple[AuthorizationRecord, ...]]
+HyperIdListing = tuple[list[SessionRecord], Sequence[AuthorizationRecord]]
 K = TypeVar("K")
 V = TypeVar("V")
 Batch = Callable[[list[K]], Coroutine[Any, Any, list[V]]]

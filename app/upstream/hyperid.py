@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,7 +43,7 @@ class HyperIdClient:
     def __init__(self, endpoint: Endpoint) -> None:
         self._endpoint = endpoint
 
-    async def list(self) -> tuple[list[SessionRecord], tuple[AuthorizationRecord, ...]]:
+    async def list(self) -> tuple[list[SessionRecord], Sequence[AuthorizationRecord]]:
         """Every session of the current user, and the app authorizations they granted."""
         listing = await self._endpoint.call("GET", "/api/sessions", _parse_list)
         return listing
@@ -95,21 +95,22 @@ def _authorization(kind: AuthorizationKind, value: Any) -> AuthorizationRecord:
     )
 
 
-def _site_authorizations(raw: list[Any]) -> tuple[AuthorizationRecord, ...]:
-    return parse_shape(
-        Provider.HYPERID.value,
-        lambda items: tuple([_authorization(AuthorizationKind.SITE, a) for a in items]),
-        raw,
+def _authorizations(kind: AuthorizationKind) -> Callable[[Any], tuple[AuthorizationRecord, ...]]:
+    """Parser of a list of `kind` authorizations, for Deferred: a bad one is a bad response."""
+    return lambda raw: parse_shape(
+        Provider.HYPERID.value, lambda items: tuple([_authorization(kind, a) for a in items]), raw
     )
 
 
-def _parse_list(payload: Any) -> tuple[list[SessionRecord], tuple[AuthorizationRecord, ...]]:
+_site_authorizations = _authorizations(AuthorizationKind.SITE)
+_app_authorizations = _authorizations(AuthorizationKind.APP)
+
+
+def _parse_list(payload: Any) -> tuple[list[SessionRecord], Sequence[AuthorizationRecord]]:
     data = obj(payload)
     now = datetime.now(UTC)
     sessions = [parse_session(obj(s), now) for s in list_of(data, "sessions", required=True)]
-    apps = tuple(
-        [_authorization(AuthorizationKind.APP, a) for a in list_of(data, "appAuthorizations")]
-    )
+    apps = Deferred(list_of(data, "appAuthorizations"), _app_authorizations)
     return sessions, apps
 
 
