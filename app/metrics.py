@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
 
 from app.upstream.circuit import CircuitState
 
@@ -21,6 +23,7 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self._operations: set[str] = set()
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self.requests = Counter(
             "gateway_graphql_requests",
             "GraphQL operations by operation name and outcome (ok, partial, error).",
@@ -83,7 +86,29 @@ class Metrics:
 
     def upstream(self, provider: str, outcome: str, seconds: float, error: str | None) -> None:
         """Count one finished upstream call."""
-        self.upstream_calls.labels(provider, outcome).inc()
-        self.upstream_seconds.labels(provider).observe(seconds)
+        self._child(self.upstream_calls, provider, outcome).inc()
+        self._child(self.upstream_seconds, provider).observe(seconds)
         if error is not None:
-            self.upstream_errors.labels(provider, error).inc()
+            self._child(self.upstream_errors, provider, error).inc()
+
+    def request(self, operation: str | None, outcome: str, seconds: float) -> None:
+        """Count one answered GraphQL operation."""
+        label = self.operation(operation)
+        self._child(self.requests, label, outcome).inc()
+        self._child(self.request_seconds, label).observe(seconds)
+
+    def batch(self, loader: str) -> Callable[[float], None]:
+        """What records the size of each batch of `loader`."""
+        histogram: Callable[[float], None] = self._child(self.batch_size, loader).observe
+        return histogram
+
+    def _child(self, metric: MetricWrapperBase, *labels: str) -> Any:
+        """`metric.labels(*labels)`, looked up once: it takes a lock and checks every value.
+
+        Label values are bounded (see `operation`), and so is this cache.
+        """
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child

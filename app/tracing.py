@@ -8,7 +8,8 @@ hook makes large responses several times slower.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from typing import Any
 
 from app.errors import ConfigError
@@ -33,11 +34,17 @@ class Tracing:
     def enabled(self) -> bool:
         return self._tracer is not None
 
-    @contextlib.contextmanager
-    def span(self, name: str, attributes: Mapping[str, str | int | float | bool]) -> Iterator[Any]:
+    def span(
+        self, name: str, attributes: Mapping[str, str | int | float | bool]
+    ) -> AbstractContextManager[Any]:
         """A span around the block (None when tracing is off)."""
         if self._tracer is None:
-            yield None
-            return
-        with self._tracer.start_as_current_span(name, attributes=dict(attributes)) as span:
-            yield span
+            return _NO_SPAN
+        span: AbstractContextManager[Any] = self._tracer.start_as_current_span(
+            name, attributes=dict(attributes)
+        )
+        return span
+
+
+# Reusable: entering it costs nothing and gives None.
+_NO_SPAN: AbstractContextManager[None] = contextlib.nullcontext()

@@ -39,10 +39,10 @@ class Loaders:
         def observed(name: str, batch: Batch[K, V]) -> DataLoader[K, V]:
             if metrics is None:
                 return DataLoader(batch)
-            histogram = metrics.batch_size.labels(name)
+            observe = metrics.batch(name)
 
             async def counted(keys: list[K]) -> list[V]:
-                histogram.observe(len(keys))
+                observe(len(keys))
                 return await batch(keys)
 
             return DataLoader(counted)

@@ -36,9 +36,7 @@ class RequestLog(SchemaExtension):
         name = self.execution_context.operation_name
         metrics = getattr(context, "metrics", None)
         if metrics is not None:
-            label = metrics.operation(name)
-            metrics.requests.labels(label, outcome).inc()
-            metrics.request_seconds.labels(label).observe(seconds)
+            metrics.request(name, outcome, seconds)
         log.info(
             "graphql request",
             extra={
