@@ -28,7 +28,13 @@ def _serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    options = {"host": args.host, "port": args.port, "log_level": args.log_level}
+    # No uvicorn access log: RequestLog already writes one JSON line per request.
+    options = {
+        "host": args.host,
+        "port": args.port,
+        "log_level": args.log_level,
+        "access_log": False,
+    }
     if args.workers > 1:
         # Each worker process builds its own app from the same environment.
         uvicorn.run(
@@ -53,6 +59,7 @@ async def _demo(args: argparse.Namespace) -> None:
             port=args.port,
             log_level=args.log_level,
             log_config=None,
+            access_log=False,
         )
         server = uvicorn.Server(config)
         for provider, url in mocks.urls.items():
