@@ -19,7 +19,7 @@ from app.upstream.records import Provider
 SESSION: Final = "S"
 USER: Final = "U"
 _KIND_NAMES: Final = {SESSION: "Session", USER: "SessionUser"}
-_CACHED_IDS: Final = 8192
+_CACHED_IDS: Final = 1024  # a page of sessions and their users, many times over
 
 
 def encode(kind: str, provider: Provider, native_id: str) -> str:

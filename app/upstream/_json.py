@@ -65,6 +65,9 @@ def opt_int(data: Mapping[str, Any], key: str) -> int | None:
         return None
     if isinstance(value, bool):
         raise TypeError(f"{key} is not an integer")
+    # A float stands for an integer only if it is one exactly (e.g. not 2**64 read as 1.8e19).
+    if isinstance(value, float) and not (value.is_integer() and abs(value) <= 2**53):
+        raise TypeError(f"{key} is not an exact integer")
     return int(value)
 
 
