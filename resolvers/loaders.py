@@ -17,6 +17,10 @@ from app.upstream import Upstreams
 from app.upstream.hyperid import CURRENT_USER
 from app.upstream.records import AuthorizationRecord, Provider, SessionRecord, UserRecord
 
+# A PrivX session's relatives, of one user: (PARENT, user, parent's id) answers the parent,
+# (CHILDREN, user, session id) the session's children.
+PARENT, CHILDREN = "parent", "children"
+FamilyKey = tuple[str, str, str]
 HyperIdListing = tuple[list[SessionRecord], Sequence[AuthorizationRecord]]
 K = TypeVar("K")
 V = TypeVar("V")
@@ -28,7 +32,7 @@ class Loaders:
     """The loaders of one request; their caches die with it."""
 
     session: DataLoader[str, SessionRecord | None]
-    privx_user_sessions: DataLoader[str, list[SessionRecord]]
+    privx_family: DataLoader[FamilyKey, list[SessionRecord]]
     hyperid_listing: DataLoader[str, HyperIdListing]
     user: DataLoader[tuple[Provider, str], UserRecord | None]
 
@@ -52,20 +56,30 @@ class Loaders:
             listing = await upstreams.hyperid.list()
             return [listing for _ in keys]
 
-        async def load_privx_users(user_ids: list[str]) -> list[list[SessionRecord]]:
+        async def load_privx_family(keys: list[FamilyKey]) -> list[list[SessionRecord]]:
             assert upstreams.privx is not None
-            # One user: that user's listing. Several: one listing of everything, grouped here,
-            # so a page's parents and children cost one call however many users it shows.
-            only = user_ids[0] if len(user_ids) == 1 else None
-            wanted = set(user_ids)
-            grouped: dict[str, list[SessionRecord]] = defaultdict(list)
-            listing = await upstreams.privx.all_sessions(
-                only, keep=lambda item: item.get("user_id") in wanted
-            )
+            # PrivX looks up neither by id nor by parent: one listing (of the user's sessions
+            # when every key is one user's) serves a page's parents and children, and only the
+            # sessions asked for are parsed.
+            users = {user for _, user, _ in keys}
+            parents = {native_id for relation, _, native_id in keys if relation == PARENT}
+            children = {native_id for relation, _, native_id in keys if relation == CHILDREN}
+
+            def keep(item: Mapping[str, Any]) -> bool:
+                native_id = item.get("id") or item.get("session_id")
+                return native_id in parents or item.get("parent_session_id") in children
+
+            only = next(iter(users)) if len(users) == 1 else None
+            listing = await upstreams.privx.all_sessions(only, keep=keep)
+            found: dict[FamilyKey, list[SessionRecord]] = defaultdict(list)
             for record in listing:
-                if record.user is not None:
-                    grouped[record.user.native_id].append(record)
-            return [grouped.get(user_id, []) for user_id in user_ids]
+                if record.user is None:
+                    continue
+                user = record.user.native_id
+                found[(PARENT, user, record.native_id)].append(record)
+                if record.parent_native_id is not None:
+                    found[(CHILDREN, user, record.parent_native_id)].append(record)
+            return [found.get(key, []) for key in keys]
 
         hyperid_listing = observed("hyperid_listing", load_hyperid)
 
@@ -139,7 +153,7 @@ class Loaders:
         return cls(
             user=observed("user", load_users),
             session=observed("session", load_sessions),
-            privx_user_sessions=observed("privx_user_sessions", load_privx_users),
+            privx_family=observed("privx_family", load_privx_family),
             hyperid_listing=hyperid_listing,
         )
 

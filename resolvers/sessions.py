@@ -27,6 +27,7 @@ from resolvers.context import Info
 from resolvers.enums import Provider, SessionStatus
 from resolvers.extras import SessionExtras, extras_from_record
 from resolvers.filters import SessionFilterInput, SessionOrder, to_filter
+from resolvers.loaders import CHILDREN, PARENT
 from resolvers.node import Node
 from resolvers.pagination import DEFAULT_PAGE_SIZE, PageInfo, page_args
 
@@ -144,23 +145,21 @@ class Session(Node):
         record = self.record
         if record.parent_native_id is None or record.user is None:
             return None
-        family = await info.context.loaders.privx_user_sessions.load(record.user.native_id)
-        found = next((r for r in family if r.native_id == record.parent_native_id), None)
-        if found is None or not info.context.principal.may_see(found):
+        key = (PARENT, record.user.native_id, record.parent_native_id)
+        found = await info.context.loaders.privx_family.load(key)
+        if not found or not info.context.principal.may_see(found[0]):
             return None
-        return Session.from_record(found)
+        return Session.from_record(found[0])
 
     @strawberry.field(description="PrivX: child sessions of this session, oldest first.")
     async def children(self, info: Info) -> list[Session] | None:
         record = self.record
         if record.provider is not Provider.PRIVX or record.user is None:
             return []
-        family = await info.context.loaders.privx_user_sessions.load(record.user.native_id)
+        key = (CHILDREN, record.user.native_id, record.native_id)
+        family = await info.context.loaders.privx_family.load(key)
         principal = info.context.principal
-        kids = sorted(
-            (r for r in family if r.parent_native_id == record.native_id and principal.may_see(r)),
-            key=lambda r: r.sort_key,
-        )
+        kids = sorted((r for r in family if principal.may_see(r)), key=lambda r: r.sort_key)
         return [Session.from_record(r) for r in kids]
 
 

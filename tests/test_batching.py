@@ -62,3 +62,30 @@ def test_child_sessions_point_at_their_parent(live: LiveStack) -> None:
     parent = nodes[child["id"]]["parent"]
     assert parent["nativeId"] == child["parent_session_id"]
     assert child["id"] in [c["nativeId"] for c in parent["children"]]
+
+
+def test_every_parent_and_child_on_a_page_is_the_upstreams(live: LiveStack) -> None:
+    query = """
+    { sessions(first: 100, filter: {providers: [PRIVX]}) {
+        nodes { nativeId parent { nativeId } children { nativeId } } } }"""
+    privx = {s["id"]: s for s in live.mocks.data.privx}
+
+    result = post(live.url, query)
+
+    assert "errors" not in result, result.get("errors")
+    nodes = result["data"]["sessions"]["nodes"]
+    assert any(n["children"] for n in nodes)
+    assert len(live.calls("PRIVX")) == 2  # the page, then one listing for every relative
+    for node in nodes:
+        session = privx[node["nativeId"]]
+        parent = privx.get(session.get("parent_session_id") or "")
+        expected_parent = (
+            parent["id"] if parent and parent["user_id"] == session["user_id"] else None
+        )
+        assert (node["parent"] or {}).get("nativeId") == expected_parent
+        kids = {
+            s["id"]
+            for s in privx.values()
+            if s.get("parent_session_id") == session["id"] and s["user_id"] == session["user_id"]
+        }
+        assert {c["nativeId"] for c in node["children"]} == kids
