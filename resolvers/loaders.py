@@ -15,6 +15,7 @@ from app.errors import UpstreamError
 from app.metrics import Metrics
 from app.upstream import Upstreams
 from app.upstream.hyperid import CURRENT_USER
+from app.upstream.privx import Listing
 from app.upstream.records import AuthorizationRecord, Provider, SessionRecord, UserRecord
 
 # A PrivX session's relatives, of one user: (PARENT, user, parent's id) answers the parent,
@@ -56,8 +57,19 @@ class Loaders:
             listing = await upstreams.hyperid.list()
             return [listing for _ in keys]
 
-        async def load_privx_family(keys: list[FamilyKey]) -> list[list[SessionRecord]]:
+        # The request's full PrivX listings, raw, by user (None: everyone the token sees).
+        privx_listings: dict[str | None, Listing] = {}
+
+        async def privx_listing(user: str | None) -> Listing:
+            # Relatives of relatives come in later batches: they pick from the same listing.
+            for known in (None,) if user is None else (None, user):
+                if known in privx_listings:
+                    return privx_listings[known]
             assert upstreams.privx is not None
+            listing = privx_listings[user] = await upstreams.privx.listing(user)
+            return listing
+
+        async def load_privx_family(keys: list[FamilyKey]) -> list[list[SessionRecord]]:
             # PrivX looks up neither by id nor by parent: one listing (of the user's sessions
             # when every key is one user's) serves a page's parents and children, and only the
             # sessions asked for are parsed.
@@ -69,10 +81,9 @@ class Loaders:
                 native_id = item.get("id") or item.get("session_id")
                 return native_id in parents or item.get("parent_session_id") in children
 
-            only = next(iter(users)) if len(users) == 1 else None
-            listing = await upstreams.privx.all_sessions(only, keep=keep)
+            listing = await privx_listing(next(iter(users)) if len(users) == 1 else None)
             found: dict[FamilyKey, list[SessionRecord]] = defaultdict(list)
-            for record in listing:
+            for record in listing.sessions(keep):
                 if record.user is None:
                     continue
                 user = record.user.native_id
@@ -120,7 +131,7 @@ class Loaders:
                 return [r for r in sessions if r.native_id in wanted]
             if provider is Provider.PRIVX and upstreams.privx:
                 # PrivX has no by-id endpoint: list what the token may see and pick.
-                records = await upstreams.privx.all_sessions(keep=_privx_ids(wanted))
+                records = (await privx_listing(None)).sessions(_privx_ids(wanted))
                 return [r for r in records if r.native_id in wanted]
             return []
 

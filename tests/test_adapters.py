@@ -17,7 +17,7 @@ from app.upstream.circuit import CircuitBreaker, CircuitState
 from app.upstream.credentials import Forwarded, PrivxOAuth
 from app.upstream.health import ProviderHealth
 from app.upstream.prefactor import pfid_time
-from app.upstream.privx import PrivxClient, _parse_envelope
+from app.upstream.privx import Listing, PrivxClient
 from app.upstream.timestamps import from_unix_seconds, parse_rfc3339, parse_servicestack
 
 
@@ -181,16 +181,14 @@ async def test_oauth_token_is_dropped_only_if_it_is_the_refused_one() -> None:
         assert oauth._token is None
 
 
-def test_a_privx_listing_parses_only_the_items_kept() -> None:
+def test_a_privx_listing_parses_only_the_items_asked_for() -> None:
     item = {"id": "s1", "user_id": "u1", "created": "2026-01-01T00:00:00Z"}
     other = {"id": "s2", "user_id": "u2", "created": "not a time"}  # never parsed
-    records, total = _parse_envelope(
-        {"count": 2, "items": [item, other]}, keep=lambda raw: raw.get("user_id") == "u1"
-    )
+    listing = Listing([item, other])
+    records = listing.sessions(lambda raw: raw.get("user_id") == "u1")
     assert [r.native_id for r in records] == ["s1"]
-    assert total == 2  # still the upstream's count, for the next page of the listing
-    with pytest.raises(ValueError, match="not an RFC 3339"):
-        _parse_envelope({"count": 2, "items": [item, other]})
+    with pytest.raises(UpstreamBadResponse, match="PRIVX answered with an unexpected shape"):
+        listing.sessions(lambda raw: True)
 
 
 def test_hyperid_site_authorizations_are_parsed_when_read() -> None:
@@ -206,5 +204,7 @@ def test_hyperid_site_authorizations_are_parsed_when_read() -> None:
     # A bad authorization fails whoever reads the authorizations, not the session listing.
     bad = hyperid.parse_session(session | {"siteAuthorizations": [{"siteName": 5}]}, now)
     assert bad.native_id == "7"
-    with pytest.raises(UpstreamBadResponse, match="HYPERID answered with an unexpected shape"):
-        list(bad.authorizations)
+    assert "Deferred(1 raw items)" in repr(bad)  # showing a record parses nothing
+    for _ in range(2):  # parsed once; the failure is kept for every later reader
+        with pytest.raises(UpstreamBadResponse, match="HYPERID answered with an unexpected"):
+            list(bad.authorizations)

@@ -89,3 +89,17 @@ def test_every_parent_and_child_on_a_page_is_the_upstreams(live: LiveStack) -> N
             if s.get("parent_session_id") == session["id"] and s["user_id"] == session["user_id"]
         }
         assert {c["nativeId"] for c in node["children"]} == kids
+
+
+def test_relatives_of_relatives_pick_from_the_same_listing(live: LiveStack) -> None:
+    # A short page: its sessions' relatives are not on it, so they come in a second batch.
+    query = """
+    { sessions(first: 3, filter: {providers: [PRIVX]}) { nodes {
+        children { parent { nativeId } children { nativeId } }
+        parent { children { nativeId parent { nativeId } } } } } }"""
+
+    result = post(live.url, query)
+
+    assert "errors" not in result, result.get("errors")
+    assert any(n["children"] or n["parent"] for n in result["data"]["sessions"]["nodes"])
+    assert len(live.calls("PRIVX")) == 2  # the page, then one listing for every generation

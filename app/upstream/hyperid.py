@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -95,22 +95,23 @@ def _authorization(kind: AuthorizationKind, value: Any) -> AuthorizationRecord:
     )
 
 
-def _authorizations(kind: AuthorizationKind) -> Callable[[Any], tuple[AuthorizationRecord, ...]]:
-    """Parser of a list of `kind` authorizations, for Deferred: a bad one is a bad response."""
-    return lambda raw: parse_shape(
-        Provider.HYPERID.value, lambda items: tuple([_authorization(kind, a) for a in items]), raw
+def _site_authorizations(raw: list[Any]) -> tuple[AuthorizationRecord, ...]:
+    """For Deferred: a session's site authorizations; a bad one is a bad response."""
+    return parse_shape(
+        Provider.HYPERID.value,
+        lambda items: tuple([_authorization(AuthorizationKind.SITE, a) for a in items]),
+        raw,
     )
-
-
-_site_authorizations = _authorizations(AuthorizationKind.SITE)
-_app_authorizations = _authorizations(AuthorizationKind.APP)
 
 
 def _parse_list(payload: Any) -> tuple[list[SessionRecord], Sequence[AuthorizationRecord]]:
     data = obj(payload)
     now = datetime.now(UTC)
     sessions = [parse_session(obj(s), now) for s in list_of(data, "sessions", required=True)]
-    apps = Deferred(list_of(data, "appAuthorizations"), _app_authorizations)
+    # One list per listing: parsed now, so a bad one fails the listing, once.
+    apps = tuple(
+        [_authorization(AuthorizationKind.APP, a) for a in list_of(data, "appAuthorizations")]
+    )
     return sessions, apps
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 from app import ids
-from app.upstream._http import Endpoint
-from app.upstream._json import list_of, obj, opt_bool, opt_str, opt_time, req_str
+from app.upstream._http import Endpoint, parse_shape
+from app.upstream._json import list_of, obj, opt_bool, opt_int, opt_str, opt_time, req_str
 from app.upstream.records import (
     PrivxExtras,
     Provider,
@@ -26,9 +27,6 @@ BASE = "/auth/api/v1/sessionstorage"
 # children of a page, PrivX ids) takes one call up to this many sessions.
 SCAN_LIMIT = 5000
 
-# Which raw `sessionResponse` items to parse.
-RawFilter = Callable[[Mapping[str, Any]], bool]
-
 
 class PrivxClient:
     """The parts of the PrivX sessionstorage API that the gateway uses."""
@@ -39,33 +37,13 @@ class PrivxClient:
         self._endpoint = endpoint
 
     async def search(
-        self,
-        *,
-        user_id: str | None,
-        offset: int,
-        limit: int,
-        descending: bool,
-        keep: RawFilter | None = None,
+        self, *, user_id: str | None, offset: int, limit: int, descending: bool
     ) -> tuple[list[SessionRecord], int]:
-        """One page of sessions by creation time, and the total number that match.
-
-        With `keep`, only the items it accepts are parsed and returned (the total is still
-        the upstream's): a full listing wanted for a few users or ids parses only those.
-        """
-        params = {
-            "offset": str(offset),
-            "limit": str(limit),
-            "sortkey": "created",
-            "sortdir": "DESC" if descending else "ASC",
-        }
+        """One page of sessions by creation time, and the total number that match."""
+        params = _search_params(offset, limit, descending)
         body = {"user_id": user_id} if user_id else {}
         page = await self._endpoint.call(
-            "POST",
-            f"{BASE}/sessions/search",
-            lambda payload: _parse_envelope(payload, keep),
-            params=params,
-            body=body,
-            read=True,
+            "POST", f"{BASE}/sessions/search", _parse_envelope, params=params, body=body, read=True
         )
         return page
 
@@ -82,36 +60,67 @@ class PrivxClient:
         path = f"{BASE}/users/{quote(user_id, safe='')}/sessions/terminate"
         await self._endpoint.call("POST", path, lambda _: None)
 
-    async def all_sessions(
-        self, user_id: str | None = None, keep: RawFilter | None = None
-    ) -> list[SessionRecord]:
-        """Every session (of one user, or all the token may see), in as few calls as it takes.
+    async def listing(self, user_id: str | None = None) -> Listing:
+        """Every session (of one user, or all the token may see), in as few calls as it takes,
+        kept raw: what PrivX cannot look up (by id, by parent) is picked from it and parsed."""
+        body = {"user_id": user_id} if user_id else {}
 
-        `keep` picks the raw items worth parsing, as for `search`.
-        """
-        first, total = await self.search(
-            user_id=user_id, offset=0, limit=SCAN_LIMIT, descending=False, keep=keep
-        )
-        rest = await asyncio.gather(
-            *(
-                self.search(
-                    user_id=user_id, offset=offset, limit=SCAN_LIMIT, descending=False, keep=keep
-                )
-                for offset in range(SCAN_LIMIT, total, SCAN_LIMIT)
+        async def part(offset: int) -> tuple[list[Mapping[str, Any]], int]:
+            params = _search_params(offset, SCAN_LIMIT, descending=False)
+            return await self._endpoint.call(
+                "POST",
+                f"{BASE}/sessions/search",
+                _raw_envelope,
+                params=params,
+                body=body,
+                read=True,
             )
+
+        first, total = await part(0)
+        if len(first) < SCAN_LIMIT:
+            total = len(first)  # a short first part is all there is, whatever `count` says
+        rest = await asyncio.gather(
+            *(part(offset) for offset in range(SCAN_LIMIT, total, SCAN_LIMIT))
         )
-        return first + [record for page, _ in rest for record in page]
+        return Listing(first + [item for items, _ in rest for item in items])
 
 
-def _parse_envelope(payload: Any, keep: RawFilter | None = None) -> tuple[list[SessionRecord], int]:
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """Raw `sessionResponse` items of a full listing."""
+
+    items: list[Mapping[str, Any]]
+
+    def sessions(self, keep: Callable[[Mapping[str, Any]], bool]) -> list[SessionRecord]:
+        """The items `keep` accepts, parsed; a bad one is PrivX's bad response."""
+        now = datetime.now(UTC)
+        return parse_shape(
+            Provider.PRIVX.value,
+            lambda items: [parse_session(item, now) for item in items if keep(item)],
+            self.items,
+        )
+
+
+def _search_params(offset: int, limit: int, descending: bool) -> dict[str, str]:
+    return {
+        "offset": str(offset),
+        "limit": str(limit),
+        "sortkey": "created",
+        "sortdir": "DESC" if descending else "ASC",
+    }
+
+
+def _raw_envelope(payload: Any) -> tuple[list[Mapping[str, Any]], int]:
     data = obj(payload)
+    items = [obj(item) for item in list_of(data, "items", required=True)]
+    count = opt_int(data, "count")
+    return items, count if count is not None else len(items)
+
+
+def _parse_envelope(payload: Any) -> tuple[list[SessionRecord], int]:
+    items, total = _raw_envelope(payload)
     now = datetime.now(UTC)
-    raw = list_of(data, "items", required=True)
-    count = data.get("count")
-    total = int(count) if count is not None else len(raw)
-    if keep is not None:
-        raw = [item for item in raw if keep(obj(item))]
-    return [parse_session(obj(item), now) for item in raw], total
+    return [parse_session(item, now) for item in items], total
 
 
 def parse_session(item: Mapping[str, Any], now: datetime) -> SessionRecord:

@@ -221,23 +221,31 @@ class SessionRecord:
 
 
 class Deferred(Sequence[T], Generic[T]):
-    """Items made from raw upstream JSON when first read: most queries never ask for them.
+    """Items made from a raw upstream JSON list when first read: most queries never ask for them.
 
-    `make` turns the raw value into the items and raises the gateway error for a bad shape,
-    which then fails the field that reads them rather than the whole listing.
+    `make` turns the raw list into the items and raises the gateway error for a bad shape,
+    which then fails the field that reads them rather than the whole listing. It runs at most
+    once: a failure is kept and raised again to every later reader. Equality compares the raw
+    JSON, so records parsed from the same answer are equal, and nothing here forces a parse.
     """
 
-    __slots__ = ("_items", "_make", "_raw")
+    __slots__ = ("_error", "_items", "_make", "_raw")
 
-    def __init__(self, raw: Any, make: Callable[[Any], tuple[T, ...]]) -> None:
+    def __init__(self, raw: list[Any], make: Callable[[list[Any]], tuple[T, ...]]) -> None:
         self._raw = raw
         self._make = make
         self._items: tuple[T, ...] | None = None
+        self._error: Exception | None = None
 
     def _all(self) -> tuple[T, ...]:
         if self._items is None:
-            self._items = self._make(self._raw)
-            self._raw = None
+            if self._error is not None:
+                raise self._error
+            try:
+                self._items = self._make(self._raw)
+            except Exception as exc:
+                self._error = exc
+                raise
         return self._items
 
     @overload
@@ -254,12 +262,12 @@ class Deferred(Sequence[T], Generic[T]):
         return iter(self._all())
 
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, Sequence) and not isinstance(other, str):
-            return self._all() == tuple(other)
+        if isinstance(other, Deferred):
+            return bool(self._make is other._make and self._raw == other._raw)
         return NotImplemented
 
     def __hash__(self) -> int:
-        return hash(self._all())
+        return hash(len(self._raw))  # equal raw lists have equal lengths
 
     def __repr__(self) -> str:
-        return f"Deferred({self._all()!r})"
+        return f"Deferred({len(self._raw)} raw items)"
