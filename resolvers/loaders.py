@@ -15,7 +15,6 @@ from app.errors import UpstreamError
 from app.metrics import Metrics
 from app.upstream import Upstreams
 from app.upstream.hyperid import CURRENT_USER
-from app.upstream.privx import Listing
 from app.upstream.records import AuthorizationRecord, Provider, SessionRecord, UserRecord
 
 # A PrivX session's relatives, of one user: (PARENT, user, parent's id) answers the parent,
@@ -57,40 +56,29 @@ class Loaders:
             listing = await upstreams.hyperid.list()
             return [listing for _ in keys]
 
-        # The request's full PrivX listings, raw, by user (None: everyone the token sees).
-        privx_listings: dict[str | None, Listing] = {}
-
-        async def privx_listing(user: str | None) -> Listing:
-            # Relatives of relatives come in later batches: they pick from the same listing.
-            for known in (None,) if user is None else (None, user):
-                if known in privx_listings:
-                    return privx_listings[known]
-            assert upstreams.privx is not None
-            listing = privx_listings[user] = await upstreams.privx.listing(user)
-            return listing
+        # PrivX sessions parsed for `parent` and `children` in this request, by family key, and
+        # the ids whose whole family is among them (or that PrivX does not know).
+        privx_family: dict[FamilyKey, list[SessionRecord]] = defaultdict(list)
+        privx_known: set[str] = set()
 
         async def load_privx_family(keys: list[FamilyKey]) -> list[list[SessionRecord]]:
             # PrivX looks up neither by id nor by parent: one listing (of the user's sessions
-            # when every key is one user's) serves a page's parents and children, and only the
-            # sessions asked for are parsed.
-            users = {user for _, user, _ in keys}
-            parents = {native_id for relation, _, native_id in keys if relation == PARENT}
-            children = {native_id for relation, _, native_id in keys if relation == CHILDREN}
-
-            def keep(item: Mapping[str, Any]) -> bool:
-                native_id = item.get("id") or item.get("session_id")
-                return native_id in parents or item.get("parent_session_id") in children
-
-            listing = await privx_listing(next(iter(users)) if len(users) == 1 else None)
-            found: dict[FamilyKey, list[SessionRecord]] = defaultdict(list)
-            for record in listing.sessions(keep):
-                if record.user is None:
-                    continue
-                user = record.user.native_id
-                found[(PARENT, user, record.native_id)].append(record)
-                if record.parent_native_id is not None:
-                    found[(CHILDREN, user, record.parent_native_id)].append(record)
-            return [found.get(key, []) for key in keys]
+            # when every key is one user's) answers a page's relatives. Only their families are
+            # parsed and kept, and relatives of relatives, asked next, are among them.
+            missing = {native_id for _, _, native_id in keys if native_id not in privx_known}
+            if missing:
+                assert upstreams.privx is not None
+                users = {user for _, user, native_id in keys if native_id in missing}
+                listing = await upstreams.privx.listing(users.pop() if len(users) == 1 else None)
+                for record in listing.trees(missing):
+                    privx_known.add(record.native_id)
+                    if record.user is not None:
+                        user = record.user.native_id
+                        privx_family[(PARENT, user, record.native_id)].append(record)
+                        if record.parent_native_id is not None:
+                            privx_family[(CHILDREN, user, record.parent_native_id)].append(record)
+                privx_known.update(missing)
+            return [privx_family.get(key, []) for key in keys]
 
         hyperid_listing = observed("hyperid_listing", load_hyperid)
 
@@ -131,7 +119,7 @@ class Loaders:
                 return [r for r in sessions if r.native_id in wanted]
             if provider is Provider.PRIVX and upstreams.privx:
                 # PrivX has no by-id endpoint: list what the token may see and pick.
-                records = (await privx_listing(None)).sessions(_privx_ids(wanted))
+                records = (await upstreams.privx.listing()).sessions(_privx_ids(wanted))
                 return [r for r in records if r.native_id in wanted]
             return []
 

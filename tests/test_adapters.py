@@ -208,3 +208,15 @@ def test_hyperid_site_authorizations_are_parsed_when_read() -> None:
     for _ in range(2):  # parsed once; the failure is kept for every later reader
         with pytest.raises(UpstreamBadResponse, match="HYPERID answered with an unexpected"):
             list(bad.authorizations)
+
+
+def test_a_privx_listing_parses_the_families_asked_for() -> None:
+    def item(native_id: str, parent: str = "") -> dict[str, str]:
+        return {"id": native_id, "parent_session_id": parent, "user_id": "u",
+                "created": "2026-01-01T00:00:00Z"}  # fmt: skip
+
+    listing = Listing([item("a"), item("b", "a"), item("c", "b"), item("d"), item("e", "x")])
+    assert {r.native_id for r in listing.trees({"c"})} == {"a", "b", "c"}
+    assert {r.native_id for r in listing.trees({"a", "d"})} == {"a", "b", "c", "d"}
+    assert {r.native_id for r in listing.trees({"x"})} == {"e"}  # unlisted parent, listed child
+    assert listing.trees({"zzz"}) == []

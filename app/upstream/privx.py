@@ -91,6 +91,36 @@ class Listing:
 
     items: list[Mapping[str, Any]]
 
+    def trees(self, native_ids: set[str]) -> list[SessionRecord]:
+        """Every family (a root session and its descendants) holding one of `native_ids`, parsed.
+
+        Whatever `parent` or `children` asks next about these sessions is in their families.
+        """
+        by_id = {_id(item): item for item in self.items}
+        kids: dict[str, list[Mapping[str, Any]]] = {}
+        for item in self.items:
+            if parent := item.get("parent_session_id"):
+                kids.setdefault(parent, []).append(item)
+        roots: set[Any] = set()
+        for native_id in native_ids:
+            node = by_id.get(native_id)
+            if node is None:  # not listed, but its children may be
+                roots.update(_id(kid) for kid in kids.get(native_id, []))
+                continue
+            climbed: set[Any] = {native_id}
+            while (parent := node.get("parent_session_id")) in by_id and parent not in climbed:
+                climbed.add(parent)
+                node = by_id[parent]
+            roots.add(_id(node))
+        family, pending, done = [], list(roots), set()
+        while pending:
+            native_id = pending.pop()
+            if native_id not in done:
+                done.add(native_id)
+                family.append(by_id[native_id])
+                pending.extend(_id(kid) for kid in kids.get(native_id, []))
+        return Listing(family).sessions(lambda _: True)
+
     def sessions(self, keep: Callable[[Mapping[str, Any]], bool]) -> list[SessionRecord]:
         """The items `keep` accepts, parsed; a bad one is PrivX's bad response."""
         now = datetime.now(UTC)
@@ -99,6 +129,10 @@ class Listing:
             lambda items: [parse_session(item, now) for item in items if keep(item)],
             self.items,
         )
+
+
+def _id(item: Mapping[str, Any]) -> Any:
+    return item.get("id") or item.get("session_id")  # v33 names it `session_id`
 
 
 def _search_params(offset: int, limit: int, descending: bool) -> dict[str, str]:
