@@ -50,7 +50,7 @@ async def _each(
 async def revoke_user_sessions(upstreams: Upstreams, provider: Provider, user_id: str) -> int:
     """End every session of one user; answers how many were still open and are now ended."""
     if provider is Provider.PRIVX and upstreams.privx:
-        records = (await upstreams.privx.listing(user_id)).sessions(lambda _: True)
+        records = (await upstreams.privx.listing(user_id)).sessions()
         open_count = sum(r.status not in _ENDED for r in records)
         if open_count:
             await upstreams.privx.terminate_user(user_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
@@ -119,8 +119,7 @@ class Loaders:
                 return [r for r in sessions if r.native_id in wanted]
             if provider is Provider.PRIVX and upstreams.privx:
                 # PrivX has no by-id endpoint: list what the token may see and pick.
-                records = (await upstreams.privx.listing()).sessions(_privx_ids(wanted))
-                return [r for r in records if r.native_id in wanted]
+                return (await upstreams.privx.listing()).sessions(wanted)
             return []
 
         async def load_users(keys: list[tuple[Provider, str]]) -> list[UserRecord | None]:
@@ -166,8 +165,3 @@ class Loaders:
         """The user with that native id at `provider`, if any session of theirs exists."""
         user: UserRecord | None = await self.user.load((provider, native_id))
         return user
-
-
-def _privx_ids(wanted: set[str]) -> Callable[[Mapping[str, Any]], bool]:
-    """Raw PrivX items with one of the `wanted` ids (v33 names it `session_id`)."""
-    return lambda item: (item.get("id") or item.get("session_id")) in wanted

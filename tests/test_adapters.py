@@ -185,10 +185,10 @@ def test_a_privx_listing_parses_only_the_items_asked_for() -> None:
     item = {"id": "s1", "user_id": "u1", "created": "2026-01-01T00:00:00Z"}
     other = {"id": "s2", "user_id": "u2", "created": "not a time"}  # never parsed
     listing = Listing([item, other])
-    records = listing.sessions(lambda raw: raw.get("user_id") == "u1")
+    records = listing.sessions({"s1"})
     assert [r.native_id for r in records] == ["s1"]
     with pytest.raises(UpstreamBadResponse, match="PRIVX answered with an unexpected shape"):
-        listing.sessions(lambda raw: True)
+        listing.sessions()
 
 
 def test_hyperid_site_authorizations_are_parsed_when_read() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -119,15 +119,17 @@ class Listing:
                 done.add(native_id)
                 family.append(by_id[native_id])
                 pending.extend(_id(kid) for kid in kids.get(native_id, []))
-        return Listing(family).sessions(lambda _: True)
+        return Listing(family).sessions()
 
-    def sessions(self, keep: Callable[[Mapping[str, Any]], bool]) -> list[SessionRecord]:
-        """The items `keep` accepts, parsed; a bad one is PrivX's bad response."""
+    def sessions(self, native_ids: Collection[str] | None = None) -> list[SessionRecord]:
+        """The sessions with `native_ids` (every one without), parsed; a bad one is PrivX's bad
+        response."""
         now = datetime.now(UTC)
+        items = self.items
+        if native_ids is not None:
+            items = [item for item in items if _id(item) in native_ids]
         return parse_shape(
-            Provider.PRIVX.value,
-            lambda items: [parse_session(item, now) for item in items if keep(item)],
-            self.items,
+            Provider.PRIVX.value, lambda raw: [parse_session(item, now) for item in raw], items
         )
 
 
