@@ -37,9 +37,6 @@ def opt_str(data: Mapping[str, Any], key: str) -> str | None:
 
 def req_str(data: Mapping[str, Any], key: str) -> str:
     """A required, non-empty string."""
-    value = data.get(key)
-    if type(value) is str and value:
-        return value
     value = opt_str(data, key)
     if value is None:
         raise KeyError(key)
@@ -73,9 +70,7 @@ def opt_int(data: Mapping[str, Any], key: str) -> int | None:
 
 def opt_time(data: Mapping[str, Any], key: str) -> datetime | None:
     """An optional RFC 3339 timestamp."""
-    value = data.get(key)
-    if type(value) is not str or not value:
-        value = opt_str(data, key)
+    value = opt_str(data, key)
     return None if value is None else parse_rfc3339(value)
 
 

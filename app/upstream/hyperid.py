@@ -74,9 +74,7 @@ class HyperIdClient:
 
 
 def _time(data: Mapping[str, Any], key: str) -> datetime | None:
-    value = data.get(key)
-    if type(value) is not str or not value:
-        value = opt_str(data, key)
+    value = opt_str(data, key)
     return None if value is None else parse_servicestack(value)
 
 
