@@ -7,8 +7,14 @@
     └── UpstreamError            (carries `provider`)
         ├── UpstreamUnavailable  UPSTREAM_UNAVAILABLE  (refused, reset, 5xx)
         ├── UpstreamTimeout      UPSTREAM_TIMEOUT
+        │   └── RequestDeadline  UPSTREAM_TIMEOUT      (cut by the caller's deadline)
         ├── UpstreamUnauthorized UPSTREAM_UNAUTHORIZED (401/403)
-        └── UpstreamBadResponse  UPSTREAM_BAD_RESPONSE (unparseable or misshapen body, 4xx)
+        ├── UpstreamBadResponse  UPSTREAM_BAD_RESPONSE (unparseable or misshapen body, 4xx)
+        └── CallBudgetExceeded   CALL_BUDGET_EXCEEDED  (the request's upstream calls ran out)
+
+An UpstreamError whose `upstream_fault` is False was caused on the gateway's side (a deadline,
+a budget): it leaves the provider out of the answer like any failure, but says nothing about
+the provider, so breakers and health ignore it.
 
 Messages are written for clients: they name the bad value, never a host, token or raw body.
 """
@@ -48,6 +54,7 @@ class UpstreamError(GatewayError):
     """An upstream provider failed to give a usable answer."""
 
     code = "UPSTREAM_UNAVAILABLE"
+    upstream_fault = True  # False: the gateway's own doing; breakers and health ignore it
 
     def __init__(
         self, message: str, *, provider: str, details: dict[str, object] | None = None
@@ -73,6 +80,12 @@ class UpstreamTimeout(UpstreamError):
     code = "UPSTREAM_TIMEOUT"
 
 
+class RequestDeadline(UpstreamTimeout):
+    """The caller's deadline passed before the upstream answered (or before the call left)."""
+
+    upstream_fault = False
+
+
 class UpstreamUnauthorized(UpstreamError):
     """The upstream rejected the gateway's credentials (401/403)."""
 
@@ -83,3 +96,10 @@ class UpstreamBadResponse(UpstreamError):
     """The upstream's answer did not parse, did not have the documented shape, or was a 4xx."""
 
     code = "UPSTREAM_BAD_RESPONSE"
+
+
+class CallBudgetExceeded(UpstreamError):
+    """The request used its budget of upstream calls; the gateway did not make this one."""
+
+    code = "CALL_BUDGET_EXCEEDED"
+    upstream_fault = False

@@ -26,6 +26,7 @@ from strawberry.asgi import GraphQL
 from strawberry.types.unset import UNSET
 
 from app import readiness
+from app.admission import Admission
 from app.auth import Authenticator, Principal
 from app.auth.apikeys import ApiKeyStore
 from app.auth.jwt import JwksSource, JwtVerifier
@@ -70,6 +71,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
         request_timeout: float,
         metrics: Metrics,
         tracing: Tracing,
+        call_budget: int | None = None,
     ) -> None:
         # No subscriptions: a WebSocket would run queries past AuthMiddleware (HTTP only).
         super().__init__(schema, graphql_ide="graphiql", subscription_protocols=())
@@ -77,13 +79,14 @@ class GatewayGraphQL(GraphQL[Context, None]):
         self._request_timeout = request_timeout
         self._metrics = metrics
         self._tracing = tracing
+        self._call_budget = call_budget
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
         # The deadline travels to every upstream call of this request via a contextvar.
         deadline.start(self._request_timeout)
-        accounting.start()
+        accounting.start(self._call_budget)
         given = request.headers.get("x-request-id", "")
         request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
         if isinstance(response, Response):
@@ -240,7 +243,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             }
 
     schema = build_schema(Limits.of(settings))
-    graphql = GatewayGraphQL(schema, cursors, settings.request_timeout, metrics, tracing)
+    graphql = GatewayGraphQL(
+        schema, cursors, settings.request_timeout, metrics, tracing, settings.max_upstream_calls
+    )
     routes = [
         Route("/graphql", graphql),
         Route("/healthz", healthz),
@@ -251,5 +256,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
     middleware = [
         Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
         Middleware(AuthMiddleware),
+        Middleware(
+            Admission,
+            max_in_flight=settings.max_in_flight,
+            per_caller=settings.max_in_flight_per_caller,
+            metrics=metrics,
+        ),
     ]
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)

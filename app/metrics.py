@@ -68,6 +68,18 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.in_flight = Gauge(
+            "gateway_requests_in_flight",
+            "GraphQL requests admitted and not yet answered.",
+            registry=self.registry,
+        )
+        self.shed = Counter(
+            "gateway_requests_shed_total",
+            "GraphQL requests refused at once by admission control (process: 503, caller: 429).",
+            ["reason"],
+            registry=self.registry,
+        )
+
     def operation(self, name: str | None) -> str:
         """A bounded label for a client's operation name."""
         if not name:

@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     upstream_concurrency: int = Field(default=16, ge=1, le=1024)
     breaker_failures: int = Field(default=5, ge=1, le=1000)
     breaker_cooldown: float = Field(default=10.0, gt=0, le=3600)
+    # A call cut by the request deadline counts against its provider only if the upstream
+    # had held it this long; shorter, the time was lost in the gateway, not upstream.
+    breaker_slow_call: float = Field(default=2.0, gt=0, le=300)
     max_body_bytes: int = Field(default=256 * 1024, ge=1024, le=64 * 1024 * 1024)
     # Caller authentication: API keys (JSON list or file path) and/or JWTs checked by a JWKS.
     api_keys: SecretStr | None = None
@@ -94,6 +97,17 @@ class Settings(BaseSettings):
     max_aliases: int = Field(default=30, ge=0, le=1000)
     max_tokens: int = Field(default=5000, ge=100, le=1_000_000)
     max_cost: int = Field(default=50_000, ge=1, le=100_000_000)
+    # Checked in linear time before validation (resolvers/document_limits.py).
+    max_fields: int = Field(default=1000, ge=10, le=1_000_000)
+    max_selections: int = Field(default=200, ge=10, le=100_000)
+    max_spreads: int = Field(default=200, ge=0, le=100_000)
+    max_same_name: int = Field(default=50, ge=2, le=100_000)
+    max_field_comparisons: int = Field(default=100_000, ge=1000, le=10_000_000)
+    # Upstream calls one request may make, retries included (app/upstream/accounting.py).
+    max_upstream_calls: int = Field(default=100, ge=1, le=100_000)
+    # Admission control: requests in flight per process, and per caller within that.
+    max_in_flight: int = Field(default=64, ge=1, le=100_000)
+    max_in_flight_per_caller: int = Field(default=32, ge=1, le=100_000)
 
     _check_origin = field_validator(
         "privx_url", "prefactor_url", "zitadel_url", "hyperid_url", mode="before"

@@ -1,20 +1,38 @@
-"""Documents: each distinct query text is parsed and validated once per schema."""
+"""Documents: each distinct query text is parsed, measured and validated once per schema."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
-from graphql import ASTValidationRule, DocumentNode, GraphQLError
+from graphql import (
+    ASTValidationRule,
+    DocumentNode,
+    GraphQLError,
+    GraphQLSchema,
+    OperationDefinitionNode,
+)
+from graphql.validation.validate import ValidationAbortedError
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
+
+from resolvers.document_limits import CODE, DocumentLimits, check_document
+
+AMBIGUOUS = "Must provide operation name if query contains multiple operations."
+# Whether the request named its operation. Strawberry's ExecutionContext keeps only the name it
+# falls back to (the first operation's), so GatewaySchema.execute notes this here.
+OPERATION_NAMED: ContextVar[bool] = ContextVar("operation_named", default=True)
 
 
 @dataclass(slots=True)
 class _Entry:
     document: DocumentNode
     errors: list[GraphQLError] | None = None  # None: not validated yet
+    operations: int = 0  # operation definitions, known once validated
 
 
 @dataclass
@@ -23,10 +41,15 @@ class DocumentStore:
 
     max_tokens: int
     rules: tuple[type[ASTValidationRule], ...]
+    limits: DocumentLimits = field(default_factory=DocumentLimits)
     maxsize: int = 256
     entries: OrderedDict[str, _Entry] = field(default_factory=OrderedDict)
     parses: int = 0
     validations: int = 0
+    # Two threads: new documents are validated beside the event loop, at most two at a time.
+    validators: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(2, thread_name_prefix="validate")
+    )
 
 
 class Documents(SchemaExtension):
@@ -62,7 +85,7 @@ class Documents(SchemaExtension):
             if len(store.entries) > store.maxsize:
                 store.entries.popitem(last=False)
 
-    def on_validate(self) -> Iterator[None]:
+    async def on_validate(self) -> AsyncIterator[None]:
         context = self.execution_context
         document = context.graphql_document
         if document is not None and context.pre_execution_errors is None:
@@ -70,9 +93,52 @@ class Documents(SchemaExtension):
             if entry is None or entry.document is not document:
                 entry = _Entry(document)  # not from the cache: validate, remember nothing
             if entry.errors is None:
+                # In a worker thread: even within the shape limits, graphql-core's rules can
+                # take tens of milliseconds, which the event loop must not wait for.
                 rules = (*context.validation_rules, *self._store.rules)
-                entry.errors = validate_document(context.schema._schema, document, rules)
-                self._store.validations += 1
+                schema = context.schema._schema
+                loop = asyncio.get_running_loop()
+                entry.errors = await loop.run_in_executor(
+                    self._store.validators, self._validate, schema, document, rules
+                )
+                entry.operations = sum(
+                    isinstance(d, OperationDefinitionNode) for d in document.definitions
+                )
             # A copy: later extensions add to the list of this request only.
-            context.pre_execution_errors = list(entry.errors)
+            errors = list(entry.errors)
+            if not errors and entry.operations > 1 and not OPERATION_NAMED.get():
+                # Strawberry would run the first one; the spec asks for an error.
+                errors.append(GraphQLError(AMBIGUOUS, extensions={"code": "BAD_REQUEST"}))
+            context.pre_execution_errors = errors
         yield
+
+    def _validate(
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        rules: tuple[type[ASTValidationRule], ...],
+    ) -> list[GraphQLError]:
+        """Shape limits in linear time first; graphql-core's rules only within them."""
+        refused = check_document(document, self._store.limits)
+        if refused is not None:
+            return [refused]
+        self._store.validations += 1
+        errors = validate_document(schema, document, rules)
+        return [_explained(e, self._store.limits) for e in errors]
+
+
+def _explained(error: GraphQLError, limits: DocumentLimits) -> GraphQLError:
+    """graphql-core's bare "Validation aborted." with its reason: the comparison budget ran out.
+
+    (Its other cause, fragments nested past graphql-core's own ceiling, cannot happen within
+    `max_depth`.)
+    """
+    if not isinstance(error, ValidationAbortedError) or error.message != "Validation aborted.":
+        return error
+    budget = limits.max_field_comparisons
+    return GraphQLError(
+        "Checking that same-named fields can be merged took more than the limit of "
+        f"{budget} comparisons (maxFieldComparisons): select each field once per selection "
+        "set, and avoid spreading many fragments that select the same fields with sub-fields.",
+        extensions={"code": CODE, "limit": "maxFieldComparisons", "max": budget},
+    )

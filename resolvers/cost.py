@@ -1,8 +1,17 @@
-"""CostLimit: refuses operations whose estimated cost exceeds a ceiling, before execution.
+"""CostLimit: refuses operations whose estimated cost, or upstream calls, exceed a ceiling.
 
-Every selected field costs 1 per object it is selected on; a paginated field multiplies its
-subtree by its page size (`first`/`last`, or the default), and `children` by an estimate. The
-estimate uses the request's variables, so `first: $n` counts as what `$n` is.
+Cost: every selected field costs 1 per object it is selected on; a paginated field multiplies
+its subtree by its page size (`first`/`last`, or the default), and `children` by an estimate.
+The estimate uses the request's variables, so `first: $n` counts as what `$n` is.
+
+Upstream calls: each `sessions` field reads every listing once per page. A filter the gateway
+checks itself (statuses, createdAt, expiresAt, remoteAddress, userAgent: no upstream applies
+all of them) may read a listing in several chunks before a page fills, and `totalCount` under
+one reads the listings again, so each is priced at RESIDUAL_READS calls per listing. Past the
+price, the per-request call budget (app/upstream/accounting.py) cuts the reading short.
+
+Both walks measure each fragment once (a spread reuses its figure), so they take linear time
+whatever the fragments spread; the document's shape is already within limits by then.
 """
 
 from __future__ import annotations
@@ -11,14 +20,18 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from graphql import (
+    DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
     InlineFragmentNode,
     IntValueNode,
+    NullValueNode,
+    ObjectValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    ValueNode,
     VariableNode,
 )
 from strawberry.extensions import SchemaExtension
@@ -27,14 +40,25 @@ from resolvers.pagination import DEFAULT_PAGE_SIZE
 
 PAGINATED = {"sessions", "authorizations"}
 CHILDREN_ESTIMATE = 5
+# Filter fields at least one upstream leaves to the gateway.
+GATEWAY_SIDE = frozenset({"statuses", "createdAt", "expiresAt", "remoteAddress", "userAgent"})
+# Reads per listing assumed for a gateway-side filter: a first chunk of 50, doubling, covers
+# about 1,500 sessions per listing in five reads.
+RESIDUAL_READS = 5
 
 
 class _Estimate:
     def __init__(
-        self, fragments: Mapping[str, FragmentDefinitionNode], variables: Mapping[str, Any]
+        self,
+        fragments: Mapping[str, FragmentDefinitionNode],
+        variables: Mapping[str, Any],
+        listings: int,
     ):
         self.fragments = fragments
         self.variables = variables
+        self.listings = listings
+        self.costs: dict[str, int] = {}
+        self.on_path: set[str] = set()
 
     def size(self, field: FieldNode) -> int:
         name = field.name.value
@@ -43,72 +67,151 @@ class _Estimate:
         if name not in PAGINATED:
             return 1
         for argument in field.arguments or ():
-            if argument.name.value not in ("first", "last"):
-                continue
-            value = argument.value
-            if isinstance(value, IntValueNode):
-                return max(int(value.value), 1)
-            if isinstance(value, VariableNode):
-                given = self.variables.get(value.name.value)
+            if argument.name.value in ("first", "last"):
+                given = self.value(argument.value)
                 if isinstance(given, int) and not isinstance(given, bool):
                     return max(given, 1)
         return DEFAULT_PAGE_SIZE
 
-    def cost(self, selections: SelectionSetNode | None, weight: int, seen: frozenset[str]) -> int:
+    def value(self, node: ValueNode) -> Any:
+        """A literal int or object, or a variable's value; anything else as None."""
+        if isinstance(node, IntValueNode):
+            return int(node.value)
+        if isinstance(node, VariableNode):
+            return self.variables.get(node.name.value)
+        if isinstance(node, ObjectValueNode):
+            return {
+                f.name.value: None if isinstance(f.value, NullValueNode) else f.value
+                for f in node.fields
+            }
+        return None
+
+    def cost(self, selections: SelectionSetNode) -> int:
+        """The cost of `selections` on one object; each fragment is measured once."""
         total = 0
-        for field, fragment_seen in self._fields(selections, seen):
-            total += weight + self.cost(
-                field.selection_set, weight * self.size(field), fragment_seen
-            )
+        for node in _level(selections):
+            if isinstance(node, FieldNode):
+                total += 1
+                if node.selection_set is not None:
+                    total += self.size(node) * self.cost(node.selection_set)
+            else:
+                total += self.fragment(node.name.value, self.cost, self.costs)
         return total
 
-    def _fields(
-        self, selections: SelectionSetNode | None, seen: frozenset[str]
-    ) -> Iterator[tuple[FieldNode, frozenset[str]]]:
-        for node in selections.selections if selections else ():
-            if isinstance(node, FieldNode):
-                yield node, seen
-            elif isinstance(node, InlineFragmentNode):
-                yield from self._fields(node.selection_set, seen)
+    def fragment(self, name: str, measure: Any, memo: dict[str, int]) -> int:
+        if name in memo:
+            return memo[name]
+        fragment = self.fragments.get(name)
+        if fragment is None or name in self.on_path:
+            return 0  # unknown or cyclic: a validation error
+        self.on_path.add(name)
+        figure: int = measure(fragment.selection_set)
+        self.on_path.discard(name)
+        memo[name] = figure
+        return figure
+
+    def calls(self, selections: SelectionSetNode) -> int:
+        """Upstream calls the root fields of `selections` may make, by the rules above."""
+        total = 0
+        for node in _level(selections):
+            if isinstance(node, FragmentSpreadNode):
+                total += self.fragment(node.name.value, self.calls, {})
+            elif node.name.value == "sessions":
+                total += self.listings * self._reads(node)
+        return total
+
+    def _reads(self, field: FieldNode) -> int:
+        """Reads per listing of one `sessions` field."""
+        given = next((a.value for a in field.arguments or () if a.name.value == "filter"), None)
+        value = self.value(given) if given is not None else None
+        gateway_side = isinstance(value, Mapping) and any(
+            value.get(name) is not None for name in GATEWAY_SIDE
+        )
+        if not gateway_side:
+            return 1
+        counted = field.selection_set is not None and "totalCount" in self._names(
+            field.selection_set
+        )
+        return RESIDUAL_READS * (2 if counted else 1)
+
+    def _names(self, selections: SelectionSetNode) -> set[str]:
+        names: set[str] = set()
+        seen: set[str] = set()
+        pending = [selections]
+        while pending:
+            for node in _level(pending.pop()):
+                if isinstance(node, FieldNode):
+                    names.add(node.name.value)
+                elif node.name.value not in seen and node.name.value in self.fragments:
+                    seen.add(node.name.value)
+                    pending.append(self.fragments[node.name.value].selection_set)
+        return names
+
+
+def _level(selections: SelectionSetNode) -> Iterator[FieldNode | FragmentSpreadNode]:
+    """The fields and spreads of one level, through inline fragments; each spread once."""
+    spread: set[str] = set()  # execution collects a fragment once per selection set
+    pending = [selections]
+    while pending:
+        for node in pending.pop().selections:
+            if isinstance(node, InlineFragmentNode):
+                pending.append(node.selection_set)
             elif isinstance(node, FragmentSpreadNode):
-                name = node.name.value
-                fragment = self.fragments.get(name)
-                if fragment is not None and name not in seen:  # cycles are a validation error
-                    yield from self._fields(fragment.selection_set, seen | {name})
+                if node.name.value not in spread:
+                    spread.add(node.name.value)
+                    yield node
+            elif isinstance(node, FieldNode):
+                yield node
 
 
-def estimate_cost(document: Any, variables: Mapping[str, Any] | None) -> int:
-    """The estimated cost of the costliest operation in `document`."""
+def _operations(document: DocumentNode) -> Iterator[OperationDefinitionNode]:
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode):
+            yield definition
+
+
+def _defaults(operation: OperationDefinitionNode) -> dict[str, Any]:
+    """Variables' default values: a variable the request leaves out counts as its default."""
+    values: dict[str, Any] = {}
+    for v in operation.variable_definitions or ():
+        if isinstance(v.default_value, IntValueNode):
+            values[v.variable.name.value] = int(v.default_value.value)
+        elif isinstance(v.default_value, ObjectValueNode):
+            values[v.variable.name.value] = {f.name.value: f.value for f in v.default_value.fields}
+    return values
+
+
+def estimate(
+    document: DocumentNode, variables: Mapping[str, Any] | None, listings: int = 1
+) -> tuple[int, int]:
+    """(cost, upstream calls) of the costliest operation in `document`."""
     fragments = {
         d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
     }
-    costs = []
-    for definition in document.definitions:
-        if not isinstance(definition, OperationDefinitionNode):
-            continue
-        # A variable the request leaves out counts as its default value.
-        values = {
-            v.variable.name.value: int(v.default_value.value)
-            for v in definition.variable_definitions or ()
-            if isinstance(v.default_value, IntValueNode)
-        }
-        values.update(variables or {})
-        estimate = _Estimate(fragments, values)
-        costs.append(estimate.cost(definition.selection_set, 1, frozenset()))
-    return max(costs, default=0)
+    cost = calls = 0
+    for operation in _operations(document):
+        values = {**_defaults(operation), **(variables or {})}
+        walk = _Estimate(fragments, values, listings)
+        cost = max(cost, walk.cost(operation.selection_set))
+        if operation.operation.value == "query":
+            calls = max(calls, walk.calls(operation.selection_set))
+    return cost, calls
 
 
 class CostLimit(SchemaExtension):
-    """Refuse operations estimated above `max_cost`, naming both numbers."""
+    """Refuse operations estimated above `max_cost`, or above `max_calls` upstream calls."""
 
-    def __init__(self, max_cost: int) -> None:
+    def __init__(self, max_cost: int, max_calls: int) -> None:
         self.max_cost = max_cost
+        self.max_calls = max_calls
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         document = context.graphql_document
         if document is not None and not context.pre_execution_errors:
-            cost = estimate_cost(document, context.variables)
+            upstreams = getattr(context.context, "upstreams", None)
+            listings = upstreams.listings if upstreams is not None else 1
+            cost, calls = estimate(document, context.variables, listings)
             if cost > self.max_cost:
                 # Setting the errors before validation runs makes Strawberry refuse the operation.
                 context.pre_execution_errors = [
@@ -116,6 +219,22 @@ class CostLimit(SchemaExtension):
                         f"Query cost {cost} exceeds the maximum of {self.max_cost}: ask for "
                         "smaller pages (first/last) or fewer nested lists.",
                         extensions={"code": "QUERY_TOO_COSTLY", "cost": cost, "max": self.max_cost},
+                    )
+                ]
+            elif calls > self.max_calls:
+                context.pre_execution_errors = [
+                    GraphQLError(
+                        f"This query may make {calls} upstream calls; the limit "
+                        f"(maxUpstreamCalls) is {self.max_calls}. A filter the gateway checks "
+                        "itself (statuses, createdAt, expiresAt, remoteAddress, userAgent) is "
+                        f"priced at {RESIDUAL_READS} reads of every listing, and totalCount "
+                        "under one doubles that: ask for fewer such lists per request.",
+                        extensions={
+                            "code": "QUERY_TOO_COSTLY",
+                            "limit": "maxUpstreamCalls",
+                            "upstreamCalls": calls,
+                            "max": self.max_calls,
+                        },
                     )
                 ]
         yield

@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 import strawberry
-from graphql import ASTValidationRule, GraphQLError
+from graphql import GraphQLError
 from strawberry.extensions import DisableIntrospection
-from strawberry.extensions.max_aliases import create_validator as alias_validator
-from strawberry.extensions.query_depth_limiter import IgnoreContext
-from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from app import ids
 from app.settings import Settings
-from resolvers.caching import Documents, DocumentStore
+from resolvers.caching import OPERATION_NAMED, Documents, DocumentStore
 from resolvers.context import Info
 from resolvers.cost import CostLimit
+from resolvers.document_limits import DocumentLimits, apply_comparison_budget
 from resolvers.errors import GatewayErrors
 from resolvers.execution import GatewayExecutor
 from resolvers.node import Node
@@ -69,25 +69,30 @@ DOCUMENT_CACHE_SIZE = 256
 class Limits:
     """What one document may ask; each violation is an error naming the limit."""
 
-    max_depth: int = 15
-    max_aliases: int = 30
+    shape: DocumentLimits = field(default_factory=DocumentLimits)
     max_tokens: int = 5000
     max_cost: int = 50_000
+    max_upstream_calls: int = 100
     introspection: bool = True
 
     @classmethod
     def of(cls, settings: Settings) -> Limits:
-        return cls(
+        shape = DocumentLimits(
             max_depth=settings.max_depth,
             max_aliases=settings.max_aliases,
+            max_fields=settings.max_fields,
+            max_selections=settings.max_selections,
+            max_spreads=settings.max_spreads,
+            max_same_name=settings.max_same_name,
+            max_field_comparisons=settings.max_field_comparisons,
+        )
+        return cls(
+            shape=shape,
             max_tokens=settings.max_tokens,
             max_cost=settings.max_cost,
+            max_upstream_calls=settings.max_upstream_calls,
             introspection=settings.introspection,
         )
-
-
-def _is_introspection(context: IgnoreContext) -> bool:
-    return context.field_name.startswith("__")
 
 
 class GatewaySchema(strawberry.Schema):
@@ -99,6 +104,27 @@ class GatewaySchema(strawberry.Schema):
         super().__init__(*args, **kwargs)
         self.execution_context_class = GatewayExecutor.for_schema(self._schema)
 
+    async def execute(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        OPERATION_NAMED.set(operation_name is not None)
+        return await super().execute(
+            query,
+            variable_values,
+            context_value,
+            root_value,
+            operation_name,
+            allowed_operation_types,
+            operation_extensions,
+        )
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -109,17 +135,13 @@ class GatewaySchema(strawberry.Schema):
 
 def build_schema(limits: Limits) -> GatewaySchema:
     """The schema with `limits` enforced."""
-    # The depth and alias rules are made once, with the schema; Strawberry's limiter
-    # extensions would make new rule classes for every request.
-    rules: tuple[type[ASTValidationRule], ...] = (
-        depth_validator(limits.max_depth, _is_introspection),
-        alias_validator(limits.max_aliases),
-    )
-    # Repeated query texts skip parsing and validation.
-    store = DocumentStore(limits.max_tokens, rules, DOCUMENT_CACHE_SIZE)
+    # Depth and aliases are measured with the other shape limits, in linear time (Strawberry's
+    # limiter rules expand every fragment spread); repeated query texts skip all of it.
+    store = DocumentStore(limits.max_tokens, (), limits.shape, DOCUMENT_CACHE_SIZE)
+    apply_comparison_budget(limits.shape)
     extensions: list[Any] = [
         partial(Documents, store),
-        partial(CostLimit, max_cost=limits.max_cost),
+        partial(CostLimit, max_cost=limits.max_cost, max_calls=limits.max_upstream_calls),
         RequestLog,
         GatewayErrors,
     ]

@@ -70,14 +70,14 @@ def test_http_level_refusals_are_graphql_shaped(
         (
             "{ " + " ".join(f"a{i}: providers {{ name }}" for i in range(31)) + " }",
             {},
-            "31 aliases found. Allowed: 30",
-            "GRAPHQL_VALIDATION_FAILED",
+            "31 aliases found; the limit (maxAliases) is 30.",
+            "QUERY_TOO_COMPLEX",
         ),
         (
             "{ sessions { nodes { " + "parent { " * 15 + "id" + " }" * 15 + " } } }",
             {},
-            "exceeds maximum operation depth",
-            "GRAPHQL_VALIDATION_FAILED",
+            "The operation nests fields 17 levels deep; the limit (maxDepth) is 15.",
+            "QUERY_TOO_COMPLEX",
         ),
     ],
 )

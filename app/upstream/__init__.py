@@ -107,6 +107,7 @@ class Upstreams:
                 health=health[provider],
                 retries=settings.upstream_retries,
                 concurrency=settings.upstream_concurrency,
+                slow_call=settings.breaker_slow_call,
                 credential=_credential(session, settings, provider, url),
                 metrics=metrics,
                 tracing=tracing,
@@ -131,6 +132,12 @@ class Upstreams:
             for provider in upstreams.enabled:
                 metrics.watch_circuit(provider.value, partial(_state, health[provider]))
         return upstreams
+
+    @property
+    def listings(self) -> int:
+        """Listings an unrestricted `sessions` page reads: one per provider, Prefactor per pool."""
+        pools = len(self.prefactor.pool_ids) if self.prefactor else 0
+        return len(self.enabled) - (self.prefactor is not None) + pools
 
     @property
     def enabled(self) -> list[Provider]:

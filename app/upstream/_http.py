@@ -1,10 +1,16 @@
 """Endpoint.call(): the one place where upstream calls are limited, retried and timed out, and
 where transport and status failures become gateway errors.
 
-Per call: the circuit breaker may refuse at once; a semaphore caps concurrent calls to the
-provider; the request's deadline bounds everything (waiting included); reads are retried on
-connection errors, 429 and 502/503/504 with jittered exponential backoff, honouring
-Retry-After when it fits before the deadline; writes are never retried.
+Per call: the circuit breaker may refuse at once; each exchange takes one unit of the request's
+call budget and a slot of the provider's concurrency limit (released while waiting to retry);
+the request's deadline bounds everything (waiting included); reads are retried on connection
+errors, 429 and 502/503/504 with jittered exponential backoff, honouring Retry-After when it
+fits before the deadline; writes are never retried.
+
+Breakers and health record only what the upstream did. A call cut by the caller's deadline
+counts against the provider only if the upstream had held the sent request for `slow_call`
+seconds (a slow-call threshold, as in resilience4j); time spent queued in the gateway, a
+refusal by the budget, a missing forwarded credential and cancellation record nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ import aiohttp
 import orjson
 
 from app.errors import (
+    GatewayError,
+    RequestDeadline,
     UpstreamBadResponse,
     UpstreamError,
     UpstreamTimeout,
@@ -30,7 +38,7 @@ from app.errors import (
 )
 from app.tracing import Tracing
 from app.upstream import accounting, deadline
-from app.upstream.credentials import Credential, MissingCredential
+from app.upstream.credentials import Credential
 from app.upstream.health import ProviderHealth
 
 if TYPE_CHECKING:  # metrics import this package's circuit states
@@ -56,6 +64,7 @@ class Endpoint:
         health: ProviderHealth | None = None,
         retries: int = 2,
         concurrency: int = 16,
+        slow_call: float = 2.0,
         credential: Credential | None = None,
         metrics: Metrics | None = None,
         tracing: Tracing | None = None,
@@ -69,6 +78,7 @@ class Endpoint:
         self.tracing = tracing or Tracing()
         self.health = health or ProviderHealth()
         self.retries = retries
+        self.slow_call = slow_call
         self._limit = asyncio.Semaphore(concurrency)
 
     async def call(
@@ -97,7 +107,6 @@ class Endpoint:
                 details={"circuit": circuit.state.value},
             )
         started = time.perf_counter()
-        error: UpstreamError | None = None
         status: int | None = None
         try:
             retry = method == "GET" if read is None else read
@@ -107,44 +116,70 @@ class Endpoint:
                 if span is not None:
                     span.set_attribute("http.response.status_code", status)
             if expected is not None and status in expected:
-                return expected[status]
-            return parse_shape(self.provider, parse, _decode(self.provider, status, content))
-        except UpstreamError as exc:
-            error = exc
-            raise
-        finally:
-            self.health.record(started, error.code if error else None)
-            if self.metrics is not None:
-                outcome = str(status) if status is not None else (error.code if error else "-")
-                seconds = time.perf_counter() - started
-                self.metrics.upstream(
-                    self.provider, outcome, seconds, error.code if error else None
-                )
-            # Only transport-level trouble opens the circuit; a 4xx is about our request.
-            if isinstance(error, MissingCredential):
-                circuit.release()  # nothing was sent: says nothing about the provider
+                result = expected[status]
             else:
-                circuit.record(isinstance(error, UpstreamUnavailable | UpstreamTimeout))
+                result = parse_shape(self.provider, parse, _decode(self.provider, status, content))
+        except UpstreamError as exc:
+            self._settle(started, status, exc)
+            raise
+        except BaseException:
+            # Cancelled (the caller went away) or a bug here: the upstream said nothing, so
+            # nothing is recorded and a half-open probe goes back for the next call.
+            circuit.release()
+            raise
+        self._settle(started, status, None)
+        return result
+
+    def _settle(self, started: float, status: int | None, error: UpstreamError | None) -> None:
+        """Record how a call ended: health, metrics and breaker see only the upstream's doing."""
+        circuit = self.health.circuit
+        code = error.code if error else None
+        if self.metrics is not None:
+            outcome = str(status) if status is not None else (code or "-")
+            seconds = time.perf_counter() - started
+            self.metrics.upstream(self.provider, outcome, seconds, code)
+        if error is not None and not error.upstream_fault:
+            circuit.release()  # a deadline, budget or missing credential of the gateway's
+            return
+        self.health.record(started, code)
+        # Only transport-level trouble opens the circuit; a 4xx is about our request.
+        circuit.record(isinstance(error, UpstreamUnavailable | UpstreamTimeout))
 
     async def _within_deadline(
         self, method: str, path: str, params: Mapping[str, str] | None, body: object, retry: bool
     ) -> tuple[int, bytes]:
         until = deadline.DEADLINE.get()
+        flight = _Flight()
         try:
             async with asyncio.timeout_at(until):
-                async with self._limit:
-                    return await self._attempts(method, path, params, body, retry)
+                return await self._attempts(method, path, params, body, retry, flight)
         except TimeoutError as exc:
-            if until is None or asyncio.get_running_loop().time() < until:
+            loop = asyncio.get_running_loop()
+            if until is None or loop.time() < until:
                 raise  # not ours: a per-call timeout already turned into UpstreamTimeout
-            raise UpstreamTimeout(
+            details: dict[str, object] = {"deadline": True}
+            in_flight = flight.seconds(loop.time())
+            if in_flight >= self.slow_call:
+                # The upstream held a sent call this long: slow enough to count against it.
+                raise UpstreamTimeout(
+                    f"{self.provider} did not answer before the request deadline.",
+                    provider=self.provider,
+                    details=details,
+                ) from exc
+            raise RequestDeadline(
                 f"{self.provider} did not answer before the request deadline.",
                 provider=self.provider,
-                details={"deadline": True},
+                details=details,
             ) from exc
 
     async def _attempts(
-        self, method: str, path: str, params: Mapping[str, str] | None, body: object, retry: bool
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        body: object,
+        retry: bool,
+        flight: _Flight,
     ) -> tuple[int, bytes]:
         attempt, refreshed = 0, False
         while True:
@@ -152,7 +187,13 @@ class Endpoint:
             attempt += 1
             try:
                 used = await self.credential.headers()
-                status, content, retry_after = await self._request(method, path, params, body, used)
+                accounting.charge(self.provider)  # retries spend the request's budget too
+                # The slot is held for the exchange only, never while waiting to retry.
+                async with self._limit:
+                    with flight:
+                        status, content, retry_after = await self._request(
+                            method, path, params, body, used
+                        )
             except UpstreamUnavailable:
                 if last:
                     raise
@@ -186,7 +227,6 @@ class Endpoint:
         if body is not None:
             data = orjson.dumps(body)  # a few times faster than aiohttp's json.dumps
             headers["Content-Type"] = "application/json"
-        accounting.count_call()
         try:
             async with self.session.request(
                 method, self.base_url + path, params=params, data=data, headers=headers
@@ -199,6 +239,25 @@ class Endpoint:
         except aiohttp.ClientError as exc:
             raise UpstreamUnavailable(f"{name} is unavailable.", provider=name) from exc
         return status, content, retry_after
+
+
+class _Flight:
+    """When the current exchange of a call left the gateway: how long the upstream has held it."""
+
+    __slots__ = ("sent",)
+
+    def __init__(self) -> None:
+        self.sent: float | None = None
+
+    def __enter__(self) -> None:
+        self.sent = asyncio.get_running_loop().time()
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        if kind is None or not issubclass(kind, asyncio.CancelledError):
+            self.sent = None  # it ended (a cancellation leaves the time to measure)
+
+    def seconds(self, now: float) -> float:
+        return 0.0 if self.sent is None else now - self.sent
 
 
 def _backoff(attempt: int) -> float:
@@ -254,7 +313,9 @@ def parse_shape(provider: str, parse: Callable[[Any], T], payload: Any) -> T:
     """`parse(payload)`, with a shape it rejects reported as the provider's bad response."""
     try:
         return parse(payload)
-    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+    except GatewayError:
+        raise
+    except Exception as exc:  # any reader's failure on a body is that body's fault
         raise UpstreamBadResponse(
             f"{provider} answered with an unexpected shape.", provider=provider
         ) from exc

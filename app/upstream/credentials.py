@@ -26,6 +26,8 @@ CALLER_HEADERS: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextV
 class MissingCredential(UpstreamUnauthorized):
     """The caller did not bring the credential to forward; no call was made."""
 
+    upstream_fault = False
+
 
 class Credential:
     """Static headers; the base of every credential."""
