@@ -25,7 +25,6 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.types.unset import UNSET
 
-from app import readiness
 from app.admission import Admission
 from app.auth import Authenticator, Principal
 from app.auth.apikeys import ApiKeyStore
@@ -37,6 +36,7 @@ from app.http import GRAPHQL_RESPONSE, as_graphql_response, negotiate
 from app.limits import BodyLimit
 from app.listing.cursor import CursorCodec
 from app.metrics import Metrics
+from app.readiness import Readiness
 from app.settings import Settings
 from app.tracing import Tracing
 from app.upstream import Upstreams, accounting, deadline
@@ -52,6 +52,7 @@ CONNECTIONS_PER_HOST = 32
 
 class State(TypedDict):
     upstreams: Upstreams
+    readiness: Readiness
     authenticator: Authenticator
     metrics: Metrics
 
@@ -175,7 +176,7 @@ async def healthz(request: Request) -> JSONResponse:
 
 async def readyz(request: Request) -> JSONResponse:
     """Readiness: every enabled provider answered a cheap call within a short timeout."""
-    providers = await readiness.check(request.state.upstreams)
+    providers = await request.state.readiness.check()
     ready = all(p["ready"] for p in providers.values())
     body = {"status": "ready" if ready else "not ready", "providers": providers}
     return JSONResponse(body, status_code=200 if ready else 503)
@@ -236,8 +237,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         gc.collect()
         gc.freeze()
         async with client_session(settings) as session:
+            upstreams = Upstreams.create(session, settings, metrics, tracing)
             yield {
-                "upstreams": Upstreams.create(session, settings, metrics, tracing),
+                "upstreams": upstreams,
+                "readiness": Readiness(upstreams),
                 "authenticator": authenticator(settings, session),
                 "metrics": metrics,
             }

@@ -1,4 +1,10 @@
-"""Readiness: can each enabled provider be reached right now? One cheap call each."""
+"""Readiness: can each enabled provider be reached right now? One cheap call each.
+
+/readyz needs no credentials, so its answer is shared: concurrent checks wait for one round of
+probes, and a round's answer serves for FRESH_SECONDS, so no rate of /readyz requests becomes
+more than one upstream call per provider per second. Probes skip the providers' concurrency
+queues, so a busy gateway does not look like a failing upstream.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +15,11 @@ from typing import Any
 
 from app.errors import UpstreamError
 from app.upstream import Upstreams, deadline
+from app.upstream._http import UNQUEUED
 from app.upstream.records import Provider
 
 PROBE_SECONDS = 2.0
+FRESH_SECONDS = 1.0
 
 
 def _probes(upstreams: Upstreams) -> dict[Provider, Callable[[], Awaitable[Any]]]:
@@ -32,9 +40,33 @@ def _probes(upstreams: Upstreams) -> dict[Provider, Callable[[], Awaitable[Any]]
     return probes
 
 
+class Readiness:
+    """The shared readiness answer of one app."""
+
+    def __init__(self, upstreams: Upstreams) -> None:
+        self._upstreams = upstreams
+        self._round: asyncio.Task[dict[str, dict[str, Any]]] | None = None
+        self._finished = 0.0
+
+    async def check(self) -> dict[str, dict[str, Any]]:
+        """The latest round's answer if fresh, else a new round (shared by concurrent callers)."""
+        loop = asyncio.get_running_loop()
+        fresh = loop.time() - self._finished < FRESH_SECONDS
+        if self._round is None or (self._round.done() and not fresh):
+            self._round = loop.create_task(self._probe())
+        return await asyncio.shield(self._round)
+
+    async def _probe(self) -> dict[str, dict[str, Any]]:
+        try:
+            return await check(self._upstreams)
+        finally:
+            self._finished = asyncio.get_running_loop().time()
+
+
 async def check(upstreams: Upstreams) -> dict[str, dict[str, Any]]:
     """Per enabled provider: ready or not, the latency, and the error code when not."""
     deadline.start(PROBE_SECONDS)
+    UNQUEUED.set(True)
 
     async def one(provider: Provider, probe: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
         started = time.perf_counter()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -43,7 +45,12 @@ def test_readyz_reports_each_provider(live: LiveStack) -> None:
 
     live.mocks.set_fault("ZITADEL", FaultPlan(Fault.UNAUTHORIZED))
     try:
-        status, _, body = get(base(live) + "/readyz")
+        # The answer is reused for a second, so the fault shows from the next round on.
+        for _ in range(100):
+            status, _, body = get(base(live) + "/readyz")
+            if status == 503:
+                break
+            time.sleep(0.1)
     finally:
         live.mocks.clear_faults()
     report = json.loads(body)
@@ -54,6 +61,17 @@ def test_readyz_reports_each_provider(live: LiveStack) -> None:
         "code": "UPSTREAM_UNAUTHORIZED",
     }
     assert report["providers"]["PRIVX"]["ready"] is True
+
+
+def test_concurrent_readyz_requests_share_one_round_of_probes(live: LiveStack) -> None:
+    time.sleep(1.1)  # past the previous test's round
+    live.reset_calls()
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        statuses = [s for s, _, _ in pool.map(lambda _: get(base(live) + "/readyz"), range(40))]
+
+    assert statuses == [200] * 40
+    for provider in ("PRIVX", "PREFACTOR", "ZITADEL", "HYPERID"):
+        assert 1 <= len(live.calls(provider)) <= 2  # one round, two if it aged meanwhile
 
 
 def test_metrics_count_requests_and_upstream_calls_per_provider(live: LiveStack) -> None:

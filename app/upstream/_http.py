@@ -16,6 +16,8 @@ refusal by the budget, a missing forwarded credential and cancellation record no
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import email.utils
 import json
 import random
@@ -45,6 +47,9 @@ if TYPE_CHECKING:  # metrics import this package's circuit states
     from app.metrics import Metrics
 
 T = TypeVar("T")
+
+# Set for readiness probes: they skip the concurrency queue, which measures the gateway's load.
+UNQUEUED: contextvars.ContextVar[bool] = contextvars.ContextVar("unqueued", default=False)
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 BACKOFF_BASE = 0.05  # seconds; attempt n waits up to BACKOFF_BASE * 2**n (full jitter)
@@ -189,7 +194,7 @@ class Endpoint:
                 used = await self.credential.headers()
                 accounting.charge(self.provider)  # retries spend the request's budget too
                 # The slot is held for the exchange only, never while waiting to retry.
-                async with self._limit:
+                async with self._limit if not UNQUEUED.get() else contextlib.nullcontext():
                     with flight:
                         status, content, retry_after = await self._request(
                             method, path, params, body, used
