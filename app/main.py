@@ -32,6 +32,7 @@ from app.auth.jwt import JwksSource, JwtVerifier
 from app.auth.middleware import AuthMiddleware, wants_ide
 from app.errors import ConfigError
 from app.graphiql import EXAMPLES, graphiql_html, graphiql_routes
+from app.headers import RequestHeaders
 from app.http import GRAPHQL_RESPONSE, as_graphql_response, negotiate
 from app.limits import BodyLimit
 from app.listing.cursor import CursorCodec
@@ -250,6 +251,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     ]
     middleware = [
         Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
+        Middleware(RequestHeaders),
         Middleware(AuthMiddleware),
     ]
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
