@@ -11,9 +11,11 @@ CREDENTIAL_HEADERS = {b"x-api-key": "X-API-Key", b"authorization": "Authorizatio
 
 
 class RequestHeaders:
-    """400 for a repeated credential header on `path`.
+    """400 for a repeated credential header on `path`; media types lower-cased for Strawberry.
 
-    With two credentials, which one authenticates would be an accident of header order.
+    With two credentials, which one authenticates would be an accident of header order. Media
+    types are case-insensitive (RFC 9110, section 8.3.1) but Strawberry compares them exactly,
+    so the Content-Type's type and subtype are lower-cased here; its parameters are kept.
     """
 
     def __init__(self, app: ASGIApp, path: str = "/graphql") -> None:
@@ -25,13 +27,27 @@ class RequestHeaders:
             await self.app(scope, receive, send)
             return
         seen: set[bytes] = set()
-        for name, _ in scope["headers"]:
+        mixed_case = False
+        for name, value in scope["headers"]:
             if name in CREDENTIAL_HEADERS:
                 if name in seen:
                     await _refuse(send, CREDENTIAL_HEADERS[name])
                     return
                 seen.add(name)
+            elif name == b"content-type":
+                mixed_case = mixed_case or _lowered(value) != value
+        if mixed_case:
+            scope["headers"] = [
+                (name, _lowered(value) if name == b"content-type" else value)
+                for name, value in scope["headers"]
+            ]
         await self.app(scope, receive, send)
+
+
+def _lowered(content_type: bytes) -> bytes:
+    """`content_type` with its media type in lower case and its parameters as they were."""
+    media_type, separator, parameters = content_type.partition(b";")
+    return media_type.lower() + separator + parameters
 
 
 async def _refuse(send: Send, header: str) -> None:

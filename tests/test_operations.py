@@ -142,3 +142,20 @@ def test_graphql_over_http_negotiation(
     assert got_status == status
     assert content_type.startswith(media)
     assert ("data" in body) is has_data
+
+
+@pytest.mark.parametrize(
+    "content_type", ["APPLICATION/JSON", "Application/Json; charset=UTF-8", "application/JSON"]
+)
+def test_content_types_match_case_insensitively(live: LiveStack, content_type: str) -> None:
+    request = urllib.request.Request(
+        live.url,
+        data=json.dumps({"query": "{ providers { name } }"}).encode(),
+        headers={"Content-Type": content_type},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        status, body = response.status, json.loads(response.read())
+
+    assert status == 200
+    assert len(body["data"]["providers"]) == 4
