@@ -33,7 +33,7 @@ from app.auth.middleware import AuthMiddleware, wants_ide
 from app.errors import ConfigError
 from app.graphiql import EXAMPLES, graphiql_html, graphiql_routes
 from app.headers import RequestHeaders
-from app.http import GRAPHQL_RESPONSE, as_graphql_response, negotiate
+from app.http import GRAPHQL_RESPONSE, as_graphql_response, negotiate, shape_problem
 from app.limits import BodyLimit
 from app.listing.cursor import CursorCodec
 from app.metrics import Metrics
@@ -134,10 +134,9 @@ class GatewayGraphQL(GraphQL[Context, None]):
                 body = orjson.loads(await request.body())
             except orjson.JSONDecodeError:
                 body = {}  # Strawberry names the parse error itself
-            if not isinstance(body, dict | list):
-                return _error_response(
-                    400, "BAD_REQUEST", "The request body must be a JSON object."
-                )
+            problem = shape_problem(body)
+            if problem is not None:
+                return _error_response(400, "BAD_REQUEST", problem)
         try:
             response = await super().run(request, context, root_value)
         except HTTPException as exc:
