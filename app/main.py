@@ -18,9 +18,10 @@ from cross_web import HTTPException
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.types.unset import UNSET
@@ -78,6 +79,14 @@ class GatewayGraphQL(GraphQL[Context, None]):
         self._request_timeout = request_timeout
         self._metrics = metrics
         self._tracing = tracing
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Strawberry's ASGI entry; a client that hangs up mid-body ends the request quietly."""
+        try:
+            await super().__call__(scope, receive, send)
+        except ClientDisconnect:
+            # Nobody is left to answer: a client that hangs up is not an application error.
+            log.info("Client disconnected before sending its whole request body; not answered.")
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
