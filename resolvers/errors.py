@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterator
 
 from graphql import GraphQLError
+from graphql.language.parser import MAX_NESTING_DEPTH
 from strawberry.extensions import SchemaExtension
 
 from app.errors import GatewayError
@@ -13,6 +14,17 @@ from app.errors import GatewayError
 log = logging.getLogger("session_gateway.errors")
 
 MASKED_MESSAGE = "Unexpected error."
+MAX_VALIDATION_ERRORS = 100  # graphql-core's validate() stops after this many
+TOO_DEEP = (
+    "The document nests selections or fragments too deeply to validate "
+    f"(over {MAX_NESTING_DEPTH} levels); spread fewer fragments inside one another."
+)
+TOO_MANY = f"More than {MAX_VALIDATION_ERRORS} validation errors; fix the first ones and retry."
+# validate() ends with these bare messages when it gives up; the client gets the reason.
+_ABORTED = {
+    "Validation aborted.": TOO_DEEP,
+    "Too many validation errors, error limit reached. Validation aborted.": TOO_MANY,
+}
 
 
 def _with_request_id(error: GraphQLError, request_id: str) -> GraphQLError:
@@ -56,7 +68,7 @@ class GatewayErrors(SchemaExtension):
             # Parse and validation errors: meant for the client as they are.
             parse = error.message.startswith("Syntax Error")
             code = "GRAPHQL_PARSE_FAILED" if parse else "GRAPHQL_VALIDATION_FAILED"
-            return _recoded(error, error.message, {"code": code})
+            return _recoded(error, _ABORTED.get(error.message, error.message), {"code": code})
         if isinstance(original, GatewayError):
             return error
         if isinstance(original, GraphQLError):

@@ -120,6 +120,32 @@ def test_graphql_level_mistakes_name_the_problem(
     assert error["extensions"]["code"] == code
 
 
+DEEP = "parent { " * 15 + "id" + " }" * 15
+CHAINED = "fragment F0 on Session { id } " + " ".join(
+    f"fragment F{i} on Session {{ parent {{ ...F{i - 1} }} }}" for i in range(1, 120)
+)
+
+
+@pytest.mark.parametrize(
+    ("query", "operation", "message"),
+    [
+        (CHAINED + " { sessions { nodes { ...F119 } } }", None, "too deeply to validate"),
+        ("{ " + " ".join(f"n{i}" for i in range(120)) + " }", None, "More than 100 validation"),
+    ],
+)
+def test_validation_that_gives_up_says_why(
+    live: LiveStack, query: str, operation: str | None, message: str
+) -> None:
+    body = json.dumps({"query": query, "operationName": operation}).encode()
+
+    _, result = raw(live, body)
+
+    last = result["errors"][-1]
+    assert message in last["message"]
+    assert "aborted" not in json.dumps(result)
+    assert {e["extensions"]["code"] for e in result["errors"]} == {"GRAPHQL_VALIDATION_FAILED"}
+
+
 def test_too_many_tokens_is_refused(live: LiveStack) -> None:
     query = "{ providers { " + " ".join(["name"] * 6000) + " } }"
 
