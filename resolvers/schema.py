@@ -11,7 +11,6 @@ from graphql import ASTValidationRule, GraphQLError
 from strawberry.extensions import DisableIntrospection
 from strawberry.extensions.max_aliases import create_validator as alias_validator
 from strawberry.extensions.query_depth_limiter import IgnoreContext
-from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
 from strawberry.types import ExecutionContext
 
 from app import ids
@@ -19,6 +18,7 @@ from app.settings import Settings
 from resolvers.caching import Documents, DocumentStore
 from resolvers.context import Info
 from resolvers.cost import CostLimit
+from resolvers.depth import depth_rule
 from resolvers.errors import GatewayErrors
 from resolvers.execution import GatewayExecutor
 from resolvers.node import Node
@@ -112,7 +112,7 @@ def build_schema(limits: Limits) -> GatewaySchema:
     # The depth and alias rules are made once, with the schema; Strawberry's limiter
     # extensions would make new rule classes for every request.
     rules: tuple[type[ASTValidationRule], ...] = (
-        depth_validator(limits.max_depth, _is_introspection),
+        depth_rule(limits.max_depth, _is_introspection),
         alias_validator(limits.max_aliases),
     )
     # Repeated query texts skip parsing and validation.

@@ -124,13 +124,21 @@ DEEP = "parent { " * 15 + "id" + " }" * 15
 CHAINED = "fragment F0 on Session { id } " + " ".join(
     f"fragment F{i} on Session {{ parent {{ ...F{i - 1} }} }}" for i in range(1, 120)
 )
+SPREADS_ONLY = "fragment G0 on Query { providers { name } } " + " ".join(
+    f"fragment G{i} on Query {{ ...G{i - 1} }}" for i in range(1, 300)
+)
+OVER_DEEP_OPERATIONS = f"fragment D on Query {{ sessions {{ nodes {{ {DEEP} }} }} }} " + " ".join(
+    f"query Q{i} {{ ...D }}" for i in range(105)
+)
 
 
 @pytest.mark.parametrize(
     ("query", "operation", "message"),
     [
         (CHAINED + " { sessions { nodes { ...F119 } } }", None, "too deeply to validate"),
+        (SPREADS_ONLY + " { ...G299 }", None, "too deeply to validate"),
         ("{ " + " ".join(f"n{i}" for i in range(120)) + " }", None, "More than 100 validation"),
+        (OVER_DEEP_OPERATIONS, "Q1", "More than 100 validation"),
     ],
 )
 def test_validation_that_gives_up_says_why(
@@ -144,6 +152,16 @@ def test_validation_that_gives_up_says_why(
     assert message in last["message"]
     assert "aborted" not in json.dumps(result)
     assert {e["extensions"]["code"] for e in result["errors"]} == {"GRAPHQL_VALIDATION_FAILED"}
+
+
+def test_a_fragment_spread_twice_is_one_depth_error(live: LiveStack) -> None:
+    query = f"fragment P on Session {{ {DEEP} }} {{ sessions {{ nodes {{ ...P ...P }} }} }}"
+
+    result = post(live.url, query)
+
+    assert [e["message"] for e in result["errors"]] == [
+        "'anonymous' exceeds maximum operation depth of 15"
+    ]
 
 
 def test_too_many_tokens_is_refused(live: LiveStack) -> None:
