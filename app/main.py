@@ -31,6 +31,7 @@ from app.auth import Authenticator, Principal
 from app.auth.apikeys import ApiKeyStore
 from app.auth.jwt import JwksSource, JwtVerifier
 from app.auth.middleware import AuthMiddleware, wants_ide
+from app.echo import clip_echoes
 from app.errors import ConfigError
 from app.graphiql import EXAMPLES, graphiql_html, graphiql_routes
 from app.headers import RequestHeaders
@@ -149,7 +150,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
         try:
             response = await super().run(request, context, root_value)
         except HTTPException as exc:
-            return _error_response(exc.status_code, "BAD_REQUEST", exc.reason)
+            return _error_response(exc.status_code, "BAD_REQUEST", clip_echoes(exc.reason))
         if media_type == GRAPHQL_RESPONSE and isinstance(response, Response):
             return as_graphql_response(response)
         return response

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from app import ids
+from app.upstream.records import Provider
 from tests.live import LiveStack, post
 
 
@@ -162,6 +164,40 @@ def test_a_fragment_spread_twice_is_one_depth_error(live: LiveStack) -> None:
     assert [e["message"] for e in result["errors"]] == [
         "'anonymous' exceeds maximum operation depth of 15"
     ]
+
+
+LONG = "x" * 100_000
+FILTERED = "query ($f: SessionFilterInput) { sessions(filter: $f) { totalCount } }"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"query": "{ providers { name } }", "operationName": LONG},
+        {"query": "query ($id: ID!) { session(id: $id) { id } }", "variables": {"id": LONG}},
+        {"query": FILTERED, "variables": {"f": {"userIds": [LONG]}}},
+        {"query": FILTERED, "variables": {"f": {"remoteAddress": LONG}}},
+        {"query": FILTERED, "variables": {"f": {LONG: 1}}},  # named, then printed in the value
+        {"query": "{ sessions(filter: {" + LONG + ": 1}) { totalCount } }"},
+        {"query": '{ sessions(after: "' + LONG + '.a.b") { totalCount } }'},
+        {"query": "{ " + LONG + " }"},
+    ],
+)
+def test_long_input_is_echoed_as_a_short_prefix(live: LiveStack, body: dict[str, Any]) -> None:
+    _, result = raw(live, json.dumps(body).encode())
+
+    messages = [e["message"] for e in result["errors"]]
+    assert all(len(m) < 300 for m in messages), [len(m) for m in messages]
+    assert "x" * 64 + "…" in messages[0]
+
+
+def test_revoke_results_echo_a_short_prefix_of_the_id(live: LiveStack) -> None:
+    missing = ids.encode(ids.SESSION, Provider.PRIVX, "y" * 1000)
+    query = "mutation ($id: ID!) { revokeSession(id: $id) { ... on SessionNotFound { message } } }"
+
+    result = post(live.url, query, {"id": missing})
+
+    assert result["data"]["revokeSession"]["message"] == f"No session with id '{missing[:64]}…'."
 
 
 def test_too_many_tokens_is_refused(live: LiveStack) -> None:

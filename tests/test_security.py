@@ -402,6 +402,19 @@ def test_crafted_jwt_headers_get_401_not_500(
         assert status == 401, (token, body)
 
 
+def test_a_long_jwt_algorithm_is_echoed_as_a_short_prefix(
+    secured: LiveStack, keys: dict[str, SigningKey]
+) -> None:
+    _, payload, signature = keys["old"].token(sub="x").split(".")
+    header = base64.urlsafe_b64encode(json.dumps({"alg": "A" * 10_000}).encode()).decode()
+    token = f"{header.rstrip('=')}.{payload}.{signature}"
+
+    status, body = send(secured.url, LIST, headers={"Authorization": f"Bearer {token}"})
+
+    assert status == 401
+    assert body["errors"][0]["message"] == f"The token's algorithm '{'A' * 64}…' is not accepted."
+
+
 @pytest.mark.parametrize(
     ("header", "credentials"),
     [
