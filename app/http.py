@@ -40,12 +40,9 @@ def negotiate(accept: str | None) -> str | None:
 
 
 def shape_problem(body: object) -> str | None:
-    """Why a decoded JSON body is not a GraphQL request, or None when it may be one.
-
-    Strawberry refuses a batch (a list), a `query` that is not a string and `variables` or
-    `extensions` that are not objects, with clear messages; it would turn any `operationName`
-    into a string, so `5` would name an operation "5".
-    """
+    """Why a decoded JSON body is not a GraphQL request, or None when it may be one."""
+    # Strawberry refuses batches (lists) and a `query`, `variables` or `extensions` of the
+    # wrong type with clear messages, but would make `"operationName": 5` an operation "5".
     if isinstance(body, list):
         return None
     if not isinstance(body, dict):

@@ -40,6 +40,13 @@ def raw(
         (b"{ providers { name } }", "text/plain", 400, "Unsupported content type", "BAD_REQUEST"),
         (b'{"query": 5}', "application/json", 400, "must be a string", "BAD_REQUEST"),
         (
+            b'[{"query": "{ providers { name } }"}]',
+            "application/json",
+            400,
+            "Batching is not enabled",
+            "BAD_REQUEST",
+        ),
+        (
             b'{"query": "{ providers { name } }", "operationName": 5}',
             "application/json",
             400,
