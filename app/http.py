@@ -1,4 +1,4 @@
-"""GraphQL over HTTP: Accept negotiation and the application/graphql-response+json rules."""
+"""GraphQL over HTTP: Accept negotiation, request shape, application/graphql-response+json."""
 
 from __future__ import annotations
 
@@ -37,6 +37,20 @@ def negotiate(accept: str | None) -> str | None:
         if quality > 0 and (best is None or candidate > best):
             best = candidate
     return best[2] if best else None
+
+
+def shape_problem(body: object) -> str | None:
+    """Why a decoded JSON body is not a GraphQL request, or None when it may be one."""
+    # Strawberry refuses batches (lists) and a `query`, `variables` or `extensions` of the
+    # wrong type with clear messages, but would make `"operationName": 5` an operation "5".
+    if isinstance(body, list):
+        return None
+    if not isinstance(body, dict):
+        return "The request body must be a JSON object."
+    name = body.get("operationName")
+    if name is not None and not isinstance(name, str):
+        return "The GraphQL operation's `operationName` must be a string or null, if provided."
+    return None
 
 
 def as_graphql_response(response: Response) -> Response:

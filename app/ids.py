@@ -13,6 +13,7 @@ import binascii
 import functools
 from typing import Final
 
+from app.echo import echo
 from app.errors import BadUserInput
 from app.upstream.records import Provider
 
@@ -42,9 +43,9 @@ def decode(global_id: str) -> tuple[str, Provider, str]:
         kind, provider_name, native_id = base64.b32hexdecode(padded).decode("utf-8").split(":", 2)
         provider = Provider(provider_name)
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise BadUserInput(f"'{global_id}' is not a valid global id.") from None
+        raise BadUserInput(f"'{echo(global_id)}' is not a valid global id.") from None
     if kind not in _KIND_NAMES or not native_id:
-        raise BadUserInput(f"'{global_id}' is not a valid global id.")
+        raise BadUserInput(f"'{echo(global_id)}' is not a valid global id.")
     return kind, provider, native_id
 
 
@@ -53,6 +54,7 @@ def decode_as(kind: str, global_id: str) -> tuple[Provider, str]:
     found, provider, native_id = decode(global_id)
     if found != kind:
         raise BadUserInput(
-            f"'{global_id}' is the id of a {_KIND_NAMES[found]}, not of a {_KIND_NAMES[kind]}."
+            f"'{echo(global_id)}' is the id of a {_KIND_NAMES[found]}, "
+            f"not of a {_KIND_NAMES[kind]}."
         )
     return provider, native_id

@@ -18,9 +18,10 @@ from cross_web import HTTPException
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.types.unset import UNSET
@@ -30,9 +31,11 @@ from app.auth import Authenticator, Principal
 from app.auth.apikeys import ApiKeyStore
 from app.auth.jwt import JwksSource, JwtVerifier
 from app.auth.middleware import AuthMiddleware, wants_ide
+from app.echo import clip_echoes
 from app.errors import ConfigError
 from app.graphiql import EXAMPLES, graphiql_html, graphiql_routes
-from app.http import GRAPHQL_RESPONSE, as_graphql_response, negotiate
+from app.headers import RequestHeaders
+from app.http import GRAPHQL_RESPONSE, as_graphql_response, negotiate, shape_problem
 from app.limits import BodyLimit
 from app.listing.cursor import CursorCodec
 from app.metrics import Metrics
@@ -81,6 +84,14 @@ class GatewayGraphQL(GraphQL[Context, None]):
         self._metrics = metrics
         self._tracing = tracing
         self._call_budget = call_budget
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Strawberry's ASGI entry; a client that hangs up mid-body ends the request quietly."""
+        try:
+            await super().__call__(scope, receive, send)
+        except ClientDisconnect:
+            # Nobody is left to answer: a client that hangs up is not an application error.
+            log.info("Client disconnected before sending its whole request body; not answered.")
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -137,14 +148,13 @@ class GatewayGraphQL(GraphQL[Context, None]):
                 body = orjson.loads(await request.body())
             except orjson.JSONDecodeError:
                 body = {}  # Strawberry names the parse error itself
-            if not isinstance(body, dict | list):
-                return _error_response(
-                    400, "BAD_REQUEST", "The request body must be a JSON object."
-                )
+            problem = shape_problem(body)
+            if problem is not None:
+                return _error_response(400, "BAD_REQUEST", problem)
         try:
             response = await super().run(request, context, root_value)
         except HTTPException as exc:
-            return _error_response(exc.status_code, "BAD_REQUEST", exc.reason)
+            return _error_response(exc.status_code, "BAD_REQUEST", clip_echoes(exc.reason))
         if media_type == GRAPHQL_RESPONSE and isinstance(response, Response):
             return as_graphql_response(response)
         return response
@@ -258,6 +268,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     ]
     middleware = [
         Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
+        Middleware(RequestHeaders),
         Middleware(AuthMiddleware),
         Middleware(
             Admission,

@@ -16,7 +16,9 @@ its figures reused wherever it is spread, and refused at the first limit it pass
 Within these, graphql-core's overlapping-fields rule still meters its own comparisons and gives
 up past `max_field_comparisons` (its MAX_COMPLEXITY_BUDGET), which bounds validation's time.
 
-A spread that closes a fragment cycle counts as nothing here; validation reports the cycle.
+Fragments spread inside fragments past graphql-core's own nesting ceiling (MAX_NESTING_DEPTH)
+are refused here too, so its validation never gives up for that reason. A spread that closes a
+fragment cycle counts as nothing here; validation reports the cycle.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from graphql import (
     OperationDefinitionNode,
     SelectionSetNode,
 )
+from graphql.language.parser import MAX_NESTING_DEPTH
 from graphql.validation.rules import overlapping_fields_can_be_merged
 
 CODE = "QUERY_TOO_COMPLEX"
@@ -60,6 +63,7 @@ class _Shape:
     fields: int
     aliases: int
     depth: int
+    nesting: int  # selection sets inside one another, a spread's fragment counting as one
     names: Counter[str]  # response names of the set's own level, fragments merged in
 
 
@@ -95,7 +99,7 @@ class _Measure:
         return shape
 
     def selection_set(self, selections: SelectionSetNode) -> _Shape:
-        fields = aliases = depth = 0
+        fields = aliases = depth = nesting = 0
         names: Counter[str] = Counter()
         spread: set[str] = set()  # execution collects a fragment once per selection set
         for node in selections.selections:
@@ -109,6 +113,7 @@ class _Measure:
                     sub = self.selection_set(node.selection_set)
                     fields += sub.fields
                     aliases += sub.aliases
+                    nesting = max(nesting, sub.nesting)
                     if not name.startswith("__"):  # introspection's nesting is fixed and fine
                         depth = max(depth, sub.depth + 1)
                 continue
@@ -125,6 +130,7 @@ class _Measure:
                 fields += shape.fields
                 aliases += shape.aliases
                 depth = max(depth, shape.depth)
+                nesting = max(nesting, shape.nesting)
                 names.update(shape.names)
         name, most = names.most_common(1)[0] if names else ("", 0)
         if most > self.limits.max_same_name:
@@ -134,7 +140,14 @@ class _Measure:
                 f"'{_short(name)}' is selected {most} times in one selection set; the limit "
                 f"(maxSameName) is {self.limits.max_same_name}. Select each field once.",
             )
-        return _Shape(fields, aliases, depth, names)
+        if nesting + 1 > MAX_NESTING_DEPTH:
+            raise _refusal(
+                "maxNesting",
+                MAX_NESTING_DEPTH,
+                f"Fragments spread inside one another nest selections more than "
+                f"{MAX_NESTING_DEPTH} levels deep, more than graphql-core validates.",
+            )
+        return _Shape(fields, aliases, depth, nesting + 1, names)
 
 
 def _selection_sets(document: DocumentNode) -> Iterator[SelectionSetNode]:

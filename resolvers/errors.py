@@ -8,11 +8,17 @@ from collections.abc import Iterator
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
+from app.echo import clip_echoes
 from app.errors import GatewayError
 
 log = logging.getLogger("session_gateway.errors")
 
 MASKED_MESSAGE = "Unexpected error."
+MAX_VALIDATION_ERRORS = 100  # graphql-core's validate() stops after this many
+TOO_MANY = f"More than {MAX_VALIDATION_ERRORS} validation errors; fix the first ones and retry."
+# validate() ends with this bare message when it gives up; the client gets the reason. (Its
+# other "Validation aborted." causes are refused before validation: resolvers/caching.py.)
+_ABORTED = {"Too many validation errors, error limit reached. Validation aborted.": TOO_MANY}
 
 
 def _with_request_id(error: GraphQLError, request_id: str) -> GraphQLError:
@@ -53,15 +59,16 @@ class GatewayErrors(SchemaExtension):
         if original is None:
             if error.extensions:
                 return error
-            # Parse and validation errors: meant for the client as they are.
+            # Parse and validation errors: meant for the client, with long values clipped.
             parse = error.message.startswith("Syntax Error")
             code = "GRAPHQL_PARSE_FAILED" if parse else "GRAPHQL_VALIDATION_FAILED"
-            return _recoded(error, error.message, {"code": code})
+            message = _ABORTED.get(error.message) or clip_echoes(error.message)
+            return _recoded(error, message, {"code": code})
         if isinstance(original, GatewayError):
             return error
         if isinstance(original, GraphQLError):
             # e.g. a variable that does not coerce to its type: the client's input.
-            return _recoded(error, error.message, {"code": "BAD_USER_INPUT"})
+            return _recoded(error, clip_echoes(error.message), {"code": "BAD_USER_INPUT"})
         # Anything else is a bug: the client gets a request id, the log gets the details.
         log.error(
             "unexpected error in request %s at %s",

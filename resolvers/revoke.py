@@ -8,6 +8,7 @@ import strawberry
 
 from app import ids
 from app.auth.principal import REVOKE_ALL, REVOKE_OWN
+from app.echo import echo
 from app.errors import Forbidden
 from app.revoke import revoke_session, revoke_user_sessions
 from app.upstream.records import RevokeOutcome, UserRecord
@@ -60,14 +61,14 @@ async def resolve_revoke_session(info: Info, id: strawberry.ID) -> RevokeSession
         # A scoped caller may end only its own sessions: look first; others' look missing.
         record = await info.context.loaders.session_by_id(str(id))
         if record is None or not principal.may_see(record):
-            return SessionNotFound(id=id, message=f"No session with id '{id}'.")
+            return SessionNotFound(id=id, message=f"No session with id '{echo(id)}'.")
         if not principal.may_revoke(record.user):
             raise Forbidden(f"Ending sessions needs the `{REVOKE_OWN}` scope.")
     outcome = await revoke_session(info.context.upstreams, provider, native_id)
     if outcome is RevokeOutcome.NOT_FOUND:
-        return SessionNotFound(id=id, message=f"No session with id '{id}'.")
+        return SessionNotFound(id=id, message=f"No session with id '{echo(id)}'.")
     if outcome is RevokeOutcome.REFUSED:
-        return RevokeRefused(id=id, message=f"{provider.value} refused to revoke '{id}'.")
+        return RevokeRefused(id=id, message=f"{provider.value} refused to revoke '{echo(id)}'.")
     return SessionRevoked(id=id)
 
 

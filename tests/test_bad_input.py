@@ -37,6 +37,41 @@ def raw(
         ),
         (b"{ providers { name } }", "text/plain", 400, "Unsupported content type", "BAD_REQUEST"),
         (b'{"query": 5}', "application/json", 400, "must be a string", "BAD_REQUEST"),
+        (
+            b'[{"query": "{ providers { name } }"}]',
+            "application/json",
+            400,
+            "Batching is not enabled",
+            "BAD_REQUEST",
+        ),
+        (
+            b'{"query": "{ providers { name } }", "operationName": 5}',
+            "application/json",
+            400,
+            "`operationName` must be a string or null",
+            "BAD_REQUEST",
+        ),
+        (
+            b'{"query": "query A { providers { name } }", "operationName": ["A"]}',
+            "application/json",
+            400,
+            "`operationName` must be a string or null",
+            "BAD_REQUEST",
+        ),
+        (
+            b'{"query": "{ providers { name } }", "variables": [1]}',
+            "application/json",
+            400,
+            "`variables` must be an object or null",
+            "BAD_REQUEST",
+        ),
+        (
+            b'{"query": "{ providers { name } }", "extensions": "x"}',
+            "application/json",
+            400,
+            "`extensions` must be an object or null",
+            "BAD_REQUEST",
+        ),
         (b"x" * 300_000, "application/json", 413, "larger than 262144 bytes", "PAYLOAD_TOO_LARGE"),
     ],
 )
@@ -90,6 +125,75 @@ def test_graphql_level_mistakes_name_the_problem(
     error = result["errors"][0]
     assert message.lower() in error["message"].lower()
     assert error["extensions"]["code"] == code
+
+
+DEEP = "parent { " * 15 + "id" + " }" * 15
+CHAINED = "fragment F0 on Session { id } " + " ".join(
+    f"fragment F{i} on Session {{ parent {{ ...F{i - 1} }} }}" for i in range(1, 120)
+)
+SPREADS_ONLY = "fragment G0 on Query { providers { name } } " + " ".join(
+    f"fragment G{i} on Query {{ ...G{i - 1} }}" for i in range(1, 300)
+)
+OVER_DEEP_OPERATIONS = f"fragment D on Query {{ sessions {{ nodes {{ {DEEP} }} }} }} " + " ".join(
+    f"query Q{i} {{ ...D }}" for i in range(105)
+)
+
+
+@pytest.mark.parametrize(
+    ("query", "operation", "limit", "message"),
+    [
+        (
+            CHAINED + " { sessions { nodes { ...F119 } } }",
+            None,
+            "maxNesting",
+            "Fragments spread inside one another nest selections more than 200 levels deep, "
+            "more than graphql-core validates.",
+        ),
+        (
+            SPREADS_ONLY + " { ...G299 }",
+            None,
+            "maxSpreads",
+            "The document has more than 200 fragment spreads; the limit (maxSpreads) is 200.",
+        ),
+        (
+            OVER_DEEP_OPERATIONS,
+            "Q1",
+            "maxDepth",
+            "The operation nests fields 17 levels deep; the limit (maxDepth) is 15.",
+        ),
+    ],
+)
+def test_documents_past_a_shape_limit_are_refused_before_validation(
+    live: LiveStack, query: str, operation: str | None, limit: str, message: str
+) -> None:
+    body = json.dumps({"query": query, "operationName": operation}).encode()
+
+    _, result = raw(live, body)
+
+    assert [e["message"] for e in result["errors"]] == [message]
+    assert result["errors"][0]["extensions"]["limit"] == limit
+
+
+def test_validation_that_gives_up_says_why(live: LiveStack) -> None:
+    query = "{ " + " ".join(f"n{i}" for i in range(120)) + " }"
+
+    result = post(live.url, query)
+
+    assert result["errors"][-1]["message"] == (
+        "More than 100 validation errors; fix the first ones and retry."
+    )
+    assert "aborted" not in json.dumps(result)
+    assert {e["extensions"]["code"] for e in result["errors"]} == {"GRAPHQL_VALIDATION_FAILED"}
+
+
+def test_a_fragment_spread_twice_is_one_depth_error(live: LiveStack) -> None:
+    query = f"fragment P on Session {{ {DEEP} }} {{ sessions {{ nodes {{ ...P ...P }} }} }}"
+
+    result = post(live.url, query)
+
+    assert [e["message"] for e in result["errors"]] == [
+        "The operation nests fields 17 levels deep; the limit (maxDepth) is 15."
+    ]
 
 
 def test_too_many_tokens_is_refused(live: LiveStack) -> None:

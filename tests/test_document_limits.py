@@ -107,6 +107,17 @@ def test_depth_ignores_introspection_and_counts_through_fragments() -> None:
     assert check_document(parse(introspection), DocumentLimits(max_depth=2)) is None
 
 
+def test_spreads_nested_past_graphql_cores_ceiling_are_refused() -> None:
+    chain = "fragment G0 on Query { providers { name } } " + " ".join(
+        f"fragment G{i} on Query {{ ...G{i - 1} }}" for i in range(1, 300)
+    )
+
+    message, extensions = refusal(chain + " { ...G299 }", DocumentLimits(max_spreads=400))
+
+    assert extensions == {"code": "QUERY_TOO_COMPLEX", "limit": "maxNesting", "max": 200}
+    assert "more than 200 levels deep" in message
+
+
 def test_a_fragment_cycle_is_left_to_validation() -> None:
     query = "{ sessions { nodes { ...A } } } fragment A on Session { ...B } "
     query += "fragment B on Session { ...A id }"

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -160,3 +162,49 @@ def test_graphql_over_http_negotiation(
     assert got_status == status
     assert content_type.startswith(media)
     assert ("data" in body) is has_data
+
+
+@pytest.mark.parametrize(
+    "content_type", ["APPLICATION/JSON", "Application/Json; charset=UTF-8", "application/JSON"]
+)
+def test_content_types_match_case_insensitively(live: LiveStack, content_type: str) -> None:
+    request = urllib.request.Request(
+        live.url,
+        data=json.dumps({"query": "{ providers { name } }"}).encode(),
+        headers={"Content-Type": content_type},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        status, body = response.status, json.loads(response.read())
+
+    assert status == 200
+    assert len(body["data"]["providers"]) == 4
+
+
+def test_a_client_gone_mid_body_is_one_info_line(
+    live: LiveStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    server_errors = logging.getLogger("uvicorn.error")  # where uvicorn logs app exceptions
+    server_errors.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.INFO, logger="session_gateway"):
+            host, port = urllib.parse.urlsplit(live.url).netloc.split(":")
+            with socket.create_connection((host, int(port)), timeout=30) as client:
+                client.sendall(
+                    b"POST /graphql HTTP/1.1\r\nHost: gateway\r\n"
+                    b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+                    b'{"query": '
+                )
+            for _ in range(500):  # the server notices the close on its own thread
+                if any(r.levelno >= logging.INFO for r in caplog.records):
+                    break
+                time.sleep(0.01)
+    finally:
+        server_errors.removeHandler(caplog.handler)
+
+    logged = [
+        (r.name, r.levelname, "disconnected" in r.getMessage(), r.exc_info is None)
+        for r in caplog.records
+        if r.levelno >= logging.INFO
+    ]
+    assert logged == [("session_gateway", "INFO", True, True)]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import http.client
 import http.server
 import json
 import logging
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -400,6 +402,51 @@ def test_crafted_jwt_headers_get_401_not_500(
     for token in tokens:
         status, body = send(secured.url, LIST, headers={"Authorization": f"Bearer {token}"})
         assert status == 401, (token, body)
+
+
+def test_a_long_jwt_algorithm_is_echoed_as_a_short_prefix(
+    secured: LiveStack, keys: dict[str, SigningKey]
+) -> None:
+    _, payload, signature = keys["old"].token(sub="x").split(".")
+    header = base64.urlsafe_b64encode(json.dumps({"alg": "A" * 10_000}).encode()).decode()
+    token = f"{header.rstrip('=')}.{payload}.{signature}"
+
+    status, body = send(secured.url, LIST, headers={"Authorization": f"Bearer {token}"})
+
+    assert status == 401
+    assert body["errors"][0]["message"] == f"The token's algorithm '{'A' * 64}…' is not accepted."
+
+
+@pytest.mark.parametrize(
+    ("header", "credentials"),
+    [
+        ("X-API-Key", [ADMIN_KEY, ALICE_KEY]),
+        ("Authorization", ["Bearer not-a-jwt", f"Bearer {ADMIN_KEY}"]),
+    ],
+)
+def test_a_repeated_credential_header_is_400_before_authentication(
+    secured: LiveStack, header: str, credentials: list[str]
+) -> None:
+    # Two credentials: whichever header came first would decide who the caller is.
+    host, port = urllib.parse.urlsplit(secured.url).netloc.split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    body = json.dumps({"query": LIST}).encode()
+    connection.putrequest("POST", "/graphql")
+    connection.putheader("Content-Type", "application/json")
+    connection.putheader("Content-Length", str(len(body)))
+    for credential in credentials:
+        connection.putheader(header, credential)
+    connection.endheaders(body)
+    response = connection.getresponse()
+    status, got = response.status, json.loads(response.read())
+    connection.close()
+
+    assert status == 400
+    assert got["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+    assert got["errors"][0]["message"] == (
+        f"The {header} header was sent more than once; send one credential."
+    )
+    assert not [c for c in credentials if c in json.dumps(got)]
 
 
 async def test_a_cookie_set_by_an_upstream_is_not_sent_on_later_calls() -> None:

@@ -13,6 +13,7 @@ import aiohttp
 import jwt
 
 from app.auth.principal import Principal, UserKey
+from app.echo import clip_echoes
 from app.upstream.records import Provider
 
 ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA")
@@ -107,7 +108,9 @@ class JwtVerifier:
             raise InvalidToken("The bearer token is not a JWT.") from None
         algorithm = header.get("alg")
         if algorithm not in ALGORITHMS:
-            raise InvalidToken(f"The token's algorithm {algorithm!r} is not accepted.")
+            raise InvalidToken(
+                f"The token's algorithm {clip_echoes(repr(algorithm))} is not accepted."
+            )
         kid = header.get("kid")
         if kid is not None and not isinstance(kid, str):
             raise InvalidToken("The token's `kid` is not a string.")

@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
+from app.echo import echo
 from app.errors import BadUserInput
 
 VERSION = "1"
@@ -72,7 +73,7 @@ class CursorCodec:
         version, payload, signature = parts
         if version != VERSION:
             raise BadUserInput(
-                f"`{argument}` is a version {version!r} cursor; this gateway reads version "
+                f"`{argument}` is a version {echo(version)!r} cursor; this gateway reads version "
                 f"{VERSION}. Start again from the first page."
             )
         if not hmac.compare_digest(signature.encode(), self._sign(payload).encode()):

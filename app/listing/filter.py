@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from app.echo import echo
 from app.errors import BadUserInput
 from app.upstream.records import Provider, SessionRecord, SessionStatus
 
@@ -50,7 +51,7 @@ def parse_network(text: str) -> Network:
         return ipaddress.ip_network(text.strip(), strict=False)
     except ValueError:
         raise BadUserInput(
-            f"remoteAddress '{text}' is not an IP address or CIDR network "
+            f"remoteAddress '{echo(text)}' is not an IP address or CIDR network "
             "(e.g. 203.0.113.24 or 203.0.113.0/24)."
         ) from None
 
