@@ -263,7 +263,7 @@ async def send(session: aiohttp.ClientSession, url: str, body: bytes, tally: Tal
         tally.other["client timeout"] += 1
         return
     except aiohttp.ClientError as exc:
-        tally.other[type(exc).__name__] += 1
+        tally.other[f"{type(exc).__name__}: {str(exc)[:80]}"] += 1
         return
     tally.record(response.status, raw, time.monotonic() - began)
 
