@@ -201,6 +201,7 @@ class Tally:
     sent: int = 0
     ok: int = 0  # HTTP 200 with data
     partial: int = 0  # ... and errors beside it
+    partial_codes: Counter[str] = field(default_factory=Counter)
     complete: int = 0
     shed: int = 0  # HTTP 503 or 429
     other: Counter[str] = field(default_factory=Counter)
@@ -218,14 +219,15 @@ class Tally:
             self.other[f"HTTP {status}, not JSON"] += 1
             return
         errors = answer.get("errors") or []
+        codes = "/".join(sorted({str(e.get("extensions", {}).get("code")) for e in errors}))
         if status != 200 or answer.get("data") is None:
-            codes = sorted({str(e.get("extensions", {}).get("code")) for e in errors})
-            self.other[f"HTTP {status} {'/'.join(codes) or 'no errors'}"] += 1
+            self.other[f"HTTP {status} {codes or 'no errors'}"] += 1
             return
         self.ok += 1
         self.ok_seconds.append(seconds)
         if errors:
             self.partial += 1
+            self.partial_codes[codes] += 1
         elif self.expect_nodes is not None:
             nodes = answer["data"]["sessions"]["nodes"]
             self.complete += len(nodes) == self.expect_nodes
@@ -236,6 +238,7 @@ class Tally:
             "sent": self.sent,
             "ok": self.ok,
             "partial": self.partial,
+            "partial_by_codes": dict(self.partial_codes.most_common()),
             "shed": self.shed,
             "other": sum(self.other.values()),
             "other_by_kind": dict(self.other.most_common()),
@@ -514,14 +517,17 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 
 def others(rows: list[dict[str, Any]]) -> str:
-    """What the `other` answers were, attack by attack."""
+    """What the `other` answers were, and the error codes of partial ones, attack by attack."""
     lines = []
     for row in rows:
         for who in ("attacker", "bystander"):
-            kinds = row[who]["other_by_kind"]
-            if kinds:
-                listed = ", ".join(f"{kind}: {n}" for kind, n in kinds.items())
-                lines.append(f"- {row['attack']}, {who}: {listed}")
+            for what, kinds in (
+                ("other", row[who]["other_by_kind"]),
+                ("partial", row[who]["partial_by_codes"]),
+            ):
+                if kinds:
+                    listed = ", ".join(f"{kind}: {n}" for kind, n in kinds.items())
+                    lines.append(f"- {row['attack']}, {who}, {what}: {listed}")
     return "\n".join(lines)
 
 
@@ -582,7 +588,7 @@ def run(args: argparse.Namespace) -> int:
     print(table(rows))
     listed = others(rows)
     if listed:
-        print("\nother answers:\n" + listed)
+        print("\nother and partial answers:\n" + listed)
     result = {
         "stamp": stamp,
         "command": " ".join(["bench/run", "--overload", *sys.argv[1:]]),
