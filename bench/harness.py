@@ -28,7 +28,8 @@ from procs import Proc, free_port, machine_busy, read_handshake, start, wait_htt
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-VENV = ROOT / ".venv" / "bin"
+# A git worktree has no .venv of its own: use the interpreter's (PYTHONPATH=. keeps its code).
+VENV = ROOT / ".venv" / "bin" if (ROOT / ".venv").exists() else Path(sys.executable).parent
 PROVIDERS = 4
 MB = 1024 * 1024
 
@@ -75,13 +76,21 @@ class Bench:
         self.started.append(proc)
         return proc, read_handshake(proc, timeout=120)
 
-    def start_gateway(self, mocks: dict[str, Any], workers: int, name: str) -> tuple[Proc, str]:
+    def start_gateway(
+        self,
+        mocks: dict[str, Any],
+        workers: int,
+        name: str,
+        extra_env: dict[str, str] | None = None,
+    ) -> tuple[Proc, str]:
+        """A gateway on `mocks`; `extra_env` adds to or overrides the GATEWAY_* set here."""
         port = free_port()
         env = mocks["env"] | {
             "GATEWAY_CURSOR_SECRET": "bench-cursor-secret",
             # The peer has no caller authentication either.
             "GATEWAY_ALLOW_ANONYMOUS": "true",
         }
+        env |= extra_env or {}
         command = [
             str(VENV / "session-gateway"), "serve", "--host", "127.0.0.1", "--port", str(port),
             "--log-level", "warning",

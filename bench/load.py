@@ -47,7 +47,8 @@ def run(url: str, bodies: Path, concurrency: int, seconds: float) -> dict[str, A
     return result
 
 
-def _percentile(ordered: list[float], share: float) -> float:
+def percentile(ordered: list[float], share: float) -> float:
+    """The value at `share` (0..1) of an ascending list; 0 for an empty one."""
     if not ordered:
         return 0.0
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
@@ -96,9 +97,9 @@ async def _drive(url: str, bodies: list[bytes], concurrency: int, seconds: float
         "bytes": received,
         "errors": errors,
         "latency_us": {
-            "p50": int(_percentile(micros, 0.50)),
-            "p90": int(_percentile(micros, 0.90)),
-            "p99": int(_percentile(micros, 0.99)),
+            "p50": int(percentile(micros, 0.50)),
+            "p90": int(percentile(micros, 0.90)),
+            "p99": int(percentile(micros, 0.99)),
             "max": int(micros[-1]) if micros else 0,
             "mean": sum(micros) / len(micros) if micros else 0.0,
         },
