@@ -13,6 +13,7 @@ import uvicorn
 
 from app import logs
 from app.errors import ConfigError
+from app.serving import server_config, server_options
 from app.settings import Settings
 
 
@@ -28,20 +29,12 @@ def _serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    # No uvicorn access log: RequestLog already writes one JSON line per request.
-    options = {
-        "host": args.host,
-        "port": args.port,
-        "log_level": args.log_level,
-        "access_log": False,
-    }
+    options = server_options(settings, host=args.host, port=args.port, log_level=args.log_level)
     if args.workers > 1:
         # Each worker process builds its own app from the same environment.
-        uvicorn.run(
-            "app.main:create_app", factory=True, workers=args.workers, log_config=None, **options
-        )
+        uvicorn.run("app.main:create_app", factory=True, workers=args.workers, **options)
         return 0
-    uvicorn.run(app, log_config=None, **options)
+    uvicorn.run(app, **options)
     return 0
 
 
@@ -53,13 +46,8 @@ async def _demo(args: argparse.Namespace) -> None:
         # The demo holds generated data only, so it lets anyone on loopback in.
         env = {**mocks.gateway_env(), "GATEWAY_ALLOW_ANONYMOUS": "true"}
         settings = Settings.from_environ(env)
-        config = uvicorn.Config(
-            create_app(settings),
-            host=args.host,
-            port=args.port,
-            log_level=args.log_level,
-            log_config=None,
-            access_log=False,
+        config = server_config(
+            create_app(settings), settings, host=args.host, port=args.port, log_level=args.log_level
         )
         server = uvicorn.Server(config)
         for provider, url in mocks.urls.items():

@@ -80,6 +80,12 @@ class Settings(BaseSettings):
     # had held it this long; shorter, the time was lost in the gateway, not upstream.
     breaker_slow_call: float = Field(default=2.0, gt=0, le=300)
     max_body_bytes: int = Field(default=256 * 1024, ge=1024, le=64 * 1024 * 1024)
+    # Transport limits (app/serving.py).
+    max_header_bytes: int = Field(default=32 * 1024, ge=1024, le=1024 * 1024)
+    header_timeout: float = Field(default=10.0, gt=0, le=300)
+    body_timeout: float = Field(default=10.0, gt=0, le=300)
+    keepalive_timeout: float = Field(default=5.0, gt=0, le=300)
+    max_connections: int = Field(default=1000, ge=1, le=100_000)
     # Caller authentication: API keys (JSON list or file path) and/or JWTs checked by a JWKS.
     api_keys: SecretStr | None = None
     jwks_url: str | None = None

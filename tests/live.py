@@ -18,6 +18,7 @@ import uvicorn
 
 from app.main import create_app
 from app.mocks import MockData, MockUpstreams
+from app.serving import server_config
 from app.settings import Settings
 
 T = TypeVar("T")
@@ -60,7 +61,7 @@ class LiveStack:
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-        config = uvicorn.Config(create_app(settings), log_level="warning", lifespan="on")
+        config = server_config(create_app(settings), settings, log_level="warning")
         self._server = uvicorn.Server(config)
         self._serving = asyncio.ensure_future(self._server.serve(sockets=[sock]))
         while not self._server.started:  # noqa: ASYNC110 - uvicorn exposes only a flag

@@ -1,0 +1,267 @@
+"""Serving under uvicorn: its configuration, and the limits each connection must keep to."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import functools
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+from starlette.types import ASGIApp
+from uvicorn.config import Config
+from uvicorn.protocols.http.httptools_impl import (
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
+from uvicorn.server import ServerState
+
+from app.settings import Settings
+
+# Seconds a refused connection keeps reading (and dropping) what the client still sends, so
+# the client reads the refusal instead of a reset; nginx calls this a lingering close.
+LINGER = 1.0
+
+# GatewayProtocol overrides these uvicorn methods, checked when a server is configured so that
+# a uvicorn release without them stops start-up rather than serving without limits. It also
+# reads uvicorn internals (`cycle` and its `response_started`, `response_complete`,
+# `disconnected`, `message_event`; `pipeline`; `server_state.default_headers`), which
+# tests/test_transport.py exercises.
+_HOOKS = (
+    "connection_made",
+    "connection_lost",
+    "data_received",
+    "on_message_begin",
+    "on_headers_complete",
+    "on_message_complete",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TransportLimits:
+    """How large a request head may be, and how long its head and its body may take."""
+
+    max_header_bytes: int
+    header_timeout: float
+    body_timeout: float
+
+    @classmethod
+    def of(cls, settings: Settings) -> TransportLimits:
+        return cls(settings.max_header_bytes, settings.header_timeout, settings.body_timeout)
+
+
+class _Wait(enum.Enum):
+    """What a connection is waiting for from its client."""
+
+    IDLE = enum.auto()  # the first byte on a new connection
+    HEAD = enum.auto()  # the rest of a request head
+    BODY = enum.auto()  # the rest of a request body
+    NONE = enum.auto()  # nothing: the app answers, then uvicorn's keep-alive timer runs
+    GONE = enum.auto()  # nothing more: the connection was refused and is closing
+
+
+class GatewayProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol plus a head size limit and head, body and idle timeouts."""
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+        *,
+        limits: TransportLimits,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self._limits = limits
+        self._keepalive = float(config.timeout_keep_alive)
+        self._wait = _Wait.IDLE
+        self._changed = False  # `_wait` changed since its timer was set
+        self._head_bytes = 0
+        self._timer: asyncio.TimerHandle | None = None
+        self._socket: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._socket = transport
+        self._set_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._wait is _Wait.GONE:
+            return
+        if self._wait is not _Wait.BODY:
+            self._enter(_Wait.HEAD)
+        limit = self._limits.max_header_bytes
+        # httptools holds a header in memory until its line ends, so a head is fed to it no
+        # further than the limit. A pipelined head that follows a body within one read goes
+        # uncounted: the excess is bounded by one read (256 KB).
+        while self._wait is not _Wait.BODY and self._head_bytes + len(data) > limit:
+            room = limit - self._head_bytes
+            if room <= 0:
+                self._refuse(
+                    431, f"Request headers are larger than {limit} bytes.", "HEADERS_TOO_LARGE"
+                )
+                return
+            self._head_bytes = limit
+            if not self._feed(data[:room]):
+                return
+            data = data[room:]
+        if data:
+            if self._wait is not _Wait.BODY:
+                self._head_bytes += len(data)
+            if not self._feed(data):
+                return
+        if self._changed:
+            self._set_timer()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._enter(_Wait.HEAD)
+
+    def on_headers_complete(self) -> None:
+        cycle = self.cycle
+        super().on_headers_complete()
+        # uvicorn makes a new cycle for a request; for a WebSocket upgrade it makes none.
+        self._enter(_Wait.BODY if self.cycle is not cycle else _Wait.NONE)
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._head_bytes = 0
+        self._enter(_Wait.NONE)
+
+    def _feed(self, data: bytes) -> bool:
+        """Parse `data`; whether this protocol still reads the connection afterwards."""
+        super().data_received(data)
+        transport = self._socket
+        if transport is None or transport.is_closing():
+            return False
+        if transport.get_protocol() is not self:  # handed over to uvicorn's WebSocket protocol
+            self._cancel_timer()
+            return False
+        return True
+
+    def _enter(self, wait: _Wait) -> None:
+        if wait is not self._wait:
+            self._wait = wait
+            self._changed = True
+
+    def _set_timer(self) -> None:
+        """Time the current wait from now (a wait that starts and ends in one read costs none)."""
+        self._changed = False
+        self._cancel_timer()
+        delay = {
+            _Wait.IDLE: self._keepalive,
+            _Wait.HEAD: self._limits.header_timeout,
+            _Wait.BODY: self._limits.body_timeout,
+        }.get(self._wait)
+        if delay is not None:
+            self._timer = asyncio.get_running_loop().call_later(delay, self._expire)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _expire(self) -> None:
+        self._timer = None
+        wait = self._wait
+        if wait is _Wait.HEAD:
+            seconds = self._limits.header_timeout
+            message = f"Request headers were not complete within {seconds:g} seconds."
+            self._refuse(408, message, "HEADERS_TIMEOUT")
+        elif wait is _Wait.BODY:
+            seconds = self._limits.body_timeout
+            message = f"Request body was not complete within {seconds:g} seconds."
+            self._refuse(408, message, "BODY_TIMEOUT")
+        elif self._socket is not None:
+            self._socket.close()
+
+    def _refuse(self, status: int, message: str, code: str) -> None:
+        """Answer `status` unless another response is under way, and close the connection."""
+        waited, self._wait = self._wait, _Wait.GONE
+        self._cancel_timer()
+        transport = self._socket
+        if transport is None:
+            return
+        self.logger.warning("%s Closing the connection (%d).", message, status)
+        lingering = False
+        try:
+            if self._end_cycle(waited):
+                transport.write(self._response(status, message, code))
+                if transport.can_write_eof():
+                    transport.write_eof()
+                    lingering = True
+        finally:
+            if lingering:
+                self._timer = asyncio.get_running_loop().call_later(LINGER, transport.close)
+            else:
+                transport.close()
+
+    def _end_cycle(self, waited: _Wait) -> bool:
+        """Cut off the request under way, if any; whether a response may still be written."""
+        cycle: RequestResponseCycle | None = self.cycle
+        if cycle is None or cycle.response_complete:
+            return waited is not _Wait.BODY  # a body still arriving was answered already
+        # What uvicorn does when a client leaves: the app's sends are dropped and its
+        # receive() returns http.disconnect.
+        cycle.disconnected = True
+        cycle.message_event.set()
+        # A queued (pipelined) request means an earlier response is still to come.
+        return waited is _Wait.BODY and not cycle.response_started and not self.pipeline
+
+    def _response(self, status: int, message: str, code: str) -> bytes:
+        error = {"message": message, "extensions": {"code": code}}
+        body = json.dumps({"errors": [error]}).encode()
+        head = [STATUS_LINE[status]]
+        for name, value in self.server_state.default_headers:
+            head += [name, b": ", value, b"\r\n"]
+        head.append(b"content-type: application/json\r\nconnection: close\r\n")
+        head.append(b"content-length: %d\r\n\r\n" % len(body))
+        return b"".join(head) + body
+
+
+def server_options(
+    settings: Settings, *, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info"
+) -> dict[str, Any]:
+    """Keyword arguments for uvicorn.run or uvicorn.Config that serve with `settings`' limits."""
+    missing = [name for name in _HOOKS if not callable(getattr(HttpToolsProtocol, name, None))]
+    if missing:
+        raise RuntimeError(
+            f"uvicorn's HttpToolsProtocol has no {', '.join(missing)}; app/serving.py cannot "
+            "enforce the transport limits with this uvicorn release."
+        )
+    return {
+        "host": host,
+        "port": port,
+        "log_level": log_level,
+        # No uvicorn access log: RequestLog already writes one JSON line per request.
+        "access_log": False,
+        "log_config": None,
+        "lifespan": "on",
+        # uvicorn accepts any protocol factory here; a partial (not a class made per
+        # settings) pickles, so it reaches `--workers` processes too.
+        "http": functools.partial(GatewayProtocol, limits=TransportLimits.of(settings)),
+        "timeout_keep_alive": settings.keepalive_timeout,
+        # uvicorn counts the connection asking as well: N + 1 lets N connections be served.
+        "limit_concurrency": settings.max_connections + 1,
+    }
+
+
+def server_config(
+    app: ASGIApp,
+    settings: Settings,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    log_level: str = "info",
+) -> uvicorn.Config:
+    """The uvicorn configuration serving `app` with `settings`' transport limits."""
+    options = server_options(settings, host=host, port=port, log_level=log_level)
+    return uvicorn.Config(app, **options)
