@@ -42,8 +42,9 @@ from app.metrics import Metrics
 from app.readiness import Readiness
 from app.settings import Settings
 from app.tracing import Tracing
-from app.upstream import Upstreams, accounting, deadline
+from app.upstream import accounting, deadline
 from app.upstream.credentials import CALLER_HEADERS
+from app.upstream.upstreams import Upstreams
 from resolvers.context import Context
 from resolvers.schema import Limits, build_schema
 
@@ -219,7 +220,7 @@ def client_session(settings: Settings) -> aiohttp.ClientSession:
     )
     connector = aiohttp.TCPConnector(limit_per_host=CONNECTIONS_PER_HOST)
     # No cookie jar: one session serves every caller, so a cookie an upstream sets must not
-    # ride along on later calls (hyper.id's cookie is sent as a header on each call).
+    # ride along on later calls (a cookie credential is sent as a header on each call).
     return aiohttp.ClientSession(
         timeout=timeout, connector=connector, cookie_jar=aiohttp.DummyCookieJar()
     )

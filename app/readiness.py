@@ -14,30 +14,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from app.errors import UpstreamError
-from app.upstream import Upstreams, deadline
+from app.upstream import deadline
 from app.upstream._http import UNQUEUED
 from app.upstream.records import Provider
+from app.upstream.upstreams import Upstreams
 
 PROBE_SECONDS = 2.0
 FRESH_SECONDS = 1.0
-
-
-def _probes(upstreams: Upstreams) -> dict[Provider, Callable[[], Awaitable[Any]]]:
-    probes: dict[Provider, Callable[[], Awaitable[Any]]] = {}
-    if (privx := upstreams.privx) is not None:
-        probes[Provider.PRIVX] = lambda: privx.search(
-            user_id=None, offset=0, limit=1, descending=True
-        )
-    if (prefactor := upstreams.prefactor) is not None:
-        pool = prefactor.pool_ids[0]
-        probes[Provider.PREFACTOR] = lambda: prefactor.list(
-            pool_id=pool, identity_id=None, offset=0, page_size=1
-        )
-    if (zitadel := upstreams.zitadel) is not None:
-        probes[Provider.ZITADEL] = lambda: zitadel.search([], offset=0, limit=1, asc=False)
-    if (hyperid := upstreams.hyperid) is not None:
-        probes[Provider.HYPERID] = hyperid.list
-    return probes
 
 
 class Readiness:
@@ -80,6 +63,6 @@ async def check(upstreams: Upstreams) -> dict[str, dict[str, Any]]:
             return {"ready": False, "latencyMs": latency, "code": exc.code}
         return {"ready": True, "latencyMs": round((time.perf_counter() - started) * 1000, 1)}
 
-    probes = _probes(upstreams)
+    probes = {p: given.probe for p, given in upstreams.providers.items()}
     results = await asyncio.gather(*(one(p, probe) for p, probe in probes.items()))
     return {p.value: result for p, result in zip(probes, results, strict=True)}

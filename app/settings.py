@@ -1,14 +1,18 @@
-"""Settings, read once from GATEWAY_* environment variables into a frozen object."""
+"""Settings, read once from GATEWAY_* environment variables into a frozen object.
+
+The gateway's own settings are fields here; each provider's (`GATEWAY_<NAME>_*`) are its
+ProviderSettings model, declared in its module and found through the registry. A GATEWAY_*
+variable that is neither stops start-up, naming the closest known variable.
+"""
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
-import re
 import tomllib
 from collections.abc import Mapping
 from typing import Annotated
-from urllib.parse import urlsplit
 
 from pydantic import (
     Field,
@@ -21,52 +25,18 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.errors import ConfigError
+from app.upstream.provider import ProviderSettings, is_set
 from app.upstream.records import Provider
-
-_POOL_ID = re.compile(r"^[0-9a-z]{1,64}$")
-
-
-def _origin(value: str | None) -> str | None:
-    if value is None or not value.strip():
-        return None
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an http(s) origin such as https://privx.example.com")
-    if parts.username or parts.password:
-        raise ValueError("must not carry credentials; use the _TOKEN/_COOKIE variable")
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ValueError("must be an origin only; the gateway appends the documented paths")
-    try:
-        parts.port  # noqa: B018 - accessing it validates the port
-    except ValueError:
-        raise ValueError("has an invalid port") from None
-    return f"{parts.scheme}://{parts.netloc}"
+from app.upstream.registry import PROVIDERS
 
 
 class Settings(BaseSettings):
     """The gateway's configuration; a provider whose URL is unset is disabled."""
 
-    model_config = SettingsConfigDict(env_prefix="GATEWAY_", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", frozen=True, extra="forbid")
     _origins: dict[str, str] = PrivateAttr(default_factory=dict)  # setting -> where it was set
+    _providers: dict[Provider, ProviderSettings] = PrivateAttr(default_factory=dict)
 
-    privx_url: str | None = None
-    privx_token: SecretStr | None = None
-    privx_oauth_client_id: str | None = None
-    privx_oauth_client_secret: SecretStr | None = None
-    privx_api_client_id: str | None = None
-    privx_api_client_secret: SecretStr | None = None
-    # Name of a caller request header whose value is forwarded as the upstream credential.
-    privx_forward_header: str | None = None
-    prefactor_forward_header: str | None = None
-    zitadel_forward_header: str | None = None
-    hyperid_forward_header: str | None = None
-    prefactor_url: str | None = None
-    prefactor_token: SecretStr | None = None
-    prefactor_pool_ids: Annotated[tuple[str, ...], NoDecode] = ()
-    zitadel_url: str | None = None
-    zitadel_token: SecretStr | None = None
-    hyperid_url: str | None = None
-    hyperid_cookie: SecretStr | None = None
     cursor_secret: SecretStr | None = None
     upstream_timeout: float = Field(default=10.0, gt=0, le=300)
     upstream_connect_timeout: float = Field(default=3.0, gt=0, le=60)
@@ -92,7 +62,7 @@ class Settings(BaseSettings):
     jwks_file: str | None = None
     jwt_issuer: str | None = None
     jwt_audience: Annotated[tuple[str, ...], NoDecode] = ()
-    # JSON object: provider -> claim holding the caller's user id there, e.g. {"ZITADEL": "sub"}.
+    # JSON object: provider -> claim holding the caller's user id there, e.g. {"<PROVIDER>": "sub"}.
     jwt_user_claims: Annotated[dict[Provider, str], NoDecode] = Field(default_factory=dict)
     allow_anonymous: bool = False
     # OpenTelemetry spans per request and per upstream call (needs the `tracing` extra).
@@ -115,10 +85,6 @@ class Settings(BaseSettings):
     max_in_flight: int = Field(default=64, ge=1, le=100_000)
     max_in_flight_per_caller: int = Field(default=32, ge=1, le=100_000)
 
-    _check_origin = field_validator(
-        "privx_url", "prefactor_url", "zitadel_url", "hyperid_url", mode="before"
-    )(lambda value: _origin(value))
-
     @field_validator("jwt_user_claims", mode="before")
     @classmethod
     def _parse_claims(cls, value: object) -> object:
@@ -126,7 +92,7 @@ class Settings(BaseSettings):
             try:
                 value = json.loads(value) if value.strip() else {}
             except ValueError:
-                raise ValueError('must be a JSON object such as {"ZITADEL": "sub"}') from None
+                raise ValueError('must be a JSON object such as {"<PROVIDER>": "sub"}') from None
         return value
 
     @field_validator("jwt_audience", mode="before")
@@ -138,58 +104,22 @@ class Settings(BaseSettings):
             return tuple(str(v) for v in value)
         raise ValueError("must be a comma-separated list of audiences")
 
-    @field_validator("prefactor_pool_ids", mode="before")
-    @classmethod
-    def _split_pool_ids(cls, value: object) -> tuple[str, ...]:
-        if isinstance(value, str):
-            value = [part.strip() for part in value.split(",") if part.strip()]
-        if not isinstance(value, list | tuple):
-            raise ValueError("must be a comma-separated list of pool ids")
-        for pool_id in value:
-            if not isinstance(pool_id, str) or not _POOL_ID.match(pool_id):
-                raise ValueError(f"'{pool_id}' is not a Prefactor pool id")
-        return tuple(value)
-
-    @property
-    def privx_oauth(self) -> bool:
-        """Whether PrivX tokens come from its OAuth endpoint (all four values set)."""
-        return bool(
-            self.privx_oauth_client_id
-            and _set(self.privx_oauth_client_secret)
-            and self.privx_api_client_id
-            and _set(self.privx_api_client_secret)
-        )
+    def provider(self, provider: Provider) -> ProviderSettings:
+        """`provider`'s settings (all unset, so disabled, when none were given)."""
+        found = self._providers.get(provider)
+        return found if found is not None else _KINDS[provider].settings_class()
 
     @property
     def caller_auth(self) -> bool:
         """Whether any caller authentication is configured."""
-        return _set(self.api_keys) or bool(self.jwks_url or self.jwks_file)
+        return is_set(self.api_keys) or bool(self.jwks_url or self.jwks_file)
 
     @model_validator(mode="after")
-    def _credentials_present(self) -> Settings:
-        needs = [
-            ("PRIVX", self.privx_url, _set(self.privx_token) or self.privx_oauth, "TOKEN"),
-            ("PREFACTOR", self.prefactor_url, _set(self.prefactor_token), "TOKEN"),
-            ("ZITADEL", self.zitadel_url, _set(self.zitadel_token), "TOKEN"),
-            ("HYPERID", self.hyperid_url, _set(self.hyperid_cookie), "COOKIE"),
-        ]
-        for provider, url, has_secret, secret in needs:
-            forwarded = getattr(self, f"{provider.lower()}_forward_header")
-            if url and not has_secret and not forwarded:
-                extra = ", the four GATEWAY_PRIVX_*_CLIENT_* values" if provider == "PRIVX" else ""
-                raise ValueError(
-                    f"GATEWAY_{provider}_URL is set, so GATEWAY_{provider}_{secret}{extra} or "
-                    f"GATEWAY_{provider}_FORWARD_HEADER is required"
-                )
+    def _jwt_complete(self) -> Settings:
         if (self.jwks_url or self.jwks_file) and not (self.jwt_issuer and self.jwt_audience):
             raise ValueError("GATEWAY_JWT_ISSUER and GATEWAY_JWT_AUDIENCE are required with a JWKS")
         if self.jwks_url and not self.jwks_url.startswith(("https://", "http://")):
             raise ValueError("GATEWAY_JWKS_URL must be an http(s) URL")
-        if self.prefactor_url and not self.prefactor_pool_ids:
-            raise ValueError(
-                "GATEWAY_PREFACTOR_POOL_IDS is required when GATEWAY_PREFACTOR_URL is set "
-                "(Prefactor lists sessions per pool)"
-            )
         return self
 
     @classmethod
@@ -199,41 +129,115 @@ class Settings(BaseSettings):
         """Settings from a TOML file (if any) and the environment, which wins.
 
         The file is `config_file`, else GATEWAY_CONFIG_FILE. Its keys are the variable names
-        without `GATEWAY_`, in any case (`privx_url`). Failures raise ConfigError naming each
+        without `GATEWAY_`, in any case (`upstream_timeout`). Failures raise ConfigError naming each
         bad key where it was set.
         """
         environ = os.environ if environ is None else environ
         path = config_file or environ.get("GATEWAY_CONFIG_FILE") or None
         values, origins = _from_file(path) if path else ({}, {})
         for key, value in environ.items():
-            if key.startswith("GATEWAY_") and key != "GATEWAY_CONFIG_FILE":
+            if key.startswith("GATEWAY_") and key not in _NOT_SETTINGS:
                 name = key.removeprefix("GATEWAY_").lower()
                 values[name] = value
                 origins[name] = key
+        own, per_provider = _route(values, origins)
+        errors: list[str] = []
+        settings = None
         try:
-            settings = cls.model_validate(values)
+            settings = cls.model_validate(own)
         except ValidationError as exc:
-            raise ConfigError(_describe(exc, origins)) from None
+            errors += _describe(exc, origins)
+        providers: dict[Provider, ProviderSettings] = {}
+        for provider, given in per_provider.items():
+            kind = _KINDS[provider]
+            prefix = f"{provider.value.lower()}_"
+            try:
+                providers[provider] = parsed = kind.settings_class.model_validate(given)
+            except ValidationError as exc:
+                errors += _describe(exc, origins, prefix)
+                continue
+            if (needed := parsed.missing_credential()) is not None:
+                errors.append(f"GATEWAY_{provider.value}_URL is set, so {needed} is required")
+        if errors or settings is None:
+            raise ConfigError("Invalid configuration:\n  " + "\n  ".join(errors))
         settings._origins = origins
+        settings._providers = providers
         return settings
 
     def describe(self) -> list[tuple[str, str, str]]:
         """(variable, effective value with secrets redacted, where it came from), per setting."""
         rows = []
+        for kind in PROVIDERS:
+            prefix = f"{kind.provider.value.lower()}_"
+            own = self.provider(kind.provider)
+            for field in type(own).model_fields:
+                name = prefix + field
+                shown = _shown(getattr(own, field))
+                rows.append((f"GATEWAY_{name.upper()}", shown, self._origins.get(name, "default")))
         for name in type(self).model_fields:
-            value = getattr(self, name)
-            if isinstance(value, SecretStr):
-                shown = "********" if value.get_secret_value() else "(empty)"
-            elif value is None or value == () or value == {}:
-                shown = "(unset)"
-            elif isinstance(value, dict):
-                shown = json.dumps({getattr(k, "value", k): v for k, v in value.items()})
-            elif isinstance(value, tuple):
-                shown = ",".join(value)
-            else:
-                shown = str(value)
+            shown = _shown(getattr(self, name))
             rows.append((f"GATEWAY_{name.upper()}", shown, self._origins.get(name, "default")))
         return rows
+
+
+# GATEWAY_* variables that are not settings: the config file's path, and the browser test's
+# switch to refresh its screenshot.
+_NOT_SETTINGS = frozenset({"GATEWAY_CONFIG_FILE", "GATEWAY_SCREENSHOT"})
+_KINDS = {kind.provider: kind for kind in PROVIDERS}
+
+
+def _known() -> dict[str, tuple[Provider | None, str]]:
+    """Every setting name (lower case, no GATEWAY_): whose it is and its field name there."""
+    known: dict[str, tuple[Provider | None, str]] = {
+        name: (None, name) for name in Settings.model_fields
+    }
+    for kind in PROVIDERS:
+        prefix = f"{kind.provider.value.lower()}_"
+        for field in kind.settings_class.model_fields:
+            known[prefix + field] = (kind.provider, field)
+    return known
+
+
+def _route(
+    values: Mapping[str, object], origins: Mapping[str, str]
+) -> tuple[dict[str, object], dict[Provider, dict[str, object]]]:
+    """The gateway's own values, and each provider's, by field; unknown names stop here."""
+    known = _known()
+    own: dict[str, object] = {}
+    per_provider: dict[Provider, dict[str, object]] = {}
+    unknown = []
+    for name, value in values.items():
+        if name not in known:
+            unknown.append(name)
+            continue
+        provider, field = known[name]
+        if provider is None:
+            own[name] = value
+        else:
+            per_provider.setdefault(provider, {})[field] = value
+    if unknown:
+        lines = []
+        for name in sorted(unknown):
+            where = origins.get(name, f"GATEWAY_{name.upper()}")
+            close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+            # Suggest in the form it was written: a file key, or an environment variable.
+            spelled = close and (close[0] if " in " in where else f"GATEWAY_{close[0].upper()}")
+            hint = f"; did you mean {spelled}?" if spelled else ""
+            lines.append(f"{where}: not a setting of this gateway{hint}")
+        raise ConfigError("Invalid configuration:\n  " + "\n  ".join(lines))
+    return own, per_provider
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, SecretStr):
+        return "********" if value.get_secret_value() else "(empty)"
+    if value is None or value == () or value == {}:
+        return "(unset)"
+    if isinstance(value, dict):
+        return json.dumps({getattr(k, "value", k): v for k, v in value.items()})
+    if isinstance(value, tuple):
+        return ",".join(value)
+    return str(value)
 
 
 def _from_file(path: str) -> tuple[dict[str, object], dict[str, str]]:
@@ -244,41 +248,27 @@ def _from_file(path: str) -> tuple[dict[str, object], dict[str, str]]:
         raise ConfigError(f"Config file {path}: cannot be read ({exc.strerror}).") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"Config file {path}: not valid TOML ({exc}).") from None
-    known = set(Settings.model_fields)
     values: dict[str, object] = {}
     origins: dict[str, str] = {}
-    unknown = []
     for key, value in document.items():
         name = key.lower().removeprefix("gateway_")
-        if name not in known:
-            unknown.append(key)
-            continue
         # API keys may be written as a TOML array of tables; the setting reads JSON.
         values[name] = (
             json.dumps(value) if name == "api_keys" and isinstance(value, list) else value
         )
         origins[name] = f"{key} in {path}"
-    if unknown:
-        raise ConfigError(
-            f"Config file {path}: unknown key(s) {', '.join(sorted(unknown))}; keys are the "
-            "GATEWAY_* variable names without the prefix, e.g. privx_url."
-        )
     return values, origins
 
 
-def _set(secret: SecretStr | None) -> bool:
-    return secret is not None and bool(secret.get_secret_value().strip())
-
-
-def _describe(exc: ValidationError, origins: Mapping[str, str]) -> str:
+def _describe(exc: ValidationError, origins: Mapping[str, str], prefix: str = "") -> list[str]:
     """One line per bad setting, naming where it was set; values are never echoed (secrets)."""
     lines = []
     for error in exc.errors():
         message = str(error["msg"]).removeprefix("Value error, ")
         if error["loc"]:
-            name = str(error["loc"][0])
+            name = prefix + str(error["loc"][0])
             where = origins.get(name, f"GATEWAY_{name.upper()}")
             lines.append(f"{where}: {message}")
         else:
             lines.append(message)
-    return "Invalid configuration:\n  " + "\n  ".join(lines)
+    return lines

@@ -13,7 +13,7 @@ from app.errors import UpstreamError
 from app.listing.cursor import CursorCodec
 from app.metrics import Metrics
 from app.tracing import Tracing
-from app.upstream import Upstreams
+from app.upstream.upstreams import Upstreams
 from resolvers.loaders import Loaders
 
 

@@ -4,92 +4,44 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import cast
 
 from aiodataloader import DataLoader
 
 from app import ids
 from app.errors import UpstreamError
 from app.metrics import Metrics
-from app.upstream import Upstreams
-from app.upstream.hyperid import CURRENT_USER
+from app.upstream.provider import RequestScope
 from app.upstream.records import AuthorizationRecord, Provider, SessionRecord, UserRecord
-
-# A PrivX session's relatives, of one user: (PARENT, user, parent's id) answers the parent,
-# (CHILDREN, user, session id) the session's children.
-PARENT, CHILDREN = "parent", "children"
-FamilyKey = tuple[str, str, str]
-HyperIdListing = tuple[list[SessionRecord], Sequence[AuthorizationRecord]]
-K = TypeVar("K")
-V = TypeVar("V")
-Batch = Callable[[list[K]], Coroutine[Any, Any, list[V]]]
+from app.upstream.upstreams import Upstreams
 
 
 @dataclass(frozen=True, slots=True)
 class Loaders:
-    """The loaders of one request; their caches die with it."""
+    """The loaders of one request, and the scope providers keep their own in; both die with it."""
 
     session: DataLoader[str, SessionRecord | None]
-    privx_family: DataLoader[FamilyKey, list[SessionRecord]]
-    hyperid_listing: DataLoader[str, HyperIdListing]
     user: DataLoader[tuple[Provider, str], UserRecord | None]
+    scope: RequestScope
+    upstreams: Upstreams
 
     @classmethod
     def create(cls, upstreams: Upstreams, metrics: Metrics | None = None) -> Loaders:
         """Fresh loaders over `upstreams`; batch sizes go to `metrics`."""
-
-        def observed(name: str, batch: Batch[K, V]) -> DataLoader[K, V]:
-            if metrics is None:
-                return DataLoader(batch)
-            observe = metrics.batch(name)
-
-            async def counted(keys: list[K]) -> list[V]:
-                observe(len(keys))
-                return await batch(keys)
-
-            return DataLoader(counted)
-
-        async def load_hyperid(keys: list[str]) -> list[HyperIdListing]:
-            assert upstreams.hyperid is not None
-            listing = await upstreams.hyperid.list()
-            return [listing for _ in keys]
-
-        # PrivX sessions parsed for `parent` and `children` in this request, by family key, and
-        # the ids whose whole family is among them (or that PrivX does not know).
-        privx_family: dict[FamilyKey, list[SessionRecord]] = defaultdict(list)
-        privx_known: set[str] = set()
-
-        async def load_privx_family(keys: list[FamilyKey]) -> list[list[SessionRecord]]:
-            # PrivX looks up neither by id nor by parent: one listing (of the user's sessions
-            # when every key is one user's) answers a page's relatives. Only their families are
-            # parsed and kept, and relatives of relatives, asked next, are among them.
-            missing = {native_id for _, _, native_id in keys if native_id not in privx_known}
-            if missing:
-                assert upstreams.privx is not None
-                users = {user for _, user, native_id in keys if native_id in missing}
-                listing = await upstreams.privx.listing(users.pop() if len(users) == 1 else None)
-                for record in listing.trees(missing):
-                    privx_known.add(record.native_id)
-                    if record.user is not None:
-                        user = record.user.native_id
-                        privx_family[(PARENT, user, record.native_id)].append(record)
-                        if record.parent_native_id is not None:
-                            privx_family[(CHILDREN, user, record.parent_native_id)].append(record)
-                privx_known.update(missing)
-            return [privx_family.get(key, []) for key in keys]
-
-        hyperid_listing = observed("hyperid_listing", load_hyperid)
+        scope = RequestScope(metrics.batch if metrics is not None else None)
 
         async def load_sessions(global_ids: list[str]) -> list[SessionRecord | None]:
             wanted: dict[Provider, list[str]] = defaultdict(list)
             for global_id in global_ids:
                 provider, native_id = ids.decode_as(ids.SESSION, global_id)
-                wanted[provider].append(native_id)
+                if provider in upstreams.providers:  # a disabled provider knows no sessions
+                    wanted[provider].append(native_id)
             # One provider failing fails only its own keys.
             found = await asyncio.gather(
-                *(_fetch(p, n) for p, n in wanted.items()), return_exceptions=True
+                *(upstreams.providers[p].sessions(n, scope) for p, n in wanted.items()),
+                return_exceptions=True,
             )
             by_id: dict[str, SessionRecord] = {}
             failed: dict[Provider, UpstreamError] = {}
@@ -106,53 +58,18 @@ class Loaders:
                 [failed.get(ids.decode_as(ids.SESSION, g)[0]) or by_id.get(g) for g in global_ids],
             )
 
-        async def _fetch(provider: Provider, native_ids: Sequence[str]) -> list[SessionRecord]:
-            wanted = set(native_ids)
-            if provider is Provider.ZITADEL and upstreams.zitadel:
-                return list((await upstreams.zitadel.get_many(native_ids)).values())
-            if provider is Provider.PREFACTOR and upstreams.prefactor:
-                pools = set(upstreams.prefactor.pool_ids)
-                found = await upstreams.prefactor.get_many(native_ids)
-                return [r for r in found.values() if getattr(r.extras, "pool_id", None) in pools]
-            if provider is Provider.HYPERID and upstreams.hyperid:
-                sessions, _ = await hyperid_listing.load(CURRENT_USER)
-                return [r for r in sessions if r.native_id in wanted]
-            if provider is Provider.PRIVX and upstreams.privx:
-                # PrivX has no by-id endpoint: list what the token may see and pick.
-                return (await upstreams.privx.listing()).sessions(wanted)
-            return []
-
         async def load_users(keys: list[tuple[Provider, str]]) -> list[UserRecord | None]:
-            return list(await asyncio.gather(*(_user(p, n) for p, n in keys)))
+            async def one(provider: Provider, native_id: str) -> UserRecord | None:
+                found = upstreams.providers.get(provider)
+                return await found.user(native_id, scope) if found else None
 
-        async def _user(provider: Provider, native_id: str) -> UserRecord | None:
-            # A user is known by any one of their sessions; the upstreams list no users.
-            records: list[SessionRecord] = []
-            if provider is Provider.PRIVX and upstreams.privx:
-                records, _ = await upstreams.privx.search(
-                    user_id=native_id, offset=0, limit=1, descending=True
-                )
-            elif provider is Provider.ZITADEL and upstreams.zitadel:
-                records, _ = await upstreams.zitadel.search(
-                    [{"userIdQuery": {"id": native_id}}], offset=0, limit=1, asc=False
-                )
-            elif provider is Provider.PREFACTOR and upstreams.prefactor:
-                for pool_id in upstreams.prefactor.pool_ids:
-                    records, _ = await upstreams.prefactor.list(
-                        pool_id=pool_id, identity_id=native_id, offset=0, page_size=1
-                    )
-                    if records:
-                        break
-            elif provider is Provider.HYPERID and upstreams.hyperid and native_id == CURRENT_USER:
-                return UserRecord(Provider.HYPERID, CURRENT_USER)
-            users = [r.user for r in records if r.user and r.user.native_id == native_id]
-            return users[0] if users else None
+            return list(await asyncio.gather(*(one(p, n) for p, n in keys)))
 
         return cls(
-            user=observed("user", load_users),
-            session=observed("session", load_sessions),
-            privx_family=observed("privx_family", load_privx_family),
-            hyperid_listing=hyperid_listing,
+            session=scope.loader("session", load_sessions),
+            user=scope.loader("user", load_users),
+            scope=scope,
+            upstreams=upstreams,
         )
 
     async def session_by_id(self, global_id: str) -> SessionRecord | None:
@@ -165,3 +82,13 @@ class Loaders:
         """The user with that native id at `provider`, if any session of theirs exists."""
         user: UserRecord | None = await self.user.load((provider, native_id))
         return user
+
+    async def relatives(self, record: SessionRecord, relation: str) -> list[SessionRecord]:
+        """A session's parent or children, where its provider nests sessions."""
+        found = self.upstreams.providers.get(record.provider)
+        return await found.relatives(record, relation, self.scope) if found else []
+
+    async def authorizations(self, record: SessionRecord) -> Sequence[AuthorizationRecord]:
+        """What a session authorizes, as its provider tells."""
+        found = self.upstreams.providers.get(record.provider)
+        return await found.authorizations(record, self.scope) if found else record.authorizations

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import strawberry
 
+from app.upstream.registry import PROVIDERS
 from resolvers.context import Info
 from resolvers.enums import CircuitState, Health, Provider
 
-_NAMES = {
-    Provider.PRIVX: "SSH PrivX",
-    Provider.PREFACTOR: "Prefactor",
-    Provider.ZITADEL: "ZITADEL",
-    Provider.HYPERID: "hyper.id",
-}
+_NAMES = {kind.provider: kind.title for kind in PROVIDERS}
 
 
 @strawberry.type(description="One upstream session API as this gateway process sees it.")

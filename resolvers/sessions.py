@@ -13,7 +13,7 @@ from app.listing.cursor import CursorState
 from app.listing.paginate import count, paginate
 from app.listing.plan import fingerprint, plan_streams
 from app.listing.streams import Stream
-from app.upstream.hyperid import CURRENT_USER
+from app.upstream.provider import CHILDREN, PARENT
 from app.upstream.records import SessionRecord, UserRecord
 from resolvers.agent import (
     Authorization,
@@ -27,7 +27,6 @@ from resolvers.context import Info
 from resolvers.enums import Provider, SessionStatus
 from resolvers.extras import SessionExtras, extras_from_record
 from resolvers.filters import SessionFilterInput, SessionOrder, to_filter
-from resolvers.loaders import CHILDREN, PARENT
 from resolvers.node import Node
 from resolvers.pagination import DEFAULT_PAGE_SIZE, PageInfo, page_args
 
@@ -134,30 +133,19 @@ class Session(Node):
     async def authorizations(
         self, info: Info, first: int = DEFAULT_PAGE_SIZE, after: str | None = None
     ) -> AuthorizationConnection | None:
-        records = list(self.record.authorizations)
-        if self.record.provider is Provider.HYPERID:
-            _, apps = await info.context.loaders.hyperid_listing.load(CURRENT_USER)
-            records += apps
+        records = list(await info.context.loaders.authorizations(self.record))
         return authorization_connection(records, first, after)
 
     @strawberry.field(description="PrivX: the session this child session belongs to.")
     async def parent(self, info: Info) -> Session | None:
-        record = self.record
-        if record.parent_native_id is None or record.user is None:
-            return None
-        key = (PARENT, record.user.native_id, record.parent_native_id)
-        found = await info.context.loaders.privx_family.load(key)
+        found = await info.context.loaders.relatives(self.record, PARENT)
         if not found or not info.context.principal.may_see(found[0]):
             return None
         return Session.from_record(found[0])
 
     @strawberry.field(description="PrivX: child sessions of this session, oldest first.")
     async def children(self, info: Info) -> list[Session] | None:
-        record = self.record
-        if record.provider is not Provider.PRIVX or record.user is None:
-            return []
-        key = (CHILDREN, record.user.native_id, record.native_id)
-        family = await info.context.loaders.privx_family.load(key)
+        family = await info.context.loaders.relatives(self.record, CHILDREN)
         principal = info.context.principal
         kids = sorted((r for r in family if principal.may_see(r)), key=lambda r: r.sort_key)
         return [Session.from_record(r) for r in kids]
@@ -226,10 +214,7 @@ async def resolve_sessions(
     descending = (order_by or SessionOrder()).descending
     context = info.context
     streams = plan_streams(
-        context.upstreams,
-        session_filter,
-        descending=descending,
-        load_hyperid=lambda: _hyperid_sessions(info),
+        context.upstreams, session_filter, descending=descending, scope=context.loaders.scope
     )
     key = fingerprint(session_filter, descending, streams)
     cursor = None
@@ -263,11 +248,6 @@ async def resolve_sessions(
         totals=page.totals,
         failed=set(page.failures),
     )
-
-
-async def _hyperid_sessions(info: Info) -> list[SessionRecord]:
-    sessions, _ = await info.context.loaders.hyperid_listing.load(CURRENT_USER)
-    return list(sessions)
 
 
 async def resolve_session(info: Info, id: strawberry.ID) -> Session | None:

@@ -14,10 +14,10 @@ from app.errors import UpstreamBadResponse, UpstreamUnauthorized, UpstreamUnavai
 from app.upstream import hyperid
 from app.upstream._http import Endpoint
 from app.upstream.circuit import CircuitBreaker, CircuitState
-from app.upstream.credentials import Forwarded, PrivxOAuth
+from app.upstream.credentials import Forwarded
 from app.upstream.health import ProviderHealth
 from app.upstream.prefactor import pfid_time
-from app.upstream.privx import Listing, PrivxClient
+from app.upstream.privx import Listing, PrivxClient, PrivxOAuth
 from app.upstream.timestamps import from_unix_seconds, parse_rfc3339, parse_servicestack
 
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from app.listing.cursor import CursorCodec
-from app.upstream import Upstreams
-from app.upstream.health import ProviderHealth
-from app.upstream.records import Provider
+from app.upstream.upstreams import Upstreams
 from resolvers.context import Context
 from resolvers.schema import Limits, build_schema
 
@@ -13,7 +11,7 @@ from resolvers.schema import Limits, build_schema
 async def test_repeated_queries_are_parsed_and_validated_once() -> None:
     schema = build_schema(Limits())
     assert schema.documents is not None
-    upstreams = Upstreams(None, None, None, None, {p: ProviderHealth() for p in Provider})
+    upstreams = Upstreams.none()
     query = "query Cached($n: Int) { sessions(first: $n) { totalCount } providers { name } }"
 
     for size in (1, 2, 3):
@@ -30,7 +28,7 @@ async def test_repeated_queries_are_parsed_and_validated_once() -> None:
 
 async def test_cached_validation_errors_name_each_request() -> None:
     schema = build_schema(Limits())
-    upstreams = Upstreams(None, None, None, None, {p: ProviderHealth() for p in Provider})
+    upstreams = Upstreams.none()
     seen = []
     for request_id in ("r1", "r2"):
         context = Context.create(upstreams, CursorCodec(b"k"), request_id=request_id)

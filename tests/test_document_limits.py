@@ -6,9 +6,7 @@ import pytest
 from graphql import parse
 
 from app.listing.cursor import CursorCodec
-from app.upstream import Upstreams
-from app.upstream.health import ProviderHealth
-from app.upstream.records import Provider
+from app.upstream.upstreams import Upstreams
 from resolvers.context import Context
 from resolvers.cost import RESIDUAL_READS, estimate
 from resolvers.document_limits import DocumentLimits, check_document
@@ -160,7 +158,7 @@ def test_a_filter_in_a_variable_is_priced_by_its_value() -> None:
 async def test_over_limit_documents_are_refused_without_validation() -> None:
     schema = build_schema(Limits())
     assert schema.documents is not None
-    upstreams = Upstreams(None, None, None, None, {p: ProviderHealth() for p in Provider})
+    upstreams = Upstreams.none()
     context = Context.create(upstreams, CursorCodec(b"k"))
 
     result = await schema.execute(fan_out(25, nested=True), context_value=context)
@@ -176,7 +174,7 @@ async def test_over_limit_documents_are_refused_without_validation() -> None:
 
 async def test_several_operations_need_an_operation_name() -> None:
     schema = build_schema(Limits())
-    upstreams = Upstreams(None, None, None, None, {p: ProviderHealth() for p in Provider})
+    upstreams = Upstreams.none()
     query = "query A { providers { name } } query B { providers { provider } }"
 
     anonymous = await schema.execute(

@@ -8,31 +8,32 @@ from typing import Any
 import pytest
 
 from app.listing.cursor import CursorCodec
-from app.upstream import Upstreams
 from app.upstream.health import ProviderHealth
+from app.upstream.privx import PrivxProvider
 from app.upstream.records import Provider
+from app.upstream.upstreams import Upstreams
 from resolvers.context import Context
 from resolvers.schema import schema
 
 
-class ExplodingPrivx:
+class ExplodingClient:
     """An in-process fake whose search fails with a bug, not an upstream error."""
-
-    provider = Provider.PRIVX
 
     async def search(self, **kwargs: Any) -> Any:
         raise RuntimeError("bug: internal detail that must not reach clients")
+
+
+def exploding_privx() -> PrivxProvider:
+    provider = PrivxProvider.__new__(PrivxProvider)
+    provider.client = ExplodingClient()  # type: ignore[assignment]
+    return provider
 
 
 async def test_unexpected_errors_are_masked_with_a_request_id(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     upstreams = Upstreams(
-        ExplodingPrivx(),  # type: ignore[arg-type]
-        None,
-        None,
-        None,
-        {p: ProviderHealth() for p in Provider},
+        {Provider.PRIVX: exploding_privx()}, {p: ProviderHealth() for p in Provider}
     )
     context = Context.create(upstreams, CursorCodec(b"k"), request_id="req-42")  # anonymous
 

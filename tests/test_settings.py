@@ -10,12 +10,14 @@ import pytest
 from app.cli import main
 from app.errors import ConfigError
 from app.settings import Settings
+from app.upstream.prefactor import PrefactorSettings
+from app.upstream.records import Provider
 
 
 def test_unset_provider_urls_disable_providers() -> None:
     settings = Settings.from_environ({})
-    assert settings.privx_url is None
-    assert settings.hyperid_url is None
+    assert settings.provider(Provider.PRIVX).url is None
+    assert settings.provider(Provider.HYPERID).url is None
 
 
 def test_origin_is_normalised_and_pool_ids_split() -> None:
@@ -26,8 +28,10 @@ def test_origin_is_normalised_and_pool_ids_split() -> None:
             "GATEWAY_PREFACTOR_POOL_IDS": " 013xrzp12g3nqk8nf5kznwj47tan9zt2 ,abc",
         }
     )
-    assert settings.prefactor_url == "https://api.prefactor.example"
-    assert settings.prefactor_pool_ids == ("013xrzp12g3nqk8nf5kznwj47tan9zt2", "abc")
+    prefactor = settings.provider(Provider.PREFACTOR)
+    assert isinstance(prefactor, PrefactorSettings)
+    assert prefactor.url == "https://api.prefactor.example"
+    assert prefactor.pool_ids == ("013xrzp12g3nqk8nf5kznwj47tan9zt2", "abc")
 
 
 @pytest.mark.parametrize(
@@ -58,6 +62,16 @@ def test_malformed_values_name_the_variable(environ: dict[str, str], message: st
     assert message in str(caught.value)
 
 
+def test_a_misspelt_variable_stops_start_up_naming_the_closest_one() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_environ({"GATEWAY_PRIVX_ULR": "https://privx.example.com"})
+
+    assert str(caught.value) == (
+        "Invalid configuration:\n  GATEWAY_PRIVX_ULR: not a setting of this gateway; "
+        "did you mean GATEWAY_PRIVX_URL?"
+    )
+
+
 def test_errors_never_echo_secrets() -> None:
     with pytest.raises(ConfigError) as caught:
         Settings.from_environ(
@@ -81,9 +95,11 @@ def test_config_file_with_environment_overriding_it(tmp_path: Path) -> None:
     settings = Settings.from_environ(
         {"GATEWAY_CONFIG_FILE": str(config), "GATEWAY_REQUEST_TIMEOUT": "7"}
     )
-    assert settings.zitadel_url == "https://zitadel.example.com"
+    assert settings.provider(Provider.ZITADEL).url == "https://zitadel.example.com"
     assert settings.request_timeout == 7.0  # the environment wins
-    assert settings.prefactor_pool_ids == ("abc", "def")
+    prefactor = settings.provider(Provider.PREFACTOR)
+    assert isinstance(prefactor, PrefactorSettings)
+    assert prefactor.pool_ids == ("abc", "def")
     rows = {name: (value, origin) for name, value, origin in settings.describe()}
     assert rows["GATEWAY_ZITADEL_TOKEN"] == ("********", f"zitadel_token in {config}")
     assert rows["GATEWAY_REQUEST_TIMEOUT"] == ("7.0", "GATEWAY_REQUEST_TIMEOUT")
@@ -97,7 +113,7 @@ def test_config_file_errors_name_the_key_where_it_was_set(tmp_path: Path) -> Non
     assert f"privx_url in {config}: must be an http(s) origin" in str(caught.value)
 
     config.write_text('privx_urll = "https://x.example"\n')
-    with pytest.raises(ConfigError, match="unknown key"):
+    with pytest.raises(ConfigError, match="not a setting of this gateway; did you mean privx_url"):
         Settings.from_environ({}, config_file=str(config))
 
 

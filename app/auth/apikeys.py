@@ -34,7 +34,8 @@ def _users(value: Any, where: str) -> frozenset[UserKey]:
             provider, native_id = Provider(user["provider"]), str(user["id"]).strip()
         except (KeyError, TypeError, ValueError):
             raise ConfigError(
-                f'GATEWAY_API_KEYS: {where}.users entries are {{"provider": "PRIVX", "id": "..."}}'
+                f"GATEWAY_API_KEYS: {where}.users entries are "
+                '{"provider": "<PROVIDER>", "id": "..."}'
             ) from None
         if not native_id:
             raise ConfigError(f"GATEWAY_API_KEYS: {where}.users has an empty id")

@@ -1,9 +1,9 @@
 """Streams: one upstream listing in the connection's order, addressed by position.
 
-A stream is one provider call shape with its pushed-down filter (e.g. "ZITADEL sessions of user
-X"). Positions are 0-based offsets in the connection's order. `anchor` is a per-stream value that
+A stream is one provider call shape with its pushed-down filter (e.g. "sessions of user X").
+Positions are 0-based offsets in the connection's order. `anchor` is a per-stream value that
 cursors carry so that positions stay stable where an upstream can only list in the other
-direction (Prefactor lists oldest first; the default order is newest first).
+direction (some list oldest first only; the default order is newest first).
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ class PagedStream(Stream, abc.ABC):
 
 
 class OffsetStream(PagedStream):
-    """An upstream that pages by offset/limit in either direction (PrivX, ZITADEL)."""
+    """An upstream that pages by offset/limit in either direction."""
 
     async def head(self, start: int, count: int, anchor: int | None) -> Slice:
         items, total = await self._page(start, min(count, self.max_chunk), self.descending)
@@ -102,7 +102,7 @@ class OffsetStream(PagedStream):
 
 
 class AscendingStream(PagedStream):
-    """An upstream that lists oldest first only (Prefactor); newest-first is derived.
+    """An upstream that lists oldest first only; newest-first is derived.
 
     Newest-first positions count down from the anchor, the stream's size when the walk began,
     so sessions created during a walk do not shift the positions cursors hold.
@@ -151,7 +151,7 @@ class AscendingStream(PagedStream):
 
 
 class LocalStream(Stream):
-    """An upstream answered in full, then filtered and ordered here (hyper.id, id lookups)."""
+    """An upstream answered in full, then filtered and ordered here (one listing, id lookups)."""
 
     def __init__(
         self,

@@ -7,9 +7,16 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
+from pydantic import SecretStr
+
 from app import ids
+from app.listing.filter import SessionFilter
+from app.listing.streams import LocalStream, Stream
 from app.upstream._http import Endpoint, parse_shape
 from app.upstream._json import list_of, obj, opt_bool, opt_int, opt_str
+from app.upstream.credentials import Credential
+from app.upstream.provider import ProviderSettings, RequestScope, SessionProvider, is_set, secret
 from app.upstream.records import (
     AuthorizationKind,
     AuthorizationRecord,
@@ -71,6 +78,91 @@ class HyperIdClient:
             body=body,
             expected={404: RevokeOutcome.NOT_FOUND},
         )
+
+
+Listing = tuple[list[SessionRecord], Sequence[AuthorizationRecord]]
+
+
+class HyperIdSettings(ProviderSettings):
+    """GATEWAY_HYPERID_URL, and _COOKIE (the session cookie) or _FORWARD_HEADER."""
+
+    cookie: SecretStr | None = None
+
+    def missing_credential(self) -> str | None:
+        if self.url and not is_set(self.cookie) and not self.forward_header:
+            return "GATEWAY_HYPERID_COOKIE or GATEWAY_HYPERID_FORWARD_HEADER"
+        return None
+
+
+class HyperIdProvider(SessionProvider):
+    """hyper.id: one listing of the cookie's user answers everything, ordered and filtered here."""
+
+    provider = Provider.HYPERID
+    title = "hyper.id"
+    settings_class = HyperIdSettings
+    credential_header = "Cookie"  # hyper.id authenticates by its session cookie
+
+    def __init__(self, endpoint: Endpoint, settings: ProviderSettings) -> None:
+        super().__init__(endpoint, settings)
+        self.client = HyperIdClient(endpoint)
+
+    @classmethod
+    def static_credential(
+        cls, settings: ProviderSettings, session: aiohttp.ClientSession, url: str
+    ) -> Credential:
+        assert isinstance(settings, HyperIdSettings)
+        return Credential({"Cookie": secret(settings.cookie)})
+
+    async def _listing(self, scope: RequestScope) -> Listing:
+        """The request's one listing, shared by the page, lookups and authorizations."""
+        client = self.client
+
+        async def load(keys: list[str]) -> list[Listing]:
+            listing = await client.list()
+            return [listing for _ in keys]
+
+        found: Listing = await scope.loader("hyperid_listing", load).load(CURRENT_USER)
+        return found
+
+    def streams(
+        self, session_filter: SessionFilter, *, descending: bool, scope: RequestScope
+    ) -> list[Stream]:
+        async def load() -> Sequence[SessionRecord]:
+            return (await self._listing(scope))[0]
+
+        residual = session_filter.residual(frozenset())
+        return [LocalStream("HYPERID", Provider.HYPERID, load, residual, descending=descending)]
+
+    async def sessions(self, native_ids: Sequence[str], scope: RequestScope) -> list[SessionRecord]:
+        wanted = set(native_ids)
+        return [r for r in (await self._listing(scope))[0] if r.native_id in wanted]
+
+    async def user(self, native_id: str, scope: RequestScope) -> UserRecord | None:
+        return _CURRENT_USER_RECORD if native_id == CURRENT_USER else None
+
+    async def revoke(self, native_id: str) -> RevokeOutcome:
+        if not is_session_id(native_id):
+            return RevokeOutcome.NOT_FOUND
+        return await self.client.logout(native_id)
+
+    async def revoke_user(self, user_id: str) -> int:
+        if user_id != CURRENT_USER:
+            return 0
+        sessions, _ = await self.client.list()
+        open_count = sum(r.status is SessionStatus.ACTIVE for r in sessions)
+        if open_count:
+            await self.client.logout(None)
+        return open_count
+
+    async def probe(self) -> None:
+        await self.client.list()
+
+    async def authorizations(
+        self, record: SessionRecord, scope: RequestScope
+    ) -> Sequence[AuthorizationRecord]:
+        # A session's site authorizations, then the app authorizations its user granted.
+        _, apps = await self._listing(scope)
+        return [*record.authorizations, *apps]
 
 
 def _time(data: Mapping[str, Any], key: str) -> datetime | None:

@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
+from pydantic import SecretStr, field_validator, model_validator
+from pydantic_settings import NoDecode
+
 from app import ids
+from app.listing.filter import Part, SessionFilter
+from app.listing.streams import AscendingStream, LocalStream, Stream
 from app.upstream._http import Endpoint
 from app.upstream._json import list_of, obj, opt_bool, opt_int, opt_str, req_str
+from app.upstream.provider import (
+    ProviderSettings,
+    RequestScope,
+    SessionProvider,
+    first_user,
+    is_set,
+    revoke_each,
+)
 from app.upstream.records import (
     InteractionRecord,
     PrefactorExtras,
@@ -96,6 +110,142 @@ class PrefactorClient:
         wanted = [i for i in dict.fromkeys(session_ids) if is_pfid(i)]
         found = await asyncio.gather(*(fetch(i) for i in wanted))
         return {r.native_id: r for r in found if r is not None}
+
+
+_POOL_ID = re.compile(r"^[0-9a-z]{1,64}$")
+
+
+class PrefactorSettings(ProviderSettings):
+    """GATEWAY_PREFACTOR_URL, _TOKEN or _FORWARD_HEADER, and _POOL_IDS (comma-separated)."""
+
+    token: SecretStr | None = None
+    pool_ids: Annotated[tuple[str, ...], NoDecode] = ()
+
+    @field_validator("pool_ids", mode="before")
+    @classmethod
+    def _split_pool_ids(cls, value: object) -> tuple[str, ...]:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if not isinstance(value, list | tuple):
+            raise ValueError("must be a comma-separated list of pool ids")
+        for pool_id in value:
+            if not isinstance(pool_id, str) or not _POOL_ID.match(pool_id):
+                raise ValueError(f"'{pool_id}' is not a Prefactor pool id")
+        return tuple(value)
+
+    @model_validator(mode="after")
+    def _pools_with_url(self) -> PrefactorSettings:
+        if self.url and not self.pool_ids:
+            raise ValueError(
+                "GATEWAY_PREFACTOR_POOL_IDS is required when GATEWAY_PREFACTOR_URL is set "
+                "(Prefactor lists sessions per pool)"
+            )
+        return self
+
+    def missing_credential(self) -> str | None:
+        if self.url and not is_set(self.token) and not self.forward_header:
+            return "GATEWAY_PREFACTOR_TOKEN or GATEWAY_PREFACTOR_FORWARD_HEADER"
+        return None
+
+
+class PrefactorProvider(SessionProvider):
+    """Prefactor: lists a pool oldest first (newest first is derived), one session by id."""
+
+    provider = Provider.PREFACTOR
+    title = "Prefactor"
+    settings_class = PrefactorSettings
+
+    def __init__(self, endpoint: Endpoint, settings: ProviderSettings) -> None:
+        super().__init__(endpoint, settings)
+        assert isinstance(settings, PrefactorSettings)
+        self.client = PrefactorClient(endpoint, settings.pool_ids)
+
+    @property
+    def listings(self) -> int:
+        return len(self.client.pool_ids)
+
+    def _ours(self, record: SessionRecord | None) -> bool:
+        """Whether a fetched session is in one of the configured pools (the token may see more)."""
+        return (
+            record is not None and getattr(record.extras, "pool_id", None) in self.client.pool_ids
+        )
+
+    def streams(
+        self, session_filter: SessionFilter, *, descending: bool, scope: RequestScope
+    ) -> list[Stream]:
+        f = session_filter
+        client = self.client
+        wanted = f.session_ids_of(Provider.PREFACTOR)
+        if wanted is not None:
+
+            async def load() -> Sequence[SessionRecord]:
+                return await self.sessions(wanted, scope)
+
+            predicate = f.residual(frozenset({Part.SESSION_IDS}))
+            return [
+                LocalStream(
+                    "PREFACTOR:ids", Provider.PREFACTOR, load, predicate, descending=descending
+                )
+            ]
+        users = f.users_of(Provider.PREFACTOR)
+        residual = f.residual(frozenset({Part.USERS}) if users is not None else frozenset())
+
+        def stream(pool_id: str, identity: str | None) -> Stream:
+            async def page(offset: int, limit: int, desc: bool) -> tuple[list[SessionRecord], int]:
+                return await client.list(
+                    pool_id=pool_id, identity_id=identity, offset=offset, page_size=limit
+                )
+
+            return AscendingStream(
+                f"PREFACTOR:{pool_id}:{identity or ''}",
+                Provider.PREFACTOR,
+                page,
+                descending=descending,
+                residual=residual,
+                max_chunk=MAX_PAGE_SIZE,
+            )
+
+        # An identity id that is not a PFID matches nothing (and Prefactor would answer 400).
+        identities: list[str | None] = (
+            [u for u in users if is_pfid(u)] if users is not None else [None]
+        )
+        return [stream(pool, identity) for pool in client.pool_ids for identity in identities]
+
+    async def sessions(self, native_ids: Sequence[str], scope: RequestScope) -> list[SessionRecord]:
+        found = await self.client.get_many(native_ids)
+        return [r for r in found.values() if self._ours(r)]
+
+    async def user(self, native_id: str, scope: RequestScope) -> UserRecord | None:
+        for pool_id in self.client.pool_ids:
+            records, _ = await self.client.list(
+                pool_id=pool_id, identity_id=native_id, offset=0, page_size=1
+            )
+            if records:
+                return first_user(records, native_id)
+        return None
+
+    async def revoke(self, native_id: str) -> RevokeOutcome:
+        if not self._ours(await self.client.get(native_id)):
+            return RevokeOutcome.NOT_FOUND
+        return await self.client.revoke(native_id)
+
+    async def revoke_user(self, user_id: str) -> int:
+        records: list[SessionRecord] = []
+        for pool_id in self.client.pool_ids:
+            offset, total = 0, 1
+            while offset < total:
+                page, total = await self.client.list(
+                    pool_id=pool_id, identity_id=user_id, offset=offset, page_size=MAX_PAGE_SIZE
+                )
+                if not page:
+                    break
+                records += page
+                offset += len(page)
+        return await revoke_each(records, self.client.revoke)
+
+    async def probe(self) -> None:
+        pool = self.client.pool_ids[0]
+        await self.client.list(pool_id=pool, identity_id=None, offset=0, page_size=1)
 
 
 def _parse_list(payload: Any) -> tuple[list[SessionRecord], int]:

@@ -3,15 +3,36 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection, Mapping
+import base64
+import time
+from collections import defaultdict
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+import aiohttp
+from pydantic import SecretStr
+
 from app import ids
+from app.errors import UpstreamBadResponse, UpstreamUnauthorized, UpstreamUnavailable
+from app.listing.filter import Part, SessionFilter
+from app.listing.streams import OffsetStream, Stream
 from app.upstream._http import Endpoint, parse_shape
 from app.upstream._json import list_of, obj, opt_bool, opt_int, opt_str, opt_time, req_str
+from app.upstream.credentials import Credential
+from app.upstream.provider import (
+    CHILDREN,
+    ENDED,
+    PARENT,
+    ProviderSettings,
+    RequestScope,
+    SessionProvider,
+    first_user,
+    is_set,
+    secret,
+)
 from app.upstream.records import (
     PrivxExtras,
     Provider,
@@ -133,6 +154,150 @@ class Listing:
         )
 
 
+class PrivxSettings(ProviderSettings):
+    """GATEWAY_PRIVX_URL, and _TOKEN, the four OAuth client values, or _FORWARD_HEADER."""
+
+    token: SecretStr | None = None
+    oauth_client_id: str | None = None
+    oauth_client_secret: SecretStr | None = None
+    api_client_id: str | None = None
+    api_client_secret: SecretStr | None = None
+
+    @property
+    def oauth(self) -> bool:
+        """Whether tokens come from PrivX's OAuth endpoint (all four values set)."""
+        return bool(
+            self.oauth_client_id
+            and is_set(self.oauth_client_secret)
+            and self.api_client_id
+            and is_set(self.api_client_secret)
+        )
+
+    def missing_credential(self) -> str | None:
+        if self.url and not is_set(self.token) and not self.oauth and not self.forward_header:
+            return (
+                "GATEWAY_PRIVX_TOKEN, the four GATEWAY_PRIVX_*_CLIENT_* values or "
+                "GATEWAY_PRIVX_FORWARD_HEADER"
+            )
+        return None
+
+
+# A PrivX session's relatives, of one user: (PARENT, user, parent's id) answers the parent,
+# (CHILDREN, user, session id) the session's children.
+FamilyKey = tuple[str, str, str]
+
+
+class PrivxProvider(SessionProvider):
+    """PrivX: offset paging either way; no lookup by id or parent, so those pick from a listing."""
+
+    provider = Provider.PRIVX
+    title = "SSH PrivX"
+    settings_class = PrivxSettings
+
+    def __init__(self, endpoint: Endpoint, settings: ProviderSettings) -> None:
+        super().__init__(endpoint, settings)
+        self.client = PrivxClient(endpoint)
+
+    @classmethod
+    def static_credential(
+        cls, settings: ProviderSettings, session: aiohttp.ClientSession, url: str
+    ) -> Credential:
+        assert isinstance(settings, PrivxSettings)
+        if not settings.oauth:
+            return super().static_credential(settings, session, url)
+        return PrivxOAuth(
+            session,
+            url,
+            oauth_client_id=settings.oauth_client_id or "",
+            oauth_client_secret=secret(settings.oauth_client_secret),
+            api_client_id=settings.api_client_id or "",
+            api_client_secret=secret(settings.api_client_secret),
+        )
+
+    def streams(
+        self, session_filter: SessionFilter, *, descending: bool, scope: RequestScope
+    ) -> list[Stream]:
+        f = session_filter
+        client = self.client
+        # The search body narrows to one user_id; everything else is checked here.
+        residual = f.residual(frozenset({Part.USERS}) if f.users is not None else frozenset())
+
+        def stream(user_id: str | None) -> Stream:
+            async def page(offset: int, limit: int, desc: bool) -> tuple[list[SessionRecord], int]:
+                return await client.search(
+                    user_id=user_id, offset=offset, limit=limit, descending=desc
+                )
+
+            key = f"PRIVX:{user_id}" if user_id else "PRIVX"
+            return OffsetStream(key, Provider.PRIVX, page, descending=descending, residual=residual)
+
+        users = f.users_of(Provider.PRIVX)
+        return [stream(None)] if users is None else [stream(u) for u in users]
+
+    async def sessions(self, native_ids: Sequence[str], scope: RequestScope) -> list[SessionRecord]:
+        # PrivX has no by-id endpoint: list what the token may see and pick.
+        return (await self.client.listing()).sessions(set(native_ids))
+
+    async def user(self, native_id: str, scope: RequestScope) -> UserRecord | None:
+        records, _ = await self.client.search(user_id=native_id, offset=0, limit=1, descending=True)
+        return first_user(records, native_id)
+
+    async def revoke(self, native_id: str) -> RevokeOutcome:
+        return await self.client.terminate(native_id)
+
+    async def revoke_user(self, user_id: str) -> int:
+        records = (await self.client.listing(user_id)).sessions()
+        open_count = sum(r.status not in ENDED for r in records)
+        if open_count:
+            await self.client.terminate_user(user_id)
+        return open_count
+
+    async def probe(self) -> None:
+        await self.client.search(user_id=None, offset=0, limit=1, descending=True)
+
+    async def relatives(
+        self, record: SessionRecord, relation: str, scope: RequestScope
+    ) -> list[SessionRecord]:
+        if record.user is None:
+            return []
+        if relation == PARENT:
+            if record.parent_native_id is None:
+                return []
+            key = (PARENT, record.user.native_id, record.parent_native_id)
+        else:
+            key = (CHILDREN, record.user.native_id, record.native_id)
+        found: list[SessionRecord] = await self._families(scope).load(key)
+        return found
+
+    def _families(self, scope: RequestScope) -> Any:
+        """The request's loader of relatives by family key."""
+        # Sessions parsed for `parent` and `children` in this request, by family key, and the
+        # ids whose whole family is among them (or that PrivX does not know).
+        family: dict[FamilyKey, list[SessionRecord]] = defaultdict(list)
+        known: set[str] = set()
+        client = self.client
+
+        async def load(keys: list[FamilyKey]) -> list[list[SessionRecord]]:
+            # One listing (of the user's sessions when every key is one user's) answers a
+            # page's relatives. Only their families are parsed and kept, and relatives of
+            # relatives, asked next, are among them.
+            missing = {native_id for _, _, native_id in keys if native_id not in known}
+            if missing:
+                users = {user for _, user, native_id in keys if native_id in missing}
+                listing = await client.listing(users.pop() if len(users) == 1 else None)
+                for found in listing.trees(missing):
+                    known.add(found.native_id)
+                    if found.user is not None:
+                        user = found.user.native_id
+                        family[(PARENT, user, found.native_id)].append(found)
+                        if found.parent_native_id is not None:
+                            family[(CHILDREN, user, found.parent_native_id)].append(found)
+                known.update(missing)
+            return [family.get(key, []) for key in keys]
+
+        return scope.loader("privx_family", load)
+
+
 def _id(item: Mapping[str, Any]) -> Any:
     return item.get("id") or item.get("session_id")  # v33 names it `session_id`
 
@@ -200,3 +365,85 @@ def parse_session(item: Mapping[str, Any], now: datetime) -> SessionRecord:
             logged_out=logged_out,
         ),
     )
+
+
+class PrivxOAuth(Credential):
+    """PrivX's OAuth2 password grant for API clients, cached and refreshed before expiry.
+
+    Under concurrency one refresh runs at a time; the others wait for its token.
+    """
+
+    refreshable = True
+    PATH = "/auth/api/v1/oauth/token"
+    # Refresh this long before expiry (or at 80% of the lifetime, for short-lived tokens).
+    MARGIN_SECONDS = 30.0
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        *,
+        oauth_client_id: str,
+        oauth_client_secret: str,
+        api_client_id: str,
+        api_client_secret: str,
+    ) -> None:
+        super().__init__()
+        self._session = session
+        self._url = base_url.rstrip("/") + self.PATH
+        basic = base64.b64encode(f"{oauth_client_id}:{oauth_client_secret}".encode()).decode()
+        self._basic = f"Basic {basic}"
+        self._form = {
+            "grant_type": "password",
+            "username": api_client_id,
+            "password": api_client_secret,
+        }
+        self._token: str | None = None
+        self._renew_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {await self._current()}"}
+
+    def invalidate(self, used: Mapping[str, str]) -> None:
+        # Only if still current: another request may already have fetched a fresh one.
+        if self._token is not None and used.get("Authorization") == f"Bearer {self._token}":
+            self._token = None
+
+    async def _current(self) -> str:
+        if self._token is not None and time.monotonic() < self._renew_at:
+            return self._token
+        async with self._lock:
+            if self._token is None or time.monotonic() >= self._renew_at:
+                await self._fetch()
+            assert self._token is not None
+            return self._token
+
+    async def _fetch(self) -> None:
+        try:
+            async with self._session.post(
+                self._url, data=self._form, headers={"Authorization": self._basic}
+            ) as response:
+                status = response.status
+                payload = await response.json(content_type=None) if status == 200 else None
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise UpstreamUnavailable(
+                "PRIVX token endpoint is unavailable.", provider="PRIVX"
+            ) from exc
+        if status in (400, 401, 403):
+            raise UpstreamUnauthorized(
+                f"PRIVX refused the gateway's OAuth client credentials (HTTP {status}).",
+                provider="PRIVX",
+            )
+        if not isinstance(payload, dict) or not isinstance(payload.get("access_token"), str):
+            raise UpstreamUnavailable(
+                f"PRIVX token endpoint answered HTTP {status} without a token.", provider="PRIVX"
+            )
+        try:
+            lifetime = float(payload.get("expires_in") or 300)
+        except (TypeError, ValueError):
+            raise UpstreamBadResponse(
+                "PRIVX token endpoint answered an invalid expires_in.", provider="PRIVX"
+            ) from None
+        self._token = payload["access_token"]
+        self._renew_at = time.monotonic() + lifetime - min(self.MARGIN_SECONDS, lifetime * 0.2)

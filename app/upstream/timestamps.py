@@ -30,7 +30,7 @@ def parse_rfc3339(value: str, *, naive_is_utc: bool = False) -> datetime:
 
 def _parse_general(value: str, naive_is_utc: bool) -> datetime:
     text = value.strip()
-    # fromisoformat keeps at most 6 fractional digits; ZITADEL sends up to 9.
+    # fromisoformat keeps at most 6 fractional digits; RFC 3339 allows up to 9.
     match = _RFC3339.match(text)
     if match is None:
         raise ValueError(f"not an RFC 3339 timestamp: {value!r}")
@@ -47,7 +47,7 @@ def _parse_general(value: str, naive_is_utc: bool) -> datetime:
 
 
 def from_unix_seconds(value: float) -> datetime:
-    """Convert Unix seconds (Prefactor's `at`) into UTC."""
+    """Convert Unix seconds into UTC."""
     if isinstance(value, bool):
         raise ValueError("a boolean is not a Unix time")
     return datetime.fromtimestamp(value, UTC)

@@ -1,0 +1,214 @@
+"""SessionProvider: what the gateway asks of every upstream session API, and the request scope.
+
+Each provider is one module in this package with one SessionProvider subclass (its listing
+streams, lookups, revokes and readiness probe) and one ProviderSettings subclass (its
+`GATEWAY_<NAME>_*` variables); app/upstream/registry.py lists them. Nothing outside a
+provider's module asks which provider it has (httpx's transports are the model).
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from urllib.parse import urlsplit
+
+import aiohttp
+from aiodataloader import DataLoader
+from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
+
+from app.upstream._http import Endpoint
+from app.upstream.credentials import Credential, Forwarded
+from app.upstream.records import (
+    AuthorizationRecord,
+    Provider,
+    RevokeOutcome,
+    SessionRecord,
+    SessionStatus,
+    UserRecord,
+)
+
+if TYPE_CHECKING:  # the listing package imports records from this package
+    from app.listing.filter import SessionFilter
+    from app.listing.streams import Stream
+
+K = TypeVar("K")
+V = TypeVar("V")
+Batch = Callable[[list[K]], Coroutine[Any, Any, list[V]]]
+
+# `relatives` relations: the parent of a session, or its children.
+PARENT, CHILDREN = "parent", "children"
+
+
+def origin(value: str | None) -> str | None:
+    """An http(s) origin such as https://sessions.example.com, or None when unset."""
+    if value is None or not value.strip():
+        return None
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http(s) origin such as https://sessions.example.com")
+    if parts.username or parts.password:
+        raise ValueError("must not carry credentials; use the _TOKEN/_COOKIE variable")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError("must be an origin only; the gateway appends the documented paths")
+    try:
+        parts.port  # noqa: B018 - accessing it validates the port
+    except ValueError:
+        raise ValueError("has an invalid port") from None
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+class ProviderSettings(BaseModel):
+    """`GATEWAY_<NAME>_URL` and friends: a provider whose `url` is unset is disabled.
+
+    Field names are the variable names without `GATEWAY_<NAME>_`, lower case.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: str | None = None
+    # Name of a caller request header whose value is forwarded as the upstream credential.
+    forward_header: str | None = None
+
+    _check_url = field_validator("url", mode="before")(lambda value: origin(value))
+
+    def missing_credential(self) -> str | None:
+        """What to set when the provider is enabled without a way to authenticate, else None."""
+        return None
+
+
+def secret(value: SecretStr | None) -> str:
+    """A secret's value, or "" when unset."""
+    return value.get_secret_value() if value is not None else ""
+
+
+def is_set(value: SecretStr | None) -> bool:
+    """Whether a secret is set to something other than blanks."""
+    return value is not None and bool(value.get_secret_value().strip())
+
+
+class RequestScope:
+    """Per-request memo a provider keeps its loaders in; it dies with the request."""
+
+    def __init__(self, observe: Callable[[str], Callable[[float], None]] | None = None) -> None:
+        self._loaders: dict[str, DataLoader[Any, Any]] = {}
+        self._observe = observe
+        self.values: dict[str, Any] = {}  # a provider's own per-request state, by its key
+
+    def loader(self, name: str, batch: Batch[K, V]) -> DataLoader[K, V]:
+        """The request's loader called `name`, made from `batch` on first use."""
+        found = self._loaders.get(name)
+        if found is None:
+            if self._observe is not None:
+                observe = self._observe(name)
+                inner = batch
+
+                async def counted(keys: list[K]) -> list[V]:
+                    observe(len(keys))
+                    return await inner(keys)
+
+                batch = counted
+            found = self._loaders[name] = DataLoader(batch)
+        return found
+
+
+class SessionProvider(abc.ABC):
+    """One enabled upstream session API."""
+
+    provider: ClassVar[Provider]
+    title: ClassVar[str]  # the name people know it by, for `Query.providers`
+    settings_class: ClassVar[type[ProviderSettings]] = ProviderSettings
+    # The request header a static or forwarded credential travels in.
+    credential_header: ClassVar[str] = "Authorization"
+
+    def __init__(self, endpoint: Endpoint, settings: ProviderSettings) -> None:
+        self.endpoint = endpoint
+        self.settings = settings
+
+    @classmethod
+    def credential(
+        cls, settings: ProviderSettings, session: aiohttp.ClientSession, url: str
+    ) -> Credential:
+        """How to authenticate: forwarded from the caller, or the provider's own secret."""
+        if settings.forward_header:
+            return Forwarded(cls.provider.value, settings.forward_header, cls.credential_header)
+        return cls.static_credential(settings, session, url)
+
+    @classmethod
+    def static_credential(
+        cls, settings: ProviderSettings, session: aiohttp.ClientSession, url: str
+    ) -> Credential:
+        """The provider's configured secret (`_TOKEN` as a bearer token by default)."""
+        token = getattr(settings, "token", None)
+        return Credential({"Authorization": f"Bearer {secret(token)}"})
+
+    @property
+    def listings(self) -> int:
+        """Listings an unrestricted `sessions` page reads (for pricing a query up front)."""
+        return 1
+
+    @abc.abstractmethod
+    def streams(
+        self, session_filter: SessionFilter, *, descending: bool, scope: RequestScope
+    ) -> list[Stream]:
+        """The listings that answer `session_filter`, with what this upstream filters itself."""
+
+    @abc.abstractmethod
+    async def sessions(self, native_ids: Sequence[str], scope: RequestScope) -> list[SessionRecord]:
+        """Those of `native_ids` this provider knows (and this gateway may show)."""
+
+    @abc.abstractmethod
+    async def user(self, native_id: str, scope: RequestScope) -> UserRecord | None:
+        """The user with that native id, known by any one of their sessions."""
+
+    @abc.abstractmethod
+    async def revoke(self, native_id: str) -> RevokeOutcome:
+        """End one session."""
+
+    @abc.abstractmethod
+    async def revoke_user(self, user_id: str) -> int:
+        """End every session of one user; how many were still open and are now ended."""
+
+    @abc.abstractmethod
+    async def probe(self) -> None:
+        """One cheap call that succeeds when the upstream is reachable and accepts us."""
+
+    async def relatives(
+        self, record: SessionRecord, relation: str, scope: RequestScope
+    ) -> list[SessionRecord]:
+        """A session's PARENT (zero or one) or CHILDREN; none where sessions do not nest."""
+        return []
+
+    async def authorizations(
+        self, record: SessionRecord, scope: RequestScope
+    ) -> Sequence[AuthorizationRecord]:
+        """What a session authorizes, beyond what its own record carries."""
+        return record.authorizations
+
+
+# Upstreams without a bulk call get one call per session, this many at a time.
+REVOKE_CONCURRENCY = 8
+ENDED = frozenset({SessionStatus.LOGGED_OUT, SessionStatus.REVOKED})
+
+
+async def revoke_each(
+    records: Iterable[SessionRecord], revoke: Callable[[str], Awaitable[RevokeOutcome]]
+) -> int:
+    """Revoke the open ones of `records` one call each, a few at a time; how many ended."""
+    limit = asyncio.Semaphore(REVOKE_CONCURRENCY)
+
+    async def one(record: SessionRecord) -> RevokeOutcome:
+        async with limit:
+            return await revoke(record.native_id)
+
+    outcomes = await asyncio.gather(*(one(r) for r in records if r.status not in ENDED))
+    return sum(outcome is RevokeOutcome.REVOKED for outcome in outcomes)
+
+
+def first_user(records: Iterable[SessionRecord], native_id: str) -> UserRecord | None:
+    """The user `native_id` as the first of `records` that belongs to them names them."""
+    for record in records:
+        if record.user is not None and record.user.native_id == native_id:
+            return record.user
+    return None

@@ -1,0 +1,90 @@
+"""Upstreams: the enabled providers of one app, their health, and how callers reach them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING
+
+import aiohttp
+
+from app.upstream._http import Endpoint
+from app.upstream.circuit import CircuitBreaker, CircuitState
+from app.upstream.health import ProviderHealth
+from app.upstream.provider import SessionProvider
+from app.upstream.records import Provider
+from app.upstream.registry import PROVIDERS
+
+if TYPE_CHECKING:  # settings and metrics import parts of this package
+    from app.metrics import Metrics
+    from app.settings import Settings
+    from app.tracing import Tracing
+
+
+def _state(health: ProviderHealth) -> CircuitState:
+    return health.circuit.state
+
+
+@dataclass(frozen=True, slots=True)
+class Upstreams:
+    """The enabled providers (schema order) and every provider's health, for one app."""
+
+    providers: dict[Provider, SessionProvider]
+    health: dict[Provider, ProviderHealth]
+    forwarded: frozenset[Provider] = frozenset()  # providers whose credential callers bring
+
+    @classmethod
+    def none(cls) -> Upstreams:
+        """No provider enabled (for tests of what needs no upstream)."""
+        return cls({}, {p: ProviderHealth() for p in Provider})
+
+    @classmethod
+    def create(
+        cls,
+        session: aiohttp.ClientSession,
+        settings: Settings,
+        metrics: Metrics | None = None,
+        tracing: Tracing | None = None,
+    ) -> Upstreams:
+        """A provider for every registered one whose URL is configured."""
+        health = {
+            provider: ProviderHealth(
+                circuit=CircuitBreaker(settings.breaker_failures, settings.breaker_cooldown)
+            )
+            for provider in Provider
+        }
+        providers: dict[Provider, SessionProvider] = {}
+        for kind in PROVIDERS:
+            own = settings.provider(kind.provider)
+            if own.url is None:
+                continue
+            endpoint = Endpoint(
+                session,
+                provider=kind.provider.value,
+                base_url=own.url,
+                headers={"Accept": "application/json"},
+                health=health[kind.provider],
+                retries=settings.upstream_retries,
+                concurrency=settings.upstream_concurrency,
+                slow_call=settings.breaker_slow_call,
+                credential=kind.credential(own, session, own.url),
+                metrics=metrics,
+                tracing=tracing,
+            )
+            providers[kind.provider] = kind(endpoint, own)
+        forwarded = frozenset(p for p, given in providers.items() if given.settings.forward_header)
+        upstreams = cls(providers, health, forwarded)
+        if metrics is not None:
+            for provider in providers:
+                metrics.watch_circuit(provider.value, partial(_state, health[provider]))
+        return upstreams
+
+    @property
+    def enabled(self) -> list[Provider]:
+        """The providers with a configured URL, in schema order."""
+        return list(self.providers)
+
+    @property
+    def listings(self) -> int:
+        """Listings an unrestricted `sessions` page reads, for pricing queries up front."""
+        return sum(p.listings for p in self.providers.values())
