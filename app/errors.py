@@ -10,7 +10,8 @@
         │   └── RequestDeadline  UPSTREAM_TIMEOUT      (cut by the caller's deadline)
         ├── UpstreamUnauthorized UPSTREAM_UNAUTHORIZED (401/403)
         ├── UpstreamBadResponse  UPSTREAM_BAD_RESPONSE (unparseable or misshapen body, 4xx)
-        └── CallBudgetExceeded   CALL_BUDGET_EXCEEDED  (the request's upstream calls ran out)
+        ├── CallBudgetExceeded   CALL_BUDGET_EXCEEDED  (the request's upstream calls ran out)
+        └── WalkIncomplete       WALK_INCOMPLETE       (a provider missed pages of this walk)
 
 An UpstreamError whose `upstream_fault` is False was caused on the gateway's side (a deadline,
 a budget): it leaves the provider out of the answer like any failure, but says nothing about
@@ -102,4 +103,11 @@ class CallBudgetExceeded(UpstreamError):
     """The request used its budget of upstream calls; the gateway did not make this one."""
 
     code = "CALL_BUDGET_EXCEEDED"
+    upstream_fault = False
+
+
+class WalkIncomplete(UpstreamError):
+    """A provider failed on earlier pages of a walk; some of its sessions were not listed."""
+
+    code = "WALK_INCOMPLETE"
     upstream_fault = False

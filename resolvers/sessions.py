@@ -231,7 +231,7 @@ async def resolve_sessions(
         cursor=cursor,
     )
     edges = [SessionEdge(node=Session.from_record(e.record), state=e.state) for e in page.edges]
-    for failure in page.failures.values():
+    for failure in (*page.failures.values(), *page.gaps.values()):
         context.report(failure, list(info.path.as_list()))
     missing = {streams[i].provider for i in page.failures}
     codec = context.cursors

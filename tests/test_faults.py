@@ -19,8 +19,8 @@ query ($after: String) {
   sessions(first: 40, after: $after) {
     missingProviders
     totalCount
-    edges { node { id provider } }
-    pageInfo { endCursor }
+    edges { node { id provider createdAt } }
+    pageInfo { endCursor hasNextPage }
   }
 }
 """
@@ -113,7 +113,16 @@ def test_cursor_of_a_partial_page_still_works(stack: LiveStack) -> None:
 
     second = post(stack.url, PAGE, {"after": first["pageInfo"]["endCursor"]})
 
-    assert "errors" not in second
+    assert first["pageInfo"]["hasNextPage"] is True
+    # Back, ZITADEL says which of its sessions the walk missed, and the walk goes on in order.
+    (gap,) = second["errors"]
+    assert gap["extensions"]["code"] == "WALK_INCOMPLETE"
+    assert gap["extensions"]["provider"] == "ZITADEL"
+    assert gap["extensions"]["missedSince"] is None
+    assert gap["extensions"]["missedUntil"] == first["edges"][-1]["node"]["createdAt"].replace(
+        "Z", "+00:00"
+    )
+    assert second["data"]["sessions"]["missingProviders"] == []
     seen = [e["node"]["id"] for e in first["edges"] + second["data"]["sessions"]["edges"]]
     everything = expected_ids(stack.mocks.data, SessionFilter(), descending=True)
     assert len(set(seen)) == len(seen)

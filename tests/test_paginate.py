@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from app import ids
 from app.errors import UpstreamUnavailable
-from app.listing.cursor import CursorState
+from app.listing.cursor import WALK_START, CursorState
 from app.listing.paginate import Page, count, paginate
 from app.listing.streams import AscendingStream, LocalStream, OffsetStream, PageFetch, Stream
 from app.upstream.records import PrivxExtras, Provider, SessionRecord, SessionStatus
@@ -217,7 +217,7 @@ async def test_upstream_tie_order_that_does_not_reverse_still_visits_each_once(
         assert sorted(seen) == sorted(r.global_id for r in records)
 
 
-async def test_a_failing_stream_is_left_out_and_its_position_kept() -> None:
+async def test_a_failing_stream_keeps_the_walk_open_and_reports_what_it_missed() -> None:
     data = dataset((10, 10, 4), 40)
     calls = Calls()
     healthy = build(data, True, None, calls)
@@ -226,21 +226,40 @@ async def test_a_failing_stream_is_left_out_and_its_position_kept() -> None:
         raise UpstreamUnavailable("PRIVX answered HTTP 503.", provider="PRIVX")
 
     streams = [OffsetStream("a", Provider.PRIVX, broken, descending=True), *healthy[1:]]
-    page = await paginate(
+    first = await paginate(
         streams, descending=True, fingerprint="f", forward=True, size=5, cursor=None
     )
-
-    assert set(page.failures) == {0}
-    assert all(e.record.provider is not Provider.PRIVX for e in page.edges)
-    assert all(e.state.offsets[0] == 0 for e in page.edges)
-
-    back = await paginate(
-        streams, descending=True, fingerprint="f", forward=False, size=5, cursor=None
+    second = await paginate(
+        streams,
+        descending=True,
+        fingerprint="f",
+        forward=True,
+        size=5,
+        cursor=first.edges[-1].state,
     )
-    assert all(e.state.offsets[0] == -1 for e in back.edges)  # place unknown: found again later
     recovered = await paginate(
-        healthy, descending=True, fingerprint="f", forward=False, size=5, cursor=back.edges[0].state
+        healthy,
+        descending=True,
+        fingerprint="f",
+        forward=True,
+        size=5,
+        cursor=second.edges[-1].state,
     )
+
+    assert set(first.failures) == set(second.failures) == {0}
+    assert all(e.record.provider is not Provider.PRIVX for e in first.edges + second.edges)
+    assert first.has_next  # PRIVX may still hold sessions
+    assert second.has_next
+    assert all(e.state.missed[0] == WALK_START for e in first.edges + second.edges)
+    # Back, PRIVX says what it missed: everything before the second page's end.
+    gap = recovered.gaps[0]
+    assert gap.code == "WALK_INCOMPLETE"
+    assert gap.details == {
+        "missedSince": None,
+        "missedUntil": second.edges[-1].record.created_at.isoformat(),
+    }
+    # and the walk goes on in order from where it stood, PRIVX included.
     everything = sorted((r for s in data for r in s), key=lambda r: r.sort_key, reverse=True)
-    before = everything[: everything.index(back.edges[0].record)]
-    assert [e.record for e in recovered.edges] == before[-5:]
+    after = everything[everything.index(second.edges[-1].record) + 1 :]
+    assert [e.record for e in recovered.edges] == after[:5]
+    assert all(e.state.missed == (None, None, None) for e in recovered.edges)

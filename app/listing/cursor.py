@@ -1,8 +1,10 @@
 """Opaque, versioned, signed cursors for the merged session list.
 
-A cursor names the item it stands at (creation time and global id), the stream that item came
-from, and for every stream the position just after the item, so the next page costs one call
-per stream. The payload is base64url JSON, HMAC-SHA256 signed with GATEWAY_CURSOR_SECRET.
+A cursor names the item it stands at (creation time and global id): that key is the truth of
+where a walk stands (app/listing/paginate.py). For every stream it also carries the position
+just after the item, a hint that the next read checks, so the next page costs one call per
+stream; and for a stream that failed, since when it has been left out. The payload is
+base64url JSON, HMAC-SHA256 signed with GATEWAY_CURSOR_SECRET.
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from app.echo import echo
 from app.errors import BadUserInput
 
-VERSION = "1"
+VERSION = "2"
+# `missed` of a stream that has failed since the walk's first page.
+WALK_START = datetime.min.replace(tzinfo=UTC)
 _SIGNATURE_BYTES = 16
 
 
@@ -32,6 +36,16 @@ class CursorState:
     stream: int  # index of the stream the item came from
     offsets: tuple[int, ...]  # per stream: positions below this one are at or before the item
     anchors: tuple[int | None, ...]  # per stream: see app.listing.streams
+    # per stream: None, or since when it has been failing (left out of this walk's pages)
+    missed: tuple[datetime | None, ...] = ()
+    # ids of sessions created in the same instant, shown before this one (`ties_before`, as a
+    # forward page remembers them) or after it (a backward page)
+    ties: tuple[str, ...] = ()
+    ties_before: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.missed:
+            object.__setattr__(self, "missed", (None,) * len(self.offsets))
 
 
 def _b64(data: bytes) -> str:
@@ -61,6 +75,9 @@ class CursorCodec:
             state.stream,
             list(state.offsets),
             list(state.anchors),
+            [None if m is None else m.isoformat() for m in state.missed],
+            list(state.ties),
+            state.ties_before,
         ]
         payload = _b64(json.dumps(body, separators=(",", ":")).encode())
         return f"{VERSION}.{payload}.{self._sign(payload)}"
@@ -82,7 +99,9 @@ class CursorCodec:
                 "with another GATEWAY_CURSOR_SECRET."
             )
         try:
-            found, created, global_id, stream, offsets, anchors = json.loads(_unb64(payload))
+            found, created, global_id, stream, offsets, anchors, missed, ties, before = json.loads(
+                _unb64(payload)
+            )
             state = CursorState(
                 found,
                 datetime.fromisoformat(created),
@@ -90,10 +109,18 @@ class CursorCodec:
                 int(stream),
                 tuple(int(o) for o in offsets),
                 tuple(None if a is None else int(a) for a in anchors),
+                tuple(None if m is None else datetime.fromisoformat(m) for m in missed),
+                tuple(str(t) for t in ties),
+                bool(before),
             )
         except (binascii.Error, ValueError, TypeError):
             raise BadUserInput(f"`{argument}` is not a cursor issued by this gateway.") from None
-        if state.fingerprint != fingerprint or len(state.offsets) != streams:
+        if (
+            state.fingerprint != fingerprint
+            or len(state.offsets) != streams
+            or len(state.anchors) != streams
+            or len(state.missed) != streams
+        ):
             raise BadUserInput(
                 f"`{argument}` was issued for a different filter, orderBy or set of providers; "
                 "cursors only work with the query that returned them."

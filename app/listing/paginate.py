@@ -1,10 +1,18 @@
 """Merged cursor pagination over several streams (GraphQL Cursor Connections semantics).
 
-Forward (`first`/`after`): each stream is read from the cursor's position for that stream; the
-runs are k-way merged in the connection order and the first `size` items kept. Backward
-(`last`/`before`) reads each stream's region before the cursor from its end. A stream the
-upstream filters exactly needs `size` records (one call); one with a residual filter is read in
-growing chunks until `size + 1` records match or it ends.
+The truth a cursor carries is a key: the (creation time, global id) of the edge it stands at.
+"After the cursor" means every session whose key comes after that one in the connection's order,
+whatever happened to the upstream listings meanwhile. Per-stream positions are only hints, and
+each read checks them: a forward read starts one record before the hint and must find, at its
+start, a record created strictly before the cursor's time (so no unseen session can be behind
+it, whatever order the upstream gives sessions created in the same instant); if it does not,
+sessions were deleted behind the hint and the read moves back until it does. Backward reads
+check the record just past their end the same way. The records read are then kept by key.
+
+So a session that exists for a whole walk is visited exactly once, and pages never go back in
+creation time, however sessions are created and deleted between pages; one created or deleted
+during the walk may or may not appear. A stream that fails on a page keeps its hint, keeps
+`hasNextPage` true, and, when it answers again, reports the stretch it missed (WalkIncomplete).
 """
 
 from __future__ import annotations
@@ -13,18 +21,22 @@ import asyncio
 import heapq
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from app.errors import UpstreamError
-from app.listing.cursor import CursorState
+from app.errors import UpstreamError, WalkIncomplete
+from app.listing.cursor import WALK_START, CursorState
 from app.listing.filter import Predicate
 from app.listing.streams import Slice, Stream
 from app.upstream.records import SessionRecord
 
 # First read of a stream with a residual filter; later reads double up to the stream's maximum.
 MIN_FILTERED_CHUNK = 50
-# A cursor position for a stream whose place is unknown (it failed on the page that made the
-# cursor): the next page finds its place again by creation time (the guard), reading from an end.
+# Ids of same-instant sessions a cursor remembers (beyond them, ties may repeat or be missed).
+MAX_TIES = 200
+# A cursor position for a stream whose place is unknown (it failed before it was ever read).
 UNKNOWN = -1
+
+Key = tuple[datetime, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,88 +56,174 @@ class Page:
     has_previous: bool
     totals: dict[int, int]  # stream index -> total the upstream reported during this page
     failures: dict[int, UpstreamError] = field(default_factory=dict)  # streams left out
+    gaps: dict[int, WalkIncomplete] = field(default_factory=dict)  # streams back after a failure
 
 
 @dataclass(frozen=True, slots=True)
 class _Run:
-    matched: list[tuple[int, SessionRecord]]  # (position, record) in reading order
-    more: bool  # unread positions remain in the reading direction
-    edge: int  # forward: first position read; backward: end of the region read
+    matched: list[tuple[int, SessionRecord]]  # (position, record), in the connection's order
+    more: bool  # unread positions may remain in the reading direction
+    edge: int  # forward: first position after the cursor; backward: end of what precedes it
     anchor: int | None
     total: int | None
 
 
-def _guard(cursor: CursorState, *, descending: bool, forward: bool) -> Predicate:
-    """Drop records a page already showed that slid past the cursor's offsets.
+class _Side:
+    """Which records a read wants, relative to the cursor, in the connection's order.
 
-    Only creation time and the cursor's own id are compared, not the full (time, id) key, so an
-    upstream that breaks time ties in another order than ours never loses a record.
+    Sessions of the cursor's own instant are told apart by the ids the cursor remembers: those
+    shown before it (`ties_before`) or after it; upstreams may order such ties as they like.
     """
-    stamp, global_id = cursor.created_at, cursor.global_id
-    if descending == forward:
-        return lambda r: r.global_id != global_id and r.created_at <= stamp
-    return lambda r: r.global_id != global_id and r.created_at >= stamp
+
+    def __init__(self, cursor: CursorState | None, *, descending: bool, forward: bool) -> None:
+        self.key: Key | None = (cursor.created_at, cursor.global_id) if cursor else None
+        # In the connection's order, is "later" a larger key? Reading forward wants later ones.
+        self._later_is_larger = not descending
+        self.forward = forward
+        self.descending_reads = descending  # a stream's positions follow the connection order
+        ties = set(cursor.ties) if cursor else set()
+        if cursor is not None:
+            ties.add(cursor.global_id)
+        # The same-instant ids this read wants are those in `ties` (less the cursor's own), or
+        # those not in it, depending on which side the cursor remembers and the direction.
+        self._ties = ties
+        self._want_listed = cursor is not None and cursor.ties_before != forward
+
+    def wanted(self, record: SessionRecord) -> bool:
+        """Not yet visited: after the cursor (forward), or before it (backward)."""
+        key = self.key
+        if key is None:
+            return True
+        if record.created_at == key[0]:
+            if record.global_id == key[1]:
+                return False
+            return (record.global_id in self._ties) == self._want_listed
+        later = (record.created_at > key[0]) == self._later_is_larger
+        return later if self.forward else not later
+
+    def clear_of_ties(self, record: SessionRecord) -> bool:
+        """Created strictly on the visited side of the key's instant: nothing wanted lies beyond.
+
+        Comparing times only makes this hold whatever order the upstream gives ties in.
+        """
+        if self.key is None:
+            return True
+        earlier = (record.created_at < self.key[0]) == self._later_is_larger
+        if record.created_at == self.key[0]:
+            return False
+        return earlier if self.forward else not earlier
 
 
-def _both(first: Predicate | None, second: Predicate | None) -> Predicate | None:
-    if first is None or second is None:
-        return first or second
-    return lambda r: first(r) and second(r)
+def _sorted(matched: list[tuple[int, SessionRecord]], descending: bool) -> None:
+    """In key order (reading order): upstreams may order same-instant sessions otherwise."""
+    matched.sort(key=lambda item: item[1].sort_key, reverse=descending)
 
 
-def _keep(
-    keep: Predicate | None, sl: Slice, matched: list[tuple[int, SessionRecord]], backward: bool
-) -> None:
-    indexes = range(len(sl.items) - 1, -1, -1) if backward else range(len(sl.items))
-    for k in indexes:
-        record = sl.items[k]
-        if keep is None or keep(record):
-            matched.append((sl.start + k, record))
+# Records of overlap a read takes on the visited side of its hint; the first of them must be
+# created strictly before the cursor's instant. The stream the cursor's own session came from
+# takes two: its hint is just past that session.
+OVERLAP = 1
 
 
 async def _forward(
-    stream: Stream, start: int, anchor: int | None, want: int, keep: Predicate | None
+    stream: Stream,
+    hint: int | None,
+    anchor: int | None,
+    want: int,
+    keep: Predicate | None,
+    side: _Side,
+    overlap: int,
 ) -> _Run:
     exact = stream.residual is None
-    chunk = want if exact else max(want, MIN_FILTERED_CHUNK)
-    matched: list[tuple[int, SessionRecord]] = []
-    position = start
+    chunk = min(want if exact else max(want, MIN_FILTERED_CHUNK), stream.max_chunk)
+    start = 0 if hint is None or side.key is None else max(hint - overlap, 0)
+    step = chunk
     while True:
-        sl = await stream.head(position, chunk, anchor)
-        anchor = sl.anchor
-        _keep(keep, sl, matched, backward=False)
+        count = min(chunk + (hint or 0) - start, stream.max_chunk) if hint else chunk
+        sl = await stream.head(start, count, anchor)
+        asked = start
+        anchor = sl.anchor if sl.anchor is not None else anchor
+        if start <= sl.first or (sl.items and side.clear_of_ties(sl.items[0])):
+            break
+        # Sessions behind the hint were deleted (or share the cursor's instant): step back.
+        start, step = max(start - step, 0), min(step * 2, stream.max_chunk)
+    matched: list[tuple[int, SessionRecord]] = []
+    edge: int | None = None
+    while True:
+        for k, record in enumerate(sl.items):
+            if side.wanted(record):
+                if edge is None:
+                    edge = sl.start + k
+                if keep is None or keep(record):
+                    matched.append((sl.start + k, record))
         position = sl.start + len(sl.items)
-        more = bool(sl.items) and position < sl.size
+        # A read may come back empty yet further on, past an anchored stream's holes.
+        more = position < sl.size and (bool(sl.items) or position > asked)
         if not more or len(matched) >= want:
-            return _Run(matched, more, start, anchor, sl.total)
-        chunk = want - len(matched) if exact else min(chunk * 2, stream.max_chunk)
+            _sorted(matched, side.descending_reads)
+            return _Run(matched, more, position if edge is None else edge, anchor, sl.total)
+        if exact and matched:
+            chunk = min(want - len(matched), stream.max_chunk)
+        else:  # nothing wanted yet, or a filter that matches sparsely: read on, faster
+            chunk = min(max(chunk * 2, want), stream.max_chunk)
+        sl = await stream.head(position, chunk, anchor)
+        asked = position
+        anchor = sl.anchor if sl.anchor is not None else anchor
 
 
 async def _backward(
-    stream: Stream, end: int | None, anchor: int | None, want: int, keep: Predicate | None
+    stream: Stream,
+    hint: int | None,
+    anchor: int | None,
+    want: int,
+    keep: Predicate | None,
+    side: _Side,
 ) -> _Run:
     exact = stream.residual is None
     chunk = min(want if exact else max(want, MIN_FILTERED_CHUNK), stream.max_chunk)
     matched: list[tuple[int, SessionRecord]] = []
-    if end is not None and end <= 0:
-        return _Run(matched, False, 0, anchor, None)
-    if end is None:
+    if hint is None or side.key is None:
         sl = await stream.tail(chunk)
-        end = sl.size
     else:
-        low = max(end - chunk, 0)
-        sl = await stream.head(low, end - low, anchor)
-    while True:
+        low = max(hint - chunk, 0)
+        sl = await stream.head(low, min(hint - low + OVERLAP, stream.max_chunk), anchor)
         anchor = sl.anchor if sl.anchor is not None else anchor
-        _keep(keep, sl, matched, backward=True)
+        if not sl.items and low > sl.first:
+            # The listing shrank below the hint: its end is where to look.
+            sl = await stream.tail(chunk)
+        low, items, step = sl.start, list(sl.items), chunk
+        # The last record read must be created strictly after the cursor's instant, or be the
+        # listing's last: then nothing before the cursor lies beyond what was read.
+        while low + len(items) < sl.size and not (
+            items and low + len(items) >= hint + OVERLAP and side.clear_of_ties(items[-1])
+        ):
+            # Sessions were created ahead of the hint (or share the cursor's instant): read on.
+            extra = await stream.head(low + len(items), step, anchor)
+            if not extra.items:
+                break
+            # Positions, not list lengths: an anchored read may skip holes.
+            items = items[: max(extra.start - low, 0)] + list(extra.items)
+            step = min(step * 2, stream.max_chunk)
+        sl = Slice(low, items, sl.size, sl.total, anchor, sl.first)
+    edge: int | None = None
+    while True:
+        for k in range(len(sl.items) - 1, -1, -1):
+            record = sl.items[k]
+            if side.wanted(record):
+                if edge is None:
+                    edge = sl.start + k + 1
+                if keep is None or keep(record):
+                    matched.append((sl.start + k, record))
         lowest = sl.start
-        more = bool(sl.items) and lowest > 0
+        more = bool(sl.items) and lowest > sl.first
         if not more or len(matched) >= want:
-            return _Run(matched, more, end, anchor, sl.total)
-        if not exact:
+            _sorted(matched, not side.descending_reads)
+            return _Run(matched, more, lowest if edge is None else edge, anchor, sl.total)
+        if not exact or not matched:
             chunk = min(chunk * 2, stream.max_chunk)
         low = max(lowest - chunk, 0)
         sl = await stream.head(low, lowest - low, anchor)
+        anchor = sl.anchor if sl.anchor is not None else anchor
 
 
 async def _or_failure(
@@ -139,6 +237,12 @@ async def _or_failure(
         return fallback
 
 
+def _both(first: Predicate | None, second: Predicate | None) -> Predicate | None:
+    if first is None or second is None:
+        return first or second
+    return lambda r: first(r) and second(r)
+
+
 async def paginate(
     streams: Sequence[Stream],
     *,
@@ -149,26 +253,26 @@ async def paginate(
     cursor: CursorState | None,
 ) -> Page:
     """One page of `size` records after (forward) or before (backward) `cursor`."""
-    guard = _guard(cursor, descending=descending, forward=forward) if cursor else None
-    wants = [size if s.residual is None else size + 1 for s in streams]
-    keeps = [_both(s.residual, guard) for s in streams]
+    side = _Side(cursor, descending=descending, forward=forward)
     failures: dict[int, UpstreamError] = {}
     pending: list[Awaitable[_Run]] = []
     for i, stream in enumerate(streams):
-        offset = cursor.offsets[i] if cursor else None
+        hint = cursor.offsets[i] if cursor else None
         anchor = cursor.anchors[i] if cursor else None
-        if offset is not None and offset < 0:
-            offset = anchor = None  # place unknown: read from the start (forward) or the end
+        if hint is not None and hint < 0:
+            hint = anchor = None  # place unknown: read from the start (forward) or the end
+        want = size if stream.residual is None else size + 1
         if forward:
-            start = offset or 0
-            run = _forward(stream, start, anchor, wants[i], keeps[i])
-            fallback = _Run([], False, start, anchor, None)
+            overlap = OVERLAP + (cursor is not None and i == cursor.stream)
+            run = _forward(stream, hint, anchor, want, stream.residual, side, overlap)
         else:
-            end = None if offset is None else offset - (cursor is not None and i == cursor.stream)
-            run = _backward(stream, end, anchor, wants[i], keeps[i])
-            fallback = _Run([], False, UNKNOWN if end is None else end, anchor, None)
-        pending.append(_or_failure(run, fallback, i, failures))
+            run = _backward(stream, hint, anchor, want, stream.residual, side)
+        # A failed stream keeps its hint and may hold more: the walk is not over for it.
+        kept = UNKNOWN if hint is None else hint
+        pending.append(_or_failure(run, _Run([], True, kept, anchor, None), i, failures))
     runs = list(await asyncio.gather(*pending))
+    gaps = _gaps(streams, cursor, failures)
+    missed = tuple(_missed(cursor, i) if i in failures else None for i in range(len(streams)))
     anchors = tuple(run.anchor for run in runs)
     bounds = [run.edge for run in runs]
     merged = heapq.merge(
@@ -178,27 +282,86 @@ async def paginate(
     )
     edges: list[PageEdge] = []
     overflow = False
+    ties = _TieTracker(cursor, forward)
     for position, record, index in merged:
         if len(edges) == size:
             overflow = True
             break
         if forward:
-            bounds[index] = position + 1
+            bounds[index] = max(bounds[index], position + 1)
             offsets = tuple(bounds)
         else:
             # Other streams: the position of their next-later record is a valid split too.
             offsets = (*bounds[:index], position + 1, *bounds[index + 1 :])
-            bounds[index] = position
+            bounds[index] = min(bounds[index], position)
         state = CursorState(
-            fingerprint, record.created_at, record.global_id, index, offsets, anchors
+            fingerprint,
+            record.created_at,
+            record.global_id,
+            index,
+            offsets,
+            anchors,
+            missed,
+            ties.add(record),
+            ties_before=forward,
         )
         edges.append(PageEdge(record, state))
     beyond = overflow or any(run.more for run in runs)
     totals = {i: run.total for i, run in enumerate(runs) if run.total is not None}
     if forward:
-        return Page(edges, beyond, cursor is not None, totals, failures)
+        return Page(edges, beyond, cursor is not None, totals, failures, gaps)
     edges.reverse()
-    return Page(edges, cursor is not None, beyond, totals, failures)
+    return Page(edges, cursor is not None, beyond, totals, failures, gaps)
+
+
+class _TieTracker:
+    """For each edge of a page, the ids of its instant shown on the walk's side of it so far."""
+
+    def __init__(self, cursor: CursorState | None, forward: bool) -> None:
+        self._instant = cursor.created_at if cursor else None
+        self._ids: list[str] = []
+        if cursor is not None:
+            # Carried over only when the cursor remembers this same side; else just itself.
+            same_side = cursor.ties_before == forward
+            self._ids = [*cursor.ties, cursor.global_id] if same_side else [cursor.global_id]
+
+    def add(self, record: SessionRecord) -> tuple[str, ...]:
+        if record.created_at != self._instant:
+            self._instant, self._ids = record.created_at, []
+        self._ids.append(record.global_id)
+        # Its own id travels as the cursor's; the rest, the most recent first, up to MAX_TIES.
+        return tuple(dict.fromkeys(self._ids[-2::-1]))[:MAX_TIES]
+
+
+def _missed(cursor: CursorState | None, index: int) -> datetime:
+    """Since when a stream that failed on this page has been left out of the walk."""
+    if cursor is None:
+        return WALK_START
+    return cursor.missed[index] or cursor.created_at
+
+
+def _gaps(
+    streams: Sequence[Stream], cursor: CursorState | None, failures: dict[int, UpstreamError]
+) -> dict[int, WalkIncomplete]:
+    """Streams that failed on earlier pages of the walk and answer now: what they missed."""
+    if cursor is None:
+        return {}
+    gaps = {}
+    for i, since in enumerate(cursor.missed):
+        if since is not None and i not in failures and since != cursor.created_at:
+            until = cursor.created_at.isoformat()
+            start = "the start of the walk" if since == WALK_START else since.isoformat()
+            gaps[i] = WalkIncomplete(
+                f"{streams[i].provider.value} failed on earlier pages of this walk: its "
+                f"sessions from {start} to {until} were not listed. Start again from the first "
+                "page to see them.",
+                provider=streams[i].provider.value,
+                details={
+                    "missedSince": None if since == WALK_START else since.isoformat(),
+                    "missedUntil": until,
+                },
+            )
+    return gaps
 
 
 async def count(stream: Stream, known_total: int | None) -> int:

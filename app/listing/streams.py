@@ -31,6 +31,7 @@ class Slice:
     size: int  # number of positions in this stream's position space
     total: int  # how many records the upstream says match now (for totalCount)
     anchor: int | None = None
+    first: int = 0  # the first position that holds a record (anchored positions may have holes)
 
 
 class Stream(abc.ABC):
@@ -135,7 +136,11 @@ class AscendingStream(PagedStream):
             items, total = await self._native(low, high - low)
             items = items[: high - low]
         items = items[::-1]
-        return Slice(start, items, anchor, total, anchor)
+        # Deletions shrink the pool below the anchor: the newest positions are then holes.
+        first = max(anchor - total, 0)
+        if start < first < start + count and len(items) < count:
+            return await self.head(first, start + count - first, anchor)  # past the holes
+        return Slice(max(start, first), items, anchor, total, anchor, first)
 
     async def tail(self, count: int) -> Slice:
         count = min(count, self.max_chunk)
