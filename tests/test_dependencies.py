@@ -1,8 +1,9 @@
-"""pyproject.toml declares every package the code imports."""
+"""pyproject.toml declares every package the code imports, and requirements.lock fits it."""
 
 from __future__ import annotations
 
 import ast
+import re
 import sys
 import tomllib
 from collections.abc import Iterable, Iterator, Mapping
@@ -16,6 +17,7 @@ from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+LOCK = ROOT / "requirements.lock"
 
 
 def _requirements(*extras: str) -> list[Requirement]:
@@ -102,3 +104,22 @@ def test_imported_packages_are_declared(
 
     where = " + ".join(["dependencies", *extras])
     assert undeclared == {}, f"imported, not declared in pyproject.toml ({where})"
+
+
+def _locked() -> dict[str, str]:
+    pins = re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", LOCK.read_text(), re.M)
+    return {canonicalize_name(name): version for name, version in pins}
+
+
+def test_lock_pins_every_declared_requirement_within_its_range() -> None:
+    locked = _locked()
+    misfits = set()
+    for extra in ("", *PROJECT["optional-dependencies"]):
+        for requirement in _requirements(*[extra] if extra else []):
+            if requirement.marker and not requirement.marker.evaluate({"extra": extra}):
+                continue
+            version = locked.get(canonicalize_name(requirement.name))
+            if version is None or not requirement.specifier.contains(version, prereleases=True):
+                misfits.add(f"{requirement} (locked: {version})")
+
+    assert misfits == set(), "requirements.lock is stale: run scripts/check-deps --keep --write"
