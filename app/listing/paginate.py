@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-from collections.abc import Awaitable, Sequence
+import itertools
+from collections.abc import Awaitable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from app.errors import UpstreamError, WalkIncomplete
 from app.listing.cursor import WALK_START, CursorState
-from app.listing.filter import Predicate
 from app.listing.streams import Slice, Stream
 from app.upstream.records import SessionRecord
 
@@ -80,7 +80,8 @@ class _Side:
         # In the connection's order, is "later" a larger key? Reading forward wants later ones.
         self._later_is_larger = not descending
         self.forward = forward
-        self.descending_reads = descending  # a stream's positions follow the connection order
+        # Records read arrive in key order reversed when reading against the keys' order.
+        self.reverse_reads = descending == forward
         ties = set(cursor.ties) if cursor else set()
         if cursor is not None:
             ties.add(cursor.global_id)
@@ -114,133 +115,155 @@ class _Side:
         return earlier if self.forward else not earlier
 
 
-def _sorted(matched: list[tuple[int, SessionRecord]], descending: bool) -> None:
-    """In key order (reading order): upstreams may order same-instant sessions otherwise."""
-    matched.sort(key=lambda item: item[1].sort_key, reverse=descending)
-
-
 # Records of overlap a read takes on the visited side of its hint; the first of them must be
 # created strictly before the cursor's instant. The stream the cursor's own session came from
 # takes two: its hint is just past that session.
 OVERLAP = 1
 
 
-async def _forward(
-    stream: Stream,
-    hint: int | None,
-    anchor: int | None,
-    want: int,
-    keep: Predicate | None,
-    side: _Side,
-    overlap: int,
-) -> _Run:
-    exact = stream.residual is None
-    chunk = min(want if exact else max(want, MIN_FILTERED_CHUNK), stream.max_chunk)
-    start = 0 if hint is None or side.key is None else max(hint - overlap, 0)
-    step = chunk
-    while True:
-        count = min(chunk + (hint or 0) - start, stream.max_chunk) if hint else chunk
-        sl = await stream.head(start, count, anchor)
-        asked = start
-        anchor = sl.anchor if sl.anchor is not None else anchor
-        if start <= sl.first or (sl.items and side.clear_of_ties(sl.items[0])):
-            break
-        # Sessions behind the hint were deleted (or share the cursor's instant): step back.
-        start, step = max(start - step, 0), min(step * 2, stream.max_chunk)
-    matched: list[tuple[int, SessionRecord]] = []
-    edge: int | None = None
-    while True:
-        for k, record in enumerate(sl.items):
+class _Reader:
+    """One stream's reads for one page: a first read that checks the hint, then more on demand.
+
+    `matched` holds the wanted records read so far, in key order in the reading direction; the
+    page asks for more only when it would take all of them and the stream has more.
+    """
+
+    def __init__(
+        self, stream: Stream, hint: int | None, anchor: int | None, side: _Side, want: int
+    ) -> None:
+        self.stream = stream
+        self.hint = hint
+        self.anchor = anchor
+        self.side = side
+        self.exact = stream.residual is None
+        self.chunk = min(want if self.exact else max(want, MIN_FILTERED_CHUNK), stream.max_chunk)
+        self.want = want
+        self.matched: list[tuple[int, SessionRecord]] = []
+        self.more = True  # unread positions may remain in the reading direction
+        self.edge: int | None = None  # see _Run.edge
+        self.total: int | None = None
+        self._next = 0  # forward: next position to read; backward: lowest position read
+
+    def _take(self, sl: Slice) -> None:
+        self.anchor = sl.anchor if sl.anchor is not None else self.anchor
+        self.total = sl.total
+        keep, side = self.stream.residual, self.side
+        items = sl.items if side.forward else sl.items[::-1]
+        for k, record in enumerate(items):
+            position = sl.start + k if side.forward else sl.start + len(sl.items) - 1 - k
             if side.wanted(record):
-                if edge is None:
-                    edge = sl.start + k
+                if self.edge is None:
+                    self.edge = position if side.forward else position + 1
                 if keep is None or keep(record):
-                    matched.append((sl.start + k, record))
+                    self.matched.append((position, record))
+        # In key order: upstreams may order sessions created in the same instant otherwise.
+        self.matched.sort(key=lambda item: item[1].sort_key, reverse=side.reverse_reads)
+
+    async def first(self, overlap: int) -> None:
+        """The first read, from the hint, after checking it still holds."""
+        if self.side.forward:
+            await self._first_forward(overlap)
+        else:
+            await self._first_backward()
+
+    async def _first_forward(self, overlap: int) -> None:
+        stream, side, hint = self.stream, self.side, self.hint
+        start = 0 if hint is None or side.key is None else max(hint - overlap, 0)
+        step = self.chunk
+        while True:
+            count = min(self.chunk + (hint or 0) - start, stream.max_chunk) if hint else self.chunk
+            sl = await stream.head(start, count, self.anchor)
+            self.anchor = sl.anchor if sl.anchor is not None else self.anchor
+            if start <= sl.first or (sl.items and side.clear_of_ties(sl.items[0])):
+                break
+            # Sessions behind the hint were deleted (or share the cursor's instant): step back.
+            start, step = max(start - step, 0), min(step * 2, stream.max_chunk)
+        self._after_forward(sl, start)
+
+    def _after_forward(self, sl: Slice, asked: int) -> None:
+        self._take(sl)
         position = sl.start + len(sl.items)
         # A read may come back empty yet further on, past an anchored stream's holes.
-        more = position < sl.size and (bool(sl.items) or position > asked)
-        if not more or len(matched) >= want:
-            _sorted(matched, side.descending_reads)
-            return _Run(matched, more, position if edge is None else edge, anchor, sl.total)
-        if exact and matched:
-            chunk = min(want - len(matched), stream.max_chunk)
-        else:  # nothing wanted yet, or a filter that matches sparsely: read on, faster
-            chunk = min(max(chunk * 2, want), stream.max_chunk)
-        sl = await stream.head(position, chunk, anchor)
-        asked = position
-        anchor = sl.anchor if sl.anchor is not None else anchor
+        self.more = position < sl.size and (bool(sl.items) or position > asked)
+        self._next = position
+        if not self.more and self.edge is None:
+            self.edge = position
 
-
-async def _backward(
-    stream: Stream,
-    hint: int | None,
-    anchor: int | None,
-    want: int,
-    keep: Predicate | None,
-    side: _Side,
-) -> _Run:
-    exact = stream.residual is None
-    chunk = min(want if exact else max(want, MIN_FILTERED_CHUNK), stream.max_chunk)
-    matched: list[tuple[int, SessionRecord]] = []
-    if hint is None or side.key is None:
-        sl = await stream.tail(chunk)
-    else:
-        low = max(hint - chunk, 0)
-        sl = await stream.head(low, min(hint - low + OVERLAP, stream.max_chunk), anchor)
-        anchor = sl.anchor if sl.anchor is not None else anchor
-        if not sl.items and low > sl.first:
-            # The listing shrank below the hint: its end is where to look.
+    async def _first_backward(self) -> None:
+        stream, side, hint, chunk = self.stream, self.side, self.hint, self.chunk
+        if hint is None or side.key is None:
             sl = await stream.tail(chunk)
-        low, items, step = sl.start, list(sl.items), chunk
-        # The last record read must be created strictly after the cursor's instant, or be the
-        # listing's last: then nothing before the cursor lies beyond what was read.
-        while low + len(items) < sl.size and not (
-            items and low + len(items) >= hint + OVERLAP and side.clear_of_ties(items[-1])
-        ):
-            # Sessions were created ahead of the hint (or share the cursor's instant): read on.
-            extra = await stream.head(low + len(items), step, anchor)
-            if not extra.items:
-                break
-            # Positions, not list lengths: an anchored read may skip holes.
-            items = items[: max(extra.start - low, 0)] + list(extra.items)
-            step = min(step * 2, stream.max_chunk)
-        sl = Slice(low, items, sl.size, sl.total, anchor, sl.first)
-    edge: int | None = None
-    while True:
-        for k in range(len(sl.items) - 1, -1, -1):
-            record = sl.items[k]
-            if side.wanted(record):
-                if edge is None:
-                    edge = sl.start + k + 1
-                if keep is None or keep(record):
-                    matched.append((sl.start + k, record))
-        lowest = sl.start
-        more = bool(sl.items) and lowest > sl.first
-        if not more or len(matched) >= want:
-            _sorted(matched, not side.descending_reads)
-            return _Run(matched, more, lowest if edge is None else edge, anchor, sl.total)
-        if not exact or not matched:
-            chunk = min(chunk * 2, stream.max_chunk)
-        low = max(lowest - chunk, 0)
-        sl = await stream.head(low, lowest - low, anchor)
-        anchor = sl.anchor if sl.anchor is not None else anchor
+        else:
+            low = max(hint - chunk, 0)
+            sl = await stream.head(low, min(hint - low + OVERLAP, stream.max_chunk), self.anchor)
+            self.anchor = sl.anchor if sl.anchor is not None else self.anchor
+            if not sl.items and low > sl.first:
+                # The listing shrank below the hint: its end is where to look.
+                sl = await stream.tail(chunk)
+            low, items, step = sl.start, list(sl.items), chunk
+            # The last record read must be created strictly after the cursor's instant, or be
+            # the listing's last: then nothing before the cursor lies beyond what was read.
+            while low + len(items) < sl.size and not (
+                items and low + len(items) >= hint + OVERLAP and side.clear_of_ties(items[-1])
+            ):
+                # Sessions were created ahead of the hint (or share its instant): read on.
+                extra = await stream.head(low + len(items), step, self.anchor)
+                if not extra.items:
+                    break
+                # Positions, not list lengths: an anchored read may skip holes.
+                items = items[: max(extra.start - low, 0)] + list(extra.items)
+                step = min(step * 2, stream.max_chunk)
+            sl = Slice(low, items, sl.size, sl.total, self.anchor, sl.first)
+        self._after_backward(sl)
+
+    def _after_backward(self, sl: Slice) -> None:
+        self._take(sl)
+        self._next = sl.start
+        self.more = bool(sl.items) and sl.start > sl.first
+        if not self.more and self.edge is None:
+            self.edge = sl.start
+
+    async def read_more(self) -> None:
+        """One more read in the reading direction."""
+        stream = self.stream
+        if self.exact and self.matched:
+            self.chunk = min(max(self.want - len(self.matched), 1), stream.max_chunk)
+        else:  # nothing wanted yet, or a filter that matches sparsely: read on, faster
+            self.chunk = min(max(self.chunk * 2, self.want), stream.max_chunk)
+        if self.side.forward:
+            sl = await stream.head(self._next, self.chunk, self.anchor)
+            self._after_forward(sl, self._next)
+        else:
+            low = max(self._next - self.chunk, 0)
+            sl = await stream.head(low, self._next - low, self.anchor)
+            self._after_backward(sl)
+
+    def run(self) -> _Run:
+        edge = self.edge if self.edge is not None else self._next
+        return _Run(self.matched, self.more, edge, self.anchor, self.total)
 
 
 async def _or_failure(
-    run: Awaitable[_Run], fallback: _Run, index: int, failures: dict[int, UpstreamError]
-) -> _Run:
+    read: Awaitable[None], index: int, failures: dict[int, UpstreamError]
+) -> None:
     """A failing upstream leaves its stream out of the page instead of failing the page."""
     try:
-        return await run
+        await read
     except UpstreamError as exc:
         failures[index] = exc
-        return fallback
 
 
-def _both(first: Predicate | None, second: Predicate | None) -> Predicate | None:
-    if first is None or second is None:
-        return first or second
-    return lambda r: first(r) and second(r)
+def _merged(
+    readers: Sequence[_Reader], skip: Mapping[int, object], descending: bool, forward: bool
+) -> Iterator[tuple[int, SessionRecord, int]]:
+    return heapq.merge(
+        *(
+            [(pos, rec, i) for pos, rec in reader.matched] if i not in skip else []
+            for i, reader in enumerate(readers)
+        ),
+        key=lambda item: item[1].sort_key,
+        reverse=descending == forward,
+    )
 
 
 async def paginate(
@@ -255,31 +278,51 @@ async def paginate(
     """One page of `size` records after (forward) or before (backward) `cursor`."""
     side = _Side(cursor, descending=descending, forward=forward)
     failures: dict[int, UpstreamError] = {}
-    pending: list[Awaitable[_Run]] = []
+    readers: list[_Reader] = []
+    firsts: list[Awaitable[None]] = []
     for i, stream in enumerate(streams):
         hint = cursor.offsets[i] if cursor else None
         anchor = cursor.anchors[i] if cursor else None
         if hint is not None and hint < 0:
             hint = anchor = None  # place unknown: read from the start (forward) or the end
         want = size if stream.residual is None else size + 1
-        if forward:
-            overlap = OVERLAP + (cursor is not None and i == cursor.stream)
-            run = _forward(stream, hint, anchor, want, stream.residual, side, overlap)
+        reader = _Reader(stream, hint, anchor, side, want)
+        readers.append(reader)
+        overlap = OVERLAP + (cursor is not None and i == cursor.stream)
+        firsts.append(_or_failure(reader.first(overlap), i, failures))
+    await asyncio.gather(*firsts)
+    while True:
+        # A stream whose every wanted record so far would be on the page, and that may have
+        # more, could hold one that belongs before the page's end: read on there (rarely).
+        # (Not when its own last record ends the full page: what it has not read comes later.)
+        taken, last = [0] * len(readers), -1
+        for _, _, last in itertools.islice(_merged(readers, failures, descending, forward), size):
+            taken[last] += 1
+        full = sum(taken) == size
+        needy = [
+            i
+            for i, reader in enumerate(readers)
+            if i not in failures
+            and reader.more
+            and taken[i] == len(reader.matched)
+            and not (full and last == i)
+        ]
+        if not needy:
+            break
+        await asyncio.gather(*(_or_failure(readers[i].read_more(), i, failures) for i in needy))
+    runs = []
+    for i, reader in enumerate(readers):
+        if i in failures:
+            # A failed stream keeps its hint and may hold more: the walk is not over for it.
+            kept = UNKNOWN if reader.hint is None else reader.hint
+            runs.append(_Run([], True, kept, reader.anchor, None))
         else:
-            run = _backward(stream, hint, anchor, want, stream.residual, side)
-        # A failed stream keeps its hint and may hold more: the walk is not over for it.
-        kept = UNKNOWN if hint is None else hint
-        pending.append(_or_failure(run, _Run([], True, kept, anchor, None), i, failures))
-    runs = list(await asyncio.gather(*pending))
+            runs.append(reader.run())
     gaps = _gaps(streams, cursor, failures)
     missed = tuple(_missed(cursor, i) if i in failures else None for i in range(len(streams)))
     anchors = tuple(run.anchor for run in runs)
     bounds = [run.edge for run in runs]
-    merged = heapq.merge(
-        *([(pos, rec, i) for pos, rec in run.matched] for i, run in enumerate(runs)),
-        key=lambda item: item[1].sort_key,
-        reverse=descending == forward,
-    )
+    merged = _merged(readers, failures, descending, forward)
     edges: list[PageEdge] = []
     overflow = False
     ties = _TieTracker(cursor, forward)
