@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from functools import partial
 
 from graphql import (
     ASTValidationRule,
@@ -15,11 +16,13 @@ from graphql import (
     GraphQLError,
     GraphQLSchema,
     OperationDefinitionNode,
+    parse,
 )
 from graphql.validation.validate import ValidationAbortedError
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
+from resolvers.cost import Prices
 from resolvers.document_limits import CODE, DocumentLimits, check_document
 
 AMBIGUOUS = "Must provide operation name if query contains multiple operations."
@@ -31,6 +34,8 @@ OPERATION_NAMED: ContextVar[bool] = ContextVar("operation_named", default=True)
 @dataclass(slots=True)
 class _Entry:
     document: DocumentNode
+    shape: GraphQLError | None = None  # the shape limit it passes, once measured
+    measured: bool = False
     errors: list[GraphQLError] | None = None  # None: not validated yet
     operations: int = 0  # operation definitions, known once validated
 
@@ -42,11 +47,12 @@ class DocumentStore:
     max_tokens: int
     rules: tuple[type[ASTValidationRule], ...]
     limits: DocumentLimits = field(default_factory=DocumentLimits)
+    prices: Prices = field(default_factory=Prices)
     maxsize: int = 256
     entries: OrderedDict[str, _Entry] = field(default_factory=OrderedDict)
     parses: int = 0
     validations: int = 0
-    # Two threads: new documents are validated beside the event loop, at most two at a time.
+    # Two threads: new documents are parsed and validated beside the event loop, two at a time.
     validators: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(2, thread_name_prefix="validate")
     )
@@ -64,7 +70,7 @@ class Documents(SchemaExtension):
     def __init__(self, store: DocumentStore) -> None:
         self._store = store
 
-    def on_parse(self) -> Iterator[None]:
+    async def on_parse(self) -> AsyncIterator[None]:
         context = self.execution_context
         store = self._store
         query = context.query
@@ -77,40 +83,67 @@ class Documents(SchemaExtension):
             context.graphql_document = entry.document
             yield
             return
-        context.parse_options["max_tokens"] = store.max_tokens
         store.parses += 1
+        context.parse_options["max_tokens"] = store.max_tokens
+        options = context.parse_options
+        try:
+            # Beside the event loop, like validation: a document of thousands of tokens takes
+            # milliseconds to parse, and a burst of them must not hold up everyone else.
+            loop = asyncio.get_running_loop()
+            document = await loop.run_in_executor(
+                store.validators, partial(parse, query, **options)
+            )
+        except GraphQLError:
+            # Strawberry parses it again and reports the syntax error in its own way.
+            yield
+            return
+        context.graphql_document = document
+        store.entries[query] = _Entry(document)
+        if len(store.entries) > store.maxsize:
+            store.entries.popitem(last=False)
         yield
-        if context.graphql_document is not None:
-            store.entries[query] = _Entry(context.graphql_document)
-            if len(store.entries) > store.maxsize:
-                store.entries.popitem(last=False)
 
     async def on_validate(self) -> AsyncIterator[None]:
         context = self.execution_context
         document = context.graphql_document
         if document is not None and context.pre_execution_errors is None:
-            entry = self._store.entries.get(context.query or "")
-            if entry is None or entry.document is not document:
-                entry = _Entry(document)  # not from the cache: validate, remember nothing
-            if entry.errors is None:
-                # In a worker thread: even within the shape limits, graphql-core's rules can
-                # take tens of milliseconds, which the event loop must not wait for.
-                rules = (*context.validation_rules, *self._store.rules)
-                schema = context.schema._schema
-                loop = asyncio.get_running_loop()
-                entry.errors = await loop.run_in_executor(
-                    self._store.validators, self._validate, schema, document, rules
-                )
-                entry.operations = sum(
-                    isinstance(d, OperationDefinitionNode) for d in document.definitions
-                )
-            # A copy: later extensions add to the list of this request only.
-            errors = list(entry.errors)
-            if not errors and entry.operations > 1 and not OPERATION_NAMED.get():
-                # Strawberry would run the first one; the spec asks for an error.
-                errors.append(GraphQLError(AMBIGUOUS, extensions={"code": "BAD_REQUEST"}))
-            context.pre_execution_errors = errors
+            context.pre_execution_errors = await self._errors(document)
         yield
+
+    async def _errors(self, document: DocumentNode) -> list[GraphQLError]:
+        """Shape limits, then prices, then graphql-core's rules: each only if the last passed."""
+        context = self.execution_context
+        store = self._store
+        entry = store.entries.get(context.query or "")
+        if entry is None or entry.document is not document:
+            entry = _Entry(document)  # not from the cache: check, remember nothing
+        if not entry.measured:
+            entry.shape, entry.measured = check_document(document, store.limits), True
+        if entry.shape is not None:
+            return [entry.shape]
+        upstreams = getattr(context.context, "upstreams", None)
+        listings = upstreams.listings if upstreams is not None else 1
+        priced = store.prices.check(document, context.variables, listings)
+        if priced is not None:
+            return [priced]
+        if entry.errors is None:
+            # In a worker thread: even within the shape limits, graphql-core's rules can take
+            # tens of milliseconds, which the event loop must not wait for.
+            rules = (*context.validation_rules, *store.rules)
+            schema = context.schema._schema
+            loop = asyncio.get_running_loop()
+            entry.errors = await loop.run_in_executor(
+                store.validators, self._validate, schema, document, rules
+            )
+            entry.operations = sum(
+                isinstance(d, OperationDefinitionNode) for d in document.definitions
+            )
+        # A copy: later extensions add to the list of this request only.
+        errors = list(entry.errors)
+        if not errors and entry.operations > 1 and not OPERATION_NAMED.get():
+            # Strawberry would run the first one; the spec asks for an error.
+            errors.append(GraphQLError(AMBIGUOUS, extensions={"code": "BAD_REQUEST"}))
+        return errors
 
     def _validate(
         self,
@@ -118,10 +151,7 @@ class Documents(SchemaExtension):
         document: DocumentNode,
         rules: tuple[type[ASTValidationRule], ...],
     ) -> list[GraphQLError]:
-        """Shape limits in linear time first; graphql-core's rules only within them."""
-        refused = check_document(document, self._store.limits)
-        if refused is not None:
-            return [refused]
+        """graphql-core's rules (the document is within the shape limits)."""
         self._store.validations += 1
         errors = validate_document(schema, document, rules)
         return [_explained(e, self._store.limits) for e in errors]

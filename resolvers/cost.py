@@ -1,4 +1,7 @@
-"""CostLimit: refuses operations whose estimated cost, or upstream calls, exceed a ceiling.
+"""Prices: refuses operations whose estimated cost, or upstream calls, exceed a ceiling.
+
+Checked by resolvers/caching.py after the shape limits and before validation, so an over-priced
+document costs no validation.
 
 Cost: every selected field costs 1 per object it is selected on; a paginated field multiplies
 its subtree by its page size (`first`/`last`, or the default), and `children` by an estimate.
@@ -17,6 +20,7 @@ whatever the fragments spread; the document's shape is already within limits by 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
@@ -34,7 +38,6 @@ from graphql import (
     ValueNode,
     VariableNode,
 )
-from strawberry.extensions import SchemaExtension
 
 from resolvers.pagination import DEFAULT_PAGE_SIZE
 
@@ -198,43 +201,36 @@ def estimate(
     return cost, calls
 
 
-class CostLimit(SchemaExtension):
-    """Refuse operations estimated above `max_cost`, or above `max_calls` upstream calls."""
+@dataclass(frozen=True, slots=True)
+class Prices:
+    """The ceilings on a query's estimated cost and upstream calls."""
 
-    def __init__(self, max_cost: int, max_calls: int) -> None:
-        self.max_cost = max_cost
-        self.max_calls = max_calls
+    max_cost: int = 50_000
+    max_calls: int = 100
 
-    def on_validate(self) -> Iterator[None]:
-        context = self.execution_context
-        document = context.graphql_document
-        if document is not None and not context.pre_execution_errors:
-            upstreams = getattr(context.context, "upstreams", None)
-            listings = upstreams.listings if upstreams is not None else 1
-            cost, calls = estimate(document, context.variables, listings)
-            if cost > self.max_cost:
-                # Setting the errors before validation runs makes Strawberry refuse the operation.
-                context.pre_execution_errors = [
-                    GraphQLError(
-                        f"Query cost {cost} exceeds the maximum of {self.max_cost}: ask for "
-                        "smaller pages (first/last) or fewer nested lists.",
-                        extensions={"code": "QUERY_TOO_COSTLY", "cost": cost, "max": self.max_cost},
-                    )
-                ]
-            elif calls > self.max_calls:
-                context.pre_execution_errors = [
-                    GraphQLError(
-                        f"This query may make {calls} upstream calls; the limit "
-                        f"(maxUpstreamCalls) is {self.max_calls}. A filter the gateway checks "
-                        "itself (statuses, createdAt, expiresAt, remoteAddress, userAgent) is "
-                        f"priced at {RESIDUAL_READS} reads of every listing, and totalCount "
-                        "under one doubles that: ask for fewer such lists per request.",
-                        extensions={
-                            "code": "QUERY_TOO_COSTLY",
-                            "limit": "maxUpstreamCalls",
-                            "upstreamCalls": calls,
-                            "max": self.max_calls,
-                        },
-                    )
-                ]
-        yield
+    def check(
+        self, document: DocumentNode, variables: Mapping[str, Any] | None, listings: int
+    ) -> GraphQLError | None:
+        """The refusal for `document` with `variables`, or None when it is within both."""
+        cost, calls = estimate(document, variables, listings)
+        if cost > self.max_cost:
+            return GraphQLError(
+                f"Query cost {cost} exceeds the maximum of {self.max_cost}: ask for "
+                "smaller pages (first/last) or fewer nested lists.",
+                extensions={"code": "QUERY_TOO_COSTLY", "cost": cost, "max": self.max_cost},
+            )
+        if calls > self.max_calls:
+            return GraphQLError(
+                f"This query may make {calls} upstream calls; the limit "
+                f"(maxUpstreamCalls) is {self.max_calls}. A filter the gateway checks "
+                "itself (statuses, createdAt, expiresAt, remoteAddress, userAgent) is "
+                f"priced at {RESIDUAL_READS} reads of every listing, and totalCount "
+                "under one doubles that: ask for fewer such lists per request.",
+                extensions={
+                    "code": "QUERY_TOO_COSTLY",
+                    "limit": "maxUpstreamCalls",
+                    "upstreamCalls": calls,
+                    "max": self.max_calls,
+                },
+            )
+        return None

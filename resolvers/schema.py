@@ -17,7 +17,7 @@ from app import ids
 from app.settings import Settings
 from resolvers.caching import OPERATION_NAMED, Documents, DocumentStore
 from resolvers.context import Info
-from resolvers.cost import CostLimit
+from resolvers.cost import Prices
 from resolvers.document_limits import DocumentLimits, apply_comparison_budget
 from resolvers.errors import GatewayErrors
 from resolvers.execution import GatewayExecutor
@@ -137,11 +137,11 @@ def build_schema(limits: Limits) -> GatewaySchema:
     """The schema with `limits` enforced."""
     # Depth and aliases are measured with the other shape limits, in linear time (Strawberry's
     # limiter rules expand every fragment spread); repeated query texts skip all of it.
-    store = DocumentStore(limits.max_tokens, (), limits.shape, DOCUMENT_CACHE_SIZE)
+    prices = Prices(limits.max_cost, limits.max_upstream_calls)
+    store = DocumentStore(limits.max_tokens, (), limits.shape, prices, DOCUMENT_CACHE_SIZE)
     apply_comparison_budget(limits.shape)
     extensions: list[Any] = [
         partial(Documents, store),
-        partial(CostLimit, max_cost=limits.max_cost, max_calls=limits.max_upstream_calls),
         RequestLog,
         GatewayErrors,
     ]
