@@ -68,11 +68,20 @@ const post = GraphiQL.createFetcher({
   url: window.location.origin + window.location.pathname,
 });
 const filled = ([, value]) => !["", "bearer"].includes(String(value).trim().toLowerCase());
+// GraphiQL 3.9 keeps the previous tab's operation name after a tab switch; a name the query
+// does not define is dropped, so the server runs the query's only operation.
+const defines = (query, name) =>
+  new RegExp(String.raw`\\b(query|mutation|subscription)\\s+$${name}\\b`).test(query ?? "");
 const fetcher = (params, options) =>
-  post(params, {
-    ...options,
-    headers: Object.fromEntries(Object.entries(options?.headers ?? {}).filter(filled)),
-  });
+  post(
+    params.operationName && !defines(params.query, params.operationName)
+      ? { ...params, operationName: undefined }
+      : params,
+    {
+      ...options,
+      headers: Object.fromEntries(Object.entries(options?.headers ?? {}).filter(filled)),
+    },
+  );
 ReactDOM.createRoot(document.getElementById("graphiql")).render(
   React.createElement(GraphiQL, {
     fetcher,

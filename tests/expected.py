@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from app.listing.filter import SessionFilter
 from app.mocks import MockData
-from app.upstream import hyperid, prefactor, privx, zitadel
+from app.upstream import hyperid, kratos, prefactor, privx, zitadel
 from app.upstream.records import SessionRecord
 
 
@@ -17,6 +17,7 @@ def all_records(data: MockData) -> list[SessionRecord]:
         *(prefactor.parse_session(item, now) for item in data.prefactor),
         *(zitadel.parse_session(item, now) for item in data.zitadel),
         *(hyperid.parse_session(item, now) for item in data.hyperid_sessions),
+        *(kratos.parse_session(item, now) for item in data.kratos),
     ]
 
 

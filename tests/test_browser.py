@@ -31,7 +31,7 @@ FLAGS = [
 ]
 # As a person would: the credential hints left as they are, one header of their own added.
 HEADERS = {"X-API-Key": "", "Authorization": "Bearer ", "X-Request-ID": "graphiql-e2e"}
-PROVIDERS = {"PRIVX", "PREFACTOR", "ZITADEL", "HYPERID"}
+PROVIDERS = {"PRIVX", "PREFACTOR", "ZITADEL", "HYPERID", "KRATOS"}
 
 
 class Browser:
@@ -86,6 +86,11 @@ def editor_text(page: Page, selector: str) -> str:
     return text
 
 
+def _first_field(query: str) -> str:
+    """The first root field a query selects (what its result starts with)."""
+    return query.split("{", 2)[1].split("(")[0].split()[0]
+
+
 def test_graphiql_runs_a_sessions_query_offline(
     live: LiveStack, browser: Browser, tmp_path: Path
 ) -> None:
@@ -121,6 +126,19 @@ def test_graphiql_runs_a_sessions_query_offline(
     assert [r.url for r in browser.requests if urlsplit(r.url).hostname != "127.0.0.1"] == []
     assert browser.blocked == []
     assert browser.console == []
+
+    # Every other README example runs from its tab too, the Kratos one among them.
+    for name in [query.split()[1] for _, query in EXAMPLES if "NewestSessions" not in query]:
+        tabs.filter(has_text=name).click()
+        page.locator(".graphiql-tab-active", has_text=name).wait_for()
+        page.locator(".graphiql-execute-button").click()
+        page.locator(".result-window", has_text=f'"{_first_field(example(name))}"').wait_for()
+        shown = json.loads(editor_text(page, ".result-window"))
+        assert "errors" not in shown, (name, shown)
+        assert shown["data"], name
+        if name == "KratosSessions":
+            assert shown == post(live.url, example(name))
+            assert shown["data"]["sessions"]["nodes"]
 
     page.screenshot(path=tmp_path / "graphiql.png")
     if os.environ.get("GATEWAY_SCREENSHOT") == "1":

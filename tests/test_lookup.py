@@ -88,6 +88,6 @@ def test_providers_report_enabled_and_health(live: LiveStack) -> None:
     result = post(live.url, "{ providers { provider name enabled health latencyMs } }")
 
     providers = {p["provider"]: p for p in result["data"]["providers"]}
-    assert set(providers) == {"PRIVX", "PREFACTOR", "ZITADEL", "HYPERID"}
+    assert set(providers) == {"PRIVX", "PREFACTOR", "ZITADEL", "HYPERID", "KRATOS"}
     assert all(p["enabled"] and p["health"] == "UP" for p in providers.values())
     assert all(p["latencyMs"] is not None for p in providers.values())

@@ -510,4 +510,5 @@ async def test_gateway_env_points_at_the_servers(mocks: MockUpstreams, data: Moc
         "GATEWAY_PRIVX_URL", "GATEWAY_PRIVX_TOKEN", "GATEWAY_PREFACTOR_URL",
         "GATEWAY_PREFACTOR_TOKEN", "GATEWAY_PREFACTOR_POOL_IDS", "GATEWAY_ZITADEL_URL",
         "GATEWAY_ZITADEL_TOKEN", "GATEWAY_HYPERID_URL", "GATEWAY_HYPERID_COOKIE",
+        "GATEWAY_KRATOS_URL", "GATEWAY_KRATOS_TOKEN",
     }  # fmt: skip

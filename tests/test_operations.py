@@ -43,7 +43,7 @@ def test_readyz_reports_each_provider(live: LiveStack) -> None:
     assert status == 200
     report = json.loads(body)
     assert report["status"] == "ready"
-    assert set(report["providers"]) == {"PRIVX", "PREFACTOR", "ZITADEL", "HYPERID"}
+    assert set(report["providers"]) == {"PRIVX", "PREFACTOR", "ZITADEL", "HYPERID", "KRATOS"}
 
     live.mocks.set_fault("ZITADEL", FaultPlan(Fault.UNAUTHORIZED))
     try:
@@ -178,7 +178,7 @@ def test_content_types_match_case_insensitively(live: LiveStack, content_type: s
         status, body = response.status, json.loads(response.read())
 
     assert status == 200
-    assert len(body["data"]["providers"]) == 4
+    assert len(body["data"]["providers"]) == 5
 
 
 def test_a_client_gone_mid_body_is_one_info_line(

@@ -35,6 +35,7 @@ def test_spans_per_request_and_upstream_call(exporter: InMemorySpanExporter) -> 
         "upstream PREFACTOR",
         "upstream ZITADEL",
         "upstream HYPERID",
+        "upstream KRATOS",
     }
     assert all(
         s.parent is not None and s.parent.span_id == request.context.span_id for s in upstream

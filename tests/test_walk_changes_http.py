@@ -143,7 +143,10 @@ def test_an_unchanged_walk_costs_one_call_per_listing_per_page(world: LiveStack)
         world.reset_calls()
         result = post(world.url, WALK, {"first": 7, "after": cursor})
         cursor = result["data"]["sessions"]["pageInfo"]["endCursor"]
-        costs.append({p: len(world.calls(p)) for p in ("PRIVX", "PREFACTOR", "ZITADEL", "HYPERID")})
+        costs.append(
+            {p: len(world.calls(p)) for p in ("PRIVX", "PREFACTOR", "ZITADEL", "HYPERID", "KRATOS")}
+        )
     pools = len(world.mocks.data.prefactor_pool_ids)
     for cost in costs[1:]:  # the first page also learns each Prefactor pool's size
-        assert cost == {"PRIVX": 1, "PREFACTOR": pools, "ZITADEL": 1, "HYPERID": 1}
+        # Kratos: one call per page of its listing (up to 1000 sessions), read whole.
+        assert cost == {"PRIVX": 1, "PREFACTOR": pools, "ZITADEL": 1, "HYPERID": 1, "KRATOS": 1}

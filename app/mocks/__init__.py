@@ -1,4 +1,4 @@
-"""Mock upstream servers (PrivX, Prefactor, ZITADEL, hyper.id) with generated session data."""
+"""Mock upstream servers (PrivX, Prefactor, ZITADEL, hyper.id, Kratos) with generated data."""
 
 from __future__ import annotations
 

@@ -21,3 +21,5 @@ class Credentials:
     prefactor_token: str = "prefactor-demo-key"
     zitadel_token: str = "zitadel-demo-pat"
     hyperid_session: str = "hyperid-demo-session"
+    # An Ory Network project API key; empty: no check, as on a self-hosted admin port.
+    kratos_token: str = "ory_pat_kratos-demo-key"

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from app.mocks import _hyperid_data, _prefactor_data, _privx_data, _zitadel_data
+from app.mocks import _hyperid_data, _kratos_data, _prefactor_data, _privx_data, _zitadel_data
 from app.mocks._world import Device, Person, make_people, make_tenants
 
 __all__ = ["Device", "MockData", "Person", "generate"]
@@ -29,6 +29,8 @@ class MockData:
     zitadel: list[dict[str, Any]] = field(default_factory=list)
     hyperid_sessions: list[dict[str, Any]] = field(default_factory=list)
     hyperid_app_authorizations: list[dict[str, Any]] = field(default_factory=list)
+    kratos: list[dict[str, Any]] = field(default_factory=list)
+    kratos_identities: list[dict[str, Any]] = field(default_factory=list)
     now: datetime = field(default_factory=_utc_now)
     people: list[Person] = field(default_factory=list)
     privx_token_user_id: str = ""
@@ -46,6 +48,7 @@ def generate(
     prefactor_sessions: int = 120,
     zitadel_sessions: int = 150,
     hyperid_sessions: int = 24,
+    kratos_sessions: int = 60,
 ) -> MockData:
     """Draw a data set; the same seed and `now` always give the same data."""
     now = (now or _utc_now()).astimezone(UTC)
@@ -54,6 +57,9 @@ def generate(
     people = make_people(rng, PEOPLE, tenants, now)
     privx_owner, hyperid_user = people[0], people[1]
     zitadel, creators = _zitadel_data.zitadel_sessions(rng, people, tenants, now, zitadel_sessions)
+    # Kratos draws from its own generator, so the other providers' data stays as it was.
+    kratos_rng = random.Random(f"kratos:{seed}")
+    identities = _kratos_data.kratos_identities(kratos_rng, people, now)
     return MockData(
         privx=_privx_data.privx_sessions(rng, people, now, privx_sessions, privx_owner),
         prefactor=_prefactor_data.prefactor_sessions(rng, people, tenants, now, prefactor_sessions),
@@ -61,6 +67,8 @@ def generate(
         zitadel=zitadel,
         hyperid_sessions=_hyperid_data.hyperid_sessions(rng, hyperid_user, now, hyperid_sessions),
         hyperid_app_authorizations=_hyperid_data.hyperid_app_authorizations(rng, hyperid_user, now),
+        kratos=_kratos_data.kratos_sessions(kratos_rng, people, identities, now, kratos_sessions),
+        kratos_identities=identities,
         now=now,
         people=people,
         privx_token_user_id=privx_owner.privx_user_id,

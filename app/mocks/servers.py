@@ -1,4 +1,4 @@
-"""The four mock upstreams served together on loopback ports."""
+"""The mock upstreams served together on loopback ports."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Self
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from app.mocks import hyperid, prefactor, privx, zitadel
+from app.mocks import hyperid, kratos, prefactor, privx, zitadel
 from app.mocks.calls import CALLS, Call
 from app.mocks.credentials import Credentials
 from app.mocks.data import MockData, generate
@@ -18,7 +18,7 @@ from app.mocks.faults import FAULT, FaultPlan
 
 __all__ = ["PROVIDERS", "Credentials", "MockUpstreams"]
 
-PROVIDERS = ("PRIVX", "PREFACTOR", "ZITADEL", "HYPERID")
+PROVIDERS = ("PRIVX", "PREFACTOR", "ZITADEL", "HYPERID", "KRATOS")
 
 
 def _delay(seconds: float) -> Middleware:
@@ -33,7 +33,7 @@ def _delay(seconds: float) -> Middleware:
 
 
 class MockUpstreams:
-    """Async context manager running the four mock upstreams over a private copy of the data."""
+    """Async context manager running the mock upstreams over a private copy of the data."""
 
     def __init__(
         self,
@@ -57,6 +57,7 @@ class MockUpstreams:
             "HYPERID": hyperid.create_app(
                 self.data, self.credentials, date_style=hyperid_date_style
             ),
+            "KRATOS": kratos.create_app(self.data, self.credentials),
         }
         if latency > 0:
             for app in self.apps.values():
@@ -165,4 +166,6 @@ class MockUpstreams:
             "GATEWAY_ZITADEL_TOKEN": self.credentials.zitadel_token,
             "GATEWAY_HYPERID_URL": self.urls["HYPERID"],
             "GATEWAY_HYPERID_COOKIE": f"ss-id={self.credentials.hyperid_session}",
+            "GATEWAY_KRATOS_URL": self.urls["KRATOS"],
+            "GATEWAY_KRATOS_TOKEN": self.credentials.kratos_token,
         }

@@ -96,12 +96,14 @@ class Endpoint:
         body: object = None,
         expected: Mapping[int, T] | None = None,
         read: bool | None = None,
+        headers: bool = False,
     ) -> T:
         """Call `path` and return `parse(json)` (None for an empty body).
 
         `read` (default: GET only) marks a call safe to retry. A status in `expected` (e.g.
         `{404: None}`) answers its value instead of raising. A shape `parse` rejects is an
         UpstreamBadResponse, and counts against the provider's health like any failure.
+        With `headers`, `parse` gets `(json, response headers)`, for paging in a `Link` header.
         """
         circuit = self.health.circuit
         if not circuit.allow():
@@ -117,13 +119,18 @@ class Endpoint:
             retry = method == "GET" if read is None else read
             attributes = {"gateway.provider": self.provider, "http.request.method": method}
             with self.tracing.span(f"upstream {self.provider}", attributes) as span:
-                status, content = await self._within_deadline(method, path, params, body, retry)
+                status, content, received = await self._within_deadline(
+                    method, path, params, body, retry
+                )
                 if span is not None:
                     span.set_attribute("http.response.status_code", status)
             if expected is not None and status in expected:
                 result = expected[status]
             else:
-                result = parse_shape(self.provider, parse, _decode(self.provider, status, content))
+                payload = _decode(self.provider, status, content)
+                result = parse_shape(
+                    self.provider, parse, (payload, received) if headers else payload
+                )
         except UpstreamError as exc:
             self._settle(started, status, exc)
             raise
@@ -152,7 +159,7 @@ class Endpoint:
 
     async def _within_deadline(
         self, method: str, path: str, params: Mapping[str, str] | None, body: object, retry: bool
-    ) -> tuple[int, bytes]:
+    ) -> tuple[int, bytes, Mapping[str, str]]:
         until = deadline.DEADLINE.get()
         flight = _Flight()
         try:
@@ -185,7 +192,7 @@ class Endpoint:
         body: object,
         retry: bool,
         flight: _Flight,
-    ) -> tuple[int, bytes]:
+    ) -> tuple[int, bytes, Mapping[str, str]]:
         attempt, refreshed = 0, False
         while True:
             last = not retry or attempt >= self.retries
@@ -196,7 +203,7 @@ class Endpoint:
                 # The slot is held for the exchange only, never while waiting to retry.
                 async with self._limit if not UNQUEUED.get() else contextlib.nullcontext():
                     with flight:
-                        status, content, retry_after = await self._request(
+                        status, content, retry_after, received = await self._request(
                             method, path, params, body, used
                         )
             except UpstreamUnavailable:
@@ -211,11 +218,11 @@ class Endpoint:
                 refreshed, attempt = True, attempt - 1
                 continue
             if last or status not in RETRY_STATUSES:
-                return status, content
+                return status, content, received
             wait = _backoff(attempt) if retry_after is None else retry_after
             left = deadline.remaining()
             if wait > MAX_RETRY_AFTER or (left is not None and wait >= left):
-                return status, content  # waiting would outlast the request: report it now
+                return status, content, received  # waiting would outlast the request: report it now
             await asyncio.sleep(wait)
 
     async def _request(
@@ -225,7 +232,7 @@ class Endpoint:
         params: Mapping[str, str] | None,
         body: object,
         credential: Mapping[str, str],
-    ) -> tuple[int, bytes, float | None]:
+    ) -> tuple[int, bytes, float | None, Mapping[str, str]]:
         name = self.provider
         headers = {**self.headers, **credential}
         data = None
@@ -238,12 +245,13 @@ class Endpoint:
             ) as response:
                 status = response.status
                 content = await response.read()
-                retry_after = _retry_after(response.headers.get("Retry-After"))
+                received = response.headers  # case-insensitive, and kept after release
+                retry_after = _retry_after(received.get("Retry-After"))
         except TimeoutError as exc:
             raise UpstreamTimeout(f"{name} did not answer in time.", provider=name) from exc
         except aiohttp.ClientError as exc:
             raise UpstreamUnavailable(f"{name} is unavailable.", provider=name) from exc
-        return status, content, retry_after
+        return status, content, retry_after, received
 
 
 class _Flight:

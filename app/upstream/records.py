@@ -18,6 +18,7 @@ class Provider(enum.Enum):
     PREFACTOR = "PREFACTOR"
     ZITADEL = "ZITADEL"
     HYPERID = "HYPERID"
+    KRATOS = "KRATOS"
 
 
 class SessionStatus(enum.Enum):
@@ -189,7 +190,41 @@ class HyperIdExtras:
     os_type_code: int | None
 
 
-Extras = PrivxExtras | PrefactorExtras | ZitadelExtras | HyperIdExtras
+@dataclass(frozen=True, slots=True)
+class KratosMethodRecord:
+    """One entry of a Kratos session's `authentication_methods`."""
+
+    method: str
+    aal: str | None
+    completed_at: datetime | None
+    provider: str | None = None  # OIDC or SAML provider id
+    organization: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KratosDeviceRecord:
+    """One entry of a Kratos session's `devices`: where the session was used."""
+
+    native_id: str
+    ip_address: str | None
+    user_agent: str | None
+    location: str | None  # "City, CC" from Cloudflare headers on Ory Network
+
+
+@dataclass(frozen=True, slots=True)
+class KratosExtras:
+    """Ory Kratos fields with no common home."""
+
+    active: bool | None  # as Kratos reported it: false also for expired sessions
+    aal: str | None
+    authenticated_at: datetime | None
+    methods: tuple[KratosMethodRecord, ...]
+    devices: tuple[KratosDeviceRecord, ...]
+    identity_state: str | None
+    schema_id: str | None
+
+
+Extras = PrivxExtras | PrefactorExtras | ZitadelExtras | HyperIdExtras | KratosExtras
 
 
 @dataclass(frozen=True, slots=True)

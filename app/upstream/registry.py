@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.upstream.hyperid import HyperIdProvider
+from app.upstream.kratos import KratosProvider
 from app.upstream.prefactor import PrefactorProvider
 from app.upstream.privx import PrivxProvider
 from app.upstream.provider import SessionProvider
@@ -13,4 +14,5 @@ PROVIDERS: tuple[type[SessionProvider], ...] = (
     PrefactorProvider,
     ZitadelProvider,
     HyperIdProvider,
+    KratosProvider,
 )
