@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections import OrderedDict
-from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from functools import partial
 
 from graphql import (
     ASTValidationRule,
@@ -16,7 +13,6 @@ from graphql import (
     GraphQLError,
     GraphQLSchema,
     OperationDefinitionNode,
-    parse,
 )
 from graphql.validation.validate import ValidationAbortedError
 from strawberry.extensions import SchemaExtension
@@ -52,10 +48,6 @@ class DocumentStore:
     entries: OrderedDict[str, _Entry] = field(default_factory=OrderedDict)
     parses: int = 0
     validations: int = 0
-    # Two threads: new documents are parsed and validated beside the event loop, two at a time.
-    validators: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(2, thread_name_prefix="validate")
-    )
 
 
 class Documents(SchemaExtension):
@@ -70,7 +62,7 @@ class Documents(SchemaExtension):
     def __init__(self, store: DocumentStore) -> None:
         self._store = store
 
-    async def on_parse(self) -> AsyncIterator[None]:
+    def on_parse(self) -> Iterator[None]:
         context = self.execution_context
         store = self._store
         query = context.query
@@ -83,34 +75,22 @@ class Documents(SchemaExtension):
             context.graphql_document = entry.document
             yield
             return
-        store.parses += 1
         context.parse_options["max_tokens"] = store.max_tokens
-        options = context.parse_options
-        try:
-            # Beside the event loop, like validation: a document of thousands of tokens takes
-            # milliseconds to parse, and a burst of them must not hold up everyone else.
-            loop = asyncio.get_running_loop()
-            document = await loop.run_in_executor(
-                store.validators, partial(parse, query, **options)
-            )
-        except GraphQLError:
-            # Strawberry parses it again and reports the syntax error in its own way.
-            yield
-            return
-        context.graphql_document = document
-        store.entries[query] = _Entry(document)
-        if len(store.entries) > store.maxsize:
-            store.entries.popitem(last=False)
+        store.parses += 1
         yield
+        if context.graphql_document is not None:
+            store.entries[query] = _Entry(context.graphql_document)
+            if len(store.entries) > store.maxsize:
+                store.entries.popitem(last=False)
 
-    async def on_validate(self) -> AsyncIterator[None]:
+    def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         document = context.graphql_document
         if document is not None and context.pre_execution_errors is None:
-            context.pre_execution_errors = await self._errors(document)
+            context.pre_execution_errors = self._errors(document)
         yield
 
-    async def _errors(self, document: DocumentNode) -> list[GraphQLError]:
+    def _errors(self, document: DocumentNode) -> list[GraphQLError]:
         """Shape limits, then prices, then graphql-core's rules: each only if the last passed."""
         context = self.execution_context
         store = self._store
@@ -120,21 +100,22 @@ class Documents(SchemaExtension):
         if not entry.measured:
             entry.shape, entry.measured = check_document(document, store.limits), True
         if entry.shape is not None:
+            # Not kept: an attacker's variations would push the useful documents out of the
+            # cache and leave large trees for the collector (measured: twice the refusals).
+            store.entries.pop(context.query or "", None)
             return [entry.shape]
         upstreams = getattr(context.context, "upstreams", None)
         listings = upstreams.listings if upstreams is not None else 1
         priced = store.prices.check(document, context.variables, listings)
         if priced is not None:
+            store.entries.pop(context.query or "", None)
             return [priced]
         if entry.errors is None:
-            # In a worker thread: even within the shape limits, graphql-core's rules can take
-            # tens of milliseconds, which the event loop must not wait for.
+            # On the event loop: within the shape limits and the comparison budget it takes a
+            # few milliseconds (tens at worst), and worker threads only made the loop wait for
+            # the GIL (measured with bench/run --overload).
             rules = (*context.validation_rules, *store.rules)
-            schema = context.schema._schema
-            loop = asyncio.get_running_loop()
-            entry.errors = await loop.run_in_executor(
-                store.validators, self._validate, schema, document, rules
-            )
+            entry.errors = self._validate(context.schema._schema, document, rules)
             entry.operations = sum(
                 isinstance(d, OperationDefinitionNode) for d in document.definitions
             )
