@@ -89,6 +89,10 @@ class Bench:
             "GATEWAY_CURSOR_SECRET": "bench-cursor-secret",
             # The peer has no caller authentication either.
             "GATEWAY_ALLOW_ANONYMOUS": "true",
+            # One anonymous caller drives all the load: throughput is measured, not shed (the
+            # peer admits everything too). bench/overload.py measures admission with defaults.
+            "GATEWAY_MAX_IN_FLIGHT": "1000",
+            "GATEWAY_MAX_IN_FLIGHT_PER_CALLER": "1000",
         }
         env |= extra_env or {}
         command = [

@@ -236,6 +236,7 @@ def test_privx_oauth_token_is_fetched_once_under_50_concurrent_requests() -> Non
         "GATEWAY_PRIVX_API_CLIENT_ID": "gateway-api-client",
         "GATEWAY_PRIVX_API_CLIENT_SECRET": "privx-api-demo-secret",
         # One caller (this test, anonymous on loopback) with 50 requests in flight.
+        "GATEWAY_MAX_IN_FLIGHT": "64",
         "GATEWAY_MAX_IN_FLIGHT_PER_CALLER": "64",
     }
     query = "{ sessions(first: 5, filter: {providers: [PRIVX]}) { totalCount } }"
