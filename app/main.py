@@ -44,6 +44,7 @@ from app.settings import Settings
 from app.tracing import Tracing
 from app.upstream import accounting, deadline
 from app.upstream.credentials import CALLER_HEADERS
+from app.upstream.lag import LAG
 from app.upstream.upstreams import Upstreams
 from resolvers.context import Context
 from resolvers.schema import Limits, build_schema
@@ -247,7 +248,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # collection, so full collections only walk what requests leave behind.
         gc.collect()
         gc.freeze()
-        async with client_session(settings) as session:
+        async with LAG.running(), client_session(settings) as session:
             upstreams = Upstreams.create(session, settings, metrics, tracing)
             yield {
                 "upstreams": upstreams,

@@ -19,7 +19,7 @@ import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import load
 import peer
@@ -76,6 +76,13 @@ class Bench:
         self.started.append(proc)
         return proc, read_handshake(proc, timeout=120)
 
+    # One anonymous caller drives the throughput runs: they measure throughput, not shedding
+    # (the peer admits everything too). bench/overload.py measures admission with the defaults.
+    UNBOUNDED: ClassVar[dict[str, str]] = {
+        "GATEWAY_MAX_IN_FLIGHT": "1000",
+        "GATEWAY_MAX_IN_FLIGHT_PER_CALLER": "1000",
+    }
+
     def start_gateway(
         self,
         mocks: dict[str, Any],
@@ -89,10 +96,6 @@ class Bench:
             "GATEWAY_CURSOR_SECRET": "bench-cursor-secret",
             # The peer has no caller authentication either.
             "GATEWAY_ALLOW_ANONYMOUS": "true",
-            # One anonymous caller drives all the load: throughput is measured, not shed (the
-            # peer admits everything too). bench/overload.py measures admission with defaults.
-            "GATEWAY_MAX_IN_FLIGHT": "1000",
-            "GATEWAY_MAX_IN_FLIGHT_PER_CALLER": "1000",
         }
         env |= extra_env or {}
         command = [
@@ -401,9 +404,9 @@ def run(args: argparse.Namespace) -> int:
         plans: list[tuple[str, Callable[[], tuple[Proc, str]], list[dict[str, Any]], int]] = [
             ("floor", lambda: bench.start_floor(mocks),
              [queries.floor_body(u, pool) for u in users], 1),
-            ("gateway", lambda: bench.start_gateway(mocks, 1, "gateway"),
+            ("gateway", lambda: bench.start_gateway(mocks, 1, "gateway", Bench.UNBOUNDED),
              [queries.gateway_body(u) for u in users], 1),
-            ("gateway-w2", lambda: bench.start_gateway(mocks, 2, "gateway-w2"),
+            ("gateway-w2", lambda: bench.start_gateway(mocks, 2, "gateway-w2", Bench.UNBOUNDED),
              [queries.gateway_body(u) for u in users], 2),
             ("peer", lambda: bench.start_peer(mocks),
              [queries.peer_body(u, pool) for u in users], 1),
@@ -432,7 +435,7 @@ def run(args: argparse.Namespace) -> int:
             print("# gateway-walk: starting", file=sys.stderr, flush=True)
             try:
                 _large_proc, large = bench.start_mocks(large=True)
-                proc, url = bench.start_gateway(large, 1, "gateway-walk")
+                proc, url = bench.start_gateway(large, 1, "gateway-walk", Bench.UNBOUNDED)
                 rows["gateway-walk"] = bench.walk(url, proc, large)
                 print(json.dumps(rows["gateway-walk"]), flush=True)
             except (RuntimeError, OSError, ValueError, KeyError) as exc:

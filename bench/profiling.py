@@ -102,7 +102,7 @@ def main() -> int:
     report: dict[str, str] = {}
     try:
         _, mocks = bench.start_mocks(large=False)
-        proc, url = bench.start_gateway(mocks, 1, "gateway")
+        proc, url = bench.start_gateway(mocks, 1, "gateway", Bench.UNBOUNDED)
         bodies = bench.logs / "bodies-gateway.jsonl"
         bodies.write_text(
             "".join(json.dumps(queries.gateway_body(u)) + "\n" for u in mocks["users"])
@@ -117,7 +117,7 @@ def main() -> int:
         bench.stop_all()
 
         _, large = bench.start_mocks(large=True)
-        proc, url = bench.start_gateway(large, 1, "gateway")
+        proc, url = bench.start_gateway(large, 1, "gateway", Bench.UNBOUNDED)
         body = {"query": queries.FULL_PAGE_QUERY, "variables": {"after": None}}
         post(url, body)
         raw = HERE / "results" / f"{stamp}-profile-page.txt"

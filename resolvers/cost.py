@@ -61,6 +61,7 @@ class _Estimate:
         self.variables = variables
         self.listings = listings
         self.costs: dict[str, int] = {}
+        self.call_costs: dict[str, int] = {}
         self.on_path: set[str] = set()
 
     def size(self, field: FieldNode) -> int:
@@ -118,7 +119,7 @@ class _Estimate:
         total = 0
         for node in _level(selections):
             if isinstance(node, FragmentSpreadNode):
-                total += self.fragment(node.name.value, self.calls, {})
+                total += self.fragment(node.name.value, self.calls, self.call_costs)
             elif node.name.value == "sessions":
                 total += self.listings * self._reads(node)
         return total

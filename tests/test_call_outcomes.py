@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,7 @@ from app.upstream import accounting, deadline
 from app.upstream._http import Endpoint
 from app.upstream.circuit import CircuitBreaker, CircuitState
 from app.upstream.health import Health, ProviderHealth
+from app.upstream.lag import LAG, LoopLag
 
 
 @dataclass
@@ -143,6 +145,38 @@ async def test_a_call_cut_by_the_deadline_in_flight_counts_only_if_the_upstream_
     assert isinstance(caught.value, RequestDeadline) is not counted
     assert (health.circuit.state is CircuitState.OPEN) is counted
     assert (health.health is Health.DOWN) is counted
+
+
+async def test_a_deadline_cut_while_the_gateways_loop_lagged_is_not_the_upstreams_fault(
+    upstream: Upstream,
+) -> None:
+    health = tripping()
+    async with aiohttp.ClientSession() as session, LAG.running():
+        calls = endpoint(session, upstream, health, slow_call=0.1)
+        call = asyncio.ensure_future(calls_with_deadline(calls, 0.6))
+        while "hang" not in upstream.seen:  # noqa: ASYNC110 - the server only has a list
+            await asyncio.sleep(0.01)
+        time.sleep(0.3)  # noqa: ASYNC251 - the point: the loop itself stalls, as under CPU load
+        with pytest.raises(RequestDeadline):
+            await call
+
+    assert health.circuit.state is CircuitState.CLOSED
+    assert health.health is Health.UNKNOWN
+
+
+async def calls_with_deadline(calls: Endpoint, seconds: float) -> Any:
+    deadline.start(seconds)
+    return await calls.call("GET", "/hang", body)
+
+
+def test_loop_lag_reports_the_worst_lateness_since_a_moment() -> None:
+    lag = LoopLag()
+    lag.note(due=10.0, now=10.01)
+    lag.note(due=10.1, now=10.9)
+    lag.note(due=11.0, now=11.02)
+
+    assert lag.worst_since(10.0, now=11.1) == pytest.approx(0.8)
+    assert lag.worst_since(10.95, now=11.1) == pytest.approx(0.02)
 
 
 def _index(payload: Any) -> Any:

@@ -192,3 +192,24 @@ async def test_several_operations_need_an_operation_name() -> None:
     assert named.errors is None
     assert named.data is not None
     assert "provider" in named.data["providers"][0]
+
+
+async def test_spreads_that_end_in_no_fields_are_priced_in_linear_time() -> None:
+    # Fields count nothing here (the last level spreads an unknown fragment), so no shape limit
+    # stops it: only measuring each fragment once keeps 2**40 paths from being walked.
+    levels = 40
+    fragments = [
+        f"fragment F{i}{side} on Query {{ ...F{i + 1}a ...F{i + 1}b }}"
+        for i in range(levels)
+        for side in "ab"
+    ]
+    fragments += [f"fragment F{levels}{side} on Query {{ ...Missing }}" for side in "ab"]
+    query = "query Q { ...F0a }\n" + "\n".join(fragments)
+    schema = build_schema(Limits())
+    context = Context.create(Upstreams.none(), CursorCodec(b"k"))
+
+    result = await schema.execute(query, context_value=context)
+
+    assert result.errors is not None
+    assert result.errors[0].message == "Unknown fragment 'Missing'."
+    assert estimate(parse(query), {}, 5) == (0, 0)

@@ -242,3 +242,62 @@ async def test_an_unchanged_world_costs_one_call_per_listing_per_page() -> None:
         # The Prefactor-like listing learns its size once per walk with its first page.
         assert world.calls <= 4
     assert world.calls == 3
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    sizes=st.tuples(st.integers(0, 12), st.integers(0, 12), st.integers(0, 6)),
+    spread=st.integers(1, 4),
+    size=st.sampled_from([1, 2, 3]),
+    descending=st.booleans(),
+    turn=st.integers(0, 40),
+)
+async def test_turning_back_mid_walk_shows_exactly_what_came_before(
+    sizes: tuple[int, int, int], spread: int, size: int, descending: bool, turn: int
+) -> None:
+    # Many sessions share instants (spread is small), and the upstreams order ties their way.
+    lists = [
+        [record(i, n, (n * 7919 + i * 31) % spread) for n in range(count)]
+        for i, count in enumerate(sizes)
+    ]
+    world = World(lists)
+
+    async def page(forward: bool, cursor: CursorState | None) -> tuple[list[str], bool, object]:
+        got = await paginate(
+            world.streams(descending, False),
+            descending=descending,
+            fingerprint="f",
+            forward=forward,
+            size=size,
+            cursor=cursor,
+        )
+        edges = got.edges if forward else got.edges[::-1]
+        more = got.has_next if forward else got.has_previous
+        return [e.record.global_id for e in edges], more, edges
+
+    # Forward to some page, then back from its first session to the start.
+    shown: list[str] = []
+    cursor = None
+    first_of_page = None
+    for _ in range(turn + 1):
+        ids_, more, edges = await page(True, cursor)
+        if not ids_:
+            break
+        first_of_page = edges[0].state  # type: ignore[index]
+        shown_before = list(shown)
+        shown += ids_
+        cursor = edges[-1].state  # type: ignore[index]
+        if not more:
+            break
+    if first_of_page is None:
+        return
+    back: list[str] = []
+    cursor = first_of_page
+    for _ in range(200):
+        ids_, more, edges = await page(False, cursor)
+        back += ids_
+        if not ids_ or not more:
+            break
+        cursor = edges[-1].state  # type: ignore[index]
+    assert len(back) == len(set(back)), "a session was shown twice going back"
+    assert set(back) == set(shown_before), "going back did not show exactly what came before"

@@ -345,8 +345,7 @@ async def paginate(
             offsets,
             anchors,
             missed,
-            ties.add(record),
-            ties_before=forward,
+            *ties.add(record),
         )
         edges.append(PageEdge(record, state))
     beyond = overflow or any(run.more for run in runs)
@@ -358,22 +357,37 @@ async def paginate(
 
 
 class _TieTracker:
-    """For each edge of a page, the ids of its instant shown on the walk's side of it so far."""
+    """For each edge of a page: the ids of its instant on one side of it, and which side.
+
+    Walking on the side the cursor remembers (a forward page after a forward page), the ids
+    shown so far are what lies behind each edge. Walking back against it, the cursor's list is
+    what is still ahead, and each edge shown takes itself off it, keeping the cursor's side.
+    """
 
     def __init__(self, cursor: CursorState | None, forward: bool) -> None:
+        self._forward = forward
         self._instant = cursor.created_at if cursor else None
-        self._ids: list[str] = []
+        self._along = cursor is None or cursor.ties_before == forward
+        self._side = forward if self._along else not forward
+        self._ids: list[str] = []  # along: shown behind, oldest first; against: still ahead
         if cursor is not None:
-            # Carried over only when the cursor remembers this same side; else just itself.
-            same_side = cursor.ties_before == forward
-            self._ids = [*cursor.ties, cursor.global_id] if same_side else [cursor.global_id]
+            if self._along:
+                self._ids = [*reversed(cursor.ties), cursor.global_id]
+            else:
+                self._ids = list(cursor.ties)
 
-    def add(self, record: SessionRecord) -> tuple[str, ...]:
+    def add(self, record: SessionRecord) -> tuple[tuple[str, ...], bool]:
+        """`record`'s (ties, ties_before), as its cursor carries them."""
         if record.created_at != self._instant:
             self._instant, self._ids = record.created_at, []
-        self._ids.append(record.global_id)
-        # Its own id travels as the cursor's; the rest, the most recent first, up to MAX_TIES.
-        return tuple(dict.fromkeys(self._ids[-2::-1]))[:MAX_TIES]
+            self._along, self._side = True, self._forward
+        if self._along:
+            self._ids.append(record.global_id)
+            # Its own id travels as the cursor's; the rest, the most recent first.
+            return tuple(dict.fromkeys(self._ids[-2::-1]))[:MAX_TIES], self._side
+        if record.global_id in self._ids:
+            self._ids.remove(record.global_id)
+        return tuple(self._ids)[:MAX_TIES], self._side
 
 
 def _missed(cursor: CursorState | None, index: int) -> datetime:

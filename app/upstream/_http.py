@@ -9,8 +9,9 @@ fits before the deadline; writes are never retried.
 
 Breakers and health record only what the upstream did. A call cut by the caller's deadline
 counts against the provider only if the upstream had held the sent request for `slow_call`
-seconds (a slow-call threshold, as in resilience4j); time spent queued in the gateway, a
-refusal by the budget, a missing forwarded credential and cancellation record nothing.
+seconds (a slow-call threshold, as in resilience4j) while the event loop kept up (lag.py);
+time spent queued in the gateway, a refusal by the budget, a missing forwarded credential and
+cancellation record nothing.
 """
 
 from __future__ import annotations
@@ -40,8 +41,10 @@ from app.errors import (
 )
 from app.tracing import Tracing
 from app.upstream import accounting, deadline
+from app.upstream.circuit import CircuitState
 from app.upstream.credentials import Credential
 from app.upstream.health import ProviderHealth
+from app.upstream.lag import LAG
 
 if TYPE_CHECKING:  # metrics import this package's circuit states
     from app.metrics import Metrics
@@ -106,6 +109,8 @@ class Endpoint:
         With `headers`, `parse` gets `(json, response headers)`, for paging in a `Link` header.
         """
         circuit = self.health.circuit
+        # Whether this call is the half-open probe: only the probe may give the probe back.
+        probe = circuit.state is CircuitState.HALF_OPEN
         if not circuit.allow():
             raise UpstreamUnavailable(
                 f"{self.provider} is failing; the gateway skips it for another "
@@ -132,17 +137,20 @@ class Endpoint:
                     self.provider, parse, (payload, received) if headers else payload
                 )
         except UpstreamError as exc:
-            self._settle(started, status, exc)
+            self._settle(started, status, exc, probe)
             raise
         except BaseException:
             # Cancelled (the caller went away) or a bug here: the upstream said nothing, so
             # nothing is recorded and a half-open probe goes back for the next call.
-            circuit.release()
+            if probe:
+                circuit.release()
             raise
-        self._settle(started, status, None)
+        self._settle(started, status, None, probe)
         return result
 
-    def _settle(self, started: float, status: int | None, error: UpstreamError | None) -> None:
+    def _settle(
+        self, started: float, status: int | None, error: UpstreamError | None, probe: bool
+    ) -> None:
         """Record how a call ended: health, metrics and breaker see only the upstream's doing."""
         circuit = self.health.circuit
         code = error.code if error else None
@@ -151,7 +159,8 @@ class Endpoint:
             seconds = time.perf_counter() - started
             self.metrics.upstream(self.provider, outcome, seconds, code)
         if error is not None and not error.upstream_fault:
-            circuit.release()  # a deadline, budget or missing credential of the gateway's
+            if probe:
+                circuit.release()  # a deadline, budget or missing credential of the gateway's
             return
         self.health.record(started, code)
         # Only transport-level trouble opens the circuit; a 4xx is about our request.
@@ -163,15 +172,19 @@ class Endpoint:
         until = deadline.DEADLINE.get()
         flight = _Flight()
         try:
-            async with asyncio.timeout_at(until):
+            async with asyncio.timeout_at(until) as scope:
                 return await self._attempts(method, path, params, body, retry, flight)
         except TimeoutError as exc:
             loop = asyncio.get_running_loop()
-            if until is None or loop.time() < until:
+            if until is None or not scope.expired():
                 raise  # not ours: a per-call timeout already turned into UpstreamTimeout
             details: dict[str, object] = {"deadline": True}
-            in_flight = flight.seconds(loop.time())
-            if in_flight >= self.slow_call:
+            now = loop.time()
+            in_flight = flight.seconds(now)
+            # The loop half as late as the threshold: the answer may have waited unread.
+            since = now if flight.sent is None else flight.sent
+            busy = LAG.worst_since(since, now) >= self.slow_call / 2
+            if in_flight >= self.slow_call and not busy:
                 # The upstream held a sent call this long: slow enough to count against it.
                 raise UpstreamTimeout(
                     f"{self.provider} did not answer before the request deadline.",
