@@ -9,6 +9,11 @@ import pytest
 
 from app.mocks import MockData, MockUpstreams
 from tests.live import LiveStack
+from tests.mode import FAST_PATH
+
+
+def pytest_report_header() -> str:
+    return f"gateway fast path: {'on' if FAST_PATH else 'off'} (GATEWAY_FAST_PATH)"
 
 
 @pytest.fixture(scope="session")
