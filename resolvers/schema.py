@@ -15,7 +15,7 @@ from strawberry.types.graphql import OperationType
 
 from app import ids
 from app.settings import Settings
-from resolvers.caching import OPERATION_NAMED, Documents, DocumentStore
+from resolvers.caching import OPERATION_NAMED, Documents, DocumentStore, thread_validator
 from resolvers.context import Info
 from resolvers.cost import CostLimit
 from resolvers.document_limits import DocumentLimits, apply_comparison_budget
@@ -159,6 +159,7 @@ def build_schema(limits: Limits) -> GatewaySchema:
         fast_path=limits.fast_path,
     )
     built.documents = store
+    store.validator = thread_validator(built) if limits.fast_path else None
     return built
 
 
