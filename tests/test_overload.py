@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from app.mocks import generate
 from tests.live import LiveStack, get, post
 
 ATTACKER = "attacker-key-0123456789"
@@ -33,18 +34,18 @@ def _key(name: str, key: str, **extra: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def gateway() -> Iterator[LiveStack]:
-    with LiveStack() as probe:  # only to learn the deterministic mock ids
-        zitadel_user = next(
-            s["factors"]["user"]["id"]
-            for s in probe.mocks.data.zitadel
-            if "user" in s.get("factors", {})
-        )
+    # The world is made once: ZITADEL's ids encode times relative to the world's `now`, so a
+    # second world made in another second would have other user ids.
+    data = generate()
+    zitadel_user = next(
+        s["factors"]["user"]["id"] for s in data.zitadel if "user" in s.get("factors", {})
+    )
     keys = [
         _key("attacker", ATTACKER, scopes=["sessions:read:all"]),
         _key("bystander", BYSTANDER, users=[{"provider": "ZITADEL", "id": zitadel_user}]),
     ]
     env = {"GATEWAY_ALLOW_ANONYMOUS": "false", "GATEWAY_API_KEYS": json.dumps(keys)}
-    with LiveStack(env=env) as live:
+    with LiveStack(data, env=env) as live:
         yield live
 
 

@@ -25,6 +25,7 @@ import app.auth.jwt
 from app import ids
 from app.auth.middleware import AuthMiddleware
 from app.main import client_session
+from app.mocks import generate
 from app.mocks.privx import TOKEN_PATH
 from app.settings import Settings
 from app.upstream.records import Provider
@@ -49,8 +50,8 @@ def secured(
     jwks_file = folder / "jwks.json"
     jwks_file.write_text(jwks(keys["old"]))
     key_file = folder / "keys.json"
-    with LiveStack() as probe:  # only to learn the deterministic mock ids
-        privx_user = probe.mocks.data.privx[0]["user_id"]
+    data = generate()  # one world for the key file and the stack
+    privx_user = data.privx[0]["user_id"]
     key_file.write_text(
         json.dumps(
             [
@@ -77,7 +78,7 @@ def secured(
         "GATEWAY_MAX_COST": "20000",
         "GATEWAY_INTROSPECTION": "false",
     }
-    with LiveStack(env=env) as live:
+    with LiveStack(data, env=env) as live:
         live.jwks_file = jwks_file  # type: ignore[attr-defined]
         yield live
 
