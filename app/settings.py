@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     allow_anonymous: bool = False
     # OpenTelemetry spans per request and per upstream call (needs the `tracing` extra).
     tracing: bool = False
+    # Shortcuts through graphql-core's and Strawberry's internals (resolvers/execution.py,
+    # resolvers/caching.py); false runs the libraries' own code paths only.
+    fast_path: bool = True
     # Query limits.
     introspection: bool = True
     max_depth: int = Field(default=15, ge=2, le=100)

@@ -20,7 +20,7 @@ from resolvers.context import Info
 from resolvers.cost import Prices
 from resolvers.document_limits import DocumentLimits, apply_comparison_budget
 from resolvers.errors import GatewayErrors
-from resolvers.execution import GatewayExecutor
+from resolvers.execution import short_path_executor
 from resolvers.node import Node
 from resolvers.observability import RequestLog
 from resolvers.providers import ProviderInfo, resolve_providers
@@ -74,6 +74,7 @@ class Limits:
     max_cost: int = 50_000
     max_upstream_calls: int = 100
     introspection: bool = True
+    fast_path: bool = True  # the short path for plain fields (resolvers/execution.py)
 
     @classmethod
     def of(cls, settings: Settings) -> Limits:
@@ -92,6 +93,7 @@ class Limits:
             max_cost=settings.max_cost,
             max_upstream_calls=settings.max_upstream_calls,
             introspection=settings.introspection,
+            fast_path=settings.fast_path,
         )
 
 
@@ -100,9 +102,11 @@ class GatewaySchema(strawberry.Schema):
 
     documents: DocumentStore | None = None
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, fast_path: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.execution_context_class = GatewayExecutor.for_schema(self._schema)
+        executor = short_path_executor(self) if fast_path else None
+        if executor is not None:
+            self.execution_context_class = executor
 
     async def execute(
         self,
@@ -148,7 +152,11 @@ def build_schema(limits: Limits) -> GatewaySchema:
     if not limits.introspection:
         extensions.append(DisableIntrospection)
     built = GatewaySchema(
-        query=Query, mutation=Mutation, types=[Session, SessionUser], extensions=extensions
+        query=Query,
+        mutation=Mutation,
+        types=[Session, SessionUser],
+        extensions=extensions,
+        fast_path=limits.fast_path,
     )
     built.documents = store
     return built

@@ -3,18 +3,40 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime, timedelta
 
 import aiohttp
 import pytest
 
-from app.mocks import MockData, MockUpstreams
+from app.mocks import MockData, MockUpstreams, generate
 from tests.live import LiveStack
+from tests.mode import FAST_PATH
+
+# The gateway derives statuses from expiries and its own wall clock. No session of the shared
+# world expires within this long after the world's `now`, so its statuses stay as they were
+# made for the whole run, and expectations can use `now` instead of the clock.
+QUIET = timedelta(minutes=30)
+
+
+def pytest_report_header() -> str:
+    return f"gateway fast path: {'on' if FAST_PATH else 'off'} (GATEWAY_FAST_PATH)"
 
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[LiveStack]:
-    with LiveStack() as live:
+    data = generate()
+    soon = [t for t in expiries(data) if data.now < t <= data.now + QUIET]
+    assert not soon, f"the generated world has sessions expiring within {QUIET}: {soon}"
+    with LiveStack(data) as live:
         yield live
+
+
+def expiries(data: MockData) -> list[datetime]:
+    """Every expiry in the world's raw JSON: the moments a status changes."""
+    found = [s["expires"] for s in data.privx]
+    found += [s["expirationDate"] for s in data.zitadel if "expirationDate" in s]
+    found += [s["expirationTime"] for s in data.hyperid_sessions if "expirationTime" in s]
+    return [datetime.fromisoformat(text) for text in found]
 
 
 @pytest.fixture

@@ -1,8 +1,11 @@
-"""Ground truth for integration tests: the mock data, normalised by the adapters' parsers."""
+"""Ground truth for the property walks over the generated world: the mock data, normalised by
+the adapters' parsers and filtered by SessionFilter.
+
+That is the code under test, so tests/test_walks.py checks these expectations against its own
+reading of the raw mock JSON; tests with answers written down use tests/world.py instead.
+"""
 
 from __future__ import annotations
-
-from datetime import UTC, datetime
 
 from app.listing.filter import SessionFilter
 from app.mocks import MockData
@@ -11,7 +14,9 @@ from app.upstream.records import SessionRecord
 
 
 def all_records(data: MockData) -> list[SessionRecord]:
-    now = datetime.now(UTC)
+    # Statuses as of the world's own clock: tests/conftest.py keeps every expiry far enough
+    # from it that the gateway's wall clock sees the same ones for the whole run.
+    now = data.now
     return [
         *(privx.parse_session(item, now) for item in data.privx),
         *(prefactor.parse_session(item, now) for item in data.prefactor),

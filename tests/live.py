@@ -14,12 +14,17 @@ import urllib.request
 from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar
 
+import strawberry
 import uvicorn
+from starlette.applications import Starlette
+from starlette.routing import Route
+from strawberry.asgi import GraphQL
 
 from app.main import create_app
 from app.mocks import MockData, MockUpstreams
 from app.serving import server_config
 from app.settings import Settings
+from tests.mode import FAST_PATH
 
 T = TypeVar("T")
 
@@ -34,6 +39,7 @@ class LiveStack:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self.mocks: MockUpstreams
         self.url = ""
+        self.app: Starlette | None = None
         self._server: uvicorn.Server | None = None
         self._serving: asyncio.Future[None] | None = None
 
@@ -52,6 +58,7 @@ class LiveStack:
         self.mocks = MockUpstreams(self._data)
         await self.mocks.__aenter__()
         env = {
+            "GATEWAY_FAST_PATH": str(FAST_PATH).lower(),
             **self.mocks.gateway_env(),
             "GATEWAY_CURSOR_SECRET": "test-secret",
             "GATEWAY_ALLOW_ANONYMOUS": "true",
@@ -61,7 +68,8 @@ class LiveStack:
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-        config = server_config(create_app(settings), settings, log_level="warning")
+        self.app = create_app(settings)
+        config = server_config(self.app, settings, log_level="warning")
         self._server = uvicorn.Server(config)
         self._serving = asyncio.ensure_future(self._server.serve(sockets=[sock]))
         while not self._server.started:  # noqa: ASYNC110 - uvicorn exposes only a flag
@@ -73,6 +81,17 @@ class LiveStack:
             self._server.should_exit = True
             await self._serving
         await self.mocks.__aexit__(None, None, None)
+
+    @property
+    def schema(self) -> strawberry.Schema:
+        """The schema the gateway serves (e.g. to watch its resolvers)."""
+        assert self.app is not None
+        for route in self.app.routes:
+            if isinstance(route, Route) and isinstance(route.app, GraphQL):
+                schema = route.app.schema
+                assert isinstance(schema, strawberry.Schema)
+                return schema
+        raise LookupError("no GraphQL route")
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         """Run `coroutine` on the stack's event loop (e.g. stopping a mock) and wait for it."""

@@ -83,7 +83,7 @@ def _files(name: str) -> list[Path]:
         pytest.param(
             ("bench",),
             ("test",),
-            {"app", "resolvers", *(path.stem for path in (ROOT / "bench").glob("*.py"))},
+            {"app", "resolvers", "bench", *(p.stem for p in (ROOT / "bench").glob("*.py"))},
             id="bench",
         ),
     ],

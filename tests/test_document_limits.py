@@ -10,7 +10,8 @@ from app.upstream.upstreams import Upstreams
 from resolvers.context import Context
 from resolvers.cost import RESIDUAL_READS, estimate
 from resolvers.document_limits import DocumentLimits, check_document
-from resolvers.schema import Limits, build_schema
+from resolvers.schema import build_schema
+from tests.mode import limits
 
 
 def fan_out(levels: int, *, nested: bool) -> str:
@@ -156,7 +157,7 @@ def test_a_filter_in_a_variable_is_priced_by_its_value() -> None:
 
 
 async def test_over_limit_documents_are_refused_without_validation() -> None:
-    schema = build_schema(Limits())
+    schema = build_schema(limits())
     assert schema.documents is not None
     upstreams = Upstreams.none()
     context = Context.create(upstreams, CursorCodec(b"k"))
@@ -173,7 +174,7 @@ async def test_over_limit_documents_are_refused_without_validation() -> None:
 
 
 async def test_several_operations_need_an_operation_name() -> None:
-    schema = build_schema(Limits())
+    schema = build_schema(limits())
     upstreams = Upstreams.none()
     query = "query A { providers { name } } query B { providers { provider } }"
 
@@ -205,7 +206,7 @@ async def test_spreads_that_end_in_no_fields_are_priced_in_linear_time() -> None
     ]
     fragments += [f"fragment F{levels}{side} on Query {{ ...Missing }}" for side in "ab"]
     query = "query Q { ...F0a }\n" + "\n".join(fragments)
-    schema = build_schema(Limits())
+    schema = build_schema(limits())
     context = Context.create(Upstreams.none(), CursorCodec(b"k"))
 
     result = await schema.execute(query, context_value=context)

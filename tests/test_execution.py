@@ -1,21 +1,51 @@
-"""The executor's short path for leaf fields answers exactly like Strawberry's ordinary one."""
+"""The executor's short path: taken where it applies, answering exactly like Strawberry's
+ordinary path, never calling a resolver twice, and off with one warning where graphql-core or
+Strawberry is not what it expects."""
 
 from __future__ import annotations
 
 import enum
+import logging
+from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import strawberry
+from graphql import (
+    GraphQLField,
+    GraphQLObjectType,
+    GraphQLResolveInfo,
+    GraphQLSchema,
+    MiddlewareManager,
+)
+from strawberry.extensions import SchemaExtension
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from resolvers.execution import GatewayExecutor, field_reads
+from resolvers import internals
+from resolvers.execution import ShortPathExecutor, _no_middleware, field_reads, short_path_executor
+from tests.live import LiveStack, post
+from tests.mode import FAST_PATH
+
+# Calls of the resolvers below, by field name.
+CALLS: Counter[str] = Counter()
 
 
 @strawberry.enum
 class Colour(enum.Enum):
     RED = "RED"
     BLUE = "BLUE"
+
+
+@strawberry.interface
+class Labelled:
+    label: str
+
+
+@strawberry.type
+class Tag(Labelled):
+    pass
 
 
 @strawberry.type
@@ -26,6 +56,7 @@ class Thing:
 
     @strawberry.field
     def colour(self) -> Colour:
+        CALLS["colour"] += 1
         return Colour.BLUE if self.name == "b" else Colour.RED
 
     @strawberry.field
@@ -34,14 +65,17 @@ class Thing:
 
     @strawberry.field
     def must(self) -> str:
+        CALLS["must"] += 1
         return None  # type: ignore[return-value]  # a broken resolver, on purpose
 
     @strawberry.field
     def fails(self) -> str | None:
+        CALLS["fails"] += 1
         raise ValueError(f"no {self.secret}")
 
     @strawberry.field
     def count(self) -> int:
+        CALLS["count"] += 1
         return 2**40  # beyond GraphQL's Int: the scalar refuses it
 
     @strawberry.field
@@ -50,11 +84,26 @@ class Thing:
 
     @strawberry.field
     def twin(self) -> Thing | None:
+        CALLS["twin"] += 1
         return Thing(name=self.name * 2, nickname=None, secret="") if self.secret else None
 
     @strawberry.field
     def strict_twin(self) -> Thing:
+        CALLS["strictTwin"] += 1
         return Thing(name=self.name, nickname=None, secret=self.secret)
+
+    @strawberry.field
+    def tag(self) -> Tag:
+        CALLS["tag"] += 1
+        return self  # type: ignore[return-value]  # not a Tag: Strawberry's type check refuses it
+
+    @strawberry.field
+    def soon(self) -> str:
+        CALLS["soon"] += 1
+        return self._soon()  # type: ignore[return-value]  # an awaitable from a plain function
+
+    async def _soon(self) -> str:
+        return self.name
 
     @strawberry.field
     async def later(self) -> str:
@@ -86,7 +135,9 @@ class PlainSchema(strawberry.Schema):
 class FastSchema(strawberry.Schema):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.execution_context_class = GatewayExecutor.for_schema(self._schema)
+        executor = short_path_executor(self)
+        assert executor is not None
+        self.execution_context_class = executor
 
 
 QUERIES = [
@@ -103,6 +154,9 @@ QUERIES = [
     "{ things { twin { later } strictTwin { later name } } }",
     "{ things { twin { laterFails } } }",
     "{ things { name strictTwin { later laterFails } } }",
+    "{ things { name tag { label } } }",
+    "{ things { twin { tag { label } } } }",
+    "{ things { soon twin { soon } } }",
 ]
 
 
@@ -121,7 +175,202 @@ def test_only_simple_fields_take_the_short_path() -> None:
     reads = field_reads(schema._schema)
     short = {name for name, field in thing.fields.items() if id(field) in reads}  # type: ignore[attr-defined]
     assert short == {
-        "name", "nickname", "colour", "seenAt", "must", "fails", "count", "twin", "strictTwin"
+        "name", "nickname", "colour", "seenAt", "must", "fails", "count", "twin", "strictTwin",
+        "tag", "soon",
     }  # fmt: skip
     # Arguments, `info` and lists take the ordinary path.
     assert not any(id(field) in reads for field in query.fields.values())  # type: ignore[attr-defined]
+
+
+# Per query: how often each counted resolver runs, on either path. An error in a non-null field
+# stops the list at its first item.
+ONCE = [
+    ("{ things { name must } }", {"must": 1}),
+    ("{ things { name fails } }", {"fails": 2}),
+    ("{ things { count } }", {"count": 1}),
+    ("{ things { name tag { label } } }", {"tag": 1}),
+    ("{ things { soon } }", {"soon": 2}),
+    ("{ things { strictTwin { must } } }", {"strictTwin": 1, "must": 1}),
+    ("{ things { twin { fails } colour } }", {"twin": 2, "fails": 2, "colour": 2}),
+]
+
+
+@pytest.mark.parametrize(("query", "calls"), ONCE)
+@pytest.mark.parametrize("schema_class", [PlainSchema, FastSchema])
+async def test_a_value_the_short_path_rejects_is_not_read_twice(
+    schema_class: type[strawberry.Schema], query: str, calls: dict[str, int]
+) -> None:
+    schema = schema_class(query=Query)
+    CALLS.clear()
+
+    await schema.execute(query)
+
+    assert dict(CALLS) == calls
+
+
+@pytest.fixture
+def wrapper_calls(monkeypatch: pytest.MonkeyPatch) -> Callable[[GraphQLSchema], Counter[str]]:
+    """Counts, by field name, calls of Strawberry's resolver wrappers of a schema's fields."""
+
+    def watch(schema: GraphQLSchema) -> Counter[str]:
+        calls: Counter[str] = Counter()
+        for named in schema.type_map.values():
+            if isinstance(named, GraphQLObjectType) and not named.name.startswith("__"):
+                for name, field in named.fields.items():
+                    monkeypatch.setattr(field, "resolve", _counted(field, name, calls))
+        return calls
+
+    return watch
+
+
+def _counted(field: GraphQLField, name: str, calls: Counter[str]) -> Callable[..., Any]:
+    resolve = field.resolve
+    assert resolve is not None
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls[name] += 1
+        return resolve(*args, **kwargs)
+
+    return counted
+
+
+@pytest.mark.parametrize(("schema_class", "wrapped"), [(FastSchema, 0), (PlainSchema, 2)])
+async def test_the_short_path_skips_strawberrys_resolver_wrapper(
+    wrapper_calls: Callable[[GraphQLSchema], Counter[str]],
+    schema_class: type[strawberry.Schema],
+    wrapped: int,
+) -> None:
+    schema = schema_class(query=Query)
+    calls = wrapper_calls(schema._schema)
+
+    result = await schema.execute("{ things { name nickname colour twin { name } shout } }")
+
+    assert result.errors is None
+    assert calls["things"] == 1
+    assert calls["shout"] == 2  # an argument: always the ordinary path
+    assert {f: calls[f] for f in ("nickname", "colour", "twin")} == dict.fromkeys(
+        ("nickname", "colour", "twin"), wrapped
+    )
+    assert calls["name"] == 2 * wrapped  # each thing's and each twin's
+
+
+def test_the_short_path_runs_in_the_gateway(
+    live: LiveStack, wrapper_calls: Callable[[GraphQLSchema], Counter[str]]
+) -> None:
+    calls = wrapper_calls(live.schema._schema)
+
+    result = post(live.url, "{ sessions(first: 10) { nodes { id provider createdAt status } } }")
+
+    assert "errors" not in result
+    assert len(result["data"]["sessions"]["nodes"]) == 10
+    wrapped = 0 if FAST_PATH else 10  # GATEWAY_FAST_PATH=false: Strawberry's path only
+    assert {f: calls[f] for f in ("id", "provider", "createdAt", "status")} == dict.fromkeys(
+        ("id", "provider", "createdAt", "status"), wrapped
+    )
+    assert calls["sessions"] == calls["nodes"] == 1
+
+
+class Shout(SchemaExtension):
+    """Field middleware: a `resolve` hook that sees every field."""
+
+    def resolve(
+        self,
+        _next: Callable[..., Any],
+        root: Any,
+        info: GraphQLResolveInfo[Any],
+        *args: str,
+        **kwargs: Any,
+    ) -> object:
+        value = _next(root, info, *args, **kwargs)
+        return value.upper() if isinstance(value, str) else value
+
+
+async def test_field_middleware_turns_the_short_path_off(
+    wrapper_calls: Callable[[GraphQLSchema], Counter[str]],
+) -> None:
+    schema = FastSchema(query=Query, extensions=[Shout])
+    calls = wrapper_calls(schema._schema)
+
+    result = await schema.execute("{ things { name nickname } }")
+
+    assert result.data == {
+        "things": [{"name": "A", "nickname": None}, {"name": "B", "nickname": "B"}]
+    }
+    assert (calls["name"], calls["nickname"]) == (2, 2)
+
+
+def test_a_middleware_manager_of_unknown_shape_fails_closed() -> None:
+    class Manager(MiddlewareManager):
+        pass
+
+    class Renamed:
+        """graphql-core's manager, had it renamed `middlewares`."""
+
+        def __init__(self) -> None:
+            self.wrappers = ()
+
+    assert _no_middleware(None)
+    assert _no_middleware(MiddlewareManager())
+    assert not _no_middleware(MiddlewareManager(Shout()))
+    assert not _no_middleware(Manager())
+    assert not _no_middleware(Renamed())
+
+
+class ChangedSignature(StrawberryGraphQLCoreExecutionContext):
+    def handle_field_error(self, raw_error: Exception, *args: Any) -> None:
+        super().handle_field_error(raw_error, *args)
+
+
+class OwnExecuteField(StrawberryGraphQLCoreExecutionContext):
+    def execute_field(self, *args: Any) -> Any:
+        return super().execute_field(*args)
+
+
+@pytest.fixture
+def warnings_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forget the warnings given so far."""
+    monkeypatch.setattr(internals, "_warned", set())
+
+
+@pytest.mark.parametrize("executor", [ChangedSignature, OwnExecuteField])
+async def test_unexpected_internals_keep_strawberrys_executor_with_one_warning(
+    warnings_once: None, caplog: pytest.LogCaptureFixture, executor: type[Any]
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="session_gateway"):
+        schemas = [
+            strawberry.Schema(query=Query, execution_context_class=executor) for _ in range(2)
+        ]
+        built = [short_path_executor(schema) for schema in schemas]
+
+    assert built == [None, None]
+    (record,) = caplog.records
+    assert record.name == "session_gateway"
+    assert record.getMessage().startswith("The short path for plain fields")
+    assert "every field takes Strawberry's ordinary path" in record.getMessage()
+    result = await schemas[0].execute("{ things { name colour } }")
+    assert result.data == {
+        "things": [{"name": "a", "colour": "RED"}, {"name": "b", "colour": "BLUE"}]
+    }
+
+
+async def test_a_renamed_definition_key_keeps_strawberrys_executor(
+    warnings_once: None, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    schema = PlainSchema(query=Query)
+    for named in schema._schema.type_map.values():
+        if isinstance(named, GraphQLObjectType):
+            for field in named.fields.values():
+                monkeypatch.setattr(field, "extensions", {})
+
+    with caplog.at_level(logging.WARNING, logger="session_gateway"):
+        assert short_path_executor(schema) is None
+
+    assert "no GraphQL field carries its StrawberryField" in caplog.text
+
+
+def test_the_gateway_schema_uses_the_short_path_unless_switched_off() -> None:
+    from resolvers.schema import Limits, build_schema
+
+    assert issubclass(build_schema(Limits()).execution_context_class, ShortPathExecutor)
+    off = build_schema(Limits(fast_path=False)).execution_context_class
+    assert off is StrawberryGraphQLCoreExecutionContext

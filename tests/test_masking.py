@@ -13,7 +13,8 @@ from app.upstream.privx import PrivxProvider
 from app.upstream.records import Provider
 from app.upstream.upstreams import Upstreams
 from resolvers.context import Context
-from resolvers.schema import schema
+from resolvers.schema import build_schema
+from tests.mode import limits
 
 
 class ExplodingClient:
@@ -38,7 +39,9 @@ async def test_unexpected_errors_are_masked_with_a_request_id(
     context = Context.create(upstreams, CursorCodec(b"k"), request_id="req-42")  # anonymous
 
     with caplog.at_level(logging.ERROR, logger="session_gateway.errors"):
-        result = await schema.execute("{ sessions { totalCount } }", context_value=context)
+        result = await build_schema(limits()).execute(
+            "{ sessions { totalCount } }", context_value=context
+        )
 
     assert result.errors is not None
     error = result.errors[0].formatted

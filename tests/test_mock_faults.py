@@ -233,7 +233,9 @@ async def test_hang_is_released_when_the_mocks_stop(
     started = time.monotonic()
     await mocks.close()
 
-    assert time.monotonic() - started < 1
+    # Released, not waited out: a hang lasts an hour and aiohttp's shutdown timeout is 60 s.
+    # The bound is generous for a busy machine; a release takes milliseconds.
+    assert time.monotonic() - started < 20
     with pytest.raises(aiohttp.ServerDisconnectedError):
         await pending
 

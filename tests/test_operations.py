@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import socket
 import time
 import urllib.error
@@ -68,12 +69,17 @@ def test_readyz_reports_each_provider(live: LiveStack) -> None:
 def test_concurrent_readyz_requests_share_one_round_of_probes(live: LiveStack) -> None:
     time.sleep(1.1)  # past the previous test's round
     live.reset_calls()
+    started = time.monotonic()
     with ThreadPoolExecutor(max_workers=20) as pool:
         statuses = [s for s, _, _ in pool.map(lambda _: get(base(live) + "/readyz"), range(40))]
+    took = time.monotonic() - started
 
     assert statuses == [200] * 40
+    # A round is shared for a second: one, and one more for each second the requests took
+    # (usually a fraction of one; a busy machine may take longer). Not one per request.
+    rounds = 1 + math.ceil(took)
     for provider in ("PRIVX", "PREFACTOR", "ZITADEL", "HYPERID"):
-        assert 1 <= len(live.calls(provider)) <= 2  # one round, two if it aged meanwhile
+        assert 1 <= len(live.calls(provider)) <= min(rounds, 10)
 
 
 def test_metrics_count_requests_and_upstream_calls_per_provider(live: LiveStack) -> None:
