@@ -23,6 +23,7 @@ from app.upstream.provider import (
     ProviderSettings,
     RequestScope,
     SessionProvider,
+    fetch_each,
     first_user,
     secret,
 )
@@ -157,15 +158,8 @@ class KratosClient:
 
     async def get_many(self, session_ids: Sequence[str]) -> dict[str, SessionRecord]:
         """Several sessions by id: one fetch per id, concurrent but bounded."""
-        limit = asyncio.Semaphore(FETCH_CONCURRENCY)
-
-        async def fetch(session_id: str) -> SessionRecord | None:
-            async with limit:
-                return await self.get(session_id)
-
-        wanted = [i for i in dict.fromkeys(session_ids) if is_uuid(i)]
-        found = await asyncio.gather(*(fetch(i) for i in wanted))
-        return {r.native_id: r for r in found if r is not None}
+        wanted = [i for i in session_ids if is_uuid(i)]
+        return await fetch_each(wanted, self.get, FETCH_CONCURRENCY)
 
     async def disable(self, session_id: str) -> RevokeOutcome:
         """Deactivate one session (Kratos keeps it, with `active: false`)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ from app.upstream.provider import (
     ProviderSettings,
     RequestScope,
     SessionProvider,
+    fetch_each,
     first_user,
     is_set,
     revoke_each,
@@ -101,15 +101,8 @@ class PrefactorClient:
 
     async def get_many(self, session_ids: Sequence[str]) -> dict[str, SessionRecord]:
         """Several sessions by id: one fetch per id, concurrent but bounded."""
-        limit = asyncio.Semaphore(FETCH_CONCURRENCY)
-
-        async def fetch(session_id: str) -> SessionRecord | None:
-            async with limit:
-                return await self.get(session_id)
-
-        wanted = [i for i in dict.fromkeys(session_ids) if is_pfid(i)]
-        found = await asyncio.gather(*(fetch(i) for i in wanted))
-        return {r.native_id: r for r in found if r is not None}
+        wanted = [i for i in session_ids if is_pfid(i)]
+        return await fetch_each(wanted, self.get, FETCH_CONCURRENCY)
 
 
 _POOL_ID = re.compile(r"^[0-9a-z]{1,64}$")

@@ -212,3 +212,19 @@ def first_user(records: Iterable[SessionRecord], native_id: str) -> UserRecord |
         if record.user is not None and record.user.native_id == native_id:
             return record.user
     return None
+
+
+async def fetch_each(
+    native_ids: Iterable[str],
+    fetch: Callable[[str], Awaitable[SessionRecord | None]],
+    concurrency: int,
+) -> dict[str, SessionRecord]:
+    """Sessions by id from an upstream that looks up one at a time: concurrent, but bounded."""
+    limit = asyncio.Semaphore(concurrency)
+
+    async def one(native_id: str) -> SessionRecord | None:
+        async with limit:
+            return await fetch(native_id)
+
+    found = await asyncio.gather(*(one(i) for i in dict.fromkeys(native_ids)))
+    return {r.native_id: r for r in found if r is not None}
