@@ -162,7 +162,7 @@ class Settings(BaseSettings):
             except ValidationError as exc:
                 errors += _describe(exc, origins, prefix)
                 continue
-            if (needed := parsed.missing_credential()) is not None:
+            if (needed := parsed.missing_credential(f"GATEWAY_{provider.value}_")) is not None:
                 errors.append(f"GATEWAY_{provider.value}_URL is set, so {needed} is required")
         if errors or settings is None:
             raise ConfigError("Invalid configuration:\n  " + "\n  ".join(errors))

@@ -88,10 +88,10 @@ class HyperIdSettings(ProviderSettings):
 
     cookie: SecretStr | None = None
 
-    def missing_credential(self) -> str | None:
-        if self.url and not is_set(self.cookie) and not self.forward_header:
-            return "GATEWAY_HYPERID_COOKIE or GATEWAY_HYPERID_FORWARD_HEADER"
-        return None
+    own_credential = "{P}COOKIE"
+
+    def has_own_credential(self) -> bool:
+        return is_set(self.cookie)
 
 
 class HyperIdProvider(SessionProvider):

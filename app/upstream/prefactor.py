@@ -135,10 +135,8 @@ class PrefactorSettings(ProviderSettings):
             )
         return self
 
-    def missing_credential(self) -> str | None:
-        if self.url and not is_set(self.token) and not self.forward_header:
-            return "GATEWAY_PREFACTOR_TOKEN or GATEWAY_PREFACTOR_FORWARD_HEADER"
-        return None
+    def has_own_credential(self) -> bool:
+        return is_set(self.token)
 
 
 class PrefactorProvider(SessionProvider):

@@ -173,13 +173,10 @@ class PrivxSettings(ProviderSettings):
             and is_set(self.api_client_secret)
         )
 
-    def missing_credential(self) -> str | None:
-        if self.url and not is_set(self.token) and not self.oauth and not self.forward_header:
-            return (
-                "GATEWAY_PRIVX_TOKEN, the four GATEWAY_PRIVX_*_CLIENT_* values or "
-                "GATEWAY_PRIVX_FORWARD_HEADER"
-            )
-        return None
+    own_credential = "{P}TOKEN, the four {P}*_CLIENT_* values"
+
+    def has_own_credential(self) -> bool:
+        return is_set(self.token) or self.oauth
 
 
 # A PrivX session's relatives, of one user: (PARENT, user, parent's id) answers the parent,

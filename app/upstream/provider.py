@@ -73,9 +73,18 @@ class ProviderSettings(BaseModel):
 
     _check_url = field_validator("url", mode="before")(lambda value: origin(value))
 
-    def missing_credential(self) -> str | None:
-        """What to set when the provider is enabled without a way to authenticate, else None."""
-        return None
+    # How its own secret is set, in messages: `{P}` stands for its GATEWAY_<NAME>_ prefix.
+    own_credential: ClassVar[str] = "{P}TOKEN"
+
+    def has_own_credential(self) -> bool:
+        """Whether its own secret is set (forwarding the caller's aside); none needed by default."""
+        return True
+
+    def missing_credential(self, prefix: str) -> str | None:
+        """What to set when it is enabled without a way to authenticate, else None."""
+        if not self.url or self.forward_header or self.has_own_credential():
+            return None
+        return f"{self.own_credential.format(P=prefix)} or {prefix}FORWARD_HEADER"
 
 
 def secret(value: SecretStr | None) -> str:

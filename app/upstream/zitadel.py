@@ -108,10 +108,8 @@ class ZitadelSettings(ProviderSettings):
 
     token: SecretStr | None = None
 
-    def missing_credential(self) -> str | None:
-        if self.url and not is_set(self.token) and not self.forward_header:
-            return "GATEWAY_ZITADEL_TOKEN or GATEWAY_ZITADEL_FORWARD_HEADER"
-        return None
+    def has_own_credential(self) -> bool:
+        return is_set(self.token)
 
 
 class ZitadelProvider(SessionProvider):
