@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING
 
 import aiohttp
 
+from app.revocations import Revocations
 from app.upstream._http import Endpoint
 from app.upstream.circuit import CircuitBreaker, CircuitState
 from app.upstream.health import ProviderHealth
@@ -32,6 +33,8 @@ class Upstreams:
     providers: dict[Provider, SessionProvider]
     health: dict[Provider, ProviderHealth]
     forwarded: frozenset[Provider] = frozenset()  # providers whose credential callers bring
+    # Told of every session ended through this app (live events, cache purges).
+    revocations: Revocations = field(default_factory=Revocations)
 
     @classmethod
     def none(cls) -> Upstreams:
