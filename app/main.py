@@ -24,6 +24,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLRequestData
 from strawberry.types.unset import UNSET
 
 from app.admission import Admission
@@ -33,14 +34,19 @@ from app.auth.jwt import JwksSource, JwtVerifier
 from app.auth.middleware import AuthMiddleware, wants_ide
 from app.echo import clip_echoes
 from app.errors import ConfigError
+from app.front import RESOLVED, Front
 from app.graphiql import EXAMPLES, graphiql_html, graphiql_routes
 from app.headers import RequestHeaders
 from app.http import GRAPHQL_RESPONSE, as_graphql_response, negotiate, shape_problem
 from app.limits import BodyLimit
 from app.listing.cursor import CursorCodec
 from app.metrics import Metrics
+from app.persisted import PersistedDocuments, Refused, load_manifest
+from app.ratelimit import RateLimit, RateLimiter, parse_limit
 from app.readiness import Readiness
+from app.response_cache import ResponseCache
 from app.settings import Settings
+from app.shared import Shared
 from app.tracing import Tracing
 from app.upstream import accounting, deadline
 from app.upstream.credentials import CALLER_HEADERS
@@ -60,6 +66,7 @@ class State(TypedDict):
     readiness: Readiness
     authenticator: Authenticator
     metrics: Metrics
+    shared: Shared
 
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -78,6 +85,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
         metrics: Metrics,
         tracing: Tracing,
         call_budget: int | None = None,
+        front: Front | None = None,
     ) -> None:
         # No subscriptions: a WebSocket would run queries past AuthMiddleware (HTTP only).
         super().__init__(schema, graphql_ide="graphiql", subscription_protocols=())
@@ -86,6 +94,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
         self._metrics = metrics
         self._tracing = tracing
         self._call_budget = call_budget
+        self._front = front
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Strawberry's ASGI entry; a client that hangs up mid-body ends the request quietly."""
@@ -120,6 +129,11 @@ class GatewayGraphQL(GraphQL[Context, None]):
             self._tracing,
         )
 
+    async def parse_http_body(self, request: Any) -> Any:
+        """The request data `run` already resolved (persisted documents), else Strawberry's."""
+        resolved = RESOLVED.get()
+        return resolved if resolved is not None else await super().parse_http_body(request)
+
     def decode_json(self, data: str | bytes) -> object:
         """Request bodies decoded with orjson, as `run` already does to check their shape."""
         return orjson.loads(data)
@@ -145,6 +159,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
                 "NOT_ACCEPTABLE",
                 "Accept must allow application/graphql-response+json or application/json.",
             )
+        body: object = None
         if request.method == "POST" and "json" in request.headers.get("content-type", ""):
             try:
                 body = orjson.loads(await request.body())
@@ -153,13 +168,49 @@ class GatewayGraphQL(GraphQL[Context, None]):
             problem = shape_problem(body)
             if problem is not None:
                 return _error_response(400, "BAD_REQUEST", problem)
+        prepared = None
+        if self._front is not None and request.method in ("GET", "POST"):
+            try:
+                data = await super().parse_http_body(self.request_adapter_class(request))
+            except (HTTPException, ValueError, KeyError):
+                data = None  # Strawberry answers the same failure below, as it always does
+            if isinstance(data, GraphQLRequestData):
+                principal = getattr(request.state, "principal", None) or _NOBODY
+                try:
+                    document_id = (
+                        body.get("documentId")
+                        if isinstance(body, dict)
+                        else request.query_params.get("documentId")
+                    )
+                    prepared = await self._front.prepare(request, data, principal, document_id)
+                except Refused as exc:
+                    # Under graphql-response+json a request error is a 4xx (GraphQL over HTTP).
+                    status = 404 if exc.status == 200 and media_type == GRAPHQL_RESPONSE else 200
+                    return _error_response(max(status, exc.status), exc.code, exc.message)
+                if prepared.cached is not None:
+                    return _cached(request, prepared.cached, media_type)
+        token = RESOLVED.set(prepared.data if prepared is not None else None)
         try:
             response = await super().run(request, context, root_value)
         except HTTPException as exc:
             return _error_response(exc.status_code, "BAD_REQUEST", clip_echoes(exc.reason))
+        finally:
+            RESOLVED.reset(token)
+        if prepared is not None and prepared.key is not None and isinstance(response, Response):
+            assert self._front is not None
+            await self._front.store(prepared, response)
+            response.headers["X-Cache"] = "MISS"
         if media_type == GRAPHQL_RESPONSE and isinstance(response, Response):
             return as_graphql_response(response)
         return response
+
+
+def _cached(request: Request, body: bytes, media_type: str) -> Response:
+    """A stored complete answer (so a 200 whatever the media type)."""
+    given = request.headers.get("x-request-id", "")
+    request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+    headers = {"X-Cache": "HIT", "X-Request-ID": request_id}
+    return Response(body, media_type=media_type, headers=headers)
 
 
 def _wants_ide(request: Request) -> bool:
@@ -190,7 +241,13 @@ async def readyz(request: Request) -> JSONResponse:
     """Readiness: every enabled provider answered a cheap call within a short timeout."""
     providers = await request.state.readiness.check()
     ready = all(p["ready"] for p in providers.values())
-    body = {"status": "ready" if ready else "not ready", "providers": providers}
+    shared: Shared = request.state.shared
+    await shared.ping()
+    # A Redis outage makes the gateway not ready only when it refuses requests for it
+    # (GATEWAY_RATE_LIMIT_FAIL_OPEN=false); fail-open replicas still answer every query.
+    redis = {**shared.status(), "failOpen": shared.fail_open}
+    ready = ready and (redis.get("up", True) or shared.fail_open)
+    body = {"status": "ready" if ready else "not ready", "providers": providers, "redis": redis}
     return JSONResponse(body, status_code=200 if ready else 503)
 
 
@@ -241,6 +298,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
     cursors = CursorCodec(_cursor_secret(settings))
     metrics = Metrics()
     tracing = Tracing(settings.tracing)
+    redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
+    shared = Shared(redis_url, metrics, fail_open=settings.rate_limit_fail_open)
+    limiter = RateLimiter(
+        shared,
+        parse_limit(settings.rate_limit, "GATEWAY_RATE_LIMIT") if settings.rate_limit else None,
+        parse_limit(settings.cost_budget, "GATEWAY_COST_BUDGET") if settings.cost_budget else None,
+        settings.rate_limit_fail_open,
+        metrics,
+    )
+    cache = (
+        ResponseCache(shared, settings.response_cache_ttl, metrics)
+        if settings.response_cache_ttl
+        else None
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
@@ -250,16 +321,35 @@ def create_app(settings: Settings | None = None) -> Starlette:
         gc.freeze()
         async with LAG.running(), client_session(settings) as session:
             upstreams = Upstreams.create(session, settings, metrics, tracing)
-            yield {
-                "upstreams": upstreams,
-                "readiness": Readiness(upstreams),
-                "authenticator": authenticator(settings, session),
-                "metrics": metrics,
-            }
+            if cache is not None:
+                upstreams.revocations.listen(cache.purge)
+            try:
+                yield {
+                    "upstreams": upstreams,
+                    "readiness": Readiness(upstreams),
+                    "authenticator": authenticator(settings, session),
+                    "metrics": metrics,
+                    "shared": shared,
+                }
+            finally:
+                await shared.close()
 
     schema = build_schema(Limits.of(settings))
+    trusted = {}
+    if settings.persisted_documents and settings.persisted_documents_mode != "off":
+        trusted = load_manifest(settings.persisted_documents, schema._schema)
+    persisted = PersistedDocuments(
+        trusted, settings.persisted_documents_mode, shared, settings.apq_max_bytes, metrics
+    )
+    front = Front(persisted, cache, schema.documents)
     graphql = GatewayGraphQL(
-        schema, cursors, settings.request_timeout, metrics, tracing, settings.max_upstream_calls
+        schema,
+        cursors,
+        settings.request_timeout,
+        metrics,
+        tracing,
+        settings.max_upstream_calls,
+        front,
     )
     routes = [
         Route("/graphql", graphql),
@@ -272,6 +362,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
         Middleware(RequestHeaders),
         Middleware(AuthMiddleware),
+        Middleware(RateLimit, limiter=limiter),
         Middleware(
             Admission,
             max_in_flight=settings.max_in_flight,

@@ -80,6 +80,43 @@ class Metrics:
             registry=self.registry,
         )
 
+        # Shared state (app/shared.py and the features on it).
+        self.redis_up = Gauge(
+            "gateway_redis_up",
+            "1 when GATEWAY_REDIS_URL is unset or Redis answered last, 0 during an outage.",
+            registry=self.registry,
+        )
+        self.redis_errors = Counter(
+            "gateway_redis_errors_total",
+            "Failed Redis calls by feature (rate_limit, response_cache, persisted, readiness).",
+            ["feature"],
+            registry=self.registry,
+        )
+        self.rate_limited = Counter(
+            "gateway_rate_limited_total",
+            "Requests refused with RATE_LIMITED, by limit (requests, cost).",
+            ["limit"],
+            registry=self.registry,
+        )
+        self.rate_limit_skipped = Counter(
+            "gateway_rate_limit_skipped_total",
+            "Requests let through unlimited because Redis was unreachable (fail-open).",
+            registry=self.registry,
+        )
+        self.response_cache = Counter(
+            "gateway_response_cache_total",
+            "Response cache lookups by result (hit, miss, skipped: Redis unreachable).",
+            ["result"],
+            registry=self.registry,
+        )
+        self.persisted = Counter(
+            "gateway_persisted_documents_total",
+            "Requests by how their document came (id, apq_hit, apq_registered, apq_not_found, "
+            "refused).",
+            ["result"],
+            registry=self.registry,
+        )
+
     def operation(self, name: str | None) -> str:
         """A bounded label for a client's operation name."""
         if not name:

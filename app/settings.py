@@ -12,8 +12,9 @@ import json
 import os
 import tomllib
 from collections.abc import Mapping
-from typing import Annotated
+from typing import Annotated, Literal
 
+from limits import parse as parse_limit
 from pydantic import (
     Field,
     PrivateAttr,
@@ -90,6 +91,40 @@ class Settings(BaseSettings):
     # at 32, but in 0.9 s instead of 3.7 s, /healthz in 0.36 s instead of 1.3 s).
     max_in_flight: int = Field(default=32, ge=1, le=100_000)
     max_in_flight_per_caller: int = Field(default=8, ge=1, le=100_000)
+    # Shared state for replicas (app/shared.py); unset, each feature keeps it in the process.
+    redis_url: SecretStr | None = None
+    # Per-caller limits per window (app/ratelimit.py), e.g. 600/minute; unset: none.
+    rate_limit: str | None = None
+    cost_budget: str | None = None
+    rate_limit_fail_open: bool = True
+    # Response cache (app/response_cache.py): seconds an answer is kept; unset: off.
+    response_cache_ttl: float | None = Field(default=None, gt=0, le=86_400)
+    # Trusted documents and APQ (app/persisted.py).
+    persisted_documents: str | None = None
+    persisted_documents_mode: Literal["off", "allow", "require"] = "allow"
+    apq_max_bytes: int = Field(default=16 * 1024, ge=256, le=1024 * 1024)
+
+    @field_validator("rate_limit", "cost_budget")
+    @classmethod
+    def _check_limit(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                if parse_limit(value).amount < 1:
+                    raise ValueError
+            except ValueError:
+                raise ValueError(
+                    "must be <count>/<unit>, for example 600/minute or 10/second"
+                ) from None
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(
+            ("redis://", "rediss://", "unix://")
+        ):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value
 
     @field_validator("jwt_user_claims", mode="before")
     @classmethod

@@ -20,6 +20,7 @@ whatever the fragments spread; the document's shape is already within limits by 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +49,9 @@ GATEWAY_SIDE = frozenset({"statuses", "createdAt", "expiresAt", "remoteAddress",
 # Reads per listing assumed for a gateway-side filter: a first chunk of 50, doubling, covers
 # about 1,500 sessions per listing in five reads.
 RESIDUAL_READS = 5
+# Where a priced document's cost is noted for the caller's cost budget (app/ratelimit.py sets
+# a fresh list per request; the charge happens there once the request is answered).
+PRICED: ContextVar[list[int] | None] = ContextVar("priced", default=None)
 
 
 class _Estimate:
@@ -234,4 +238,6 @@ class Prices:
                     "max": self.max_calls,
                 },
             )
+        if (meter := PRICED.get()) is not None:
+            meter.append(cost)
         return None

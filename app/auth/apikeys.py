@@ -12,6 +12,7 @@ from typing import Any
 
 from app.auth.principal import Principal, UserKey
 from app.errors import ConfigError
+from app.ratelimit import parse_limit
 from app.upstream.records import Provider
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -85,8 +86,16 @@ class ApiKeyStore:
         scopes = item.get("scopes", [])
         if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
             raise ConfigError(f"GATEWAY_API_KEYS: {where}.scopes must be a list of strings")
+        rate_limit = item.get("rateLimit")
+        if rate_limit is not None:
+            if not isinstance(rate_limit, str):
+                raise ConfigError(f"GATEWAY_API_KEYS: {where}.rateLimit must be a string")
+            parse_limit(rate_limit, f"GATEWAY_API_KEYS: {where}.rateLimit")
         principal = Principal(
-            name=item["name"], scopes=frozenset(scopes), users=_users(item.get("users"), where)
+            name=item["name"],
+            scopes=frozenset(scopes),
+            users=_users(item.get("users"), where),
+            rate_limit=rate_limit,
         )
         return _Entry(digest, principal)
 

@@ -10,6 +10,8 @@ from app.upstream.records import Provider, SessionRecord, UserRecord
 READ_ALL = "sessions:read:all"
 REVOKE_OWN = "sessions:revoke"
 REVOKE_ALL = "sessions:revoke:all"
+# May send any document when GATEWAY_PERSISTED_DOCUMENTS_MODE=require (app/persisted.py).
+DOCUMENTS_ANY = "documents:any"
 
 UserKey = tuple[Provider, str]
 
@@ -22,6 +24,7 @@ class Principal:
     scopes: frozenset[str] = frozenset()
     users: frozenset[UserKey] = frozenset()
     anonymous: bool = False  # only when GATEWAY_ALLOW_ANONYMOUS=true: sees everything
+    rate_limit: str | None = None  # an API key's own `rateLimit` (app/ratelimit.py)
 
     @property
     def reads_all(self) -> bool:

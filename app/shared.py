@@ -1,0 +1,119 @@
+"""Shared state: the Redis connection replicas share, and how its outages are reported.
+
+Rate limits, the response cache and registered APQ documents live in Redis when
+GATEWAY_REDIS_URL is set, so replicas behind a load balancer behave as one; without it each
+feature keeps its state in the process. Every Redis call has short timeouts: a dead Redis costs
+a request at most about `TIMEOUT_SECONDS`, then the feature fails open or closed as configured.
+An outage is logged once when it starts and once when it ends, counted per feature in metrics,
+and shown in /readyz.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import redis.asyncio as redis
+
+from app.metrics import Metrics
+
+log = logging.getLogger("session_gateway.shared")
+
+# A healthy Redis on the same network answers in well under a millisecond.
+TIMEOUT_SECONDS = 0.25
+# After a failure, skip Redis for this long instead of paying the timeout on every request.
+RETRY_SECONDS = 1.0
+
+
+class Shared:
+    """The Redis client of one app (None without GATEWAY_REDIS_URL) and its health."""
+
+    def __init__(
+        self, url: str | None, metrics: Metrics | None = None, fail_open: bool = True
+    ) -> None:
+        self.url = url
+        self.fail_open = fail_open  # rate limiting's choice; /readyz reports it
+        self.metrics = metrics
+        self.client: redis.Redis | None = None
+        self.pool: redis.ConnectionPool | None = None
+        if url:
+            self.pool = redis.ConnectionPool.from_url(
+                url,
+                socket_timeout=TIMEOUT_SECONDS,
+                socket_connect_timeout=TIMEOUT_SECONDS,
+                health_check_interval=10,
+            )
+            self.client = redis.Redis(connection_pool=self.pool)
+        self.down_since: float | None = None  # wall clock, for /readyz
+        self._retry_at = 0.0
+        self.last_error: str | None = None
+        if metrics is not None:
+            metrics.redis_up.set_function(lambda: 0 if self.down_since else 1)
+
+    @property
+    def configured(self) -> bool:
+        return self.client is not None
+
+    def available(self) -> bool:
+        """Whether to try Redis now: configured, and not inside the pause after a failure."""
+        return self.client is not None and (
+            self.down_since is None or time.monotonic() >= self._retry_at
+        )
+
+    def failed(self, feature: str, error: BaseException) -> None:
+        """Note a failed Redis call of `feature`; logged once per outage, counted every time."""
+        if self.metrics is not None:
+            self.metrics.redis_errors.labels(feature).inc()
+        self._retry_at = time.monotonic() + RETRY_SECONDS
+        # The class only: a connection error's text may carry the URL (and its password).
+        self.last_error = type(error).__name__
+        if self.down_since is None:
+            self.down_since = time.time()
+            log.error(
+                "Redis is unreachable (%s, first seen by %s): the response cache is skipped "
+                "and the other shared features follow their fail-open settings until it is back.",
+                self.last_error,
+                feature,
+            )
+
+    def succeeded(self) -> None:
+        """Note a Redis call that worked: an outage, if any, is over."""
+        if self.down_since is not None:
+            log.warning("Redis is reachable again after %.1f s.", time.time() - self.down_since)
+            self.down_since = None
+            self.last_error = None
+
+    def status(self) -> dict[str, Any]:
+        """What /readyz shows about Redis."""
+        if self.client is None:
+            return {"configured": False, "note": "per-process state (GATEWAY_REDIS_URL unset)"}
+        if self.down_since is None:
+            return {"configured": True, "up": True}
+        return {
+            "configured": True,
+            "up": False,
+            "downSince": round(self.down_since, 3),
+            "error": self.last_error,
+        }
+
+    async def ping(self) -> None:
+        """One round trip, for /readyz: it also ends an outage no request has noticed yet."""
+        if self.client is None:
+            return
+        try:
+            await self.client.ping()  # type: ignore[misc]  # redis-py types sync and async
+        except (redis.RedisError, OSError) as exc:
+            self.failed("readiness", exc)
+        else:
+            self.succeeded()
+
+    async def close(self) -> None:
+        if self.client is not None:
+            await self.client.aclose()
+        if self.pool is not None:
+            await self.pool.aclose()
+
+
+# What a Redis call raises when Redis is away or slow (timeouts are RedisError subclasses).
+ERRORS: tuple[type[Exception], ...] = (redis.RedisError, OSError)
