@@ -78,9 +78,9 @@ class RateLimiter:
         self.metrics = metrics
         self._overrides: dict[str, RateLimitItem] = {}
         storage: Storage
-        if shared.pool is not None:
+        if shared.pool is not None and shared.url is not None:
             storage = RedisStorage(
-                "async+redis://shared",  # the connection comes from the pool
+                f"async+{shared.url}",  # parsed only: the connections come from the pool
                 implementation="redispy",
                 wrap_exceptions=True,
                 key_prefix=KEY_PREFIX,

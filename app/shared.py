@@ -15,6 +15,8 @@ import time
 from typing import Any
 
 import redis.asyncio as redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from app.metrics import Metrics
 
@@ -43,6 +45,8 @@ class Shared:
                 socket_timeout=TIMEOUT_SECONDS,
                 socket_connect_timeout=TIMEOUT_SECONDS,
                 health_check_interval=10,
+                # No retries inside redis-py: a failed call is reported at once (see `failed`).
+                retry=Retry(NoBackoff(), 0),
             )
             self.client = redis.Redis(connection_pool=self.pool)
         self.down_since: float | None = None  # wall clock, for /readyz
