@@ -123,15 +123,23 @@ class RateLimiter:
 
     async def charge(self, caller: str, cost: int) -> None:
         """Take `cost` from the caller's budget (no refusal now: the request is answered)."""
-        if self.cost_budget is None or cost <= 0 or not self.shared.available():
+        if self.cost_budget is None or cost <= 0:
             return
-        if not self.shared.configured:
-            await self.strategy.hit(self.cost_budget, "cost", caller, cost=cost)
-            return
+        if self.shared.configured and not self.shared.available():
+            return  # Redis is away: nothing to charge to
         try:
-            await self.strategy.hit(self.cost_budget, "cost", caller, cost=cost)
+            await self._spend(self.cost_budget, caller, cost)
         except _FAILURES as exc:
+            if not self.shared.configured:
+                raise
             self.shared.failed("rate_limit", _cause(exc))
+
+    async def _spend(self, budget: RateLimitItem, caller: str, cost: int) -> None:
+        # A hit past the limit counts nothing, so take what is left: a query that costs more
+        # than the rest of the budget spends all of it, and the next request is refused.
+        stats = await self.strategy.get_window_stats(budget, "cost", caller)
+        if (charge := min(cost, stats.remaining)) > 0:
+            await self.strategy.hit(budget, "cost", caller, cost=charge)
 
     async def _over(self, item: RateLimitItem, kind: str, caller: str, what: str) -> Refusal:
         if self.metrics is not None:

@@ -1,0 +1,298 @@
+"""Rate limits, response cache and persisted documents in one process (no Redis), and what
+happens when Redis fails (fakeredis): the edge cases the replica test does not cover."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fakeredis import FakeAsyncRedis, FakeServer
+
+from app.auth.principal import Principal
+from app.errors import ConfigError
+from app.main import create_app
+from app.metrics import Metrics
+from app.persisted import load_manifest
+from app.ratelimit import RateLimiter, parse_limit
+from app.response_cache import ResponseCache, key_of, revoked_tags, scope_of, tags_of
+from app.revocations import Revoked
+from app.settings import Settings
+from app.shared import Shared
+from app.upstream.records import Provider
+from resolvers.schema import schema
+from tests.live import LiveStack
+
+KEYS = [
+    {"name": "ops", "key": "ops-key", "scopes": ["sessions:read:all", "sessions:revoke:all"]},
+    {"name": "app", "key": "app-key", "users": [{"provider": "PRIVX", "id": "nobody-here"}]},
+    {"name": "trusted", "key": "any-key", "scopes": ["sessions:read:all", "documents:any"]},
+    {"name": "slow", "key": "slow-key", "scopes": ["sessions:read:all"], "rateLimit": "2/minute"},
+]
+PAGE = "{ sessions(first: 3) { edges { node { id } } } }"
+PROVIDERS = "query P { providers { provider } }"
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _post(
+    url: str, body: dict[str, Any], key: str | None = "ops-key", accept: str = "application/json"
+) -> tuple[int, dict[str, str], dict[str, Any]]:
+    headers = {"Content-Type": "application/json", "Accept": accept}
+    if key is not None:
+        headers["X-API-Key"] = key
+    request = urllib.request.Request(url, json.dumps(body).encode(), headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            status, got, raw = response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        status, got, raw = error.code, error.headers, error.read()
+    return status, {k.lower(): v for k, v in got.items()}, json.loads(raw)
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("docs") / "manifest.json"
+    operations = [{"id": _sha(PROVIDERS), "name": "P", "type": "query", "body": PROVIDERS}]
+    path.write_text(
+        json.dumps(
+            {"format": "apollo-persisted-query-manifest", "version": 1, "operations": operations}
+        )
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def live(manifest: Path) -> Iterator[LiveStack]:
+    env = {
+        "GATEWAY_ALLOW_ANONYMOUS": "false",
+        "GATEWAY_API_KEYS": json.dumps(KEYS),
+        "GATEWAY_RESPONSE_CACHE_TTL": "60",
+        "GATEWAY_PERSISTED_DOCUMENTS": str(manifest),
+        "GATEWAY_APQ_MAX_BYTES": "256",
+    }
+    with LiveStack(env=env) as stack:
+        yield stack
+
+
+def test_cache_is_never_shared_across_visibility(live: LiveStack) -> None:
+    status, headers, everyone = _post(live.url, {"query": PAGE})
+    assert (status, headers["x-cache"]) == (200, "MISS")
+    assert everyone["data"]["sessions"]["edges"]
+    _, headers, again = _post(live.url, {"query": PAGE}, key="any-key")  # also sees all
+    assert (headers["x-cache"], again) == ("HIT", everyone)
+    _, headers, own = _post(live.url, {"query": PAGE}, key="app-key")
+    assert headers["x-cache"] == "MISS"
+    assert own["data"]["sessions"]["edges"] == []
+
+
+def test_a_hit_follows_the_accept_negotiation(live: LiveStack) -> None:
+    _post(live.url, {"query": PROVIDERS})
+    status, headers, body = _post(
+        live.url, {"query": PROVIDERS}, accept="application/graphql-response+json"
+    )
+    assert (status, headers["x-cache"]) == (200, "HIT")
+    assert headers["content-type"].startswith("application/graphql-response+json")
+    assert body["data"]["providers"]
+
+
+def test_answers_with_errors_and_mutations_are_not_cached(live: LiveStack) -> None:
+    bad = {"query": '{ session(id: "not-a-global-id") { id } }'}
+    for _ in range(2):
+        _, headers, body = _post(live.url, bad)
+        assert body["errors"]
+        assert headers["x-cache"] == "MISS"
+    mutation = {"query": 'mutation { revokeSession(id: "VGVzdA") { __typename } }'}
+    for _ in range(2):
+        _, headers, body = _post(live.url, mutation)
+        assert "x-cache" not in headers or headers["x-cache"] == "MISS"
+
+
+def test_a_revoke_purges_the_entries_holding_the_session(live: LiveStack) -> None:
+    query = {
+        "query": "{ sessions(first: 4, filter: {statuses: [ACTIVE]}) { edges { node { id } } } }"
+    }
+    _, _, first = _post(live.url, query)
+    assert _post(live.url, query)[1]["x-cache"] == "HIT"
+    victim = first["data"]["sessions"]["edges"][0]["node"]["id"]
+    revoke = {"query": f'mutation {{ revokeSession(id: "{victim}") {{ __typename }} }}'}
+    assert _post(live.url, revoke)[2]["data"]["revokeSession"]["__typename"] == "SessionRevoked"
+    _, headers, after = _post(live.url, query)
+    assert headers["x-cache"] == "MISS"
+    assert victim not in json.dumps(after)
+
+
+def test_apq_registration_needs_the_right_hash_and_a_small_document(live: LiveStack) -> None:
+    query = "query Q { providers { name } }"
+    apq = {"persistedQuery": {"version": 1, "sha256Hash": _sha(query)}}
+    status, _, body = _post(live.url, {"query": query + " ", "extensions": apq})
+    assert status == 400
+    assert body["errors"][0]["message"] == "provided sha does not match query"
+    big = "query Big { providers { name } }" + " " * 300
+    big_apq = {"persistedQuery": {"version": 1, "sha256Hash": _sha(big)}}
+    assert _post(live.url, {"query": big, "extensions": big_apq})[0] == 200  # runs...
+    status, _, body = _post(live.url, {"extensions": big_apq})  # ...but is not kept
+    assert body["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
+    status, _, body = _post(
+        live.url, {"extensions": apq}, accept="application/graphql-response+json"
+    )
+    assert status == 404  # a request error under graphql-response+json
+    assert body["errors"][0]["message"] == "PersistedQueryNotFound"
+
+
+def test_trusted_documents_by_id_and_hash(live: LiveStack) -> None:
+    for body in (
+        {"documentId": f"sha256:{_sha(PROVIDERS)}"},
+        {"documentId": _sha(PROVIDERS)},
+        {"extensions": {"persistedQuery": {"version": 1, "sha256Hash": _sha(PROVIDERS)}}},
+    ):
+        status, _, answer = _post(live.url, body)
+        assert status == 200, answer
+        assert answer["data"]["providers"]
+    status, _, answer = _post(live.url, {"documentId": "sha256:" + "0" * 64})
+    assert answer["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
+    status, _, answer = _post(live.url, {"documentId": _sha(PROVIDERS), "query": PROVIDERS})
+    assert (status, answer["errors"][0]["extensions"]["code"]) == (400, "BAD_REQUEST")
+
+
+def test_require_mode_refuses_arbitrary_documents_except_for_documents_any(
+    manifest: Path,
+) -> None:
+    env = {
+        "GATEWAY_ALLOW_ANONYMOUS": "false",
+        "GATEWAY_API_KEYS": json.dumps(KEYS),
+        "GATEWAY_PERSISTED_DOCUMENTS": str(manifest),
+        "GATEWAY_PERSISTED_DOCUMENTS_MODE": "require",
+    }
+    with LiveStack(env=env) as live:
+        status, _, body = _post(live.url, {"query": PAGE})
+        assert status == 400
+        assert body["errors"][0]["extensions"]["code"] == "PERSISTED_DOCUMENT_REQUIRED"
+        apq = {"persistedQuery": {"version": 1, "sha256Hash": _sha(PAGE)}}
+        status, _, body = _post(live.url, {"query": PAGE, "extensions": apq})
+        assert body["errors"][0]["extensions"]["code"] == "PERSISTED_DOCUMENT_REQUIRED"
+        assert _post(live.url, {"query": PAGE}, key="any-key")[0] == 200
+        assert _post(live.url, {"query": PROVIDERS})[0] == 200  # a trusted one, by content
+        assert _post(live.url, {"documentId": _sha(PROVIDERS)})[0] == 200
+
+
+def test_apq_off_answers_not_supported() -> None:
+    with LiveStack(env={"GATEWAY_PERSISTED_DOCUMENTS_MODE": "off"}) as live:
+        apq = {"persistedQuery": {"version": 1, "sha256Hash": _sha(PAGE)}}
+        status, _, body = _post(live.url, {"extensions": apq}, key=None)
+        assert status == 400
+        assert body["errors"][0] == {
+            "message": "PersistedQueryNotSupported",
+            "extensions": {"code": "PERSISTED_QUERY_NOT_SUPPORTED"},
+        }
+
+
+def test_rate_limits_per_key_and_cost_budget_in_one_process() -> None:
+    env = {
+        "GATEWAY_ALLOW_ANONYMOUS": "false",
+        "GATEWAY_API_KEYS": json.dumps(KEYS),
+        "GATEWAY_RATE_LIMIT": "100/minute",
+        "GATEWAY_COST_BUDGET": "30/minute",
+    }
+    with LiveStack(env=env) as live:
+        statuses = [_post(live.url, {"query": PROVIDERS}, key="slow-key")[0] for _ in range(3)]
+        assert statuses == [200, 200, 429]
+        # ops: the page costs more than the budget of 30; charged after it is answered.
+        assert (
+            _post(live.url, {"query": "{ sessions(first: 40) { edges { node { id } } } }"})[0]
+            == 200
+        )
+        status, headers, body = _post(live.url, {"query": PROVIDERS})
+        assert (status, body["errors"][0]["extensions"]["code"]) == (429, "RATE_LIMITED")
+        assert "query cost" in body["errors"][0]["message"]
+        assert int(headers["retry-after"]) >= 1
+
+
+def test_bad_settings_and_manifests_stop_start_up(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="GATEWAY_RATE_LIMIT"):
+        Settings.from_environ({"GATEWAY_ALLOW_ANONYMOUS": "true", "GATEWAY_RATE_LIMIT": "often"})
+    keys = [{"name": "k", "key": "x", "rateLimit": "fast"}]
+    with pytest.raises(ConfigError, match=r"\[0\]\.rateLimit"):
+        create_app(Settings.from_environ({"GATEWAY_API_KEYS": json.dumps(keys)}))
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({f"sha256:{_sha('{ nope }')}": "{ nope }"}))
+    with pytest.raises(ConfigError, match=f"document '{_sha('{ nope }')}' is invalid"):
+        load_manifest(str(bad), schema._schema)
+    bad.write_text(json.dumps({f"sha256:{'0' * 64}": PROVIDERS}))
+    with pytest.raises(ConfigError, match="not the SHA-256 of its document"):
+        load_manifest(str(bad), schema._schema)
+
+
+def test_tags_come_from_global_ids_in_the_answer() -> None:
+    from app import ids
+
+    session = ids.encode(ids.SESSION, Provider.PRIVX, "s1")
+    user = ids.encode(ids.USER, Provider.PRIVX, "u1")
+    tags = tags_of({"a": [{"id": session, "user": {"id": user}}, {"id": "not-global"}]})
+    assert tags == {"S:PRIVX:s1", "U:PRIVX:u1", "P:PRIVX"}
+    assert revoked_tags(Revoked(Provider.PRIVX, ("s1",))) == {"S:PRIVX:s1"}
+    assert revoked_tags(Revoked(Provider.PRIVX, user_id="u1")) == {"U:PRIVX:u1", "P:PRIVX"}
+    scoped = Principal("a", users=frozenset({(Provider.PRIVX, "u1")}))
+    assert scope_of(scoped, []) != scope_of(
+        Principal("b", scopes=frozenset({"sessions:read:all"})), []
+    )
+    assert key_of("all", "{a}", {"x": 1, "y": 2}, None) == key_of(
+        "all", "{a}", {"y": 2, "x": 1}, None
+    )
+
+
+def _broken_shared(metrics: Metrics) -> tuple[Shared, FakeServer]:
+    server = FakeServer()
+    shared = Shared(None, metrics)
+    shared.client = FakeAsyncRedis(server=server)
+    shared.url = "redis://fake:6379/0"
+    server.connected = False
+    return shared, server
+
+
+async def test_a_redis_outage_is_logged_once_and_the_cache_is_skipped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    metrics = Metrics()
+    shared, server = _broken_shared(metrics)
+    cache = ResponseCache(shared, 60, metrics)
+    with caplog.at_level(logging.WARNING, logger="session_gateway.shared"):
+        assert await cache.get("k") is None
+        shared._retry_at = 0  # past the pause: try again, fail again
+        assert await cache.get("k") is None
+        await cache.put("k", b"{}", {"S:PRIVX:s1"})
+        server.connected = True
+        shared._retry_at = 0
+        await cache.put("k", b'{"data": {}}', {"S:PRIVX:s1"})
+        assert await cache.get("k") == b'{"data": {}}'
+        await cache.purge(Revoked(Provider.PRIVX, ("s1",)))
+        assert await cache.get("k") is None
+    outage_logs = [r for r in caplog.records if "unreachable" in r.getMessage()]
+    assert len(outage_logs) == 1
+    assert any("reachable again" in r.getMessage() for r in caplog.records)
+    assert metrics.redis_errors.labels("response_cache")._value.get() == 2
+    assert metrics.response_cache.labels("skipped")._value.get() == 2
+    assert shared.status() == {"configured": True, "up": True}
+
+
+async def test_rate_limiting_fails_open_or_closed_as_configured() -> None:
+    metrics = Metrics()
+    shared, _ = _broken_shared(metrics)
+    item = parse_limit("1/minute", "test")
+    fail_open = RateLimiter(shared, item, None, fail_open=True, metrics=metrics)
+    who = Principal("p")
+    # Memory storage here (no pool), but Shared says Redis is down: the policy decides.
+    shared.failed("rate_limit", ConnectionError("down"))
+    assert await fail_open.admit(who, "principal:p") is None
+    fail_closed = RateLimiter(shared, item, None, fail_open=False, metrics=metrics)
+    refusal = await fail_closed.admit(who, "principal:p")
+    assert refusal is not None
+    assert (refusal.status, refusal.code) == (503, "RATE_LIMIT_UNAVAILABLE")
+    assert metrics.rate_limit_skipped._value.get() == 1
