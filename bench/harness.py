@@ -408,6 +408,12 @@ def run(args: argparse.Namespace) -> int:
              [queries.gateway_body(u) for u in users], 1),
             ("gateway-w2", lambda: bench.start_gateway(mocks, 2, "gateway-w2", Bench.UNBOUNDED),
              [queries.gateway_body(u) for u in users], 2),
+            # The same per-user query with the response cache on (5 s): 28 users cycle, so
+            # most requests are hits once each user's answer is stored.
+            ("gateway-cache5",
+             lambda: bench.start_gateway(mocks, 1, "gateway-cache5",
+                                         Bench.UNBOUNDED | {"GATEWAY_RESPONSE_CACHE_TTL": "5"}),
+             [queries.gateway_body(u) for u in users], 1),
             ("peer", lambda: bench.start_peer(mocks),
              [queries.peer_body(u, pool) for u in users], 1),
         ]  # fmt: skip
@@ -503,7 +509,9 @@ def main() -> int:
         help="seconds to wait, before each target, for other work on the machine to stop",
     )
     parser.add_argument(
-        "--only", nargs="*", help="floor gateway gateway-w2 peer gateway-walk (default: all)"
+        "--only",
+        nargs="*",
+        help="floor gateway gateway-w2 gateway-cache5 peer gateway-walk (default: all)",
     )
     return run(parser.parse_args())
 

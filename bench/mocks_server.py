@@ -91,7 +91,12 @@ async def serve(args: argparse.Namespace) -> None:
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         control_port = runner.addresses[0][1]
-        env = mocks.gateway_env() | {"GATEWAY_PREFACTOR_POOL_IDS": pool_id}
+        # The per-user query, the floor and the peer cover the four original APIs; Kratos
+        # (added later) stays out of the gateway too, so every target makes the same calls.
+        env = {
+            k: v for k, v in mocks.gateway_env().items() if not k.startswith("GATEWAY_KRATOS_")
+        } | {"GATEWAY_PREFACTOR_POOL_IDS": pool_id}
+        urls = {p: u for p, u in mocks.urls.items() if p != "KRATOS"}
         visible = (
             len(data.privx)
             + sum(1 for s in data.prefactor if s["pool_id"] == pool_id)
@@ -99,7 +104,7 @@ async def serve(args: argparse.Namespace) -> None:
             + len(data.hyperid_sessions)
         )
         ready = {
-            "urls": mocks.urls,
+            "urls": urls,
             "env": env,
             "credentials": {
                 "privx_token": mocks.credentials.privx_token,
