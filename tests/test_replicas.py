@@ -147,6 +147,11 @@ class Replicas:
         except urllib.error.HTTPError as error:
             return error.code, _lower(error.headers), json.loads(error.read())
 
+    def metrics(self, replica: int) -> str:
+        with urllib.request.urlopen(f"{self.urls[replica]}/metrics", timeout=30) as response:
+            text: str = response.read().decode()
+        return text
+
     def readyz(self, replica: int) -> dict[str, Any]:
         try:
             with urllib.request.urlopen(f"{self.urls[replica]}/readyz", timeout=30) as response:
@@ -203,6 +208,14 @@ def stack(
                 except subprocess.TimeoutExpired:
                     process.kill()
             server.stop()
+
+
+def _sample(metrics: str, name: str) -> float:
+    """The value of one sample in a Prometheus text exposition."""
+    for line in metrics.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"no sample {name}")
 
 
 def _lower(headers: Any) -> dict[str, str]:
@@ -333,10 +346,18 @@ def test_replicas_answer_without_redis_and_recover_when_it_is_back(
         status, headers, body = replicas.post(query)
         assert (status, "errors" in body) == (200, False), body
         assert headers["x-cache"] == "MISS"
+    # The limited key spent its 5 per minute above; unlimited while Redis is away (fail-open).
+    statuses = [replicas.post(query, key=LIMITED)[0] for _ in range(LIMIT + 1)]
+    assert statuses == [200] * (LIMIT + 1)
     for replica in range(3):
         ready = replicas.readyz(replica)
         assert ready["redis"]["up"] is False
         assert ready["status"] == "ready"  # fail-open: Redis down does not stop answering
+        metrics = replicas.metrics(replica)
+        assert _sample(metrics, "gateway_redis_up") == 0
+        assert _sample(metrics, 'gateway_redis_errors_total{feature="rate_limit"}') >= 1
+        assert _sample(metrics, 'gateway_response_cache_total{result="skipped"}') >= 1
+        assert _sample(metrics, "gateway_rate_limit_skipped_total") >= 1
     server.start()
     deadline = time.monotonic() + 30
     while True:

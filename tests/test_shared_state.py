@@ -129,6 +129,39 @@ def test_a_revoke_purges_the_entries_holding_the_session(live: LiveStack) -> Non
     assert victim not in json.dumps(after)
 
 
+def test_revoking_a_users_sessions_purges_the_entries_naming_the_user(live: LiveStack) -> None:
+    query = {
+        "query": "{ sessions(first: 5, filter: {statuses: [ACTIVE], providers: [ZITADEL]}) "
+        "{ edges { node { id user { id } } } } }"
+    }
+    _, _, first = _post(live.url, query)
+    assert _post(live.url, query)[1]["x-cache"] == "HIT"
+    user = first["data"]["sessions"]["edges"][0]["node"]["user"]["id"]
+    revoke = {"query": f'mutation {{ revokeUserSessions(userId: "{user}") {{ __typename }} }}'}
+    _, _, revoked = _post(live.url, revoke)
+    assert "errors" not in revoked, revoked
+    _, headers, after = _post(live.url, query)
+    assert headers["x-cache"] == "MISS"
+    assert user not in json.dumps(after)
+
+
+def test_graphiql_page_loads_in_require_mode(manifest: Path) -> None:
+    env = {
+        "GATEWAY_PERSISTED_DOCUMENTS": str(manifest),
+        "GATEWAY_PERSISTED_DOCUMENTS_MODE": "require",
+        "GATEWAY_ALLOW_ANONYMOUS": "false",
+        "GATEWAY_API_KEYS": json.dumps(KEYS),
+    }
+    with LiveStack(env=env) as live:
+        request = urllib.request.Request(live.url, headers={"Accept": "text/html"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 200
+            assert b"<html" in response.read().lower()
+        introspection = {"query": "{ __schema { queryType { name } } }"}
+        status, _, body = _post(live.url, introspection, key="any-key")
+        assert (status, body["data"]["__schema"]["queryType"]["name"]) == (200, "Query")
+
+
 def test_apq_registration_needs_the_right_hash_and_a_small_document(live: LiveStack) -> None:
     query = "query Q { providers { name } }"
     apq = {"persistedQuery": {"version": 1, "sha256Hash": _sha(query)}}
