@@ -34,7 +34,7 @@ from app.auth.jwt import JwksSource, JwtVerifier
 from app.auth.middleware import AuthMiddleware, wants_ide
 from app.echo import clip_echoes
 from app.errors import ConfigError
-from app.front import RESOLVED, Front
+from app.front import RESOLVED, Front, Prepared
 from app.graphiql import EXAMPLES, graphiql_html, graphiql_routes
 from app.headers import RequestHeaders
 from app.http import GRAPHQL_RESPONSE, as_graphql_response, negotiate, shape_problem
@@ -168,27 +168,9 @@ class GatewayGraphQL(GraphQL[Context, None]):
             problem = shape_problem(body)
             if problem is not None:
                 return _error_response(400, "BAD_REQUEST", problem)
-        prepared = None
-        if self._front is not None and request.method in ("GET", "POST"):
-            try:
-                data = await super().parse_http_body(self.request_adapter_class(request))
-            except (HTTPException, ValueError, KeyError):
-                data = None  # Strawberry answers the same failure below, as it always does
-            if isinstance(data, GraphQLRequestData):
-                principal = getattr(request.state, "principal", None) or _NOBODY
-                try:
-                    document_id = (
-                        body.get("documentId")
-                        if isinstance(body, dict)
-                        else request.query_params.get("documentId")
-                    )
-                    prepared = await self._front.prepare(request, data, principal, document_id)
-                except Refused as exc:
-                    # Under graphql-response+json a request error is a 4xx (GraphQL over HTTP).
-                    status = 404 if exc.status == 200 and media_type == GRAPHQL_RESPONSE else 200
-                    return _error_response(max(status, exc.status), exc.code, exc.message)
-                if prepared.cached is not None:
-                    return _cached(request, prepared.cached, media_type)
+        prepared = await self._prepare(request, body, media_type)
+        if isinstance(prepared, Response):
+            return prepared  # refused, or answered from the response cache
         token = RESOLVED.set(prepared.data if prepared is not None else None)
         try:
             response = await super().run(request, context, root_value)
@@ -203,6 +185,34 @@ class GatewayGraphQL(GraphQL[Context, None]):
         if media_type == GRAPHQL_RESPONSE and isinstance(response, Response):
             return as_graphql_response(response)
         return response
+
+    async def _prepare(
+        self, request: Request, body: object, media_type: str
+    ) -> Prepared | Response | None:
+        """The persisted document resolved and the cache asked (app/front.py), before running."""
+        if self._front is None or request.method not in ("GET", "POST"):
+            return None
+        try:
+            data = await super().parse_http_body(self.request_adapter_class(request))
+        except (HTTPException, ValueError, KeyError):
+            return None  # Strawberry answers the same failure in `run`, as it always does
+        if not isinstance(data, GraphQLRequestData):
+            return None  # a batch: refused by Strawberry
+        principal = getattr(request.state, "principal", None) or _NOBODY
+        document_id = (
+            body.get("documentId")
+            if isinstance(body, dict)
+            else request.query_params.get("documentId")
+        )
+        try:
+            prepared = await self._front.prepare(request, data, principal, document_id)
+        except Refused as exc:
+            # Under graphql-response+json a request error is a 4xx (GraphQL over HTTP).
+            status = 404 if exc.status == 200 and media_type == GRAPHQL_RESPONSE else exc.status
+            return _error_response(status, exc.code, exc.message)
+        if prepared.cached is not None:
+            return _cached(request, prepared.cached, media_type)
+        return prepared
 
 
 def _cached(request: Request, body: bytes, media_type: str) -> Response:
@@ -245,8 +255,10 @@ async def readyz(request: Request) -> JSONResponse:
     await shared.ping()
     # A Redis outage makes the gateway not ready only when it refuses requests for it
     # (GATEWAY_RATE_LIMIT_FAIL_OPEN=false); fail-open replicas still answer every query.
-    redis = {**shared.status(), "failOpen": shared.fail_open}
-    ready = ready and (redis.get("up", True) or shared.fail_open)
+    redis = shared.status()
+    if shared.configured:
+        redis["failOpen"] = shared.fail_open
+        ready = ready and (redis["up"] or shared.fail_open)
     body = {"status": "ready" if ready else "not ready", "providers": providers, "redis": redis}
     return JSONResponse(body, status_code=200 if ready else 503)
 

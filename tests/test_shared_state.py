@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import socket
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +27,7 @@ from app.settings import Settings
 from app.shared import Shared
 from app.upstream.records import Provider
 from resolvers.schema import schema
-from tests.live import LiveStack
+from tests.live import LiveStack, get
 
 KEYS = [
     {"name": "ops", "key": "ops-key", "scopes": ["sessions:read:all", "sessions:revoke:all"]},
@@ -329,3 +330,25 @@ async def test_rate_limiting_fails_open_or_closed_as_configured() -> None:
     assert refusal is not None
     assert (refusal.status, refusal.code) == (503, "RATE_LIMIT_UNAVAILABLE")
     assert metrics.rate_limit_skipped._value.get() == 1
+
+
+def test_an_unreachable_redis_fails_closed_when_configured_so() -> None:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {
+        "GATEWAY_REDIS_URL": f"redis://127.0.0.1:{port}/0",
+        "GATEWAY_RATE_LIMIT": "100/minute",
+        "GATEWAY_RATE_LIMIT_FAIL_OPEN": "false",
+        "GATEWAY_RESPONSE_CACHE_TTL": "30",
+    }
+    with LiveStack(env=env) as live:
+        status, headers, body = _post(live.url, {"query": PROVIDERS}, key=None)
+        assert (status, headers["retry-after"]) == (503, "1")
+        assert body["errors"][0]["extensions"]["code"] == "RATE_LIMIT_UNAVAILABLE"
+        status, _, raw = get(live.url.replace("/graphql", "/readyz"))
+        ready = json.loads(raw)
+        assert status == 503
+        assert ready["redis"]["up"] is False
+        assert ready["redis"]["failOpen"] is False
+        assert str(port) not in raw.decode()  # the URL (and any password in it) is not shown
