@@ -32,8 +32,11 @@ from app.shared import ERRORS, Shared
 
 PREFIX = "gateway:rc:"
 TAG_PREFIX = "gateway:rct:"
-# Entries kept per process without Redis (least recently used out).
+# What is kept per process without Redis (least recently used out): entries and their bytes.
 MAX_LOCAL_ENTRIES = 10_000
+MAX_LOCAL_BYTES = 64 * 1024 * 1024
+# Larger answers (a full page of 100 sessions is about 200 KB) are not stored at all.
+MAX_ENTRY_BYTES = 1024 * 1024
 
 
 def scope_of(principal: Principal, forwarded: Iterable[str]) -> str:
@@ -106,6 +109,7 @@ class ResponseCache:
         self.metrics = metrics
         self._local: OrderedDict[str, tuple[float, bytes, frozenset[str]]] = OrderedDict()
         self._tagged: dict[str, set[str]] = {}
+        self._bytes = 0
 
     async def get(self, key: str) -> bytes | None:
         """The stored answer; None on a miss, or when Redis is away (then counted as skipped)."""
@@ -126,6 +130,8 @@ class ResponseCache:
 
     async def put(self, key: str, body: bytes, tags: set[str]) -> None:
         """Store an answer and tag it; a Redis failure only means it is not stored."""
+        if len(body) > MAX_ENTRY_BYTES:
+            return
         if not self.shared.configured:
             self._put_local(key, body, frozenset(tags))
             return
@@ -133,12 +139,16 @@ class ResponseCache:
             return
         assert self.shared.client is not None
         ttl = max(1, round(self.ttl))
+        now = time.time()
         try:
             async with self.shared.client.pipeline(transaction=False) as pipe:
                 pipe.set(PREFIX + key, body, ex=ttl)
                 for tag in tags:
-                    # A tag set outlives its newest entry by nothing: it expires with it.
-                    pipe.sadd(TAG_PREFIX + tag, key)
+                    # Sorted by expiry: members whose entry has expired are trimmed on each add,
+                    # so a busy tag (a provider's) holds only live entries; the set itself
+                    # expires with its newest entry.
+                    pipe.zadd(TAG_PREFIX + tag, {key: now + ttl})
+                    pipe.zremrangebyscore(TAG_PREFIX + tag, "-inf", now)
                     pipe.expire(TAG_PREFIX + tag, ttl)
                 await pipe.execute()
         except ERRORS as exc:
@@ -157,7 +167,7 @@ class ResponseCache:
         try:
             async with self.shared.client.pipeline(transaction=False) as pipe:
                 for tag_key in tag_keys:
-                    pipe.smembers(tag_key)
+                    pipe.zrange(tag_key, 0, -1)
                 members = await pipe.execute()
             keys = {PREFIX + k.decode() for found in members for k in found}
             if keys or tag_keys:
@@ -188,15 +198,17 @@ class ResponseCache:
     def _put_local(self, key: str, body: bytes, tags: frozenset[str]) -> None:
         self._drop_local(key)
         self._local[key] = (time.monotonic() + self.ttl, body, tags)
+        self._bytes += len(body)
         for tag in tags:
             self._tagged.setdefault(tag, set()).add(key)
-        while len(self._local) > MAX_LOCAL_ENTRIES:
+        while len(self._local) > MAX_LOCAL_ENTRIES or self._bytes > MAX_LOCAL_BYTES:
             self._drop_local(next(iter(self._local)))
 
     def _drop_local(self, key: str) -> None:
         entry = self._local.pop(key, None)
         if entry is None:
             return
+        self._bytes -= len(entry[1])
         for tag in entry[2]:
             keys = self._tagged.get(tag)
             if keys is not None:

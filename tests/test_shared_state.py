@@ -352,3 +352,25 @@ def test_an_unreachable_redis_fails_closed_when_configured_so() -> None:
         assert ready["redis"]["up"] is False
         assert ready["redis"]["failOpen"] is False
         assert str(port) not in raw.decode()  # the URL (and any password in it) is not shown
+
+
+async def test_tag_sets_hold_only_live_entries_and_local_bytes_are_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    shared, server = _broken_shared(Metrics())
+    server.connected = True
+    cache = ResponseCache(shared, 60)
+    assert shared.client is not None
+    await shared.client.zadd("gateway:rct:P:PRIVX", {"long-gone": 1.0})  # expired in 1970
+    await cache.put("k1", b'{"data": 1}', {"P:PRIVX"})
+    members = await shared.client.zrange("gateway:rct:P:PRIVX", 0, -1)
+    assert members == [b"k1"]
+    monkeypatch.setattr("app.response_cache.MAX_LOCAL_BYTES", 25)
+    local = ResponseCache(Shared(None), 60)
+    for name in ("a", "b", "c"):
+        await local.put(name, b'{"data": "0123456789"}', {f"S:PRIVX:{name}"})  # 22 bytes each
+    assert [await local.get(n) is not None for n in ("a", "b", "c")] == [False, False, True]
+    assert set(local._tagged) == {"S:PRIVX:c"}
+    assert await local.get("too-big") is None
+    await local.put("too-big", b"x" * (1024 * 1024 + 1), set())
+    assert await local.get("too-big") is None
