@@ -27,6 +27,7 @@ from app.settings import Settings
 from app.shared import Shared
 from app.upstream.records import Provider
 from resolvers.schema import schema
+from tests.jwks import AUDIENCE, ISSUER, SigningKey, jwks
 from tests.live import LiveStack, get
 
 KEYS = [
@@ -374,3 +375,36 @@ async def test_tag_sets_hold_only_live_entries_and_local_bytes_are_bounded(
     assert await local.get("too-big") is None
     await local.put("too-big", b"x" * (1024 * 1024 + 1), set())
     assert await local.get("too-big") is None
+
+
+def test_jwt_callers_are_limited_per_subject(tmp_path: Path) -> None:
+    key = SigningKey("k1")
+    jwks_file = tmp_path / "jwks.json"
+    jwks_file.write_text(jwks(key))
+    env = {
+        "GATEWAY_ALLOW_ANONYMOUS": "false",
+        "GATEWAY_JWKS_FILE": str(jwks_file),
+        "GATEWAY_JWT_ISSUER": ISSUER,
+        "GATEWAY_JWT_AUDIENCE": AUDIENCE,
+        "GATEWAY_RATE_LIMIT": "2/minute",
+    }
+
+    def status(url: str, token: str) -> int:
+        request = urllib.request.Request(
+            url,
+            json.dumps({"query": PROVIDERS}).encode(),
+            {"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                code: int = response.status
+        except urllib.error.HTTPError as error:
+            code = error.code
+        return code
+
+    with LiveStack(env=env) as live:
+        # Two tokens of one subject share its limit; another subject has its own.
+        first, second = key.token(sub="alice", jti="1"), key.token(sub="alice", jti="2")
+        statuses = [status(live.url, t) for t in (first, second, first)]
+        assert statuses == [200, 200, 429]
+        assert status(live.url, key.token(sub="bob")) == 200
