@@ -172,7 +172,7 @@ def stack(
     keys = [
         {"name": "admin", "key": ADMIN, "scopes": ["sessions:read:all", "sessions:revoke:all"]},
         {"name": "limited", "key": LIMITED, "scopes": ["sessions:read:all"],
-         "rateLimit": f"{LIMIT}/minute"},
+         "rateLimit": f"{LIMIT}/hour"},
     ]  # fmt: skip
     processes: list[subprocess.Popen[bytes]] = []
     with Mocks() as mocks:
@@ -346,7 +346,7 @@ def test_replicas_answer_without_redis_and_recover_when_it_is_back(
         status, headers, body = replicas.post(query)
         assert (status, "errors" in body) == (200, False), body
         assert headers["x-cache"] == "MISS"
-    # The limited key spent its 5 per minute above; unlimited while Redis is away (fail-open).
+    # The limited key spent its 5 per hour above; unlimited while Redis is away (fail-open).
     statuses = [replicas.post(query, key=LIMITED)[0] for _ in range(LIMIT + 1)]
     assert statuses == [200] * (LIMIT + 1)
     for replica in range(3):

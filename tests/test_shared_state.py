@@ -34,7 +34,7 @@ KEYS = [
     {"name": "ops", "key": "ops-key", "scopes": ["sessions:read:all", "sessions:revoke:all"]},
     {"name": "app", "key": "app-key", "users": [{"provider": "PRIVX", "id": "nobody-here"}]},
     {"name": "trusted", "key": "any-key", "scopes": ["sessions:read:all", "documents:any"]},
-    {"name": "slow", "key": "slow-key", "scopes": ["sessions:read:all"], "rateLimit": "2/minute"},
+    {"name": "slow", "key": "slow-key", "scopes": ["sessions:read:all"], "rateLimit": "2/hour"},
 ]
 PAGE = "{ sessions(first: 3) { edges { node { id } } } }"
 PROVIDERS = "query P { providers { provider } }"
@@ -234,7 +234,7 @@ def test_rate_limits_per_key_and_cost_budget_in_one_process() -> None:
         "GATEWAY_ALLOW_ANONYMOUS": "false",
         "GATEWAY_API_KEYS": json.dumps(KEYS),
         "GATEWAY_RATE_LIMIT": "100/minute",
-        "GATEWAY_COST_BUDGET": "30/minute",
+        "GATEWAY_COST_BUDGET": "30/hour",
     }
     with LiveStack(env=env) as live:
         statuses = [_post(live.url, {"query": PROVIDERS}, key="slow-key")[0] for _ in range(3)]
@@ -386,7 +386,7 @@ def test_jwt_callers_are_limited_per_subject(tmp_path: Path) -> None:
         "GATEWAY_JWKS_FILE": str(jwks_file),
         "GATEWAY_JWT_ISSUER": ISSUER,
         "GATEWAY_JWT_AUDIENCE": AUDIENCE,
-        "GATEWAY_RATE_LIMIT": "2/minute",
+        "GATEWAY_RATE_LIMIT": "2/hour",
     }
 
     def status(url: str, token: str) -> int:
