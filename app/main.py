@@ -311,7 +311,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     metrics = Metrics()
     tracing = Tracing(settings.tracing)
     redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
-    shared = Shared(redis_url, metrics, fail_open=settings.rate_limit_fail_open)
+    shared = Shared(redis_url, metrics, settings.rate_limit_fail_open, settings.redis_timeout)
     limiter = RateLimiter(
         shared,
         parse_limit(settings.rate_limit, "GATEWAY_RATE_LIMIT") if settings.rate_limit else None,

@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     max_in_flight_per_caller: int = Field(default=8, ge=1, le=100_000)
     # Shared state for replicas (app/shared.py); unset, each feature keeps it in the process.
     redis_url: SecretStr | None = None
+    # Connect and command timeout of every Redis call: what a dead Redis can cost a request.
+    redis_timeout: float = Field(default=0.25, gt=0, le=10)
     # Per-caller limits per window (app/ratelimit.py), e.g. 600/minute; unset: none.
     rate_limit: str | None = None
     cost_budget: str | None = None

@@ -3,9 +3,9 @@
 Rate limits, the response cache and registered APQ documents live in Redis when
 GATEWAY_REDIS_URL is set, so replicas behind a load balancer behave as one; without it each
 feature keeps its state in the process. Every Redis call has short timeouts: a dead Redis costs
-a request at most about `TIMEOUT_SECONDS`, then the feature fails open or closed as configured.
-An outage is logged once when it starts and once when it ends, counted per feature in metrics,
-and shown in /readyz.
+a request at most about GATEWAY_REDIS_TIMEOUT (default `TIMEOUT_SECONDS`), then the feature
+fails open or closed as configured. An outage is logged once when it starts and once when it
+ends, counted per feature in metrics, and shown in /readyz.
 """
 
 from __future__ import annotations
@@ -32,7 +32,11 @@ class Shared:
     """The Redis client of one app (None without GATEWAY_REDIS_URL) and its health."""
 
     def __init__(
-        self, url: str | None, metrics: Metrics | None = None, fail_open: bool = True
+        self,
+        url: str | None,
+        metrics: Metrics | None = None,
+        fail_open: bool = True,
+        timeout: float = TIMEOUT_SECONDS,
     ) -> None:
         self.url = url
         self.fail_open = fail_open  # rate limiting's choice; /readyz reports it
@@ -42,8 +46,8 @@ class Shared:
         if url:
             self.pool = redis.ConnectionPool.from_url(
                 url,
-                socket_timeout=TIMEOUT_SECONDS,
-                socket_connect_timeout=TIMEOUT_SECONDS,
+                socket_timeout=timeout,
+                socket_connect_timeout=timeout,
                 health_check_interval=10,
                 # No retries inside redis-py: a failed call is reported at once (see `failed`).
                 retry=Retry(NoBackoff(), 0),

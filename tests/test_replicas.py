@@ -184,6 +184,8 @@ def stack(
             "GATEWAY_CURSOR_SECRET": "replicas-share-this",
             "GATEWAY_API_KEYS": json.dumps(keys),
             "GATEWAY_REDIS_URL": f"redis://127.0.0.1:{server.port}/0",
+            # Generous on a busy machine: a slow answer must not pass for an outage here.
+            "GATEWAY_REDIS_TIMEOUT": "3",
             "GATEWAY_RATE_LIMIT": "10000/minute",
             "GATEWAY_RESPONSE_CACHE_TTL": "60",
             "GATEWAY_PERSISTED_DOCUMENTS": str(manifest),
