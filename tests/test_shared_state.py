@@ -408,3 +408,14 @@ def test_jwt_callers_are_limited_per_subject(tmp_path: Path) -> None:
         statuses = [status(live.url, t) for t in (first, second, first)]
         assert statuses == [200, 200, 429]
         assert status(live.url, key.token(sub="bob")) == 200
+
+
+def test_anonymous_callers_run_apq_documents_but_do_not_register_them() -> None:
+    query = "query Anon { providers { provider } }"
+    apq = {"persistedQuery": {"version": 1, "sha256Hash": _sha(query)}}
+    with LiveStack() as live:  # GATEWAY_ALLOW_ANONYMOUS=true
+        status, _, body = _post(live.url, {"query": query, "extensions": apq}, key=None)
+        assert status == 200
+        assert body["data"]["providers"]
+        _, _, body = _post(live.url, {"extensions": apq}, key=None)
+        assert body["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
