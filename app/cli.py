@@ -81,9 +81,10 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 def _export_schema(args: argparse.Namespace) -> int:
-    from resolvers.schema import schema
+    from resolvers.schema import Limits, build_schema, schema
 
-    sys.stdout.write(str(schema) + "\n")
+    exported = build_schema(Limits(federation=True)) if args.federation else schema
+    sys.stdout.write(str(exported) + "\n")
     return 0
 
 
@@ -104,7 +105,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             command.add_argument("--config", help="TOML config file (environment overrides it)")
     check = commands.add_parser("check-config", help="validate and print the configuration")
     check.add_argument("--config", help="TOML config file (environment overrides it)")
-    commands.add_parser("export-schema", help="print the GraphQL SDL")
+    export = commands.add_parser("export-schema", help="print the GraphQL SDL")
+    export.add_argument(
+        "--federation",
+        action="store_true",
+        help="the Federation 2 subgraph SDL (GATEWAY_FEDERATION=true): schema.subgraph.graphql",
+    )
     args = parser.parse_args(argv)
     if args.command == "serve":
         logs.configure(args.log_level)

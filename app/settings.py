@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     # Shortcuts through graphql-core's and Strawberry's internals (resolvers/execution.py,
     # resolvers/caching.py); false runs the libraries' own code paths only.
     fast_path: bool = True
+    # Apollo Federation 2 subgraph mode: `_service` and `_entities` on /graphql (README).
+    federation: bool = False
     # Query limits.
     introspection: bool = True
     max_depth: int = Field(default=15, ge=2, le=100)

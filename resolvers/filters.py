@@ -132,3 +132,41 @@ def to_filter(value: SessionFilterInput | None) -> SessionFilter:
         else None,
         user_agent=agent,
     )
+
+
+@strawberry.input(
+    description="A filter on one user's sessions: `sessions` less its user and provider parts."
+)
+class UserSessionFilterInput:
+    ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Global session ids."
+    )
+    statuses: list[SessionStatus] | None = None
+    created_at: DateTimeRange | None = None
+    expires_at: DateTimeRange | None = None
+    remote_address: str | None = strawberry.field(
+        default=None, description="An IP address or a CIDR network such as 203.0.113.0/24."
+    )
+    user_agent: str | None = strawberry.field(
+        default=None,
+        description="Case-insensitive text in the raw User-Agent, its description, "
+        "or the browser, OS or device name.",
+    )
+
+
+def to_user_filter(
+    value: UserSessionFilterInput | None, provider: Provider, native_id: str
+) -> SessionFilter:
+    """The sessions of one user that match `value`, checked like `sessions(filter:)`."""
+    general = SessionFilterInput(
+        providers=[provider],
+        users=[ProviderUserInput(provider=provider, native_id=native_id)],
+    )
+    if value is not None:
+        general.ids = value.ids
+        general.statuses = value.statuses
+        general.created_at = value.created_at
+        general.expires_at = value.expires_at
+        general.remote_address = value.remote_address
+        general.user_agent = value.user_agent
+    return to_filter(general)

@@ -75,6 +75,7 @@ class Limits:
     max_upstream_calls: int = 100
     introspection: bool = True
     fast_path: bool = True  # the short path for plain fields (resolvers/execution.py)
+    federation: bool = False  # subgraph mode (resolvers/federation.py)
 
     @classmethod
     def of(cls, settings: Settings) -> Limits:
@@ -94,6 +95,7 @@ class Limits:
             max_upstream_calls=settings.max_upstream_calls,
             introspection=settings.introspection,
             fast_path=settings.fast_path,
+            federation=settings.federation,
         )
 
 
@@ -151,13 +153,19 @@ def build_schema(limits: Limits) -> GatewaySchema:
     ]
     if not limits.introspection:
         extensions.append(DisableIntrospection)
-    built = GatewaySchema(
-        query=Query,
-        mutation=Mutation,
-        types=[Session, SessionUser],
-        extensions=extensions,
-        fast_path=limits.fast_path,
-    )
+    arguments: dict[str, Any] = {
+        "query": Query,
+        "mutation": Mutation,
+        "types": [Session, SessionUser],
+        "extensions": extensions,
+        "fast_path": limits.fast_path,
+    }
+    if limits.federation:
+        from resolvers.federation import build_federated  # it builds on this module
+
+        built: GatewaySchema = build_federated(**arguments)
+    else:
+        built = GatewaySchema(**arguments)
     built.documents = store
     return built
 

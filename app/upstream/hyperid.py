@@ -140,6 +140,10 @@ class HyperIdProvider(SessionProvider):
     async def user(self, native_id: str, scope: RequestScope) -> UserRecord | None:
         return _CURRENT_USER_RECORD if native_id == CURRENT_USER else None
 
+    async def users(self, native_ids: Sequence[str], scope: RequestScope) -> dict[str, UserRecord]:
+        # Its one user is known without a call.
+        return {CURRENT_USER: _CURRENT_USER_RECORD} if CURRENT_USER in native_ids else {}
+
     async def revoke(self, native_id: str) -> RevokeOutcome:
         if not is_session_id(native_id):
             return RevokeOutcome.NOT_FOUND

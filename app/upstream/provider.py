@@ -171,6 +171,19 @@ class SessionProvider(abc.ABC):
     async def user(self, native_id: str, scope: RequestScope) -> UserRecord | None:
         """The user with that native id, known by any one of their sessions."""
 
+    async def users(self, native_ids: Sequence[str], scope: RequestScope) -> dict[str, UserRecord]:
+        """Those of `native_ids` that have a session here: one lookup for one user, else one
+        walk of the unfiltered listing (no upstream looks up several users in one call)."""
+        from app.listing.filter import SessionFilter
+        from app.listing.users import find_users
+
+        wanted = list(dict.fromkeys(native_ids))
+        if len(wanted) == 1:
+            user = await self.user(wanted[0], scope)
+            return {wanted[0]: user} if user is not None else {}
+        streams = self.streams(SessionFilter(), descending=False, scope=scope)
+        return await find_users(streams, wanted)
+
     @abc.abstractmethod
     async def revoke(self, native_id: str) -> RevokeOutcome:
         """End one session."""
