@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Awaitable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 import strawberry
 from strawberry.federation.schema import FederationAny
@@ -37,6 +37,9 @@ ENTITY_KEYS: Mapping[type, tuple[str, ...]] = {
     Session: ("id",),
     SessionUser: ("id", "provider nativeId"),
 }
+# Only @key is used: an older version composes with more routers (Strawberry's default, 2.11, is
+# newer than The Guild's composition, Cosmo and older Apollo Routers know).
+FEDERATION_VERSION: Literal["2.5"] = "2.5"
 DEFINITION_BACKREF = GraphQLCoreConverter.DEFINITION_BACKREF
 _BY_NAME = {"Session": Session, "SessionUser": SessionUser}
 
@@ -55,7 +58,7 @@ class FederatedSchema(GatewaySchema, strawberry.federation.Schema):
 def build_federated(**kwargs: Any) -> FederatedSchema:
     """A FederatedSchema from GatewaySchema's arguments, with the entity keys in its SDL."""
     with _keyed(ENTITY_KEYS) as keyed:
-        built = FederatedSchema(**kwargs)
+        built = FederatedSchema(**kwargs, federation_version=FEDERATION_VERSION)
     # Its SDL is printed from the type's backref; execution keeps the classes' own definitions
     # (Strawberry resolves unions and interfaces by the identity of a definition).
     for definition in keyed:
