@@ -26,6 +26,7 @@ import strawberry
 import uvicorn
 from strawberry.asgi import GraphQL
 from strawberry.federation.schema_directives import Key
+from strawberry.federation.types import FieldSet
 
 from app.mocks import Fault, FaultPlan, generate
 from resolvers.enums import Provider
@@ -40,7 +41,7 @@ STARTUP_S = 90  # generous: Node starts slowly on a busy 2-core machine
 
 
 # The accounts subgraph: accounts that know their owner's ZITADEL and PrivX user ids.
-@strawberry.federation.type(keys=[Key(fields="provider nativeId", resolvable=False)])
+@strawberry.federation.type(keys=[Key(fields=FieldSet("provider nativeId"), resolvable=False)])
 class SessionUser:
     provider: Provider
     native_id: str
