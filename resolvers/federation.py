@@ -37,8 +37,8 @@ ENTITY_KEYS: Mapping[type, tuple[str, ...]] = {
     Session: ("id",),
     SessionUser: ("id", "provider nativeId"),
 }
-# Only @key is used: an older version composes with more routers (Strawberry's default, 2.11, is
-# newer than The Guild's composition, Cosmo and older Apollo Routers know).
+# Only @key is used, so an older version composes with more routers: Strawberry's default, 2.11,
+# is newer than The Guild's composition 0.27 accepts (2.9).
 FEDERATION_VERSION: Literal["2.5"] = "2.5"
 DEFINITION_BACKREF = GraphQLCoreConverter.DEFINITION_BACKREF
 _BY_NAME = {"Session": Session, "SessionUser": SessionUser}

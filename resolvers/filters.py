@@ -158,15 +158,15 @@ def to_user_filter(
     value: UserSessionFilterInput | None, provider: Provider, native_id: str
 ) -> SessionFilter:
     """The sessions of one user that match `value`, checked like `sessions(filter:)`."""
+    given = value or UserSessionFilterInput()
     general = SessionFilterInput(
         providers=[provider],
         users=[ProviderUserInput(provider=provider, native_id=native_id)],
+        ids=given.ids,
+        statuses=given.statuses,
+        created_at=given.created_at,
+        expires_at=given.expires_at,
+        remote_address=given.remote_address,
+        user_agent=given.user_agent,
     )
-    if value is not None:
-        general.ids = value.ids
-        general.statuses = value.statuses
-        general.created_at = value.created_at
-        general.expires_at = value.expires_at
-        general.remote_address = value.remote_address
-        general.user_agent = value.user_agent
     return to_filter(general)

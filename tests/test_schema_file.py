@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from resolvers.schema import schema
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schema.graphql"
@@ -33,3 +35,12 @@ def test_the_plain_schema_has_no_federation_parts() -> None:
     assert "@key" not in text
     assert "_entities" not in text
     assert "_Any" not in text
+
+
+def test_export_schema_federation_prints_the_subgraph_file(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from app.cli import main
+
+    assert main(["export-schema", "--federation"]) == 0
+    assert capsys.readouterr().out == SUBGRAPH_FILE.read_text()

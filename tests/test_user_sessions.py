@@ -126,3 +126,19 @@ def test_a_failing_provider_leaves_the_session_and_names_itself(live: LiveStack)
     assert error["path"] == ["session", "user", "sessions"]
     assert error["extensions"]["code"] == "UPSTREAM_UNAVAILABLE"
     assert error["extensions"]["provider"] == "KRATOS"
+
+
+def test_bad_arguments_are_named_like_those_of_sessions(live: LiveStack) -> None:
+    user = busiest_user(live, "PRIVX")
+    backwards = {"createdAt": {"since": "2024-05-02T00:00:00Z", "until": "2024-05-01T00:00:00Z"}}
+
+    for arguments, message in (
+        ({"first": 0}, "`first` must be between 1 and 100, got 0."),
+        ({"first": 2, "filter": backwards}, "`filter.createdAt.since` must be before"),
+        ({"first": 2, "filter": {"userAgent": " "}}, "`filter.userAgent` must not be empty."),
+    ):
+        result = post(live.url, USER_PAGE, {"id": user["id"], **arguments})
+
+        (error,) = result["errors"]
+        assert error["extensions"]["code"] == "BAD_USER_INPUT"
+        assert error["message"].startswith(message), error["message"]
