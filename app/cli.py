@@ -44,7 +44,12 @@ async def _demo(args: argparse.Namespace) -> None:
 
     async with MockUpstreams() as mocks:
         # The demo holds generated data only, so it lets anyone on loopback in.
-        env = {**mocks.gateway_env(), "GATEWAY_ALLOW_ANONYMOUS": "true"}
+        # Any web page may call it too (CORS), so a frontend on its own dev server just works.
+        env = {
+            **mocks.gateway_env(),
+            "GATEWAY_ALLOW_ANONYMOUS": "true",
+            "GATEWAY_CORS_ORIGINS": "*",
+        }
         settings = Settings.from_environ(env)
         config = server_config(
             create_app(settings), settings, host=args.host, port=args.port, log_level=args.log_level
@@ -53,7 +58,8 @@ async def _demo(args: argparse.Namespace) -> None:
         for provider, url in mocks.urls.items():
             print(f"mock {provider:<9} {url}")
         print(
-            "\nDemo mode: GATEWAY_ALLOW_ANONYMOUS=true, no caller authentication."
+            "\nDemo mode: GATEWAY_ALLOW_ANONYMOUS=true, no caller authentication; "
+            "GATEWAY_CORS_ORIGINS=* (any web page may call it)."
             f"\nGraphiQL: http://{args.host}:{args.port}/graphql  (Ctrl+C to stop)\n",
             flush=True,
         )
