@@ -25,6 +25,7 @@ from resolvers.node import Node
 from resolvers.observability import RequestLog
 from resolvers.providers import ProviderInfo, resolve_providers
 from resolvers.revoke import Mutation
+from resolvers.scalars import SCALAR_OVERRIDES
 from resolvers.sessions import (
     Session,
     SessionConnection,
@@ -156,6 +157,7 @@ def build_schema(limits: Limits) -> GatewaySchema:
         mutation=Mutation,
         types=[Session, SessionUser],
         extensions=extensions,
+        scalar_overrides=SCALAR_OVERRIDES,
         fast_path=limits.fast_path,
     )
     built.documents = store
