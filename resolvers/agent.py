@@ -8,12 +8,14 @@ from datetime import datetime
 
 import strawberry
 
+from app import ids
 from app.errors import BadUserInput
 from app.upstream.records import (
     AuthorizationRecord,
     FactorRecord,
     FactorsRecord,
     MetadataEntry,
+    Provider,
     UserAgentRecord,
 )
 from app.useragent import ParsedAgent, parse_agent
@@ -146,8 +148,16 @@ class Authorization:
     def kind(self) -> AuthorizationKind:
         return self.record.kind
 
-    @strawberry.field(description="hyper.id's authorization id.")
+    @strawberry.field(
+        description="Global id, unique across kinds (a client cache's key). Before 2026-11 "
+        "this was hyper.id's own id, now `nativeId`."
+    )
     def id(self) -> strawberry.ID:
+        native = f"{self.record.kind.value}:{self.record.native_id}"
+        return strawberry.ID(ids.encode(ids.AUTHORIZATION, Provider.HYPERID, native))
+
+    @strawberry.field(description="hyper.id's authorization id (unique within its kind).")
+    def native_id(self) -> strawberry.ID:
         return strawberry.ID(self.record.native_id)
 
     @strawberry.field

@@ -40,6 +40,8 @@ async def resolve_node(info: Info, id: strawberry.ID) -> Node | None:
     kind, provider, native_id = ids.decode(str(id))
     if kind == ids.SESSION:
         return await resolve_session(info, id)
+    if kind == ids.AUTHORIZATION:
+        return None  # not a Node: read through its session's `authorizations`
     user = await info.context.loaders.user_by_id(provider, native_id)
     if user is None or not info.context.principal.may_see_user(user):
         return None
