@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -87,8 +88,13 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 def _export_schema(args: argparse.Namespace) -> int:
+    from app.possible_types import possible_types
     from resolvers.schema import schema
 
+    if args.possible_types:
+        found = possible_types(schema._schema)
+        sys.stdout.write(json.dumps(found, indent=2, sort_keys=True) + "\n")
+        return 0
     sys.stdout.write(str(schema) + "\n")
     return 0
 
@@ -110,7 +116,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             command.add_argument("--config", help="TOML config file (environment overrides it)")
     check = commands.add_parser("check-config", help="validate and print the configuration")
     check.add_argument("--config", help="TOML config file (environment overrides it)")
-    commands.add_parser("export-schema", help="print the GraphQL SDL")
+    export = commands.add_parser("export-schema", help="print the GraphQL SDL")
+    export.add_argument(
+        "--possible-types",
+        action="store_true",
+        help="print the possibleTypes JSON of Apollo Client and urql instead (docs/clients.md)",
+    )
     args = parser.parse_args(argv)
     if args.command == "serve":
         logs.configure(args.log_level)
