@@ -135,7 +135,7 @@ class Session(Node):
         self, info: Info, first: int = DEFAULT_PAGE_SIZE, after: str | None = None
     ) -> AuthorizationConnection | None:
         records = list(await info.context.loaders.authorizations(self.record))
-        return authorization_connection(records, first, after)
+        return authorization_connection(records, first, after, self.record.provider)
 
     @strawberry.field(description="PrivX: the session this child session belongs to.")
     async def parent(self, info: Info) -> Session | None:
