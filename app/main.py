@@ -24,6 +24,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types.unset import UNSET
 
 from app.admission import Admission
@@ -31,7 +32,9 @@ from app.auth import Authenticator, Principal
 from app.auth.apikeys import ApiKeyStore
 from app.auth.jwt import JwksSource, JwtVerifier
 from app.auth.middleware import AuthMiddleware, wants_ide
+from app.cors import cors
 from app.echo import clip_echoes
+from app.error_media import ErrorMediaType
 from app.errors import ConfigError
 from app.graphiql import EXAMPLES, graphiql_html, graphiql_routes
 from app.headers import RequestHeaders
@@ -156,6 +159,11 @@ class GatewayGraphQL(GraphQL[Context, None]):
         try:
             response = await super().run(request, context, root_value)
         except HTTPException as exc:
+            if request.method == "GET" and isinstance(exc.__cause__, InvalidOperationTypeError):
+                # GraphQL over HTTP: a mutation over GET is a method the operation does not allow.
+                refused = _error_response(405, "METHOD_NOT_ALLOWED", f"{exc.reason}; use POST.")
+                refused.headers["Allow"] = "POST"
+                return refused
             return _error_response(exc.status_code, "BAD_REQUEST", clip_echoes(exc.reason))
         if media_type == GRAPHQL_RESPONSE and isinstance(response, Response):
             return as_graphql_response(response)
@@ -269,6 +277,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *graphiql_routes(),
     ]
     middleware = [
+        # Outermost: a preflight is answered before any check that needs credentials.
+        *cors(settings.cors_origins),
+        Middleware(ErrorMediaType),
         Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
         Middleware(RequestHeaders),
         Middleware(AuthMiddleware),

@@ -10,7 +10,7 @@ import strawberry
 from app import ids
 from app.errors import BadUserInput
 from app.listing.filter import SessionFilter, TimeRange, parse_network
-from resolvers.enums import Provider, SessionStatus
+from resolvers.enums import Provider, SessionStatus, describe_values
 
 MAX_IDS = 100
 
@@ -24,6 +24,10 @@ class OrderDirection(enum.Enum):
 @strawberry.enum(description="What sessions can be ordered by.")
 class SessionOrderField(enum.Enum):
     CREATED_AT = "CREATED_AT"
+
+
+describe_values(OrderDirection, ASC="Oldest first.", DESC="Newest first (the default).")
+describe_values(SessionOrderField, CREATED_AT="When the session was created.")
 
 
 @strawberry.input(description="Order of the merged list; ties are broken by global id.")

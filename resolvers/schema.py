@@ -25,6 +25,7 @@ from resolvers.node import Node
 from resolvers.observability import RequestLog
 from resolvers.providers import ProviderInfo, resolve_providers
 from resolvers.revoke import Mutation
+from resolvers.scalars import SCALAR_OVERRIDES
 from resolvers.sessions import (
     Session,
     SessionConnection,
@@ -39,6 +40,8 @@ async def resolve_node(info: Info, id: strawberry.ID) -> Node | None:
     kind, provider, native_id = ids.decode(str(id))
     if kind == ids.SESSION:
         return await resolve_session(info, id)
+    if kind == ids.AUTHORIZATION:
+        return None  # not a Node: read through its session's `authorizations`
     user = await info.context.loaders.user_by_id(provider, native_id)
     if user is None or not info.context.principal.may_see_user(user):
         return None
@@ -158,6 +161,7 @@ def build_schema(limits: Limits) -> GatewaySchema:
         "mutation": Mutation,
         "types": [Session, SessionUser],
         "extensions": extensions,
+        "scalar_overrides": SCALAR_OVERRIDES,
         "fast_path": limits.fast_path,
     }
     if limits.federation:

@@ -151,13 +151,14 @@ class Session(Node):
 
     @strawberry.field(
         description="hyper.id: the session's site authorizations, then the app "
-        "authorizations its user granted. Empty for other providers."
+        "authorizations its user granted. Empty for other providers. Null only when hyper.id "
+        "failed to answer (an error at this path says so), not to fail the whole page."
     )
     async def authorizations(
         self, info: Info, first: int = DEFAULT_PAGE_SIZE, after: str | None = None
     ) -> AuthorizationConnection | None:
         records = list(await info.context.loaders.authorizations(self.record))
-        return authorization_connection(records, first, after)
+        return authorization_connection(records, first, after, self.record.provider)
 
     @strawberry.field(description="PrivX: the session this child session belongs to.")
     async def parent(self, info: Info) -> Session | None:
@@ -166,7 +167,11 @@ class Session(Node):
             return None
         return Session.from_record(found[0])
 
-    @strawberry.field(description="PrivX: child sessions of this session, oldest first.")
+    @strawberry.field(
+        description="PrivX: child sessions of this session, oldest first; empty for other "
+        "providers. Null only when PrivX failed to answer (an error at this path says so), "
+        "not to fail the whole page."
+    )
     async def children(self, info: Info) -> list[Session] | None:
         family = await info.context.loaders.relatives(self.record, CHILDREN)
         principal = info.context.principal

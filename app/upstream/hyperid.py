@@ -99,6 +99,9 @@ class HyperIdProvider(SessionProvider):
 
     provider = Provider.HYPERID
     title = "hyper.id"
+    # A logout deletes the session: the gateway answers with the one it read before.
+    ended_status = SessionStatus.LOGGED_OUT
+    deletes_revoked = True
     settings_class = HyperIdSettings
     credential_header = "Cookie"  # hyper.id authenticates by its session cookie
 
@@ -149,14 +152,14 @@ class HyperIdProvider(SessionProvider):
             return RevokeOutcome.NOT_FOUND
         return await self.client.logout(native_id)
 
-    async def revoke_user(self, user_id: str) -> int:
+    async def revoke_user(self, user_id: str) -> list[SessionRecord]:
         if user_id != CURRENT_USER:
-            return 0
+            return []
         sessions, _ = await self.client.list()
-        open_count = sum(r.status is SessionStatus.ACTIVE for r in sessions)
-        if open_count:
+        still_open = [r for r in sessions if r.status is SessionStatus.ACTIVE]
+        if still_open:
             await self.client.logout(None)
-        return open_count
+        return still_open
 
     async def probe(self) -> None:
         await self.client.list()

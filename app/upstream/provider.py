@@ -130,6 +130,10 @@ class SessionProvider(abc.ABC):
     settings_class: ClassVar[type[ProviderSettings]] = ProviderSettings
     # The request header a static or forwarded credential travels in.
     credential_header: ClassVar[str] = "Authorization"
+    # What a session this provider ended through the gateway shows, and whether the upstream
+    # deletes it instead (then the gateway reads it before revoking, to answer with it).
+    ended_status: ClassVar[SessionStatus] = SessionStatus.REVOKED
+    deletes_revoked: ClassVar[bool] = False
 
     def __init__(self, endpoint: Endpoint, settings: ProviderSettings) -> None:
         self.endpoint = endpoint
@@ -189,8 +193,8 @@ class SessionProvider(abc.ABC):
         """End one session."""
 
     @abc.abstractmethod
-    async def revoke_user(self, user_id: str) -> int:
-        """End every session of one user; how many were still open and are now ended."""
+    async def revoke_user(self, user_id: str) -> list[SessionRecord]:
+        """End every session of one user; those still open and now ended, as read before."""
 
     @abc.abstractmethod
     async def probe(self) -> None:
@@ -216,16 +220,21 @@ ENDED = frozenset({SessionStatus.LOGGED_OUT, SessionStatus.REVOKED})
 
 async def revoke_each(
     records: Iterable[SessionRecord], revoke: Callable[[str], Awaitable[RevokeOutcome]]
-) -> int:
-    """Revoke the open ones of `records` one call each, a few at a time; how many ended."""
+) -> list[SessionRecord]:
+    """Revoke the open ones of `records` one call each, a few at a time; those that ended."""
     limit = asyncio.Semaphore(REVOKE_CONCURRENCY)
 
     async def one(record: SessionRecord) -> RevokeOutcome:
         async with limit:
             return await revoke(record.native_id)
 
-    outcomes = await asyncio.gather(*(one(r) for r in records if r.status not in ENDED))
-    return sum(outcome is RevokeOutcome.REVOKED for outcome in outcomes)
+    still_open = [r for r in records if r.status not in ENDED]
+    outcomes = await asyncio.gather(*(one(r) for r in still_open))
+    return [
+        r
+        for r, outcome in zip(still_open, outcomes, strict=True)
+        if outcome is RevokeOutcome.REVOKED
+    ]
 
 
 def first_user(records: Iterable[SessionRecord], native_id: str) -> UserRecord | None:
