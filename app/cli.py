@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -44,7 +45,12 @@ async def _demo(args: argparse.Namespace) -> None:
 
     async with MockUpstreams() as mocks:
         # The demo holds generated data only, so it lets anyone on loopback in.
-        env = {**mocks.gateway_env(), "GATEWAY_ALLOW_ANONYMOUS": "true"}
+        # Any web page may call it too (CORS), so a frontend on its own dev server just works.
+        env = {
+            **mocks.gateway_env(),
+            "GATEWAY_ALLOW_ANONYMOUS": "true",
+            "GATEWAY_CORS_ORIGINS": "*",
+        }
         settings = Settings.from_environ(env)
         config = server_config(
             create_app(settings), settings, host=args.host, port=args.port, log_level=args.log_level
@@ -53,7 +59,8 @@ async def _demo(args: argparse.Namespace) -> None:
         for provider, url in mocks.urls.items():
             print(f"mock {provider:<9} {url}")
         print(
-            "\nDemo mode: GATEWAY_ALLOW_ANONYMOUS=true, no caller authentication."
+            "\nDemo mode: GATEWAY_ALLOW_ANONYMOUS=true, no caller authentication; "
+            "GATEWAY_CORS_ORIGINS=* (any web page may call it)."
             f"\nGraphiQL: http://{args.host}:{args.port}/graphql  (Ctrl+C to stop)\n",
             flush=True,
         )
@@ -81,9 +88,15 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 def _export_schema(args: argparse.Namespace) -> int:
-    from resolvers.schema import schema
+    from app.possible_types import possible_types
+    from resolvers.schema import Limits, build_schema, schema
 
-    sys.stdout.write(str(schema) + "\n")
+    if args.possible_types:
+        found = possible_types(schema._schema)
+        sys.stdout.write(json.dumps(found, indent=2, sort_keys=True) + "\n")
+        return 0
+    exported = build_schema(Limits(federation=True)) if args.federation else schema
+    sys.stdout.write(str(exported) + "\n")
     return 0
 
 
@@ -104,7 +117,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             command.add_argument("--config", help="TOML config file (environment overrides it)")
     check = commands.add_parser("check-config", help="validate and print the configuration")
     check.add_argument("--config", help="TOML config file (environment overrides it)")
-    commands.add_parser("export-schema", help="print the GraphQL SDL")
+    export = commands.add_parser("export-schema", help="print the GraphQL SDL")
+    export.add_argument(
+        "--federation",
+        action="store_true",
+        help="the Federation 2 subgraph SDL (GATEWAY_FEDERATION=true): schema.subgraph.graphql",
+    )
+    export.add_argument(
+        "--possible-types",
+        action="store_true",
+        help="print the possibleTypes JSON of Apollo Client and urql instead (docs/clients.md)",
+    )
     args = parser.parse_args(argv)
     if args.command == "serve":
         logs.configure(args.log_level)

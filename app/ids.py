@@ -19,7 +19,8 @@ from app.upstream.records import Provider
 
 SESSION: Final = "S"
 USER: Final = "U"
-_KIND_NAMES: Final = {SESSION: "Session", USER: "SessionUser"}
+AUTHORIZATION: Final = "A"  # native id `<kind>:<id>`: hyper.id numbers site and app ones apart
+_KIND_NAMES: Final = {SESSION: "Session", USER: "SessionUser", AUTHORIZATION: "Authorization"}
 _CACHED_IDS: Final = 1024  # a page of sessions and their users, many times over
 
 

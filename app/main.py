@@ -25,6 +25,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLRequestData
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types.unset import UNSET
 
 from app.admission import Admission
@@ -32,7 +33,9 @@ from app.auth import Authenticator, Principal
 from app.auth.apikeys import ApiKeyStore
 from app.auth.jwt import JwksSource, JwtVerifier
 from app.auth.middleware import AuthMiddleware, wants_ide
+from app.cors import cors
 from app.echo import clip_echoes
+from app.error_media import ErrorMediaType
 from app.errors import ConfigError
 from app.front import RESOLVED, Front, Prepared
 from app.graphiql import EXAMPLES, graphiql_html, graphiql_routes
@@ -175,6 +178,11 @@ class GatewayGraphQL(GraphQL[Context, None]):
         try:
             response = await super().run(request, context, root_value)
         except HTTPException as exc:
+            if request.method == "GET" and isinstance(exc.__cause__, InvalidOperationTypeError):
+                # GraphQL over HTTP: a mutation over GET is a method the operation does not allow.
+                refused = _error_response(405, "METHOD_NOT_ALLOWED", f"{exc.reason}; use POST.")
+                refused.headers["Allow"] = "POST"
+                return refused
             return _error_response(exc.status_code, "BAD_REQUEST", clip_echoes(exc.reason))
         finally:
             RESOLVED.reset(token)
@@ -371,6 +379,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *graphiql_routes(),
     ]
     middleware = [
+        # Outermost: a preflight is answered before any check that needs credentials.
+        *cors(settings.cors_origins),
+        Middleware(ErrorMediaType),
         Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
         Middleware(RequestHeaders),
         Middleware(AuthMiddleware),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from app.revocations import Revoked
-from app.upstream.records import Provider, RevokeOutcome
+from app.upstream.records import Provider, RevokeOutcome, SessionRecord
 from app.upstream.upstreams import Upstreams
 
 
@@ -18,11 +20,20 @@ async def revoke_session(upstreams: Upstreams, provider: Provider, native_id: st
     return outcome
 
 
-async def revoke_user_sessions(upstreams: Upstreams, provider: Provider, user_id: str) -> int:
-    """End every session of one user; answers how many were still open and are now ended."""
+async def revoke_user_sessions(
+    upstreams: Upstreams, provider: Provider, user_id: str
+) -> list[SessionRecord]:
+    """End every session of one user; those that were still open, now with their ended status."""
     found = upstreams.providers.get(provider)
     if found is None:
-        return 0
-    count = await found.revoke_user(user_id)
-    await upstreams.revocations.publish(Revoked(provider, user_id=user_id))
-    return count
+        return []
+    ended = await found.revoke_user(user_id)
+    session_ids = tuple(r.native_id for r in ended)
+    await upstreams.revocations.publish(Revoked(provider, session_ids, user_id=user_id))
+    return [ended_as(r, upstreams) for r in ended]
+
+
+def ended_as(record: SessionRecord, upstreams: Upstreams) -> SessionRecord:
+    """`record` (read before its revoke) as its provider shows it once ended."""
+    found = upstreams.providers.get(record.provider)
+    return record if found is None else replace(record, status=found.ended_status)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import (
@@ -19,6 +20,7 @@ from uvicorn.protocols.http.httptools_impl import (
 )
 from uvicorn.server import ServerState
 
+from app.http import JSON, negotiate
 from app.settings import Settings
 
 # Seconds a refused connection keeps reading (and dropping) what the client still sends, so
@@ -216,13 +218,19 @@ class GatewayProtocol(HttpToolsProtocol):
         # A queued (pipelined) request means an earlier response is still to come.
         return waited is _Wait.BODY and not cycle.response_started and not self.pipeline
 
+    def _media_type(self) -> bytes:
+        """The error's media type: as the request's Accept asks, once its headers are in."""
+        cycle: RequestResponseCycle | None = self.cycle
+        accept = Headers(raw=list(cycle.scope["headers"])).get("accept") if cycle else None
+        return (negotiate(accept) or JSON).encode()
+
     def _response(self, status: int, message: str, code: str) -> bytes:
         error = {"message": message, "extensions": {"code": code}}
         body = json.dumps({"errors": [error]}).encode()
         head = [STATUS_LINE[status]]
         for name, value in self.server_state.default_headers:
             head += [name, b": ", value, b"\r\n"]
-        head.append(b"content-type: application/json\r\nconnection: close\r\n")
+        head += [b"content-type: ", self._media_type(), b"\r\nconnection: close\r\n"]
         head.append(b"content-length: %d\r\n\r\n" % len(body))
         return b"".join(head) + body
 

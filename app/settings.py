@@ -25,6 +25,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.cors import ANY_ORIGIN, parse_origins
 from app.errors import ConfigError
 from app.upstream.provider import ProviderSettings, is_set
 from app.upstream.records import Provider
@@ -66,11 +67,15 @@ class Settings(BaseSettings):
     # JSON object: provider -> claim holding the caller's user id there, e.g. {"<PROVIDER>": "sub"}.
     jwt_user_claims: Annotated[dict[Provider, str], NoDecode] = Field(default_factory=dict)
     allow_anonymous: bool = False
+    # Browser origins allowed by CORS (app/cors.py): comma-separated, or `*` for anonymous demos.
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     # OpenTelemetry spans per request and per upstream call (needs the `tracing` extra).
     tracing: bool = False
     # Shortcuts through graphql-core's and Strawberry's internals (resolvers/execution.py,
     # resolvers/caching.py); false runs the libraries' own code paths only.
     fast_path: bool = True
+    # Apollo Federation 2 subgraph mode: `_service` and `_entities` on /graphql (README).
+    federation: bool = False
     # Query limits.
     introspection: bool = True
     max_depth: int = Field(default=15, ge=2, le=100)
@@ -135,6 +140,23 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError('must be a JSON object such as {"<PROVIDER>": "sub"}') from None
         return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> tuple[str, ...]:
+        return parse_origins(value)
+
+    @model_validator(mode="after")
+    def _any_origin_anonymous_only(self) -> Settings:
+        # With `*`, any web page a user opens can read the gateway through their browser. That
+        # is harmless for demo data on an anonymous gateway; with callers authenticated, the
+        # apps trusted with their credentials are known, so they are listed instead.
+        if self.cors_origins == (ANY_ORIGIN,) and self.caller_auth:
+            raise ValueError(
+                "GATEWAY_CORS_ORIGINS=* is for anonymous demos only: with caller "
+                "authentication configured, list the origins of the apps that call the gateway"
+            )
+        return self
 
     @field_validator("jwt_audience", mode="before")
     @classmethod

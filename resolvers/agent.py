@@ -8,12 +8,14 @@ from datetime import datetime
 
 import strawberry
 
+from app import ids
 from app.errors import BadUserInput
 from app.upstream.records import (
     AuthorizationRecord,
     FactorRecord,
     FactorsRecord,
     MetadataEntry,
+    Provider,
     UserAgentRecord,
 )
 from app.useragent import ParsedAgent, parse_agent
@@ -141,13 +143,22 @@ class Factors:
 @strawberry.type(description="A hyper.id site or app authorization.")
 class Authorization:
     record: strawberry.Private[AuthorizationRecord]
+    provider: strawberry.Private[Provider]  # the provider of the session it came with
 
     @strawberry.field
     def kind(self) -> AuthorizationKind:
         return self.record.kind
 
-    @strawberry.field(description="hyper.id's authorization id.")
+    @strawberry.field(
+        description="Global id, unique across kinds (a client cache's key). Before 2026-11 "
+        "this was the provider's own id, now `nativeId`."
+    )
     def id(self) -> strawberry.ID:
+        native = f"{self.record.kind.value}:{self.record.native_id}"
+        return strawberry.ID(ids.encode(ids.AUTHORIZATION, self.provider, native))
+
+    @strawberry.field(description="The provider's own authorization id (unique within its kind).")
+    def native_id(self) -> strawberry.ID:
         return strawberry.ID(self.record.native_id)
 
     @strawberry.field
@@ -207,7 +218,7 @@ def _offset_of(cursor: str) -> int:
 
 
 def authorization_connection(
-    records: list[AuthorizationRecord], first: int, after: str | None
+    records: list[AuthorizationRecord], first: int, after: str | None, provider: Provider
 ) -> AuthorizationConnection:
     """A forward-only page over an in-memory list (an upstream sends them all at once)."""
     if not 1 <= first <= MAX_PAGE_SIZE:
@@ -215,7 +226,9 @@ def authorization_connection(
     start = _offset_of(after) + 1 if after is not None else 0
     chosen = records[start : start + first]
     edges = [
-        AuthorizationEdge(cursor=_offset_cursor(start + i), node=Authorization(record=r))
+        AuthorizationEdge(
+            cursor=_offset_cursor(start + i), node=Authorization(record=r, provider=provider)
+        )
         for i, r in enumerate(chosen)
     ]
     return AuthorizationConnection(

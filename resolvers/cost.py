@@ -13,6 +13,10 @@ all of them) may read a listing in several chunks before a page fills, and `tota
 one reads the listings again, so each is priced at RESIDUAL_READS calls per listing. Past the
 price, the per-request call budget (app/upstream/accounting.py) cuts the reading short.
 
+A user's `sessions` (SessionUser.sessions) reads that user's listing once per page, for each
+user object above it, and `_entities` (subgraph mode) is one object per representation, whose
+users cost at most one listing per provider (SessionProvider.users).
+
 Both walks measure each fragment once (a spread reuses its figure), so they take linear time
 whatever the fragments spread; the document's shape is already within limits by then.
 """
@@ -32,6 +36,7 @@ from graphql import (
     GraphQLError,
     InlineFragmentNode,
     IntValueNode,
+    ListValueNode,
     NullValueNode,
     ObjectValueNode,
     OperationDefinitionNode,
@@ -66,10 +71,13 @@ class _Estimate:
         self.listings = listings
         self.costs: dict[str, int] = {}
         self.call_costs: dict[str, int] = {}
+        self.nested_costs: dict[str, int] = {}
         self.on_path: set[str] = set()
 
     def size(self, field: FieldNode) -> int:
         name = field.name.value
+        if name == "_entities":
+            return self.representations(field)
         if name == "children":
             return CHILDREN_ESTIMATE
         if name not in PAGINATED:
@@ -80,6 +88,18 @@ class _Estimate:
                 if isinstance(given, int) and not isinstance(given, bool):
                     return max(given, 1)
         return DEFAULT_PAGE_SIZE
+
+    def representations(self, field: FieldNode) -> int:
+        """How many entities `_entities` is asked for (a literal list or a variable's)."""
+        for argument in field.arguments or ():
+            if argument.name.value == "representations":
+                node = argument.value
+                if isinstance(node, ListValueNode):
+                    return max(len(node.values), 1)
+                given = self.value(node)
+                if isinstance(given, list):
+                    return max(len(given), 1)
+        return 1
 
     def value(self, node: ValueNode) -> Any:
         """A literal int or object, or a variable's value; anything else as None."""
@@ -125,7 +145,29 @@ class _Estimate:
             if isinstance(node, FragmentSpreadNode):
                 total += self.fragment(node.name.value, self.calls, self.call_costs)
             elif node.name.value == "sessions":
-                total += self.listings * self._reads(node)
+                total += self.listings * self._reads(node) + self._below(node)
+            elif node.name.value == "_entities":
+                total += min(self.size(node), self.listings) + self._below(node)
+            else:
+                total += self._below(node)
+        return total
+
+    def _below(self, field: FieldNode) -> int:
+        """Upstream calls of the user lists under `field`, for all the objects it returns."""
+        if field.selection_set is None:
+            return 0
+        return self.size(field) * self.nested(field.selection_set)
+
+    def nested(self, selections: SelectionSetNode) -> int:
+        """Upstream calls of the `sessions` of users in `selections`, on one object."""
+        total = 0
+        for node in _level(selections):
+            if isinstance(node, FragmentSpreadNode):
+                total += self.fragment(node.name.value, self.nested, self.nested_costs)
+                continue
+            if node.name.value == "sessions":
+                total += self._reads(node)
+            total += self._below(node)
         return total
 
     def _reads(self, field: FieldNode) -> int:

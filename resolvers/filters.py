@@ -10,7 +10,7 @@ import strawberry
 from app import ids
 from app.errors import BadUserInput
 from app.listing.filter import SessionFilter, TimeRange, parse_network
-from resolvers.enums import Provider, SessionStatus
+from resolvers.enums import Provider, SessionStatus, describe_values
 
 MAX_IDS = 100
 
@@ -24,6 +24,10 @@ class OrderDirection(enum.Enum):
 @strawberry.enum(description="What sessions can be ordered by.")
 class SessionOrderField(enum.Enum):
     CREATED_AT = "CREATED_AT"
+
+
+describe_values(OrderDirection, ASC="Oldest first.", DESC="Newest first (the default).")
+describe_values(SessionOrderField, CREATED_AT="When the session was created.")
 
 
 @strawberry.input(description="Order of the merged list; ties are broken by global id.")
@@ -132,3 +136,41 @@ def to_filter(value: SessionFilterInput | None) -> SessionFilter:
         else None,
         user_agent=agent,
     )
+
+
+@strawberry.input(
+    description="A filter on one user's sessions: `sessions` less its user and provider parts."
+)
+class UserSessionFilterInput:
+    ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Global session ids."
+    )
+    statuses: list[SessionStatus] | None = None
+    created_at: DateTimeRange | None = None
+    expires_at: DateTimeRange | None = None
+    remote_address: str | None = strawberry.field(
+        default=None, description="An IP address or a CIDR network such as 203.0.113.0/24."
+    )
+    user_agent: str | None = strawberry.field(
+        default=None,
+        description="Case-insensitive text in the raw User-Agent, its description, "
+        "or the browser, OS or device name.",
+    )
+
+
+def to_user_filter(
+    value: UserSessionFilterInput | None, provider: Provider, native_id: str
+) -> SessionFilter:
+    """The sessions of one user that match `value`, checked like `sessions(filter:)`."""
+    given = value or UserSessionFilterInput()
+    general = SessionFilterInput(
+        providers=[provider],
+        users=[ProviderUserInput(provider=provider, native_id=native_id)],
+        ids=given.ids,
+        statuses=given.statuses,
+        created_at=given.created_at,
+        expires_at=given.expires_at,
+        remote_address=given.remote_address,
+        user_agent=given.user_agent,
+    )
+    return to_filter(general)

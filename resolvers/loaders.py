@@ -59,11 +59,27 @@ class Loaders:
             )
 
         async def load_users(keys: list[tuple[Provider, str]]) -> list[UserRecord | None]:
-            async def one(provider: Provider, native_id: str) -> UserRecord | None:
-                found = upstreams.providers.get(provider)
-                return await found.user(native_id, scope) if found else None
-
-            return list(await asyncio.gather(*(one(p, n) for p, n in keys)))
+            # One batch per provider: one lookup, or one listing for many (provider.users).
+            wanted: dict[Provider, list[str]] = defaultdict(list)
+            for provider, native_id in keys:
+                if provider in upstreams.providers:
+                    wanted[provider].append(native_id)
+            found = await asyncio.gather(
+                *(upstreams.providers[p].users(n, scope) for p, n in wanted.items()),
+                return_exceptions=True,
+            )
+            by_key: dict[tuple[Provider, str], UserRecord] = {}
+            failed: dict[Provider, UpstreamError] = {}
+            for provider, result in zip(wanted, found, strict=True):
+                if isinstance(result, UpstreamError):
+                    failed[provider] = result
+                elif isinstance(result, BaseException):
+                    raise result
+                else:
+                    by_key.update(((provider, n), user) for n, user in result.items())
+            return cast(
+                "list[UserRecord | None]", [failed.get(k[0]) or by_key.get(k) for k in keys]
+            )
 
         return cls(
             session=scope.loader("session", load_sessions),

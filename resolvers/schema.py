@@ -25,6 +25,7 @@ from resolvers.node import Node
 from resolvers.observability import RequestLog
 from resolvers.providers import ProviderInfo, resolve_providers
 from resolvers.revoke import Mutation
+from resolvers.scalars import SCALAR_OVERRIDES
 from resolvers.sessions import (
     Session,
     SessionConnection,
@@ -39,6 +40,8 @@ async def resolve_node(info: Info, id: strawberry.ID) -> Node | None:
     kind, provider, native_id = ids.decode(str(id))
     if kind == ids.SESSION:
         return await resolve_session(info, id)
+    if kind == ids.AUTHORIZATION:
+        return None  # not a Node: read through its session's `authorizations`
     user = await info.context.loaders.user_by_id(provider, native_id)
     if user is None or not info.context.principal.may_see_user(user):
         return None
@@ -75,6 +78,7 @@ class Limits:
     max_upstream_calls: int = 100
     introspection: bool = True
     fast_path: bool = True  # the short path for plain fields (resolvers/execution.py)
+    federation: bool = False  # subgraph mode (resolvers/federation.py)
 
     @classmethod
     def of(cls, settings: Settings) -> Limits:
@@ -94,6 +98,7 @@ class Limits:
             max_upstream_calls=settings.max_upstream_calls,
             introspection=settings.introspection,
             fast_path=settings.fast_path,
+            federation=settings.federation,
         )
 
 
@@ -151,13 +156,20 @@ def build_schema(limits: Limits) -> GatewaySchema:
     ]
     if not limits.introspection:
         extensions.append(DisableIntrospection)
-    built = GatewaySchema(
-        query=Query,
-        mutation=Mutation,
-        types=[Session, SessionUser],
-        extensions=extensions,
-        fast_path=limits.fast_path,
-    )
+    arguments: dict[str, Any] = {
+        "query": Query,
+        "mutation": Mutation,
+        "types": [Session, SessionUser],
+        "extensions": extensions,
+        "scalar_overrides": SCALAR_OVERRIDES,
+        "fast_path": limits.fast_path,
+    }
+    if limits.federation:
+        from resolvers.federation import build_federated  # it builds on this module
+
+        built: GatewaySchema = build_federated(**arguments)
+    else:
+        built = GatewaySchema(**arguments)
     built.documents = store
     return built
 

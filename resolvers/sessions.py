@@ -10,6 +10,7 @@ import strawberry
 from app import ids
 from app.errors import UpstreamError
 from app.listing.cursor import CursorState
+from app.listing.filter import SessionFilter
 from app.listing.paginate import count, paginate
 from app.listing.plan import fingerprint, plan_streams
 from app.listing.streams import Stream
@@ -26,9 +27,15 @@ from resolvers.agent import (
 from resolvers.context import Info
 from resolvers.enums import Provider, SessionStatus
 from resolvers.extras import SessionExtras, extras_from_record
-from resolvers.filters import SessionFilterInput, SessionOrder, to_filter
+from resolvers.filters import (
+    SessionFilterInput,
+    SessionOrder,
+    UserSessionFilterInput,
+    to_filter,
+    to_user_filter,
+)
 from resolvers.node import Node
-from resolvers.pagination import DEFAULT_PAGE_SIZE, PageInfo, page_args
+from resolvers.pagination import DEFAULT_PAGE_SIZE, PageArgs, PageInfo, page_args
 
 
 @strawberry.type(description="The user a session belongs to, as its provider knows them.")
@@ -59,6 +66,22 @@ class SessionUser(Node):
     @strawberry.field
     def organization_id(self) -> str | None:
         return self.record.organization_id
+
+    @strawberry.field(
+        description="This user's sessions, filtered, ordered and paginated like "
+        "`Query.sessions` (`first` or `last`: 1-100, default 20)."
+    )
+    async def sessions(
+        self,
+        info: Info,
+        filter: UserSessionFilterInput | None = None,
+        order_by: SessionOrder | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> SessionConnection:
+        return await resolve_user_sessions(self, info, filter, order_by, first, after, last, before)
 
 
 @strawberry.type(description="One session of one provider, in the gateway's common shape.")
@@ -128,13 +151,14 @@ class Session(Node):
 
     @strawberry.field(
         description="hyper.id: the session's site authorizations, then the app "
-        "authorizations its user granted. Empty for other providers."
+        "authorizations its user granted. Empty for other providers. Null only when hyper.id "
+        "failed to answer (an error at this path says so), not to fail the whole page."
     )
     async def authorizations(
         self, info: Info, first: int = DEFAULT_PAGE_SIZE, after: str | None = None
     ) -> AuthorizationConnection | None:
         records = list(await info.context.loaders.authorizations(self.record))
-        return authorization_connection(records, first, after)
+        return authorization_connection(records, first, after, self.record.provider)
 
     @strawberry.field(description="PrivX: the session this child session belongs to.")
     async def parent(self, info: Info) -> Session | None:
@@ -143,7 +167,11 @@ class Session(Node):
             return None
         return Session.from_record(found[0])
 
-    @strawberry.field(description="PrivX: child sessions of this session, oldest first.")
+    @strawberry.field(
+        description="PrivX: child sessions of this session, oldest first; empty for other "
+        "providers. Null only when PrivX failed to answer (an error at this path says so), "
+        "not to fail the whole page."
+    )
     async def children(self, info: Info) -> list[Session] | None:
         family = await info.context.loaders.relatives(self.record, CHILDREN)
         principal = info.context.principal
@@ -209,8 +237,32 @@ async def resolve_sessions(
 ) -> SessionConnection:
     """The merged, paginated session list."""
     args = page_args(first, after, last, before)
+    return await session_connection(info, to_filter(filter), order_by, args)
+
+
+async def resolve_user_sessions(
+    root: SessionUser,
+    info: Info,
+    filter: UserSessionFilterInput | None = None,
+    order_by: SessionOrder | None = None,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+) -> SessionConnection:
+    """One user's sessions: `sessions` with the filter narrowed to that user."""
+    args = page_args(first, after, last, before)
+    record = root.record
+    session_filter = to_user_filter(filter, record.provider, record.native_id)
+    return await session_connection(info, session_filter, order_by, args)
+
+
+async def session_connection(
+    info: Info, requested: SessionFilter, order_by: SessionOrder | None, args: PageArgs
+) -> SessionConnection:
+    """The page `args` asks for of the sessions `requested` selects, that the caller may see."""
     # A scoped caller's users become part of the filter: pushed down, and in the cursor.
-    session_filter = info.context.principal.restrict(to_filter(filter))
+    session_filter = info.context.principal.restrict(requested)
     descending = (order_by or SessionOrder()).descending
     context = info.context
     streams = plan_streams(

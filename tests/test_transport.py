@@ -162,6 +162,20 @@ def test_a_slow_body_is_408_and_the_connection_closes(tight: LiveStack) -> None:
     }
 
 
+def test_a_slow_body_is_refused_in_the_media_type_asked_for(tight: LiveStack) -> None:
+    sock = _connect(tight.url)
+    sock.sendall(
+        b"POST /graphql HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\n"
+        b"Accept: application/graphql-response+json\r\n"
+        b'Content-Length: 100\r\n\r\n{"query": '
+    )
+
+    response = _until_closed(sock)
+
+    assert _error(response)[0] == 408
+    assert b"\r\ncontent-type: application/graphql-response+json\r\n" in response.lower()
+
+
 def test_a_slow_pipelined_body_closes_without_answering_for_the_request_before(
     tight: LiveStack,
 ) -> None:

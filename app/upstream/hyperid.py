@@ -99,6 +99,9 @@ class HyperIdProvider(SessionProvider):
 
     provider = Provider.HYPERID
     title = "hyper.id"
+    # A logout deletes the session: the gateway answers with the one it read before.
+    ended_status = SessionStatus.LOGGED_OUT
+    deletes_revoked = True
     settings_class = HyperIdSettings
     credential_header = "Cookie"  # hyper.id authenticates by its session cookie
 
@@ -140,19 +143,23 @@ class HyperIdProvider(SessionProvider):
     async def user(self, native_id: str, scope: RequestScope) -> UserRecord | None:
         return _CURRENT_USER_RECORD if native_id == CURRENT_USER else None
 
+    async def users(self, native_ids: Sequence[str], scope: RequestScope) -> dict[str, UserRecord]:
+        # Its one user is known without a call.
+        return {CURRENT_USER: _CURRENT_USER_RECORD} if CURRENT_USER in native_ids else {}
+
     async def revoke(self, native_id: str) -> RevokeOutcome:
         if not is_session_id(native_id):
             return RevokeOutcome.NOT_FOUND
         return await self.client.logout(native_id)
 
-    async def revoke_user(self, user_id: str) -> int:
+    async def revoke_user(self, user_id: str) -> list[SessionRecord]:
         if user_id != CURRENT_USER:
-            return 0
+            return []
         sessions, _ = await self.client.list()
-        open_count = sum(r.status is SessionStatus.ACTIVE for r in sessions)
-        if open_count:
+        still_open = [r for r in sessions if r.status is SessionStatus.ACTIVE]
+        if still_open:
             await self.client.logout(None)
-        return open_count
+        return still_open
 
     async def probe(self) -> None:
         await self.client.list()

@@ -279,12 +279,12 @@ class KratosProvider(SessionProvider):
     async def revoke(self, native_id: str) -> RevokeOutcome:
         return await self.client.disable(native_id)
 
-    async def revoke_user(self, user_id: str) -> int:
+    async def revoke_user(self, user_id: str) -> list[SessionRecord]:
         found, _ = await self.client.identity_sessions(user_id, active=True)
-        open_count = sum(r.status is SessionStatus.ACTIVE for r in found)
-        if open_count:
+        still_open = [r for r in found if r.status is SessionStatus.ACTIVE]
+        if still_open:
             await self.client.delete_identity_sessions(user_id)
-        return open_count
+        return still_open
 
     async def probe(self) -> None:
         await self.client.list(page_size=1)

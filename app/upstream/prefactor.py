@@ -220,7 +220,7 @@ class PrefactorProvider(SessionProvider):
             return RevokeOutcome.NOT_FOUND
         return await self.client.revoke(native_id)
 
-    async def revoke_user(self, user_id: str) -> int:
+    async def revoke_user(self, user_id: str) -> list[SessionRecord]:
         records: list[SessionRecord] = []
         for pool_id in self.client.pool_ids:
             offset, total = 0, 1

@@ -189,6 +189,7 @@ class PrivxProvider(SessionProvider):
 
     provider = Provider.PRIVX
     title = "SSH PrivX"
+    ended_status = SessionStatus.LOGGED_OUT  # PrivX marks terminated sessions logged out
     settings_class = PrivxSettings
 
     def __init__(self, endpoint: Endpoint, settings: ProviderSettings) -> None:
@@ -242,12 +243,12 @@ class PrivxProvider(SessionProvider):
     async def revoke(self, native_id: str) -> RevokeOutcome:
         return await self.client.terminate(native_id)
 
-    async def revoke_user(self, user_id: str) -> int:
+    async def revoke_user(self, user_id: str) -> list[SessionRecord]:
         records = (await self.client.listing(user_id)).sessions()
-        open_count = sum(r.status not in ENDED for r in records)
-        if open_count:
+        still_open = [r for r in records if r.status not in ENDED]
+        if still_open:
             await self.client.terminate_user(user_id)
-        return open_count
+        return still_open
 
     async def probe(self) -> None:
         await self.client.search(user_id=None, offset=0, limit=1, descending=True)

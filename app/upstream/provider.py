@@ -130,6 +130,10 @@ class SessionProvider(abc.ABC):
     settings_class: ClassVar[type[ProviderSettings]] = ProviderSettings
     # The request header a static or forwarded credential travels in.
     credential_header: ClassVar[str] = "Authorization"
+    # What a session this provider ended through the gateway shows, and whether the upstream
+    # deletes it instead (then the gateway reads it before revoking, to answer with it).
+    ended_status: ClassVar[SessionStatus] = SessionStatus.REVOKED
+    deletes_revoked: ClassVar[bool] = False
 
     def __init__(self, endpoint: Endpoint, settings: ProviderSettings) -> None:
         self.endpoint = endpoint
@@ -171,13 +175,26 @@ class SessionProvider(abc.ABC):
     async def user(self, native_id: str, scope: RequestScope) -> UserRecord | None:
         """The user with that native id, known by any one of their sessions."""
 
+    async def users(self, native_ids: Sequence[str], scope: RequestScope) -> dict[str, UserRecord]:
+        """Those of `native_ids` that have a session here: one lookup for one user, else one
+        walk of the unfiltered listing (no upstream looks up several users in one call)."""
+        from app.listing.filter import SessionFilter
+        from app.listing.users import find_users
+
+        wanted = list(dict.fromkeys(native_ids))
+        if len(wanted) == 1:
+            user = await self.user(wanted[0], scope)
+            return {wanted[0]: user} if user is not None else {}
+        streams = self.streams(SessionFilter(), descending=False, scope=scope)
+        return await find_users(streams, wanted)
+
     @abc.abstractmethod
     async def revoke(self, native_id: str) -> RevokeOutcome:
         """End one session."""
 
     @abc.abstractmethod
-    async def revoke_user(self, user_id: str) -> int:
-        """End every session of one user; how many were still open and are now ended."""
+    async def revoke_user(self, user_id: str) -> list[SessionRecord]:
+        """End every session of one user; those still open and now ended, as read before."""
 
     @abc.abstractmethod
     async def probe(self) -> None:
@@ -203,16 +220,21 @@ ENDED = frozenset({SessionStatus.LOGGED_OUT, SessionStatus.REVOKED})
 
 async def revoke_each(
     records: Iterable[SessionRecord], revoke: Callable[[str], Awaitable[RevokeOutcome]]
-) -> int:
-    """Revoke the open ones of `records` one call each, a few at a time; how many ended."""
+) -> list[SessionRecord]:
+    """Revoke the open ones of `records` one call each, a few at a time; those that ended."""
     limit = asyncio.Semaphore(REVOKE_CONCURRENCY)
 
     async def one(record: SessionRecord) -> RevokeOutcome:
         async with limit:
             return await revoke(record.native_id)
 
-    outcomes = await asyncio.gather(*(one(r) for r in records if r.status not in ENDED))
-    return sum(outcome is RevokeOutcome.REVOKED for outcome in outcomes)
+    still_open = [r for r in records if r.status not in ENDED]
+    outcomes = await asyncio.gather(*(one(r) for r in still_open))
+    return [
+        r
+        for r, outcome in zip(still_open, outcomes, strict=True)
+        if outcome is RevokeOutcome.REVOKED
+    ]
 
 
 def first_user(records: Iterable[SessionRecord], native_id: str) -> UserRecord | None:

@@ -117,6 +117,7 @@ class ZitadelProvider(SessionProvider):
 
     provider = Provider.ZITADEL
     title = "ZITADEL"
+    deletes_revoked = True  # ZITADEL ends a session by deleting it
     settings_class = ZitadelSettings
 
     def __init__(self, endpoint: Endpoint, settings: ProviderSettings) -> None:
@@ -184,7 +185,7 @@ class ZitadelProvider(SessionProvider):
     async def revoke(self, native_id: str) -> RevokeOutcome:
         return await self.client.delete(native_id)
 
-    async def revoke_user(self, user_id: str) -> int:
+    async def revoke_user(self, user_id: str) -> list[SessionRecord]:
         query = [{"userIdQuery": {"id": user_id}}]
         records, total = await self.client.search(query, offset=0, limit=MAX_LIMIT, asc=True)
         while len(records) < total:

@@ -1,0 +1,42 @@
+// The operations both client scenarios run (plain strings: each client parses them its way).
+export const SESSIONS = `
+query Sessions($filter: SessionFilterInput, $first: Int, $after: String, $last: Int, $before: String) {
+  sessions(filter: $filter, first: $first, after: $after, last: $last, before: $before) {
+    totalCount
+    edges {
+      cursor
+      node {
+        id
+        status
+        createdAt
+        user { id }
+        userAgent { browserName }
+        extras { __typename ... on ZitadelSessionExtras { sequence } }
+      }
+    }
+    pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+  }
+}`;
+
+// What the list above already holds of a session, through `node` and its `Node` fragment.
+export const NODE = `
+query Node($id: ID!) { node(id: $id) { id ... on Session { status createdAt } } }`;
+
+// One field more than the list holds: from the network, merged into the cached UserAgent.
+export const NODE_AGENT = `
+query NodeAgent($id: ID!) { node(id: $id) { id ... on Session { userAgent { osName } } } }`;
+
+export const REVOKE = `
+mutation Revoke($id: ID!) {
+  revokeSession(id: $id) {
+    __typename
+    ... on SessionRevoked { id session { id status } }
+    ... on SessionNotFound { id message }
+    ... on RevokeRefused { id message }
+  }
+}`;
+
+export const REVOKE_USER = `
+mutation RevokeUser($userId: ID!) {
+  revokeUserSessions(userId: $userId) { userId revokedCount sessions { id status } }
+}`;

@@ -1,0 +1,102 @@
+"""GraphQL over HTTP details: the graphql-http audits, 405 for a mutation over GET, and the
+Accept header honoured by every error the gateway writes, whichever layer writes it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+
+from tests.http_calls import exchange
+from tests.live import LiveStack
+
+CLIENTS = Path(__file__).parent / "node" / "clients"
+KEY = "over-http-key"
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+
+
+def test_the_graphql_http_audits_pass_without_warnings() -> None:
+    with LiveStack() as live:
+        run = subprocess.run(
+            ["node", str(CLIENTS / "audit.mjs"), live.url],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+        )
+    report = json.loads(run.stdout)
+    assert report["failed"] == []
+    assert report["counts"]["ok"] >= 50  # the audits ran: graphql-http 1.23 has 61
+
+
+@pytest.fixture(scope="module")
+def keyed() -> Iterator[LiveStack]:
+    keys = [{"name": "app", "key_sha256": hashlib.sha256(KEY.encode()).hexdigest()}]
+    env = {
+        "GATEWAY_ALLOW_ANONYMOUS": "false",
+        "GATEWAY_API_KEYS": json.dumps(keys),
+        "GATEWAY_MAX_BODY_BYTES": "1024",
+    }
+    with LiveStack(env=env) as live:
+        yield live
+
+
+def test_a_mutation_over_get_is_405_with_allow(keyed: LiveStack) -> None:
+    query = urlencode({"query": 'mutation { revokeSession(id: "x") { __typename } }'})
+    status, headers, body = exchange(
+        f"{keyed.url}?{query}", "GET", {"X-API-Key": KEY, "Accept": GRAPHQL_RESPONSE}
+    )
+
+    assert status == 405
+    assert headers["allow"] == "POST"
+    assert headers["content-type"] == GRAPHQL_RESPONSE
+    error = json.loads(body)["errors"][0]
+    assert error["extensions"]["code"] == "METHOD_NOT_ALLOWED"
+    assert "POST" in error["message"]
+
+
+def test_a_query_over_get_still_runs(keyed: LiveStack) -> None:
+    query = urlencode({"query": "{ providers { provider } }"})
+    status, _, body = exchange(f"{keyed.url}?{query}", "GET", {"X-API-Key": KEY})
+    assert status == 200
+    assert json.loads(body)["data"]["providers"]
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "status", "code"),
+    [
+        pytest.param({}, b'{"query": "{ __typename }"}', 401, "UNAUTHENTICATED", id="auth"),
+        pytest.param({"X-API-Key": KEY}, b" " * 2048, 413, "PAYLOAD_TOO_LARGE", id="body-limit"),
+        pytest.param(
+            {"X-API-Key": KEY, "x-api-key": KEY},
+            b'{"query": "{ __typename }"}',
+            400,
+            "BAD_REQUEST",
+            id="headers",
+        ),
+        pytest.param({"X-API-Key": KEY}, b"[1]", 400, "BAD_REQUEST", id="view"),
+        pytest.param({"X-API-Key": KEY}, b'{"operationName": 5}', 400, "BAD_REQUEST", id="shape"),
+    ],
+)
+def test_every_error_honours_accept(
+    keyed: LiveStack, headers: dict[str, str], body: bytes, status: int, code: str
+) -> None:
+    for accept, media_type in (
+        (GRAPHQL_RESPONSE, GRAPHQL_RESPONSE),
+        ("application/json", "application/json"),
+    ):
+        sent = {"Content-Type": "application/json", "Accept": accept, **headers}
+        got, answer, raw = exchange(keyed.url, "POST", sent, body)
+        assert (got, answer["content-type"]) == (status, media_type), raw
+        assert json.loads(raw)["errors"][0]["extensions"]["code"] == code
+
+
+def test_an_unacceptable_accept_is_answered_in_json(keyed: LiveStack) -> None:
+    sent = {"Content-Type": "application/json", "Accept": "text/csv"}
+    status, answer, _ = exchange(keyed.url, "POST", sent, b'{"query": "{ __typename }"}')
+    assert (status, answer["content-type"]) == (401, "application/json")
