@@ -59,6 +59,8 @@ from resolvers.context import Context
 from resolvers.schema import Limits, build_schema
 
 log = logging.getLogger("session_gateway")
+# The per-operation log line of resolvers/observability.py, also written for cache hits.
+_requests_log = logging.getLogger("session_gateway.requests")
 
 # Keep-alive connections kept per upstream host; fan-out never needs more than a few at once.
 CONNECTIONS_PER_HOST = 32
@@ -219,16 +221,32 @@ class GatewayGraphQL(GraphQL[Context, None]):
             status = 404 if exc.status == 200 and media_type == GRAPHQL_RESPONSE else exc.status
             return _error_response(status, exc.code, exc.message)
         if prepared.cached is not None:
-            return _cached(request, prepared.cached, media_type)
+            return self._cached(request, prepared, prepared.cached, media_type)
         return prepared
 
-
-def _cached(request: Request, body: bytes, media_type: str) -> Response:
-    """A stored complete answer (so a 200 whatever the media type)."""
-    given = request.headers.get("x-request-id", "")
-    request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
-    headers = {"X-Cache": "HIT", "X-Request-ID": request_id}
-    return Response(body, media_type=media_type, headers=headers)
+    def _cached(
+        self, request: Request, prepared: Prepared, body: bytes, media_type: str
+    ) -> Response:
+        """A stored complete answer (so a 200 whatever the media type), logged and counted as
+        an answered operation like any other, with no upstream call."""
+        given = request.headers.get("x-request-id", "")
+        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        operation = prepared.data.operation_name
+        self._metrics.request(operation, "ok", 0.0)
+        _requests_log.info(
+            "graphql request",
+            extra={
+                "requestId": request_id,
+                "operation": operation,
+                "durationMs": 0.0,
+                "upstreamCalls": 0,
+                "outcome": "ok",
+                "errorCodes": [],
+                "cache": "HIT",
+            },
+        )
+        headers = {"X-Cache": "HIT", "X-Request-ID": request_id}
+        return Response(body, media_type=media_type, headers=headers)
 
 
 def _wants_ide(request: Request) -> bool:

@@ -419,3 +419,20 @@ def test_anonymous_callers_run_apq_documents_but_do_not_register_them() -> None:
         assert body["data"]["providers"]
         _, _, body = _post(live.url, {"extensions": apq}, key=None)
         assert body["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
+
+
+def test_a_hit_is_counted_and_logged_as_an_answered_operation(live: LiveStack) -> None:
+    query = {"query": "query CountedHit { providers { provider } }", "operationName": "CountedHit"}
+    _post(live.url, query)
+    assert _post(live.url, query)[1]["x-cache"] == "HIT"
+    base = live.url.rsplit("/", 1)[0]
+    with urllib.request.urlopen(f"{base}/metrics", timeout=30) as response:
+        exposition = response.read().decode()
+    answered = [
+        line
+        for line in exposition.splitlines()
+        if line.startswith("gateway_graphql_requests_total{") and 'operation="CountedHit"' in line
+    ]
+    # One answered by execution (the MISS), one from the cache: both are requests users made.
+    assert len(answered) == 1
+    assert answered[0].endswith(" 2.0"), answered
