@@ -43,7 +43,7 @@ class Admission:
             # Only authenticated GraphQL requests do work worth bounding (not the IDE page).
             await self.app(scope, receive, send)
             return
-        caller = _caller(principal, scope)
+        caller = principal.caller(scope.get("client"))
         if self.callers[caller] >= self.per_caller:
             await self._shed(send, "caller")
             return
@@ -91,11 +91,3 @@ class Admission:
             }
         )
         await send({"type": "http.response.body", "body": json.dumps(body).encode()})
-
-
-def _caller(principal: Principal, scope: Scope) -> str:
-    """Who a request counts against: its principal, or its client address when anonymous."""
-    if principal.anonymous:
-        client = scope.get("client")
-        return f"address:{client[0] if client else '-'}"
-    return f"principal:{principal.name}"

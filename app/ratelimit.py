@@ -196,7 +196,7 @@ class RateLimit:
         ):
             await self.app(scope, receive, send)
             return
-        caller = caller_of(principal, scope)
+        caller = principal.caller(scope.get("client"))
         refusal = await self.limiter.admit(principal, caller)
         if refusal is not None:
             await _refuse(send, refusal)
@@ -209,14 +209,6 @@ class RateLimit:
             PRICED.reset(token)
             if meter:
                 await self.limiter.charge(caller, sum(meter))
-
-
-def caller_of(principal: Principal, scope: Scope) -> str:
-    """Who a request counts against: its principal, or its client address when anonymous."""
-    if principal.anonymous:
-        client = scope.get("client")
-        return f"address:{client[0] if client else '-'}"
-    return f"principal:{principal.name}"
 
 
 async def _refuse(send: Send, refusal: Refusal) -> None:

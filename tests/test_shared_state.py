@@ -436,3 +436,11 @@ def test_a_hit_is_counted_and_logged_as_an_answered_operation(live: LiveStack) -
     # One answered by execution (the MISS), one from the cache: both are requests users made.
     assert len(answered) == 1
     assert answered[0].endswith(" 2.0"), answered
+
+
+def test_a_key_and_a_token_subject_of_the_same_name_are_different_callers() -> None:
+    key = Principal(name="alice")
+    token = Principal(name="alice", source="jwt")
+    anonymous = Principal(name="anonymous", anonymous=True)
+    assert key.caller(("10.0.0.1", 5000)) != token.caller(("10.0.0.1", 5000))
+    assert anonymous.caller(("10.0.0.1", 5000)) == "address:10.0.0.1"

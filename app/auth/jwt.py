@@ -138,6 +138,7 @@ class JwtVerifier:
             name=str(claims.get("sub", "jwt")),
             scopes=_scopes(claims),
             users=self._users(claims),
+            source="jwt",
         )
 
     def _users(self, claims: Mapping[str, Any]) -> frozenset[UserKey]:

@@ -25,6 +25,16 @@ class Principal:
     users: frozenset[UserKey] = frozenset()
     anonymous: bool = False  # only when GATEWAY_ALLOW_ANONYMOUS=true: sees everything
     rate_limit: str | None = None  # an API key's own `rateLimit` (app/ratelimit.py)
+    # Where `name` comes from ("key": an API key's name, "jwt": a token's subject), so that a
+    # key and a subject with the same name are different callers for limits.
+    source: str = "key"
+
+    def caller(self, client: tuple[str, int] | None) -> str:
+        """Who a request counts against (admission, rate limits): this principal, or the
+        client's address when anonymous (anonymous callers have no name of their own)."""
+        if self.anonymous:
+            return f"address:{client[0] if client else '-'}"
+        return f"{self.source}:{self.name}"
 
     @property
     def reads_all(self) -> bool:
