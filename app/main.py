@@ -24,6 +24,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET
 
 from app.admission import Admission
@@ -38,14 +39,18 @@ from app.headers import RequestHeaders
 from app.http import GRAPHQL_RESPONSE, as_graphql_response, negotiate, shape_problem
 from app.limits import BodyLimit
 from app.listing.cursor import CursorCodec
+from app.live.hub import Hub, LiveConfig
+from app.live.metrics import LiveMetrics
 from app.metrics import Metrics
 from app.readiness import Readiness
 from app.settings import Settings
+from app.sse import SseEndpoint, is_event_stream
 from app.tracing import Tracing
 from app.upstream import accounting, deadline
 from app.upstream.credentials import CALLER_HEADERS
 from app.upstream.lag import LAG
 from app.upstream.upstreams import Upstreams
+from app.websocket import transport_ws_handler
 from resolvers.context import Context
 from resolvers.schema import Limits, build_schema
 
@@ -60,6 +65,7 @@ class State(TypedDict):
     readiness: Readiness
     authenticator: Authenticator
     metrics: Metrics
+    hub: Hub
 
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -79,8 +85,11 @@ class GatewayGraphQL(GraphQL[Context, None]):
         tracing: Tracing,
         call_budget: int | None = None,
     ) -> None:
-        # No subscriptions: a WebSocket would run queries past AuthMiddleware (HTTP only).
-        super().__init__(schema, graphql_ide="graphiql", subscription_protocols=())
+        # graphql-transport-ws only; the socket authenticates at connection_init (app/websocket.py).
+        super().__init__(
+            schema, graphql_ide="graphiql", subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,)
+        )
+        self.sse: SseEndpoint | None = None  # graphql-sse streams (app/sse.py)
         self._cursors = cursors
         self._request_timeout = request_timeout
         self._metrics = metrics
@@ -90,6 +99,10 @@ class GatewayGraphQL(GraphQL[Context, None]):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Strawberry's ASGI entry; a client that hangs up mid-body ends the request quietly."""
         try:
+            if self.sse is not None and is_event_stream(scope):
+                response = await self.sse(Request(scope, receive))
+                await response(scope, receive, send)
+                return
             await super().__call__(scope, receive, send)
         except ClientDisconnect:
             # Nobody is left to answer: a client that hangs up is not an application error.
@@ -240,6 +253,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ApiKeyStore.load(settings.api_keys.get_secret_value())  # fail at start-up, not per call
     cursors = CursorCodec(_cursor_secret(settings))
     metrics = Metrics()
+    live_metrics = LiveMetrics(metrics.registry)
     tracing = Tracing(settings.tracing)
 
     @contextlib.asynccontextmanager
@@ -250,16 +264,28 @@ def create_app(settings: Settings | None = None) -> Starlette:
         gc.freeze()
         async with LAG.running(), client_session(settings) as session:
             upstreams = Upstreams.create(session, settings, metrics, tracing)
+            hub = Hub(upstreams, LiveConfig.of(settings), live_metrics)
             yield {
                 "upstreams": upstreams,
                 "readiness": Readiness(upstreams),
                 "authenticator": authenticator(settings, session),
                 "metrics": metrics,
+                "hub": hub,
             }
+            await hub.close()
 
     schema = build_schema(Limits.of(settings))
     graphql = GatewayGraphQL(
         schema, cursors, settings.request_timeout, metrics, tracing, settings.max_upstream_calls
+    )
+    graphql.graphql_transport_ws_handler_class = transport_ws_handler(
+        settings.heartbeat_interval, settings.reauth_interval
+    )
+    graphql.sse = SseEndpoint(
+        schema,
+        graphql.get_context,
+        heartbeat=settings.heartbeat_interval,
+        reauth=settings.reauth_interval,
     )
     routes = [
         Route("/graphql", graphql),

@@ -117,11 +117,7 @@ def make_hub(*fakes: FakeProvider, **config: Any) -> tuple[Hub, FakeClock]:
 
 
 def drain(sub: Subscription) -> list[SessionChange | LiveProblem]:
-    items = []
-    queue = sub._queue
-    while not queue.empty():
-        items.append(queue.get_nowait())
-    return items
+    return sub.ready()
 
 
 def kinds(items: list[SessionChange | LiveProblem]) -> list[str]:

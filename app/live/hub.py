@@ -75,6 +75,7 @@ class LiveConfig:
 
 
 Item = SessionChange | LiveProblem
+_WAKE = LiveProblem("WAKE", "the backlog has items")  # never leaves Subscription.next
 
 
 class Subscription:
@@ -83,6 +84,9 @@ class Subscription:
     def __init__(self, hub: Hub, watch: Watch, caller: str, size: int) -> None:
         self._hub, self.watch, self.caller = hub, watch, caller
         self._queue: asyncio.Queue[Item] = asyncio.Queue(size)
+        # Replayed and initial events, read before the queue: bounded by the replay buffer and
+        # the poll bound, not by the queue, which measures how far behind live events one is.
+        self.backlog: deque[Item] = deque()
         self.closed = False
 
     def offer(self, item: Item) -> None:
@@ -106,11 +110,26 @@ class Subscription:
             self.close()
 
     async def next(self) -> Item:
-        return await self._queue.get()
+        while True:
+            if self.backlog:
+                return self.backlog.popleft()
+            item = await self._queue.get()
+            if item is not _WAKE:
+                return item
+
+    def ready(self) -> list[Item]:
+        """What can be read now without waiting."""
+        items = list(self.backlog)
+        self.backlog.clear()
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if item is not _WAKE:
+                items.append(item)
+        return items
 
     async def __aiter__(self) -> AsyncIterator[Item]:
         while True:
-            item = await self._queue.get()
+            item = await self.next()
             yield item
             if isinstance(item, LiveProblem) and item.final:
                 return
@@ -237,7 +256,7 @@ class Hub:
         # All of the below happens without awaiting: no event can slip between replay and live.
         if resuming:
             if since is None or since < watch.started_after or since < watch.evicted_through:
-                sub.offer(
+                sub.backlog.append(
                     LiveProblem(
                         "REPLAY_INCOMPLETE",
                         "Events after that cursor are no longer kept; the sessions matching now "
@@ -246,13 +265,10 @@ class Hub:
                 )
                 include_initial = True
             else:
-                for change in watch.replay:
-                    if change.sequence > since:
-                        sub.offer(change)
+                sub.backlog.extend(c for c in watch.replay if c.sequence > since)
         if include_initial:
             if watch.polled:
-                for change in watch.initial():
-                    sub.offer(change)
+                sub.backlog.extend(watch.initial())
             else:
                 watch.waiting_initial.add(sub)
         for provider in watch.failing:
@@ -319,9 +335,10 @@ class Hub:
                     self._tell(watch, _failing(provider, result))
         if not watch.polled:
             watch.polled = True
+            initial = watch.initial()
             for sub in watch.waiting_initial:
-                for change in watch.initial():
-                    sub.offer(change)
+                sub.backlog.extend(initial)
+                sub.offer(_WAKE)  # a reader waiting on the queue looks at the backlog again
             watch.waiting_initial.clear()
 
     def _apply(self, watch: Watch, provider: Provider, listing: Listing, now: datetime) -> None:
