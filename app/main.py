@@ -20,7 +20,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -50,7 +50,7 @@ from app.upstream import accounting, deadline
 from app.upstream.credentials import CALLER_HEADERS
 from app.upstream.lag import LAG
 from app.upstream.upstreams import Upstreams
-from app.websocket import transport_ws_handler
+from app.websocket import TextWebSocketAdapter, transport_ws_handler
 from resolvers.context import Context
 from resolvers.schema import Limits, build_schema
 
@@ -278,6 +278,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     graphql = GatewayGraphQL(
         schema, cursors, settings.request_timeout, metrics, tracing, settings.max_upstream_calls
     )
+    graphql.websocket_adapter_class = TextWebSocketAdapter
     graphql.graphql_transport_ws_handler_class = transport_ws_handler(
         settings.heartbeat_interval, settings.reauth_interval
     )
@@ -289,6 +290,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     routes = [
         Route("/graphql", graphql),
+        WebSocketRoute("/graphql", graphql),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),

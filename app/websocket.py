@@ -13,12 +13,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, cast
 
+import orjson
 from graphql import GraphQLError
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
@@ -38,6 +41,17 @@ log = logging.getLogger("session_gateway.websocket")
 
 # Reasons in a close frame must fit in 123 bytes.
 MAX_REASON = 120
+
+
+class TextWebSocketAdapter(ASGIWebSocketAdapter):
+    """Messages as text frames: graphql-transport-ws clients reject binary ones, which the
+    view's orjson encoder (bytes) would otherwise make."""
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        try:
+            await self.ws.send_text(orjson.dumps(message).decode())
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc
 
 
 def credentials(upgrade: dict[str, str], payload: dict[str, Any]) -> dict[str, str]:

@@ -342,7 +342,7 @@ async def test_websockets_elsewhere_are_closed_and_graphql_ones_authenticate_at_
         sent.append(message)
 
     for path in ("/graphiql", "/graphql"):
-        scope = {"type": "websocket", "path": path, "headers": [], "state": {}}
+        scope: Scope = {"type": "websocket", "path": path, "headers": [], "state": {}}
         await AuthMiddleware(app)(scope, receive, send)
 
     assert reached == ["/graphql"]
