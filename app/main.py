@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
@@ -101,7 +102,12 @@ class GatewayGraphQL(GraphQL[Context, None]):
         try:
             if self.sse is not None and is_event_stream(scope):
                 response = await self.sse(Request(scope, receive))
-                await response(scope, receive, send)
+                try:
+                    await response(scope, receive, send)
+                except asyncio.CancelledError:
+                    # uvicorn cuts streams still open when its shutdown grace ends
+                    # (app/serving.py): expected, not an application error to log.
+                    log.info("An event stream was cut by the server's shutdown.")
                 return
             await super().__call__(scope, receive, send)
         except ClientDisconnect:
