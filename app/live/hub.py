@@ -15,7 +15,7 @@ import logging
 import random
 import secrets
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import MappingProxyType
@@ -126,13 +126,6 @@ class Subscription:
             if item is not _WAKE:
                 items.append(item)
         return items
-
-    async def __aiter__(self) -> AsyncIterator[Item]:
-        while True:
-            item = await self.next()
-            yield item
-            if isinstance(item, LiveProblem) and item.final:
-                return
 
     def close(self) -> None:
         """Leave the watch (idempotent); queued items can still be read."""
