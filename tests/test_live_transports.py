@@ -7,6 +7,7 @@ through the gateway while the clients listen.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import queue
 import shutil
@@ -17,7 +18,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
+from websockets.asyncio.client import connect
+from websockets.typing import Subprotocol
 
 from app import ids
 from app.mocks import Fault, FaultPlan
@@ -308,3 +312,30 @@ def test_expired_jwt_ends_the_stream_with_a_code(stack: LiveStack) -> None:
         client.wait_for(lambda line: line.get("kind") == "complete", 10)
     finally:
         client.close()
+
+
+def test_idle_streams_get_heartbeats(stack: LiveStack) -> None:
+    quiet = "subscription { sessionEvents(filter: {providers: [HYPERID]}) { kind } }"
+
+    async def sse() -> list[bytes]:
+        headers = {"Accept": "text/event-stream", "X-API-Key": KEY}
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(stack.url, json={"query": quiet}, headers=headers) as response,
+        ):
+            return [await asyncio.wait_for(response.content.readline(), 10) for _ in range(4)]
+
+    async def ws() -> dict[str, Any]:
+        url = stack.url.replace("http://", "ws://")
+        async with connect(url, subprotocols=[Subprotocol("graphql-transport-ws")]) as socket:
+            await socket.send(
+                json.dumps({"type": "connection_init", "payload": {"X-API-Key": KEY}})
+            )
+            assert json.loads(await socket.recv()) == {"type": "connection_ack"}
+            message: dict[str, Any] = json.loads(await asyncio.wait_for(socket.recv(), 10))
+            return message
+
+    lines = asyncio.run(sse())
+    assert lines[0] == b": connected\n"
+    assert b": ping\n" in lines  # GATEWAY_HEARTBEAT_INTERVAL=1 here
+    assert asyncio.run(ws()) == {"type": "ping"}
