@@ -114,8 +114,9 @@ class SseEndpoint:
             return _problem(400, "BAD_REQUEST", problem)
         principal: Principal = request.state.principal
         authenticator: Authenticator = request.state.authenticator
+        address = request.client.host if request.client else None
         live = LiveCaller.create(
-            request.state.hub, principal, request.headers, authenticator, self._reauth
+            request.state.hub, principal, request.headers, authenticator, self._reauth, address
         )
         live.last_event_id = request.headers.get("last-event-id") or None
         context = await self._context(request, Response())

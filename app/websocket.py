@@ -88,7 +88,10 @@ class AuthenticatingTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
             reason = clip_echoes(str(exc))[:MAX_REASON]
             await self.websocket.close(code=4403, reason=reason)
             return False
-        live = LiveCaller.create(state.hub, principal, headers, authenticator, self.reauth_interval)
+        address = socket.client.host if socket.client else None
+        live = LiveCaller.create(
+            state.hub, principal, headers, authenticator, self.reauth_interval, address
+        )
         self.context = replace(self.context, principal=principal, live=live)
         return True
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import weakref
 from collections.abc import AsyncGenerator
 from datetime import datetime
 
@@ -92,14 +93,17 @@ async def session_events(
         since, argument = caller.last_event_id, "Last-Event-ID"
     sequence = caller.hub.parse_cursor(since, argument) if since is not None else None
     sub = caller.hub.subscribe(
-        caller.principal.name,
+        caller.cap_key,
         session_filter,
         caller.forwarded,
         include_initial=include_initial,
         since=sequence,
         resuming=since is not None,
     )
-    return _stream(caller, sub)
+    stream = _stream(caller, sub)
+    # A stream dropped before its first read never runs its `finally`: leave the watch then.
+    weakref.finalize(stream, sub.close)
+    return stream
 
 
 async def _stream(caller: LiveCaller, sub: Subscription_) -> AsyncGenerator[SessionEvent]:

@@ -34,6 +34,7 @@ class LiveCaller:
     forward_names: frozenset[str] = frozenset()
     last_event_id: str | None = None  # SSE Last-Event-ID: resume after it unless `since` says
     last_cursor: str | None = None  # the cursor of the event being sent (the SSE event id)
+    address: str | None = None  # the client's address: what anonymous callers count against
     _next_check: float = field(default=0.0)
 
     @classmethod
@@ -44,6 +45,7 @@ class LiveCaller:
         headers: Mapping[str, str],
         authenticator: Authenticator,
         reauth_interval: float,
+        address: str | None = None,
     ) -> LiveCaller:
         forward = _forwarded_names(hub.upstreams)
         wanted = forward | set(CREDENTIAL_HEADERS)
@@ -56,9 +58,17 @@ class LiveCaller:
             reauth_interval,
             _expiry(kept.get("authorization", "")),
             forward,
+            address=address,
         )
         caller._next_check = time.monotonic() + reauth_interval
         return caller
+
+    @property
+    def cap_key(self) -> str:
+        """Whom the per-caller subscription cap counts against (as admission control does)."""
+        if self.principal.anonymous:
+            return f"address:{self.address or '-'}"
+        return f"principal:{self.principal.name}"
 
     @property
     def forwarded(self) -> dict[str, str]:
