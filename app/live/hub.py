@@ -185,6 +185,8 @@ class Hub:
         self.config = config or LiveConfig()
         self.metrics = metrics or LiveMetrics()
         self.clock = clock or SystemClock()
+        # Its own generator: the global one belongs to whoever else runs in the process.
+        self._random = random.Random()
         self.epoch = secrets.token_hex(4)  # cursors of another process (or restart) are stale
         self._sequence = 0
         self._watches: dict[tuple[SessionFilter, str], Watch] = {}
@@ -294,7 +296,7 @@ class Hub:
         try:
             while True:
                 await self.poll(watch)
-                wait = self.config.interval * random.uniform(1 - JITTER, 1 + JITTER)
+                wait = self.config.interval * self._random.uniform(1 - JITTER, 1 + JITTER)
                 await self.clock.sleep(wait)
                 idle = watch.idle_since
                 if idle is not None and self.clock.monotonic() - idle >= self.config.grace:
