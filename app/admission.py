@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.auth.principal import Principal
 from app.metrics import Metrics
+from app.sse import is_event_stream
 
 RETRY_AFTER_SECONDS = 1
 
@@ -39,7 +40,12 @@ class Admission:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         principal: Principal | None = scope.get("state", {}).get("principal")
-        if scope["type"] != "http" or principal is None or scope["path"].rstrip("/") != self.path:
+        if (
+            scope["type"] != "http"
+            or principal is None
+            or scope["path"].rstrip("/") != self.path
+            or is_event_stream(scope)  # lives for hours; bounded by the subscription caps
+        ):
             # Only authenticated GraphQL requests do work worth bounding (not the IDE page).
             await self.app(scope, receive, send)
             return

@@ -39,9 +39,14 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+# Seconds between the demo's session churn steps (one session begins, one ends).
+CHURN_SECONDS = 3.0
+
+
 async def _demo(args: argparse.Namespace) -> None:
     from app.main import create_app
     from app.mocks import MockUpstreams
+    from app.mocks.churn import churn
 
     async with MockUpstreams() as mocks:
         # The demo holds generated data only, so it lets anyone on loopback in.
@@ -56,6 +61,8 @@ async def _demo(args: argparse.Namespace) -> None:
             create_app(settings), settings, host=args.host, port=args.port, log_level=args.log_level
         )
         server = uvicorn.Server(config)
+        # Sessions begin and end at the mock Kratos, so a subscription has something to show.
+        churning = asyncio.create_task(churn(mocks.data, every=CHURN_SECONDS))
         for provider, url in mocks.urls.items():
             print(f"mock {provider:<9} {url}")
         print(
@@ -64,7 +71,10 @@ async def _demo(args: argparse.Namespace) -> None:
             f"\nGraphiQL: http://{args.host}:{args.port}/graphql  (Ctrl+C to stop)\n",
             flush=True,
         )
-        await server.serve()
+        try:
+            await server.serve()
+        finally:
+            churning.cancel()
 
 
 def _check_config(args: argparse.Namespace) -> int:

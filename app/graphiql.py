@@ -72,16 +72,51 @@ const filled = ([, value]) => !["", "bearer"].includes(String(value).trim().toLo
 // does not define is dropped, so the server runs the query's only operation.
 const defines = (query, name) =>
   new RegExp(String.raw`\\b(query|mutation|subscription)\\s+$${name}\\b`).test(query ?? "");
-const fetcher = (params, options) =>
-  post(
+// Subscriptions go over graphql-sse (distinct connections): POST with Accept:
+// text/event-stream, each `next` event's data is one result (app/sse.py). GraphiQL shows an
+// async iterable's results as they come, and returns it when the user stops the operation.
+const subscribes = (query) =>
+  /(^|})\\s*subscription\\b/.test(String(query ?? "").replace(/#[^\\n]*/g, ""));
+async function* stream(params, headers) {
+  const response = await fetch(window.location.origin + window.location.pathname, {
+    method: "POST",
+    headers: { ...headers, "Content-Type": "application/json", Accept: "text/event-stream" },
+    body: JSON.stringify(params),
+  });
+  if (!(response.headers.get("content-type") ?? "").startsWith("text/event-stream")) {
+    yield await response.json();
+    return;
+  }
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buffer += decoder.decode(value, { stream: true });
+      let end;
+      while ((end = buffer.indexOf("\\n\\n")) >= 0) {
+        const lines = buffer.slice(0, end).split("\\n");
+        buffer = buffer.slice(end + 2);
+        const event = lines.find((l) => l.startsWith("event:"))?.slice(6).trim();
+        const data = lines.filter((l) => l.startsWith("data:")).map((l) => l.slice(5)).join("");
+        if (event === "next") yield JSON.parse(data);
+        if (event === "complete") return;
+      }
+    }
+  } finally {
+    reader.cancel().catch(() => {});
+  }
+}
+const fetcher = (params, options) => {
+  const named =
     params.operationName && !defines(params.query, params.operationName)
       ? { ...params, operationName: undefined }
-      : params,
-    {
-      ...options,
-      headers: Object.fromEntries(Object.entries(options?.headers ?? {}).filter(filled)),
-    },
-  );
+      : params;
+  const headers = Object.fromEntries(Object.entries(options?.headers ?? {}).filter(filled));
+  return subscribes(named.query) ? stream(named, headers) : post(named, { ...options, headers });
+};
 ReactDOM.createRoot(document.getElementById("graphiql")).render(
   React.createElement(GraphiQL, {
     fetcher,

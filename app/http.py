@@ -8,6 +8,40 @@ from starlette.responses import Response
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
+EVENT_STREAM = "text/event-stream"  # graphql-sse (app/sse.py)
+
+
+def _ranked(accept: str) -> list[tuple[float, int, str]]:
+    """(quality, -position, media type) of each acceptable entry of an Accept header."""
+    ranked = []
+    for position, part in enumerate(accept.split(",")):
+        media, _, params = part.strip().partition(";")
+        quality = 1.0
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key.strip() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if quality > 0:
+            ranked.append((quality, -position, media.strip().lower()))
+    return ranked
+
+
+def prefers_event_stream(accept: str | None) -> bool:
+    """Whether a client asks for a graphql-sse stream rather than one JSON answer.
+
+    graphql-sse's client accepts only text/event-stream. Clients such as urql list it after
+    the JSON types for every operation (they can read either), and get the JSON answer: a
+    stream only when it ranks above every JSON type (quality, then position).
+    """
+    ranked = _ranked(accept or "")
+    stream = [entry for entry in ranked if entry[2] == EVENT_STREAM]
+    ordinary = [
+        entry for entry in ranked if entry[2] in (GRAPHQL_RESPONSE, JSON, "*/*", "application/*")
+    ]
+    return bool(stream) and (not ordinary or max(stream) > max(ordinary))
 
 
 def negotiate(accept: str | None) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
@@ -20,12 +21,13 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLRequestData
 from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET
 
 from app.admission import Admission
@@ -43,6 +45,8 @@ from app.headers import RequestHeaders
 from app.http import GRAPHQL_RESPONSE, as_graphql_response, negotiate, shape_problem
 from app.limits import BodyLimit
 from app.listing.cursor import CursorCodec
+from app.live.hub import Hub, LiveConfig
+from app.live.metrics import LiveMetrics
 from app.metrics import Metrics
 from app.persisted import PersistedDocuments, Refused, load_manifest
 from app.ratelimit import RateLimit, RateLimiter, parse_limit
@@ -50,11 +54,13 @@ from app.readiness import Readiness
 from app.response_cache import ResponseCache
 from app.settings import Settings
 from app.shared import Shared
+from app.sse import SseEndpoint, is_event_stream
 from app.tracing import Tracing
 from app.upstream import accounting, deadline
 from app.upstream.credentials import CALLER_HEADERS
 from app.upstream.lag import LAG
 from app.upstream.upstreams import Upstreams
+from app.websocket import TextWebSocketAdapter, transport_ws_handler
 from resolvers.context import Context
 from resolvers.schema import Limits, build_schema
 
@@ -72,6 +78,7 @@ class State(TypedDict):
     authenticator: Authenticator
     metrics: Metrics
     shared: Shared
+    hub: Hub
 
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -92,8 +99,11 @@ class GatewayGraphQL(GraphQL[Context, None]):
         call_budget: int | None = None,
         front: Front | None = None,
     ) -> None:
-        # No subscriptions: a WebSocket would run queries past AuthMiddleware (HTTP only).
-        super().__init__(schema, graphql_ide="graphiql", subscription_protocols=())
+        # graphql-transport-ws only; the socket authenticates at connection_init (app/websocket.py).
+        super().__init__(
+            schema, graphql_ide="graphiql", subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,)
+        )
+        self.sse: SseEndpoint | None = None  # graphql-sse streams (app/sse.py)
         self._cursors = cursors
         self._request_timeout = request_timeout
         self._metrics = metrics
@@ -104,6 +114,15 @@ class GatewayGraphQL(GraphQL[Context, None]):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Strawberry's ASGI entry; a client that hangs up mid-body ends the request quietly."""
         try:
+            if self.sse is not None and is_event_stream(scope):
+                response = await self.sse(Request(scope, receive))
+                try:
+                    await response(scope, receive, send)
+                except asyncio.CancelledError:
+                    # uvicorn cuts streams still open when its shutdown grace ends
+                    # (app/serving.py): expected, not an application error to log.
+                    log.info("An event stream was cut by the server's shutdown.")
+                return
             await super().__call__(scope, receive, send)
         except ClientDisconnect:
             # Nobody is left to answer: a client that hangs up is not an application error.
@@ -335,6 +354,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ApiKeyStore.load(settings.api_keys.get_secret_value())  # fail at start-up, not per call
     cursors = CursorCodec(_cursor_secret(settings))
     metrics = Metrics()
+    live_metrics = LiveMetrics(metrics.registry)
     tracing = Tracing(settings.tracing)
     redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
     shared = Shared(redis_url, metrics, settings.rate_limit_fail_open, settings.redis_timeout)
@@ -361,6 +381,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             upstreams = Upstreams.create(session, settings, metrics, tracing)
             if cache is not None:
                 upstreams.revocations.listen(cache.purge)
+            hub = Hub(upstreams, LiveConfig.of(settings), live_metrics)
             try:
                 yield {
                     "upstreams": upstreams,
@@ -368,8 +389,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     "authenticator": authenticator(settings, session),
                     "metrics": metrics,
                     "shared": shared,
+                    "hub": hub,
                 }
             finally:
+                await hub.close()
                 await shared.close()
 
     schema = build_schema(Limits.of(settings))
@@ -389,8 +412,19 @@ def create_app(settings: Settings | None = None) -> Starlette:
         settings.max_upstream_calls,
         front,
     )
+    graphql.websocket_adapter_class = TextWebSocketAdapter
+    graphql.graphql_transport_ws_handler_class = transport_ws_handler(
+        settings.heartbeat_interval, settings.reauth_interval
+    )
+    graphql.sse = SseEndpoint(
+        schema,
+        graphql.get_context,
+        heartbeat=settings.heartbeat_interval,
+        reauth=settings.reauth_interval,
+    )
     routes = [
         Route("/graphql", graphql),
+        WebSocketRoute("/graphql", graphql),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),

@@ -235,6 +235,10 @@ class GatewayProtocol(HttpToolsProtocol):
         return b"".join(head) + body
 
 
+# Seconds a shutdown waits, beyond the request deadline, for responses still being sent.
+SHUTDOWN_GRACE_SECONDS = 5.0
+
+
 def server_options(
     settings: Settings, *, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info"
 ) -> dict[str, Any]:
@@ -259,6 +263,10 @@ def server_options(
         "timeout_keep_alive": settings.keepalive_timeout,
         # uvicorn counts the connection asking as well: N + 1 lets N connections be served.
         "limit_concurrency": settings.max_connections + 1,
+        # Requests end by their deadline; subscription streams (SSE) never end by themselves,
+        # and uvicorn would wait for them forever: past this they are cut, and their clients
+        # reconnect elsewhere with their last event id.
+        "timeout_graceful_shutdown": settings.request_timeout + SHUTDOWN_GRACE_SECONDS,
     }
 
 

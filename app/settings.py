@@ -131,6 +131,17 @@ class Settings(BaseSettings):
             raise ValueError("must be a redis:// or rediss:// URL")
         return value
 
+    # Live subscriptions (app/live/): one poll loop per distinct filter and caller scope.
+    poll_interval: float = Field(default=5.0, ge=0.1, le=3600)
+    poll_grace: float = Field(default=30.0, ge=0, le=3600)  # a watch outlives its last subscriber
+    poll_max_sessions: int = Field(default=1000, ge=1, le=100_000)  # per provider per poll
+    subscription_queue: int = Field(default=100, ge=1, le=100_000)  # events a subscriber may lag
+    subscription_replay: int = Field(default=1000, ge=1, le=1_000_000)  # events kept to resume
+    max_subscriptions: int = Field(default=1000, ge=1, le=1_000_000)
+    max_subscriptions_per_caller: int = Field(default=20, ge=1, le=1_000_000)
+    heartbeat_interval: float = Field(default=15.0, gt=0, le=3600)  # SSE comments, WS pings
+    reauth_interval: float = Field(default=60.0, gt=0, le=86_400)  # re-check a stream's caller
+
     @field_validator("jwt_user_claims", mode="before")
     @classmethod
     def _parse_claims(cls, value: object) -> object:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import strawberry
 from graphql import GraphQLError
@@ -15,6 +16,9 @@ from app.metrics import Metrics
 from app.tracing import Tracing
 from app.upstream.upstreams import Upstreams
 from resolvers.loaders import Loaders
+
+if TYPE_CHECKING:
+    from app.live.caller import LiveCaller
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +35,8 @@ class Context:
     tracing: Tracing = field(default_factory=Tracing)
     # Errors of upstreams left out of an otherwise answered field; added to `errors`.
     partial_errors: list[GraphQLError] = field(default_factory=list)
+    # Set on WebSocket and SSE connections only: what a subscription needs (app/live/caller.py).
+    live: LiveCaller | None = None
 
     @classmethod
     def create(

@@ -21,6 +21,7 @@ from resolvers.cost import Prices
 from resolvers.document_limits import DocumentLimits, apply_comparison_budget
 from resolvers.errors import GatewayErrors
 from resolvers.execution import short_path_executor
+from resolvers.live import Subscription
 from resolvers.node import Node
 from resolvers.observability import RequestLog
 from resolvers.providers import ProviderInfo, resolve_providers
@@ -159,6 +160,7 @@ def build_schema(limits: Limits) -> GatewaySchema:
     arguments: dict[str, Any] = {
         "query": Query,
         "mutation": Mutation,
+        "subscription": Subscription,
         "types": [Session, SessionUser],
         "extensions": extensions,
         "scalar_overrides": SCALAR_OVERRIDES,

@@ -71,6 +71,17 @@ def test_demo_serves_graphiql_and_merged_sessions() -> None:
         )
         result = json.loads(urllib.request.urlopen(request, timeout=30).read())
         assert result["data"]["sessions"]["totalCount"] > 300
+        # The demo's mock Kratos churns: a subscription sees a session begin.
+        watch = "subscription { sessionEvents(filter: {providers: [KRATOS]}) { kind } }"
+        request = urllib.request.Request(
+            url,
+            data=json.dumps({"query": watch}).encode(),
+            headers={"Content-Type": "application/json", "Accept": "text/event-stream"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as stream:
+            deadline = time.monotonic() + 30
+            while b'"CREATED"' not in stream.readline():
+                assert time.monotonic() < deadline
     finally:
         demo.terminate()
         output, _ = demo.communicate(timeout=30)

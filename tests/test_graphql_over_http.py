@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 import pytest
 
+from app.http import prefers_event_stream
 from tests.http_calls import exchange
 from tests.live import LiveStack
 
@@ -100,3 +101,23 @@ def test_an_unacceptable_accept_is_answered_in_json(keyed: LiveStack) -> None:
     sent = {"Content-Type": "application/json", "Accept": "text/csv"}
     status, answer, _ = exchange(keyed.url, "POST", sent, b'{"query": "{ __typename }"}')
     assert (status, answer["content-type"]) == (401, "application/json")
+
+
+@pytest.mark.parametrize(
+    ("accept", "stream"),
+    [
+        ("text/event-stream", True),  # graphql-sse's client
+        ("text/event-stream, application/json;q=0.5", True),
+        # urql lists the stream after the JSON types for every operation: JSON for a mutation.
+        (
+            "application/graphql-response+json, application/graphql+json, application/json, "
+            "text/event-stream, multipart/mixed",
+            False,
+        ),
+        ("application/json, text/event-stream;q=0", False),
+        ("*/*", False),
+        (None, False),
+    ],
+)
+def test_a_stream_only_when_the_client_prefers_it(accept: str | None, stream: bool) -> None:
+    assert prefers_event_stream(accept) is stream

@@ -326,12 +326,14 @@ def test_jwks_from_a_url_is_fetched_and_cached(keys: dict[str, SigningKey]) -> N
     assert served == ["/.well-known/jwks.json"]  # fetched once, then cached
 
 
-async def test_websocket_connections_are_closed_before_reaching_graphql() -> None:
-    reached: list[object] = []
+async def test_websockets_elsewhere_are_closed_and_graphql_ones_authenticate_at_init() -> None:
+    # /graphql sockets reach the view, which authenticates at connection_init
+    # (tests/test_live_transports.py checks a socket without credentials gets nothing).
+    reached: list[str] = []
     sent: list[Message] = []
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        reached.append(scope)
+        reached.append(scope["path"])
 
     async def receive() -> Message:
         return {"type": "websocket.connect"}
@@ -339,10 +341,11 @@ async def test_websocket_connections_are_closed_before_reaching_graphql() -> Non
     async def send(message: Message) -> None:
         sent.append(message)
 
-    scope = {"type": "websocket", "path": "/graphql", "headers": [], "state": {}}
-    await AuthMiddleware(app)(scope, receive, send)
+    for path in ("/graphiql", "/graphql"):
+        scope: Scope = {"type": "websocket", "path": path, "headers": [], "state": {}}
+        await AuthMiddleware(app)(scope, receive, send)
 
-    assert reached == []
+    assert reached == ["/graphql"]
     assert sent == [{"type": "websocket.close", "code": 1008}]
 
 

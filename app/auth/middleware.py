@@ -23,8 +23,12 @@ class AuthMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
-            # The schema has no subscriptions; refuse rather than run queries unauthenticated.
-            await send({"type": "websocket.close", "code": 1008})
+            if scope["path"].rstrip("/") != self.path:
+                await send({"type": "websocket.close", "code": 1008})
+                return
+            # graphql-transport-ws authenticates at connection_init (app/websocket.py): a
+            # browser cannot set headers on an upgrade, and nothing runs before that message.
+            await self.app(scope, receive, send)
             return
         if scope["type"] != "http" or scope["path"].rstrip("/") != self.path:
             await self.app(scope, receive, send)

@@ -1,0 +1,1 @@
+"""Live sessions: shared pollers that turn upstream listings into session events."""

@@ -1,0 +1,423 @@
+"""The hub: one poller per distinct watch, fanning its events out to bounded subscriber queues.
+
+A watch is an effective filter (the caller's scope already applied, so callers who may see the
+same sessions share it) plus the forwarded upstream credentials it polls with. Its poller
+starts with the first subscriber and stops a grace period after the last, so a client that
+reconnects with its last cursor finds the replay buffer still there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import random
+import secrets
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+from app.errors import BadUserInput, GatewayError, UpstreamError
+from app.listing.filter import SessionFilter
+from app.live.clock import Clock, SystemClock
+from app.live.events import EventKind, LiveProblem, ProviderSnapshot, SessionChange
+from app.live.metrics import LiveMetrics
+from app.live.poll import Listing, read_provider
+from app.revocations import Revoked
+from app.upstream import accounting, deadline
+from app.upstream.credentials import CALLER_HEADERS
+from app.upstream.records import Provider, SessionStatus
+from app.upstream.upstreams import Upstreams
+
+if TYPE_CHECKING:
+    from app.settings import Settings
+
+log = logging.getLogger("session_gateway.live")
+
+JITTER = 0.1  # each wait is the interval +-10%, so watches started together drift apart
+
+
+class TooManySubscriptions(GatewayError):
+    """The caller, or the process, holds as many open subscriptions as allowed."""
+
+    code = "TOO_MANY_SUBSCRIPTIONS"
+
+
+@dataclass(frozen=True, slots=True)
+class LiveConfig:
+    interval: float = 5.0
+    grace: float = 30.0
+    queue: int = 100
+    replay: int = 1000
+    max_sessions: int = 1000  # per provider per poll
+    max_subscriptions: int = 1000
+    max_per_caller: int = 20
+    request_timeout: float = 5.0
+    call_budget: int | None = 100
+
+    @classmethod
+    def of(cls, settings: Settings) -> LiveConfig:
+        return cls(
+            interval=settings.poll_interval,
+            grace=settings.poll_grace,
+            queue=settings.subscription_queue,
+            replay=settings.subscription_replay,
+            max_sessions=settings.poll_max_sessions,
+            max_subscriptions=settings.max_subscriptions,
+            max_per_caller=settings.max_subscriptions_per_caller,
+            request_timeout=settings.request_timeout,
+            call_budget=settings.max_upstream_calls,
+        )
+
+
+Item = SessionChange | LiveProblem
+_WAKE = LiveProblem("WAKE", "the backlog has items")  # never leaves Subscription.next
+
+
+class Subscription:
+    """One subscriber's bounded queue; iterate it for events until a final problem or close."""
+
+    def __init__(self, hub: Hub, watch: Watch, caller: str, size: int) -> None:
+        self._hub, self.watch, self.caller = hub, watch, caller
+        self._queue: asyncio.Queue[Item] = asyncio.Queue(size)
+        # Replayed and initial events, read before the queue: bounded by the replay buffer and
+        # the poll bound, not by the queue, which measures how far behind live events one is.
+        self.backlog: deque[Item] = deque()
+        self.closed = False
+
+    def offer(self, item: Item) -> None:
+        """Queue `item` without waiting; a full queue drops the subscriber (told why)."""
+        if self.closed:
+            return
+        try:
+            self._queue.put_nowait(item)
+        except asyncio.QueueFull:
+            while not self._queue.empty():
+                self._queue.get_nowait()
+            self._queue.put_nowait(
+                LiveProblem(
+                    "SLOW_CONSUMER",
+                    "The subscription fell too far behind its events and was dropped; "
+                    "resubscribe with the last cursor you received.",
+                    final=True,
+                )
+            )
+            self._hub.metrics.dropped.inc()
+            self.close()
+
+    async def next(self) -> Item:
+        while True:
+            if self.backlog:
+                return self.backlog.popleft()
+            item = await self._queue.get()
+            if item is not _WAKE:
+                return item
+
+    def ready(self) -> list[Item]:
+        """What can be read now without waiting."""
+        items = list(self.backlog)
+        self.backlog.clear()
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if item is not _WAKE:
+                items.append(item)
+        return items
+
+    def close(self) -> None:
+        """Leave the watch (idempotent); queued items can still be read."""
+        if not self.closed:
+            self.closed = True
+            self._hub.leave(self)
+
+
+@dataclass(eq=False)
+class Watch:
+    """One poll loop's state: snapshots per provider, subscribers, replay buffer."""
+
+    key: tuple[SessionFilter, str]
+    session_filter: SessionFilter
+    headers: Mapping[str, str]
+    started_after: int  # the hub's sequence when this watch began
+    replay: deque[SessionChange]
+    subscribers: set[Subscription] = field(default_factory=set)
+    snapshots: dict[Provider, ProviderSnapshot] = field(default_factory=dict)
+    failing: set[Provider] = field(default_factory=set)
+    truncated: set[Provider] = field(default_factory=set)
+    evicted_through: int = 0  # the newest sequence no longer in `replay`
+    last_sequence: int = 0
+    polled: bool = False
+    waiting_initial: set[Subscription] = field(default_factory=set)
+    idle_since: float | None = None
+    task: asyncio.Task[None] | None = None
+
+    def initial(self) -> list[SessionChange]:
+        """The active sessions known now, as CREATED, oldest first."""
+        records = [
+            r
+            for snapshot in self.snapshots.values()
+            for r in snapshot.records.values()
+            if r.status is SessionStatus.ACTIVE
+        ]
+        records.sort(key=lambda r: r.sort_key)
+        return [
+            SessionChange(
+                EventKind.CREATED, r.provider, r.global_id, r.created_at, r, self.last_sequence
+            )
+            for r in records
+        ]
+
+
+class Hub:
+    """Every watch of one app; subscribe() to one, revocations go to all."""
+
+    def __init__(
+        self,
+        upstreams: Upstreams,
+        config: LiveConfig | None = None,
+        metrics: LiveMetrics | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.upstreams = upstreams
+        self.config = config or LiveConfig()
+        self.metrics = metrics or LiveMetrics()
+        self.clock = clock or SystemClock()
+        # Its own generator: the global one belongs to whoever else runs in the process.
+        self._random = random.Random()
+        self.epoch = secrets.token_hex(4)  # cursors of another process (or restart) are stale
+        self._sequence = 0
+        self._watches: dict[tuple[SessionFilter, str], Watch] = {}
+        self._per_caller: dict[str, int] = {}
+        self._open = 0
+        upstreams.revocations.listen(self.on_revoked)
+
+    # -- cursors
+
+    def cursor(self, sequence: int) -> str:
+        return f"{self.epoch}.{sequence}"
+
+    def parse_cursor(self, value: str, argument: str) -> int | None:
+        """The sequence of a cursor of this process; None when it is another process's."""
+        epoch, _, number = value.strip().partition(".")
+        if not epoch or not number.isdigit() or len(number) > 18:
+            raise BadUserInput(f"`{argument}` is not a cursor of sessionEvents.")
+        return int(number) if epoch == self.epoch else None
+
+    # -- subscribing
+
+    def subscribe(
+        self,
+        caller: str,
+        session_filter: SessionFilter,
+        forwarded: Mapping[str, str] | None = None,
+        *,
+        include_initial: bool = False,
+        since: int | None = None,
+        resuming: bool = False,
+    ) -> Subscription:
+        """Join (or start) the watch of `session_filter` with the caller's forwarded headers.
+
+        `resuming` with `since` None means a cursor this process cannot honour: the subscriber
+        is told (REPLAY_INCOMPLETE) and gets the current sessions instead.
+        """
+        config = self.config
+        if self._open >= config.max_subscriptions:
+            raise TooManySubscriptions(
+                f"This gateway holds its maximum of {config.max_subscriptions} open "
+                "subscriptions; try again later."
+            )
+        if self._per_caller.get(caller, 0) >= config.max_per_caller:
+            raise TooManySubscriptions(
+                f"You hold the maximum of {config.max_per_caller} open subscriptions; "
+                "close one first."
+            )
+        headers = MappingProxyType(dict(forwarded or {}))
+        key = (session_filter, _digest(headers))
+        watch = self._watches.get(key)
+        if watch is None:
+            watch = Watch(key, session_filter, headers, self._sequence, deque(maxlen=config.replay))
+            self._watches[key] = watch
+            watch.task = asyncio.create_task(self._run(watch), name="live-poller")
+            self.metrics.pollers.inc()
+        sub = Subscription(self, watch, caller, config.queue)
+        watch.subscribers.add(sub)
+        watch.idle_since = None
+        self._open += 1
+        self._per_caller[caller] = self._per_caller.get(caller, 0) + 1
+        self.metrics.subscriptions.inc()
+        # All of the below happens without awaiting: no event can slip between replay and live.
+        if resuming:
+            if since is None or since < watch.started_after or since < watch.evicted_through:
+                sub.backlog.append(
+                    LiveProblem(
+                        "REPLAY_INCOMPLETE",
+                        "Events after that cursor are no longer kept; the sessions matching now "
+                        "follow as CREATED.",
+                    )
+                )
+                include_initial = True
+            else:
+                sub.backlog.extend(c for c in watch.replay if c.sequence > since)
+        if include_initial:
+            if watch.polled:
+                sub.backlog.extend(watch.initial())
+            else:
+                watch.waiting_initial.add(sub)
+        for provider in watch.failing:
+            sub.offer(_failing(provider, None))
+        return sub
+
+    def leave(self, sub: Subscription) -> None:
+        watch = sub.watch
+        if sub not in watch.subscribers:
+            return
+        watch.subscribers.discard(sub)
+        watch.waiting_initial.discard(sub)
+        self._open -= 1
+        left = self._per_caller[sub.caller] - 1
+        if left:
+            self._per_caller[sub.caller] = left
+        else:
+            del self._per_caller[sub.caller]
+        self.metrics.subscriptions.dec()
+        if not watch.subscribers:
+            watch.idle_since = self.clock.monotonic()
+
+    @property
+    def watches(self) -> int:
+        return len(self._watches)
+
+    # -- polling
+
+    async def _run(self, watch: Watch) -> None:
+        try:
+            while True:
+                await self.poll(watch)
+                wait = self.config.interval * self._random.uniform(1 - JITTER, 1 + JITTER)
+                await self.clock.sleep(wait)
+                idle = watch.idle_since
+                if idle is not None and self.clock.monotonic() - idle >= self.config.grace:
+                    return
+        finally:
+            self._watches.pop(watch.key, None)
+            self.metrics.pollers.dec()
+
+    async def poll(self, watch: Watch) -> None:
+        """One poll of every provider the watch covers, with a request's deadline and budget."""
+        CALLER_HEADERS.set(watch.headers)
+        deadline.start(self.config.request_timeout)
+        accounting.start(self.config.call_budget)
+        providers = watch.session_filter.in_scope(self.upstreams.enabled)
+        limit = self.config.max_sessions
+        results = await asyncio.gather(
+            *(read_provider(self.upstreams, p, watch.session_filter, limit) for p in providers),
+            return_exceptions=True,
+        )
+        now = self.clock.now()
+        for provider, result in zip(providers, results, strict=True):
+            if isinstance(result, Listing):
+                self._apply(watch, provider, result, now)
+            elif isinstance(result, asyncio.CancelledError):
+                raise result
+            else:
+                if not isinstance(result, UpstreamError):
+                    log.error("A live poll of %s failed", provider.value, exc_info=result)
+                if provider not in watch.failing:  # one problem per outage, not one per poll
+                    watch.failing.add(provider)
+                    self._tell(watch, _failing(provider, result))
+        if not watch.polled:
+            watch.polled = True
+            initial = watch.initial()
+            for sub in watch.waiting_initial:
+                sub.backlog.extend(initial)
+                sub.offer(_WAKE)  # a reader waiting on the queue looks at the backlog again
+            watch.waiting_initial.clear()
+
+    def _apply(self, watch: Watch, provider: Provider, listing: Listing, now: datetime) -> None:
+        watch.failing.discard(provider)
+        snapshot = watch.snapshots.get(provider)
+        baseline = snapshot is None
+        if snapshot is None:
+            snapshot = watch.snapshots[provider] = ProviderSnapshot()
+        changes = snapshot.apply(listing.records, now, complete=listing.complete)
+        if not listing.complete and provider not in watch.truncated:
+            watch.truncated.add(provider)
+            self._tell(
+                watch,
+                LiveProblem(
+                    "WATCH_TRUNCATED",
+                    f"More than {self.config.max_sessions} sessions of {provider.value} match "
+                    "this filter; only that many are watched (narrow the filter).",
+                    provider,
+                ),
+            )
+        if baseline:
+            return  # what a provider first shows is the starting point, not news
+        for change in changes:
+            self._publish(watch, change)
+
+    def _publish(self, watch: Watch, change: SessionChange) -> None:
+        self._sequence += 1
+        change = replace(change, sequence=self._sequence)
+        if len(watch.replay) == watch.replay.maxlen:
+            watch.evicted_through = watch.replay[0].sequence
+        watch.replay.append(change)
+        watch.last_sequence = change.sequence
+        self.metrics.events.labels(change.kind.value).inc()
+        for sub in list(watch.subscribers):
+            sub.offer(change)
+
+    def _tell(self, watch: Watch, problem: LiveProblem) -> None:
+        self.metrics.problems.labels(problem.code).inc()
+        for sub in list(watch.subscribers):
+            sub.offer(problem)
+
+    # -- revocations
+
+    async def on_revoked(self, revoked: Revoked) -> None:
+        """Sessions ended through this gateway are ENDED in every watch that holds them, now."""
+        ids = set(revoked.session_ids)
+        now = self.clock.now()
+        for watch in list(self._watches.values()):
+            snapshot = watch.snapshots.get(revoked.provider)
+            if snapshot is None:
+                continue
+            for record in list(snapshot.records.values()):
+                if record.status is not SessionStatus.ACTIVE:
+                    continue
+                user = record.user.native_id if record.user else None
+                if record.native_id in ids or (revoked.user_id and user == revoked.user_id):
+                    ended = snapshot.mark_ended(record, SessionStatus.REVOKED)
+                    change = SessionChange(
+                        EventKind.ENDED, record.provider, record.global_id, now, ended
+                    )
+                    self._publish(watch, change)
+
+    async def close(self) -> None:
+        """Stop every poller (app shutdown)."""
+        tasks = [w.task for w in self._watches.values() if w.task is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def _digest(headers: Mapping[str, str]) -> str:
+    """Watches with different forwarded credentials never share a poll (nor their results)."""
+    text = "\n".join(f"{k}:{v}" for k, v in sorted(headers.items()))
+    return hashlib.sha256(text.encode()).hexdigest()[:16] if headers else ""
+
+
+def _failing(provider: Provider, error: BaseException | None) -> LiveProblem:
+    if isinstance(error, UpstreamError):
+        return LiveProblem(error.code, str(error), provider)
+    return LiveProblem(
+        "UPSTREAM_UNAVAILABLE",
+        f"{provider.value} could not be polled; its sessions keep their last known state "
+        "until it answers again.",
+        provider,
+    )
