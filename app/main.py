@@ -414,13 +414,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     graphql.websocket_adapter_class = TextWebSocketAdapter
     graphql.graphql_transport_ws_handler_class = transport_ws_handler(
-        settings.heartbeat_interval, settings.reauth_interval
+        settings.heartbeat_interval, settings.reauth_interval, persisted
     )
     graphql.sse = SseEndpoint(
         schema,
         graphql.get_context,
         heartbeat=settings.heartbeat_interval,
         reauth=settings.reauth_interval,
+        persisted=persisted,
     )
     routes = [
         Route("/graphql", graphql),

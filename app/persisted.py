@@ -41,6 +41,12 @@ MAX_LOCAL_APQ = 1000
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
+REQUIRED_MESSAGE = (
+    "This gateway runs only trusted documents: send `documentId` (or an APQ hash) of a "
+    f"document in its manifest; arbitrary documents need an API key with the scope {DOCUMENTS_ANY}."
+)
+
+
 class Refused(Exception):
     """A request refused before execution, answered as a GraphQL error with `status`."""
 
@@ -147,7 +153,7 @@ class PersistedDocuments:
             return await self._by_id(data, document_id)
         if persisted is not None:
             return await self._apq(data, persisted, principal)
-        if data.query is not None and not self._may_send(data.query, principal):
+        if data.query is not None and not self.may_send(data.query, principal):
             raise self._count_refused()
         return data
 
@@ -186,7 +192,7 @@ class PersistedDocuments:
             return replace(data, query=query)
         if sha256(data.query) != digest:
             raise Refused(400, "BAD_REQUEST", "provided sha does not match query")
-        if not self._may_send(data.query, principal):
+        if not self.may_send(data.query, principal):
             raise self._count_refused()
         registers = digest not in self.trusted and not principal.anonymous
         if registers and len(data.query.encode()) <= self.max_bytes:
@@ -194,7 +200,7 @@ class PersistedDocuments:
             self._mark("apq_registered")
         return data
 
-    def _may_send(self, query: str, principal: Principal) -> bool:
+    def may_send(self, query: str, principal: Principal) -> bool:
         """Whether an arbitrary document may run (anything but `require` mode lets it)."""
         return (
             self.mode != "require"
@@ -204,13 +210,7 @@ class PersistedDocuments:
 
     def _count_refused(self) -> Refused:
         self._mark("refused")
-        return Refused(
-            400,
-            "PERSISTED_DOCUMENT_REQUIRED",
-            "This gateway runs only trusted documents: send `documentId` (or an APQ hash) of "
-            "a document in its manifest; arbitrary documents need an API key with the scope "
-            f"{DOCUMENTS_ANY}.",
-        )
+        return Refused(400, "PERSISTED_DOCUMENT_REQUIRED", REQUIRED_MESSAGE)
 
     def _mark(self, result: str) -> None:
         if self.metrics is not None:

@@ -23,12 +23,14 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Scope
+from strawberry.http import GraphQLRequestData
 from strawberry.types import ExecutionResult
 
 from app.auth.authenticator import Authenticator
 from app.auth.principal import Principal
 from app.http import EVENT_STREAM, prefers_event_stream
 from app.live.caller import LiveCaller
+from app.persisted import PersistedDocuments, Refused
 from resolvers.context import Context
 
 _DONE = object()
@@ -90,8 +92,10 @@ class SseEndpoint:
         *,
         heartbeat: float,
         reauth: float,
+        persisted: PersistedDocuments | None = None,
     ) -> None:
         self._schema = schema
+        self._persisted = persisted
         self._context = context
         self._heartbeat = heartbeat
         self._reauth = reauth
@@ -101,7 +105,7 @@ class SseEndpoint:
             body = orjson.loads(await request.body())
         except orjson.JSONDecodeError:
             return _problem(400, "BAD_REQUEST", "The body is not valid JSON.")
-        if not isinstance(body, dict) or not isinstance(body.get("query"), str):
+        if not isinstance(body, dict):
             return _problem(400, "BAD_REQUEST", "The body needs a `query` string.")
         variables = body.get("variables")
         if variables is not None and not isinstance(variables, dict):
@@ -109,10 +113,26 @@ class SseEndpoint:
         operation_name = body.get("operationName")
         if operation_name is not None and not isinstance(operation_name, str):
             return _problem(400, "BAD_REQUEST", "`operationName` must be a string.")
-        problem = operation_problem(body["query"], operation_name, "SSE")
+        principal: Principal = request.state.principal
+        extensions = body.get("extensions")
+        data = GraphQLRequestData(
+            body.get("query"),
+            variables,
+            operation_name,
+            extensions if isinstance(extensions, dict) else None,
+        )
+        if self._persisted is not None:
+            # The same trusted-document rules as queries: `documentId`, APQ, `require` mode.
+            try:
+                data = await self._persisted.resolve(data, body.get("documentId"), principal)
+            except Refused as exc:
+                return _problem(400 if exc.status == 200 else exc.status, exc.code, exc.message)
+        if not isinstance(data.query, str):
+            return _problem(400, "BAD_REQUEST", "The body needs a `query` string.")
+        query = data.query
+        problem = operation_problem(query, operation_name, "SSE")
         if problem is not None:
             return _problem(400, "BAD_REQUEST", problem)
-        principal: Principal = request.state.principal
         authenticator: Authenticator = request.state.authenticator
         address = request.client.host if request.client else None
         live = LiveCaller.create(
@@ -121,9 +141,7 @@ class SseEndpoint:
         live.last_event_id = request.headers.get("last-event-id") or None
         context = await self._context(request, Response())
         context = replace(context, live=live)
-        result = await self._schema.subscribe(
-            body["query"], variables, context, None, operation_name
-        )
+        result = await self._schema.subscribe(query, variables, context, None, operation_name)
         if isinstance(result, ExecutionResult):
             # Not a stream: the document was refused (400) or the subscription failed to start.
             status = 400 if result.data is None and _before_execution(result) else 200

@@ -34,6 +34,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 from app.auth.authenticator import Authenticator, Unauthenticated
 from app.echo import clip_echoes
 from app.live.caller import LiveCaller
+from app.persisted import REQUIRED_MESSAGE, PersistedDocuments
 from app.sse import operation_problem
 from resolvers.context import Context
 
@@ -66,6 +67,7 @@ class AuthenticatingTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
 
     heartbeat_interval = 15.0
     reauth_interval = 60.0
+    persisted: PersistedDocuments | None = None
     _heartbeat: asyncio.Task[None] | None = None
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
@@ -100,8 +102,17 @@ class AuthenticatingTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
         query: object = payload.get("query")
         name = payload.get("operationName")
         problem = operation_problem(query, name, "WebSocket") if isinstance(query, str) else None
+        code = "BAD_REQUEST"
+        if (
+            problem is None
+            and isinstance(query, str)
+            and self.persisted is not None
+            and not self.persisted.may_send(query, self.context.principal)
+        ):
+            # `require` mode holds here too: only trusted documents, unless `documents:any`.
+            problem, code = REQUIRED_MESSAGE, "PERSISTED_DOCUMENT_REQUIRED"
         if problem is not None and self.connection_acknowledged:
-            error = GraphQLError(problem, extensions={"code": "BAD_REQUEST"})
+            error = GraphQLError(problem, extensions={"code": code})
             await self.send_message(
                 ErrorMessage(id=message["id"], type="error", payload=[error.formatted])
             )
@@ -125,10 +136,13 @@ class AuthenticatingTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
                 await self.send_message({"type": "ping"})
 
 
-def transport_ws_handler(heartbeat: float, reauth: float) -> type[AuthenticatingTransportWS]:
-    """The handler class with this app's heartbeat and re-authentication intervals."""
+def transport_ws_handler(
+    heartbeat: float, reauth: float, persisted: PersistedDocuments | None = None
+) -> type[AuthenticatingTransportWS]:
+    """The handler class with this app's heartbeat and re-authentication intervals and its
+    trusted documents."""
     return type(
         "GatewayTransportWS",
         (AuthenticatingTransportWS,),
-        {"heartbeat_interval": heartbeat, "reauth_interval": reauth},
+        {"heartbeat_interval": heartbeat, "reauth_interval": reauth, "persisted": persisted},
     )
