@@ -91,7 +91,11 @@ async def serve(args: argparse.Namespace) -> None:
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         control_port = runner.addresses[0][1]
-        env = mocks.gateway_env() | {"GATEWAY_PREFACTOR_POOL_IDS": pool_id}
+        # The four providers of the original brief, which the floor and the peer also call:
+        # Kratos (added later) is left out, so the targets stay comparable.
+        env = {k: v for k, v in mocks.gateway_env().items() if not k.startswith("GATEWAY_KRATOS_")}
+        env["GATEWAY_PREFACTOR_POOL_IDS"] = pool_id
+        urls = {provider: url for provider, url in mocks.urls.items() if provider != "KRATOS"}
         visible = (
             len(data.privx)
             + sum(1 for s in data.prefactor if s["pool_id"] == pool_id)
@@ -99,7 +103,7 @@ async def serve(args: argparse.Namespace) -> None:
             + len(data.hyperid_sessions)
         )
         ready = {
-            "urls": mocks.urls,
+            "urls": urls,
             "env": env,
             "credentials": {
                 "privx_token": mocks.credentials.privx_token,
