@@ -32,7 +32,12 @@ class Retrying:
     async def send(self, call: Call) -> Response:
         if not call.read or self._attempts <= 1:
             return await self._inner.send(call)
-        failed: Response | UpstreamError | None = None
+        try:
+            return await self._attempt(call)
+        except (_Answered, UpstreamUnavailable) as exc:
+            failed: _Answered | UpstreamUnavailable = exc
+        # Most reads succeed at once, so stamina is set up only after a failure; its first
+        # attempt replays that one, for its hook to decide on like any other.
         try:
             async for attempt in stamina.retry_context(
                 on=_wait,
@@ -43,24 +48,27 @@ class Retrying:
                 wait_jitter=WAIT_JITTER,
             ):
                 with attempt:
+                    if attempt.num == 1:
+                        raise failed
                     try:
-                        response = await self._inner.send(call)
-                    except UpstreamUnavailable as exc:
+                        return await self._attempt(call)
+                    except (_Answered, UpstreamUnavailable) as exc:
                         failed = exc
                         raise
-                    if response.status in RETRY_STATUSES:
-                        failed = response
-                        raise _Answered(response)
-                    return response
         except _Answered as last:
             return last.response  # its status is reported (not retried again, or no time left)
         except CallBudgetExceeded as spent:
-            if failed is None:
-                raise
             # The budget ran out between attempts: report the upstream's failure, noting why it
             # was not tried again.
             raise _not_retried(self._provider, failed, spent) from spent
         raise AssertionError("stamina ended without an outcome")  # pragma: no cover
+
+    async def _attempt(self, call: Call) -> Response:
+        """One exchange; a status worth retrying is raised (_Answered)."""
+        response = await self._inner.send(call)
+        if response.status in RETRY_STATUSES:
+            raise _Answered(response)
+        return response
 
 
 class _Answered(Exception):
@@ -104,11 +112,14 @@ def retry_after(value: str | None) -> float | None:
 
 
 def _not_retried(
-    provider: str, failed: Response | UpstreamError, spent: CallBudgetExceeded
+    provider: str, failed: _Answered | UpstreamError, spent: CallBudgetExceeded
 ) -> UpstreamError:
     """The failure of the last attempt, saying that the request's call budget stopped retries."""
-    error = status_error(provider, failed.status) if isinstance(failed, Response) else failed
-    assert error is not None  # a retried status is always an error
+    if isinstance(failed, _Answered):
+        answered = status_error(provider, failed.response.status)
+        assert answered is not None  # a status worth retrying is always an error
+        failed = answered
+    error = failed
     budget = spent.details["budget"]
     return type(error)(
         f"{error} It was not retried: the request has used its budget of {budget} upstream calls.",
