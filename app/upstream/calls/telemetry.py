@@ -27,11 +27,10 @@ class Telemetry:
         self._health = health
         self._metrics = metrics
         self._tracing = tracing
-        self._attributes = {"gateway.provider": provider}
 
     async def observe(self, call: Call, run: Callable[[], Awaitable[T]]) -> T:
         started = time.perf_counter()
-        attributes = {**self._attributes, "http.request.method": call.method}
+        attributes = {"gateway.provider": self._provider, "http.request.method": call.method}
         with self._tracing.span(f"upstream {self._provider}", attributes) as span:
             try:
                 result = await run()
