@@ -122,12 +122,13 @@ async def test_a_cancelled_probe_is_given_back_and_records_nothing(upstream: Ups
     assert health.health is Health.UNKNOWN
 
 
+@pytest.mark.parametrize("slow_call", [30.0, 0.05])
 async def test_a_call_cut_by_the_deadline_in_the_gateways_queue_is_not_a_failure(
-    upstream: Upstream,
+    upstream: Upstream, slow_call: float
 ) -> None:
     health = tripping()
     async with aiohttp.ClientSession() as session:
-        calls = endpoint(session, upstream, health, concurrency=1)
+        calls = endpoint(session, upstream, health, concurrency=1, slow_call=slow_call)
         holder = asyncio.ensure_future(calls.call("GET", "/hang", body))
         while "hang" not in upstream.seen:  # noqa: ASYNC110 - the server only has a list
             await asyncio.sleep(0.01)
@@ -139,8 +140,12 @@ async def test_a_call_cut_by_the_deadline_in_the_gateways_queue_is_not_a_failure
             await holder
 
     assert upstream.seen == ["hang"]  # the second call never left the gateway
-    assert caught.value.extensions["deadline"] is True
-    assert caught.value.code == "UPSTREAM_TIMEOUT"
+    assert str(caught.value) == "ZITADEL did not answer before the request deadline."
+    assert caught.value.extensions == {
+        "code": "UPSTREAM_TIMEOUT",
+        "provider": "ZITADEL",
+        "deadline": True,
+    }
     assert health.circuit.state is CircuitState.CLOSED
     assert health.health is Health.UNKNOWN
 
@@ -160,6 +165,12 @@ async def test_a_call_cut_by_the_deadline_in_flight_counts_only_if_the_upstream_
             )
 
     assert isinstance(caught.value, RequestDeadline) is not counted
+    assert str(caught.value) == "ZITADEL did not answer before the request deadline."
+    assert caught.value.extensions == {
+        "code": "UPSTREAM_TIMEOUT",
+        "provider": "ZITADEL",
+        "deadline": True,
+    }
     assert (health.circuit.state is CircuitState.OPEN) is counted
     assert (health.health is Health.DOWN) is counted
 
