@@ -20,9 +20,12 @@ from tests.live import LiveStack, post
 @pytest.fixture(scope="module")
 def exporter() -> InMemorySpanExporter:
     memory = InMemorySpanExporter()
-    provider = TracerProvider()
+    provider = trace.get_tracer_provider()
+    # Set once per process, as OpenTelemetry requires (mutmut runs pytest twice in one).
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
     provider.add_span_processor(SimpleSpanProcessor(memory))
-    trace.set_tracer_provider(provider)  # once per process, as OpenTelemetry requires
     return memory
 
 
