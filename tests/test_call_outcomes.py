@@ -127,7 +127,8 @@ async def test_a_call_cut_by_the_deadline_in_the_gateways_queue_is_not_a_failure
     upstream: Upstream, slow_call: float
 ) -> None:
     health = tripping()
-    async with aiohttp.ClientSession() as session:
+    # The loop's lag is watched too: a call that never left has no time in flight to weigh.
+    async with aiohttp.ClientSession() as session, LAG.running():
         calls = endpoint(session, upstream, health, concurrency=1, slow_call=slow_call)
         holder = asyncio.ensure_future(calls.call("GET", "/hang", body))
         while "hang" not in upstream.seen:  # noqa: ASYNC110 - the server only has a list
@@ -282,6 +283,7 @@ async def test_any_exception_while_parsing_is_a_bad_response(
             await endpoint(session, upstream, health).call("GET", "/items", parse)
 
     assert str(caught.value) == "ZITADEL answered with an unexpected shape."
+    assert caught.value.extensions == {"code": "UPSTREAM_BAD_RESPONSE", "provider": "ZITADEL"}
     assert health.health is Health.DOWN
     assert health.last_error_code == "UPSTREAM_BAD_RESPONSE"
     assert health.circuit.state is CircuitState.CLOSED  # an answer, just not a usable one
@@ -294,6 +296,7 @@ async def test_a_body_that_is_not_json_is_a_bad_response(upstream: Upstream) -> 
             await endpoint(session, upstream, health).call("GET", "/garbage", body)
 
     assert str(caught.value) == "ZITADEL answered with invalid JSON."
+    assert caught.value.extensions == {"code": "UPSTREAM_BAD_RESPONSE", "provider": "ZITADEL"}
     assert upstream.seen == ["garbage"]  # a bad body is not retried
     assert health.health is Health.DOWN
     assert health.last_error_code == "UPSTREAM_BAD_RESPONSE"
@@ -542,3 +545,30 @@ async def test_telemetry_counts_every_outcome_but_cancellation(upstream: Upstrea
     assert count("gateway_upstream_errors_total", code="CALL_BUDGET_EXCEEDED") == 1
     assert count("gateway_upstream_call_duration_seconds_count") == 4  # not the cancelled one
     assert health.last_error_code == "UPSTREAM_BAD_RESPONSE"  # the budget's refusal is not health's
+
+
+async def test_a_retry_queued_behind_a_full_limit_at_the_deadline_is_not_a_failure(
+    upstream: Upstream,
+) -> None:
+    health = tripping()
+
+    async def flaky() -> Any:
+        deadline.start(3.0)
+        return await calls.call("GET", "/flaky", body)
+
+    async with aiohttp.ClientSession() as session:
+        calls = endpoint(session, upstream, health, concurrency=1)
+        retried = asyncio.ensure_future(flaky())
+        while "flaky" not in upstream.seen:  # noqa: ASYNC110 - the server only has a list
+            await asyncio.sleep(0.01)
+        # While the flaky call waits a second to retry, this one takes the only slot and keeps it.
+        holder = asyncio.ensure_future(calls.call("GET", "/hang", body))
+        with pytest.raises(RequestDeadline):
+            await retried
+        holder.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await holder
+
+    assert upstream.seen == ["flaky", "hang"]  # the retry never left the gateway
+    assert health.circuit.state is CircuitState.CLOSED
+    assert health.health is Health.UNKNOWN
