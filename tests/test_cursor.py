@@ -75,3 +75,9 @@ def test_a_state_whose_lists_disagree_in_length_is_refused() -> None:
         state = CursorState("f" * 16, STATE.created_at, "g", 0, (0, 0, 0), anchors, missed)
         with pytest.raises(BadUserInput):
             decode(CODEC.encode(state))
+
+
+def test_a_state_made_without_missed_streams_has_none_missed() -> None:
+    state = CursorState("f" * 16, STATE.created_at, "g", 0, (1, 2, 3), (None, None, None))
+    assert state.missed == (None, None, None)
+    assert decode(CODEC.encode(state)) == state

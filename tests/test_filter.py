@@ -9,7 +9,9 @@ from datetime import UTC, datetime
 import pytest
 
 from app.errors import BadUserInput
+from app.listing import plan
 from app.listing.filter import Part, SessionFilter, TimeRange, parse_network
+from app.listing.streams import LocalStream, Stream
 from app.upstream.records import (
     PrivxExtras,
     Provider,
@@ -58,6 +60,7 @@ SESSIONS = [
     session("b", user="u2", status=SessionStatus.EXPIRED, created=5, expires=6, agent=PHONE),
     session("c", provider=Provider.ZITADEL, user=None, expires=None, remote="2001:db8::1"),
     session("d", provider=Provider.ZITADEL, user="u1", created=15, remote="not an address"),
+    session("e", provider=Provider.KRATOS, user="u3", created=12),  # no address, no agent
 ]
 
 
@@ -68,7 +71,7 @@ def matching(given: SessionFilter) -> list[str]:
 @pytest.mark.parametrize(
     ("given", "expected"),
     [
-        (SessionFilter(), ["a", "b", "c", "d"]),
+        (SessionFilter(), ["a", "b", "c", "d", "e"]),
         (SessionFilter(providers=frozenset({Provider.ZITADEL})), ["c", "d"]),
         (
             SessionFilter(session_ids=frozenset({(Provider.PRIVX, "b"), (Provider.PRIVX, "c")})),
@@ -80,13 +83,14 @@ def matching(given: SessionFilter) -> list[str]:
         ),
         (SessionFilter(users=frozenset({(Provider.ZITADEL, "u2")})), []),
         (SessionFilter(statuses=frozenset({SessionStatus.EXPIRED})), ["b"]),
-        (SessionFilter(created=TimeRange(since=at(10))), ["a", "c", "d"]),
+        (SessionFilter(created=TimeRange(since=at(10))), ["a", "c", "d", "e"]),
         (SessionFilter(created=TimeRange(until=at(10))), ["b"]),
-        (SessionFilter(created=TimeRange(at(6), at(15))), ["a", "c"]),
+        (SessionFilter(created=TimeRange(at(6), at(15))), ["a", "c", "e"]),
         (SessionFilter(expires=TimeRange(until=at(20))), ["b"]),  # no expiry: never in range
         (SessionFilter(remote_address=parse_network("203.0.113.0/24")), ["a"]),
         (SessionFilter(remote_address=parse_network("198.51.100.7")), ["b"]),  # the agent's IP
         (SessionFilter(remote_address=parse_network("2001:db8::/32")), ["c"]),
+        (SessionFilter(remote_address=parse_network("0.0.0.0/0")), ["a", "b"]),
         (SessionFilter(user_agent="FIREFOX"), ["a"]),
         (SessionFilter(user_agent="pixel"), ["b"]),
         (SessionFilter(user_agent="android"), ["b"]),
@@ -111,7 +115,7 @@ def test_what_an_upstream_applied_is_not_checked_again_except_enforced_users() -
     )
     statuses_only = given.residual(frozenset({Part.USERS}))
     assert statuses_only is not None
-    assert [s.native_id for s in SESSIONS if statuses_only(s)] == ["a", "c", "d"]
+    assert [s.native_id for s in SESSIONS if statuses_only(s)] == ["a", "c", "d", "e"]
     assert given.residual(frozenset({Part.USERS, Part.STATUSES})) is None
 
     enforced = SessionFilter(users=frozenset({(Provider.PRIVX, "u2")}), enforce_users=True)
@@ -151,6 +155,7 @@ def test_each_part_of_a_filter_changes_its_fingerprint() -> None:
         SessionFilter(created=TimeRange(until=at(1))),
         SessionFilter(expires=TimeRange(since=at(1))),
         SessionFilter(remote_address=parse_network("203.0.113.0/24")),
+        SessionFilter(remote_address=parse_network("198.51.100.0/24")),
         SessionFilter(user_agent="firefox"),
     ]
     prints = [p.fingerprint() for p in parts]
@@ -172,3 +177,21 @@ def test_a_network_may_have_host_bits_and_a_bad_one_is_named() -> None:
         "remoteAddress '203.0.113.300' is not an IP address or CIDR network "
         "(e.g. 203.0.113.24 or 203.0.113.0/24)."
     )
+
+
+def test_a_plan_fingerprint_binds_filter_order_and_streams() -> None:
+    async def nothing() -> list[SessionRecord]:
+        return []
+
+    def stream(key: str) -> Stream:
+        return LocalStream(key, Provider.PRIVX, nothing, None, descending=True)
+
+    one: list[Stream] = [stream("a"), stream("b")]
+    two: list[Stream] = [stream("a"), stream("c")]
+    prints = {
+        plan.fingerprint(SessionFilter(), True, one),
+        plan.fingerprint(SessionFilter(), False, one),
+        plan.fingerprint(SessionFilter(), True, two),
+        plan.fingerprint(SessionFilter(user_agent="x"), True, one),
+    }
+    assert len(prints) == 4
