@@ -116,10 +116,10 @@ def _not_retried(
 ) -> UpstreamError:
     """The failure of the last attempt, saying that the request's call budget stopped retries."""
     if isinstance(failed, _Answered):
-        answered = status_error(provider, failed.response.status)
-        assert answered is not None  # a status worth retrying is always an error
-        failed = answered
-    error = failed
+        error = status_error(provider, failed.response.status)
+        assert error is not None  # a status worth retrying is always an error
+    else:
+        error = failed
     budget = spent.details["budget"]
     return type(error)(
         f"{error} It was not retried: the request has used its budget of {budget} upstream calls.",
