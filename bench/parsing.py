@@ -2,7 +2,7 @@
 
 Payloads are the mock upstreams' own answers (same data generator, same envelopes, serialised
 with json.dumps as aiohttp's `web.json_response` does). Each provider's page goes through the
-adapter exactly as Endpoint.call does it: `_decode` (status checks, JSON) then the parser.
+adapter exactly as Endpoint.call does it: `decode` (status checks, JSON) then the parser.
 Run as `.venv/bin/python bench/parsing.py`; prints the best of 5 timings per provider.
 `--cpu` times this thread's CPU time instead of the wall clock (steadier on a shared VM);
 `--cold` forgets the global ids made so far before each page, as if every session were new.
@@ -26,7 +26,7 @@ from app.mocks import generate
 from app.mocks._time import wcf_date
 from app.mocks.prefactor import pagination
 from app.upstream import hyperid, prefactor, privx, zitadel
-from app.upstream._http import _decode
+from app.upstream.calls.decoding import decode
 
 PAGE = 100  # the gateway's largest page; PrivX full listings are longer still
 
@@ -89,7 +89,7 @@ def per_record(
         started = clock()
         for _ in range(loops):
             before()
-            parse(_decode("bench", 200, body))
+            parse(decode("bench", 200, body))
         return clock() - started
 
     loops = 1

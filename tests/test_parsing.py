@@ -13,8 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.errors import UpstreamBadResponse
-from app.upstream._http import _decode
 from app.upstream._json import obj, opt_int, opt_str, opt_time, req_str
+from app.upstream.calls.decoding import decode
 from app.upstream.prefactor import _CROCKFORD, pfid_time
 
 json_values = st.recursive(
@@ -44,7 +44,7 @@ def same(a: Any, b: Any) -> bool:
 @given(json_values, st.booleans())
 def test_decoding_gives_what_json_gives(value: Any, indent: bool) -> None:
     text = json.dumps(value, indent=2 if indent else None)
-    assert same(_decode("P", 200, text.encode()), json.loads(text))
+    assert same(decode("P", 200, text.encode()), json.loads(text))
 
 
 @pytest.mark.parametrize(
@@ -58,12 +58,12 @@ def test_decoding_gives_what_json_gives(value: Any, indent: bool) -> None:
     ],
 )
 def test_decoding_where_orjson_would_differ(text: str) -> None:
-    assert same(_decode("P", 200, text.encode()), json.loads(text))
+    assert same(decode("P", 200, text.encode()), json.loads(text))
 
 
 def test_integers_past_64_bits_are_refused_by_the_readers() -> None:
     # orjson reads them as floats; no upstream sends them; an id must not be rounded.
-    data = _decode("P", 200, b'{"id": 18446744073709551616, "n": 4.0, "big": 1e300}')
+    data = decode("P", 200, b'{"id": 18446744073709551616, "n": 4.0, "big": 1e300}')
     with pytest.raises(TypeError, match="id is not an exact integer"):
         opt_int(data, "id")
     with pytest.raises(TypeError, match="big is not an exact integer"):
@@ -72,13 +72,13 @@ def test_integers_past_64_bits_are_refused_by_the_readers() -> None:
 
 
 def test_bytes_that_are_not_utf8_are_replaced_as_before() -> None:
-    assert _decode("P", 200, b'{"name": "caf\xe9"}') == {"name": "caf\ufffd"}
+    assert decode("P", 200, b'{"name": "caf\xe9"}') == {"name": "caf\ufffd"}
 
 
 @pytest.mark.parametrize("text", ["{", "[1,]", "\ufeff{}", "{}\x00", "nul", "  "])
 def test_invalid_json_is_a_bad_response(text: str) -> None:
     with pytest.raises(UpstreamBadResponse, match="answered with invalid JSON") as caught:
-        _decode("P", 200, text.encode())
+        decode("P", 200, text.encode())
     assert isinstance(caught.value.__cause__, json.JSONDecodeError)
 
 

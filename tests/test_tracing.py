@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
+import aiohttp
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from app.errors import UpstreamUnavailable
+from app.tracing import Tracing
+from app.upstream._http import Endpoint
 from tests.live import LiveStack, post
 
 
 @pytest.fixture(scope="module")
 def exporter() -> InMemorySpanExporter:
     memory = InMemorySpanExporter()
-    provider = TracerProvider()
+    provider = trace.get_tracer_provider()
+    # Set once per process, as OpenTelemetry requires (mutmut runs pytest twice in one).
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
     provider.add_span_processor(SimpleSpanProcessor(memory))
-    trace.set_tracer_provider(provider)  # once per process, as OpenTelemetry requires
     return memory
 
 
@@ -48,3 +57,41 @@ def test_no_spans_without_gateway_tracing(exporter: InMemorySpanExporter) -> Non
     with LiveStack() as live:
         assert post(live.url, "{ sessions(first: 3) { totalCount } }")["data"]
     assert exporter.get_finished_spans() == ()
+
+
+async def test_an_upstream_span_names_provider_method_and_status(
+    exporter: InMemorySpanExporter,
+) -> None:
+    async def answer(request: web.Request) -> web.Response:
+        return web.Response(status=int(request.match_info["code"]))
+
+    app = web.Application()
+    app.router.add_get("/{code}", answer)
+    exporter.clear()
+    async with TestServer(app, host="127.0.0.1") as server, aiohttp.ClientSession() as session:
+        calls = Endpoint(
+            session,
+            provider="PRIVX",
+            base_url=str(server.make_url("/")),
+            headers={},
+            retries=0,
+            tracing=Tracing(enabled=True),
+        )
+        await calls.call("GET", "/204", lambda payload: payload)
+        with pytest.raises(UpstreamUnavailable):
+            await calls.call("GET", "/503", lambda payload: payload)
+
+    spans = exporter.get_finished_spans()
+    assert [s.name for s in spans] == ["upstream PRIVX", "upstream PRIVX"]
+    assert [dict(s.attributes or {}) for s in spans] == [
+        {
+            "gateway.provider": "PRIVX",
+            "http.request.method": "GET",
+            "http.response.status_code": 204,
+        },
+        {
+            "gateway.provider": "PRIVX",
+            "http.request.method": "GET",
+            "http.response.status_code": 503,
+        },
+    ]

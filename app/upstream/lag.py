@@ -82,5 +82,5 @@ class _PerLoop:
         return self._current().worst_since(since, now)
 
 
-# Endpoint consults it; the app's lifespan runs it.
+# The Deadline call layer consults it; the app's lifespan runs it.
 LAG = _PerLoop()
