@@ -21,12 +21,13 @@ compiled. `tests/test_plan_differential.py` compares the answers with graphql-co
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Generator
 from typing import Any, ClassVar, NamedTuple, cast
 
 import strawberry
 from graphql import (
     Executor,
+    GraphQLEnumType,
     GraphQLField,
     GraphQLID,
     GraphQLLeafType,
@@ -72,6 +73,8 @@ _EXECUTOR_METHODS = {
 _PLANS = 2048  # compiled selection sets kept per schema; the oldest go first
 _NO = object()  # a step's fast way does not apply: graphql-core completes the value
 _STANDARD_DIRECTIVES = frozenset({"include", "skip"})
+# Completed values that are never awaitable: no need to ask `is_awaitable`.
+_SETTLED = frozenset({str, int, float, bool, type(None), dict, list})
 
 # step(executor, source, path of the source object) -> the completed value, or Undefined.
 Step = Callable[["CompiledExecutor", Any, Path], Any]
@@ -179,7 +182,7 @@ class CompiledExecutor(ShortPathExecutor):
                 result = step(self, source, path)
                 if result is not Undefined:
                     results[name] = result
-                    if may_await and is_awaitable(result):
+                    if may_await and result.__class__ not in _SETTLED and is_awaitable(result):
                         pending.append(name)
         except Exception:
             if pending:  # others' awaitables may fail too: settle them
@@ -237,7 +240,7 @@ class CompiledExecutor(ShortPathExecutor):
                         self.handle_field_error(error, item.type, field_details_list, item_path)
                         append(None)
                         continue
-                    if is_awaitable(done):
+                    if done.__class__ is not dict and is_awaitable(done):
                         append(self._settle(done, item.type, field_details_list, item_path))
                         pending.append(index)
                     else:
@@ -337,7 +340,7 @@ def _step(
                 except Exception as error:
                     executor.handle_field_error(error, rtype, group, here)
                     return None
-                if executor.is_awaitable(completed):
+                if completed.__class__ not in _SETTLED and executor.is_awaitable(completed):
                     return executor._settle(completed, rtype, group, here)
                 return completed
             return executor._complete(field, parent, value, group, here, None)
@@ -364,7 +367,7 @@ def _step(
                 except Exception as error:
                     executor.handle_field_error(error, rtype, group, here)
                     return None
-                if executor.is_awaitable(completed):
+                if completed.__class__ not in _SETTLED and executor.is_awaitable(completed):
                     return executor._settle(completed, rtype, group, here)
                 return completed
             return executor._complete(field, parent, value, group, here, None)
@@ -438,16 +441,33 @@ def _coercer(kind: GraphQLLeafType | GraphQLObjectType) -> Callable[[Any], Any]:
     """`kind`'s output coercion returning `_NO` where graphql-core would report an error."""
     coerce_output = cast("GraphQLLeafType", kind).coerce_output_value
     strings = kind is GraphQLString or kind is GraphQLID
+    plain: set[type] = set()  # classes seen to be neither exceptions nor awaitables
 
     def coerce(value: Any) -> Any:
         if strings and value.__class__ is str:
             return value  # what both return for a str
-        if isinstance(value, Exception | Awaitable):
-            return _NO
+        if value.__class__ not in plain:
+            # graphql-core raises an exception and awaits an awaitable: `_complete` does both.
+            if isinstance(value, Exception | Awaitable | Generator):
+                return _NO
+            plain.add(value.__class__)
         try:
             coerced = coerce_output(value)
         except Exception:
             return _NO
         return _NO if coerced is None or coerced is Undefined else coerced
 
-    return coerce
+    members = getattr(kind, "wrapped_cls", None)  # Strawberry's enums: a Python Enum
+    if not isinstance(kind, GraphQLEnumType) or not isinstance(members, type):
+        return coerce
+    names: dict[Any, Any] = {}  # Strawberry's coercion scans every value: once per member
+
+    def enum_coerce(value: Any) -> Any:
+        if value.__class__ is members:
+            name = names.get(value)
+            if name is None:
+                name = names[value] = coerce(value)
+            return name
+        return coerce(value)
+
+    return enum_coerce
