@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import pytest
@@ -47,13 +48,18 @@ from app.mocks.faults import Fault, FaultPlan
 from app.settings import Settings
 from app.tracing import Tracing
 from app.upstream.upstreams import Upstreams
+from resolvers import plan
 from resolvers.context import Context
+from resolvers.execution import ShortPathExecutor
 from resolvers.plan import CompiledExecutor, compiled_executor
 from resolvers.schema import GatewaySchema, Limits, build_schema
 from tests import test_execution as things
 from tests.world import small_world
 
 EXAMPLES = int(os.environ.get("PLAN_EXAMPLES", "150"))
+# Fixtures of tests/test_execution.py, used here too.
+warnings_once = things.warnings_once
+wrapper_calls = things.wrapper_calls
 MAX_DEPTH = 4
 DIRECTIVES = (
     "",
@@ -196,6 +202,13 @@ def _json(result: ExecutionResult) -> bytes:
     return orjson.dumps(process_result(result))
 
 
+def _plans(schema: strawberry.Schema) -> dict[Any, Any]:
+    """The plans kept by `schema`'s executor."""
+    executor = schema.execution_context_class
+    assert issubclass(executor, CompiledExecutor)
+    return cast("type[CompiledExecutor]", executor).plans
+
+
 def _declared(document: str, variables: dict[str, Any]) -> dict[str, Any]:
     return {n: v for n, v in variables.items() if re.search(rf"\${n}\b", document)}
 
@@ -243,6 +256,77 @@ def test_differential_small_schema(document: str, variables: dict[str, Any]) -> 
     plain, compiled = asyncio.run(both())
     gc.collect(1)  # those coroutines are reported now, under this test's filter
     assert compiled == plain, document
+
+
+@pytest.mark.parametrize(("query", "calls"), things.ONCE)
+async def test_a_value_a_plan_rejects_is_not_read_twice(query: str, calls: dict[str, int]) -> None:
+    for _ in range(2):  # compiled, then from the kept plan
+        things.CALLS.clear()
+        await _CompiledThings(query=things.Query).execute(query)
+        assert dict(things.CALLS) == calls
+
+
+async def test_plans_are_kept_by_document_and_by_what_include_and_skip_select() -> None:
+    schema = build_schema(Limits())
+    plans = _plans(schema)
+    query = "query ($yes: Boolean!) { providers { provider enabled @include(if: $yes) } }"
+
+    def run(yes: bool) -> Any:
+        context = Context.create(Upstreams.none(), CursorCodec(b"k"))
+        return schema.execute(query, {"yes": yes}, context_value=context)
+
+    first = await run(True)
+    kept = dict(plans)
+    again = await run(True)
+    assert len(kept) == 1
+    assert plans == kept  # the same parsed document (resolvers/caching.py): the same plan
+    assert _json(again) == _json(first)
+    other = await run(False)
+    assert len(plans) == 2
+    assert other.data is not None
+    assert other.data["providers"][0] == {"provider": "PRIVX"}
+
+
+async def test_no_plans_with_field_middleware_or_for_mutations(
+    wrapper_calls: Any,
+) -> None:
+    shouting = _CompiledThings(query=things.Query, extensions=[things.Shout])
+    calls = wrapper_calls(shouting._schema)
+    result = await shouting.execute("{ things { name nickname } }")
+    assert result.data == {
+        "things": [{"name": "A", "nickname": None}, {"name": "B", "nickname": "B"}]
+    }
+    assert (calls["name"], calls["nickname"]) == (2, 2)
+    assert _plans(shouting) == {}
+
+    @strawberry.type
+    class Mutation:
+        @strawberry.mutation
+        def touch(self) -> list[things.Thing]:
+            return [things.Thing(name=n, nickname=None, secret="") for n in "ab"]
+
+    mutating = _CompiledThings(query=things.Query, mutation=Mutation)
+    result = await mutating.execute("mutation { touch { name colour } }")
+    assert result.data == {
+        "touch": [{"name": "a", "colour": "RED"}, {"name": "b", "colour": "BLUE"}]
+    }
+    assert _plans(mutating) == {}
+
+
+async def test_unexpected_internals_keep_the_short_path_with_one_warning(
+    warnings_once: None, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(plan, "_EXECUTOR_METHODS", {"collect_subfields": ("self", "renamed")})
+    with caplog.at_level(logging.WARNING, logger="session_gateway"):
+        built = [compiled_executor(things.PlainSchema(query=things.Query)) for _ in range(2)]
+
+    for executor in built:
+        assert executor is not None
+        assert issubclass(executor, ShortPathExecutor)
+        assert not issubclass(executor, CompiledExecutor)
+    (record,) = caplog.records
+    assert record.getMessage().startswith("Compiled plans (resolvers/plan.py) is off")
+    assert "collect_subfields" in record.getMessage()
 
 
 # The gateway's schema over the mock upstreams.
