@@ -7,7 +7,8 @@ decided once. The first time a selection set of an object type is collected, it 
 into a `Plan`: one step per response key, each a closure that knows its field's reader (the
 short path's, resolvers/execution.py), its type, whether it is non-null and, for leaves, how
 to coerce. Plans are kept, by the identity of the collected field nodes (so by document and by
-the outcome of `@include`/`@skip`), for later requests.
+the outcome of `@include`/`@skip`), for later requests with the same parsed document (the
+document cache, resolvers/caching.py, hands out the same one), and dropped with that document.
 
 A step runs the ordinary way (graphql-core's `execute_field`) where the plan cannot stand in
 for it: arguments, a resolver that is async or takes `info`, abstract types, nested lists,
@@ -21,6 +22,7 @@ compiled. `tests/test_plan_differential.py` compares the answers with graphql-co
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any, ClassVar, NamedTuple, cast
 
@@ -70,7 +72,7 @@ _EXECUTOR_METHODS = {
     ),
     "settle_in_background": ("self", "awaitables"),
 }  # fmt: skip
-_PLANS = 2048  # compiled selection sets kept per schema; the oldest go first
+_PLANS = 256  # compiled selection sets per operation; beyond that, graphql-core's way
 _NO = object()  # a step's fast way does not apply: graphql-core completes the value
 _STANDARD_DIRECTIVES = frozenset({"include", "skip"})
 # Completed values that are never awaitable: no need to ask `is_awaitable`.
@@ -120,7 +122,8 @@ def _problems() -> list[str]:
 class CompiledExecutor(ShortPathExecutor):
     """Runs collected selection sets through their plans (`compiled_executor`)."""
 
-    plans: ClassVar[dict[tuple[Any, ...], Plan | None]] = {}
+    # By id of the operation node: each entry goes when its document is collected.
+    plans: ClassVar[dict[int, dict[tuple[Any, ...], Plan | None]]] = {}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -160,17 +163,27 @@ class CompiledExecutor(ShortPathExecutor):
             return None
         # The same nodes of the same document, collected for the same type: the same plan.
         key = (kind, *(id(d.node) for d in details))
-        plans = self.plans
+        plans = self._kept()
         if key in plans:
             return plans[key]
+        if len(plans) >= _PLANS:  # e.g. many @include variables: no more plans for it
+            return None
         plan = Plan(
             tuple(_step(self, kind, name, group) for name, group in groups),
             tuple(group for _, group in groups),
         )
         plans[key] = plan
-        if len(plans) > _PLANS:
-            del plans[next(iter(plans))]
         return plan
+
+    def _kept(self) -> dict[tuple[Any, ...], Plan | None]:
+        """The plans of this request's operation: its document's, so they live as long."""
+        operation = self.operation
+        kept = self.plans.get(id(operation))
+        if kept is None:
+            kept = self.plans[id(operation)] = {}
+            # A plan holds field nodes, not the operation: it can go, and its plans with it.
+            weakref.finalize(operation, self.plans.pop, id(operation), None)
+        return kept
 
     def _run(self, plan: Plan, source: Any, path: Path) -> Any:
         """`source`'s selection, as graphql-core's execute_fields completes it."""

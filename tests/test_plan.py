@@ -276,15 +276,23 @@ async def test_plans_are_kept_by_document_and_by_what_include_and_skip_select() 
         return schema.execute(query, {"yes": yes}, context_value=context)
 
     first = await run(True)
-    kept = dict(plans)
-    again = await run(True)
+    ((operation, kept),) = plans.items()
     assert len(kept) == 1
-    assert plans == kept  # the same parsed document (resolvers/caching.py): the same plan
+    compiled = dict(kept)
+    again = await run(True)
+    assert plans == {operation: compiled}  # the same parsed document (resolvers/caching.py)
     assert _json(again) == _json(first)
     other = await run(False)
-    assert len(plans) == 2
+    assert len(kept) == 2
     assert other.data is not None
     assert other.data["providers"][0] == {"provider": "PRIVX"}
+
+    # Plans go with their document.
+    assert schema.documents is not None
+    schema.documents.entries.clear()
+    del first, again, other
+    gc.collect()
+    assert plans == {}
 
 
 async def test_no_plans_with_field_middleware_or_for_mutations(
