@@ -400,6 +400,7 @@ _FAULTS = st.one_of(
 )
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # as above
 @settings(
     max_examples=EXAMPLES,
     deadline=None,
@@ -421,6 +422,7 @@ def test_differential_gateway_schema(
         compiled = gateway.run(gateway.compiled, document, variables)
     finally:
         gateway.mocks.clear_faults()
+    gc.collect(1)
     assert compiled == plain, (document, variables, fault)
     answer = orjson.loads(compiled)  # what was compared (--hypothesis-show-statistics)
     event("data" if answer.get("data") else "no data")
