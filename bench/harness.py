@@ -162,7 +162,8 @@ class Bench:
         for body in bodies[:checks]:
             for provider, n in queries.sessions_in(kind, post(url, body)).items():
                 seen[provider] = seen.get(provider, 0) + n
-        if sorted(p for p, n in seen.items() if n) != sorted(mocks["urls"]):
+        # The per-user query names a user of each provider but Kratos (issue 5's four).
+        if sorted(p for p, n in seen.items() if n) != sorted(set(mocks["urls"]) - {"KRATOS"}):
             raise RuntimeError(f"{target} answers lack providers: sessions seen {seen}")
         counted = mock_calls(mocks)
         calls_per_request = sum(counted["calls"].values()) / checks

@@ -286,7 +286,9 @@ class ShortPathExecutor(Executor[Any]):
                 coerced = _coerced(kind, value)
                 if coerced is not None:
                     return coerced
-        return self._complete(plan, parent_type, value, field_details_list, path, position_context)
+        return self._complete(
+            plan.field, parent_type, value, field_details_list, path, position_context
+        )
 
     def _select(
         self,
@@ -311,7 +313,7 @@ class ShortPathExecutor(Executor[Any]):
 
     def _complete(
         self,
-        plan: Read,
+        field: GraphQLField,
         parent_type: GraphQLObjectType,
         value: Any,
         field_details_list: FieldDetailsList,
@@ -319,9 +321,9 @@ class ShortPathExecutor(Executor[Any]):
         position_context: Any | None,
     ) -> Any:
         """`value`, already read, completed by graphql-core as if its resolver had returned it."""
-        return_type = plan.field.type
+        return_type = field.type
         nodes = [details.node for details in field_details_list]
-        info = self.build_resolve_info(plan.field, nodes, parent_type, path)
+        info = self.build_resolve_info(field, nodes, parent_type, path)
         try:
             if self.is_awaitable(value):
                 return self.complete_awaitable_value(

@@ -20,10 +20,10 @@ from resolvers.context import Info
 from resolvers.cost import Prices
 from resolvers.document_limits import DocumentLimits, apply_comparison_budget
 from resolvers.errors import GatewayErrors
-from resolvers.execution import short_path_executor
 from resolvers.live import Subscription
 from resolvers.node import Node
 from resolvers.observability import RequestLog
+from resolvers.plan import compiled_executor
 from resolvers.providers import ProviderInfo, resolve_providers
 from resolvers.revoke import Mutation
 from resolvers.scalars import SCALAR_OVERRIDES
@@ -78,7 +78,8 @@ class Limits:
     max_cost: int = 50_000
     max_upstream_calls: int = 100
     introspection: bool = True
-    fast_path: bool = True  # the short path for plain fields (resolvers/execution.py)
+    # The short path (resolvers/execution.py) and compiled plans (resolvers/plan.py).
+    fast_path: bool = True
     federation: bool = False  # subgraph mode (resolvers/federation.py)
 
     @classmethod
@@ -110,7 +111,8 @@ class GatewaySchema(strawberry.Schema):
 
     def __init__(self, *args: Any, fast_path: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        executor = short_path_executor(self) if fast_path else None
+        # The short path for plain fields, with compiled plans for known documents.
+        executor = compiled_executor(self) if fast_path else None
         if executor is not None:
             self.execution_context_class = executor
 
