@@ -1,0 +1,101 @@
+"""Pages and cursors over one stream of each kind, worked out by hand (issue 11's mutation check).
+
+Five sessions, created at seconds 10, 20, 30, 40 and 50 after EPOCH (s0 to s4). Newest first,
+positions are s4=0, s3=1, s2=2, s1=3, s0=4; oldest first, s0=0 ... s4=4. A cursor carries, for
+its stream, the position just after its session (going forward) or its own position plus one
+(going back: the split below which everything is at or before it), and the stream's anchor: an
+oldest-first listing read newest first counts positions down from its size when the walk began.
+"""
+
+from __future__ import annotations
+
+from app.listing.cursor import CursorState
+from app.listing.paginate import Page, paginate
+from app.listing.streams import AscendingStream, LocalStream, OffsetStream, Stream
+from app.upstream.records import Provider, SessionRecord
+from tests.test_paginate import Calls, ascending_page, offset_page, record
+
+S = [record(Provider.PRIVX, f"0-{i:03d}", 10 * (i + 1)) for i in range(5)]
+P = [record(Provider.PREFACTOR, f"1-{i:03d}", 10 * (i + 1)) for i in range(5)]
+
+
+def ids(page: Page) -> list[str]:
+    return [e.record.native_id for e in page.edges]
+
+
+async def one(
+    stream: Stream,
+    *,
+    descending: bool,
+    forward: bool,
+    size: int,
+    cursor: CursorState | None = None,
+) -> Page:
+    return await paginate(
+        [stream],
+        descending=descending,
+        fingerprint="f",
+        forward=forward,
+        size=size,
+        cursor=cursor,
+    )
+
+
+async def test_last_page_of_an_oldest_first_listing_read_newest_first() -> None:
+    calls = Calls()
+    stream = AscendingStream(
+        "b", Provider.PREFACTOR, ascending_page(P, calls, 7), descending=True, max_chunk=7
+    )
+    page = await one(stream, descending=True, forward=False, size=2)
+    assert ids(page) == ["1-001", "1-000"]
+    assert (page.has_previous, page.has_next) == (True, False)
+    assert page.totals == {0: 5}
+    # s1 stands at position 3, s0 at 4; both cursors hold the listing's size as its anchor.
+    assert [e.state.offsets for e in page.edges] == [(4,), (5,)]
+    assert [e.state.anchors for e in page.edges] == [(5,), (5,)]
+
+
+async def test_last_page_of_an_oldest_first_listing_read_oldest_first() -> None:
+    calls = Calls()
+    stream = AscendingStream(
+        "b", Provider.PREFACTOR, ascending_page(P, calls, 7), descending=False, max_chunk=7
+    )
+    page = await one(stream, descending=False, forward=False, size=2)
+    assert ids(page) == ["1-003", "1-004"]
+    assert (page.has_previous, page.has_next) == (True, False)
+    assert page.totals == {0: 5}
+    assert [e.state.offsets for e in page.edges] == [(4,), (5,)]
+    assert [e.state.anchors for e in page.edges] == [(None,), (None,)]
+
+
+async def test_last_page_of_a_listing_answered_in_full_and_of_an_offset_listing() -> None:
+    calls = Calls()
+
+    async def load() -> list[SessionRecord]:
+        calls.count += 1
+        return list(S)
+
+    for stream in (
+        LocalStream("c", Provider.PRIVX, load, None, descending=True),
+        OffsetStream("a", Provider.PRIVX, offset_page(S, calls), descending=True),
+    ):
+        page = await one(stream, descending=True, forward=False, size=2)
+        assert ids(page) == ["0-001", "0-000"]
+        assert (page.has_previous, page.has_next) == (True, False)
+        assert page.totals == {0: 5}
+        assert [e.state.offsets for e in page.edges] == [(4,), (5,)]
+    # A listing shorter than TAIL_PROBE: the read that learns its size is the whole of it.
+    assert calls.count == 2
+
+
+async def test_last_page_of_an_offset_listing_longer_than_one_read() -> None:
+    for descending, expected in ((False, ["0-003", "0-004"]), (True, ["0-001", "0-000"])):
+        calls = Calls()
+        stream = OffsetStream(
+            "a", Provider.PRIVX, offset_page(S, calls), descending=descending, max_chunk=3
+        )
+        page = await one(stream, descending=descending, forward=False, size=2)
+        assert ids(page) == expected
+        assert page.totals == {0: 5}
+        assert [e.state.offsets for e in page.edges] == [(4,), (5,)]
+        assert calls.count == 2  # the first three learn the size; then the last two
