@@ -10,7 +10,7 @@ oldest-first listing read newest first counts positions down from its size when 
 from __future__ import annotations
 
 from app.listing.cursor import CursorState
-from app.listing.paginate import Page, paginate
+from app.listing.paginate import Page, count, paginate
 from app.listing.streams import AscendingStream, LocalStream, OffsetStream, Stream
 from app.upstream.records import Provider, SessionRecord
 from tests.test_paginate import Calls, ascending_page, offset_page, record
@@ -66,6 +66,7 @@ async def test_last_page_of_an_oldest_first_listing_read_oldest_first() -> None:
     assert page.totals == {0: 5}
     assert [e.state.offsets for e in page.edges] == [(4,), (5,)]
     assert [e.state.anchors for e in page.edges] == [(None,), (None,)]
+    assert calls.count == 1  # the read that learns the size holds the whole listing
 
 
 async def test_last_page_of_a_listing_answered_in_full_and_of_an_offset_listing() -> None:
@@ -99,3 +100,16 @@ async def test_last_page_of_an_offset_listing_longer_than_one_read() -> None:
         assert page.totals == {0: 5}
         assert [e.state.offsets for e in page.edges] == [(4,), (5,)]
         assert calls.count == 2  # the first three learn the size; then the last two
+
+
+async def test_counting_a_filtered_listing_reads_it_once_through() -> None:
+    calls = Calls()
+
+    def odd(r: SessionRecord) -> bool:
+        return int(r.native_id[-1]) % 2 == 1
+
+    stream = OffsetStream(
+        "a", Provider.PRIVX, offset_page(S, calls), descending=True, residual=odd, max_chunk=3
+    )
+    assert await count(stream, None) == 2  # s1 and s3
+    assert calls.count == 2  # positions 0-2, then 3-4, which end the listing
