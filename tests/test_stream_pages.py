@@ -1,7 +1,8 @@
 """Pages and cursors over one stream of each kind, worked out by hand (issue 11's mutation check).
 
-Five sessions, created at seconds 10, 20, 30, 40 and 50 after EPOCH (s0 to s4). Newest first,
-positions are s4=0, s3=1, s2=2, s1=3, s0=4; oldest first, s0=0 ... s4=4. A cursor carries, for
+Five PRIVX sessions, created at seconds 10, 20, 30, 40 and 50 after EPOCH (s0 to s4), and five
+PREFACTOR ones five seconds after each (p0 to p4). Newest first, positions in a listing are
+s4=0, s3=1, s2=2, s1=3, s0=4; oldest first, s0=0 ... s4=4. A cursor carries, for
 its stream, the position just after its session (going forward) or its own position plus one
 (going back: the split below which everything is at or before it), and the stream's anchor: an
 oldest-first listing read newest first counts positions down from its size when the walk began.
@@ -9,6 +10,7 @@ oldest-first listing read newest first counts positions down from its size when 
 
 from __future__ import annotations
 
+from app.errors import UpstreamUnavailable
 from app.listing.cursor import CursorState
 from app.listing.paginate import Page, count, paginate
 from app.listing.streams import AscendingStream, LocalStream, OffsetStream, Stream
@@ -16,7 +18,7 @@ from app.upstream.records import Provider, SessionRecord
 from tests.test_paginate import Calls, ascending_page, offset_page, record
 
 S = [record(Provider.PRIVX, f"0-{i:03d}", 10 * (i + 1)) for i in range(5)]
-P = [record(Provider.PREFACTOR, f"1-{i:03d}", 10 * (i + 1)) for i in range(5)]
+P = [record(Provider.PREFACTOR, f"1-{i:03d}", 10 * (i + 1) + 5) for i in range(5)]
 
 
 def ids(page: Page) -> list[str]:
@@ -113,3 +115,38 @@ async def test_counting_a_filtered_listing_reads_it_once_through() -> None:
     )
     assert await count(stream, None) == 2  # s1 and s3
     assert calls.count == 2  # positions 0-2, then 3-4, which end the listing
+
+
+async def test_back_from_a_cursor_that_does_not_know_a_streams_place() -> None:
+    # PRIVX fails on the first page, so its cursors hold no position for it; it answers again
+    # for the page back. Newest first: p4, s4, p3, s3, p2, ...
+    calls = Calls()
+    healthy = offset_page(S, calls)
+    up = False
+
+    async def privx(offset: int, limit: int, desc: bool) -> tuple[list[SessionRecord], int]:
+        if not up:
+            raise UpstreamUnavailable("PRIVX answered HTTP 503.", provider="PRIVX")
+        return await healthy(offset, limit, desc)
+
+    streams: list[Stream] = [
+        OffsetStream("a", Provider.PRIVX, privx, descending=True),
+        OffsetStream("b", Provider.PREFACTOR, offset_page(P, calls), descending=True),
+    ]
+    first = await paginate(
+        streams, descending=True, fingerprint="f", forward=True, size=2, cursor=None
+    )
+    assert ids(first) == ["1-004", "1-003"]
+    assert first.edges[-1].state.offsets == (-1, 2)
+    up = True
+    back = await paginate(
+        streams,
+        descending=True,
+        fingerprint="f",
+        forward=False,
+        size=2,
+        cursor=first.edges[-1].state,
+    )
+    assert ids(back) == ["1-004", "0-004"]
+    assert (back.has_previous, back.has_next) == (False, True)
+    assert not back.failures
