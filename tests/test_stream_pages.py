@@ -150,3 +150,19 @@ async def test_back_from_a_cursor_that_does_not_know_a_streams_place() -> None:
     assert ids(back) == ["1-004", "0-004"]
     assert (back.has_previous, back.has_next) == (False, True)
     assert not back.failures
+
+
+async def test_back_from_the_first_pages_last_cursor_costs_one_read() -> None:
+    # Ten sessions at seconds 10 to 100 (t0 to t9), newest first: t9=0, t8=1, ...
+    ten = [record(Provider.PRIVX, f"0-{i:03d}", 10 * (i + 1)) for i in range(10)]
+    calls = Calls()
+    stream = OffsetStream("a", Provider.PRIVX, offset_page(ten, calls), descending=True)
+    first = await one(stream, descending=True, forward=True, size=2)
+    assert ids(first) == ["0-009", "0-008"]
+    assert first.edges[-1].state.offsets == (2,)
+    calls.count = 0
+    back = await one(stream, descending=True, forward=False, size=2, cursor=first.edges[-1].state)
+    assert ids(back) == ["0-009"]
+    assert (back.has_previous, back.has_next) == (False, True)
+    # Positions 0 to 2: t9, the cursor's t8, and t7, created before it, which closes the read.
+    assert calls.count == 1
