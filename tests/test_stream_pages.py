@@ -149,6 +149,7 @@ async def test_back_from_a_cursor_that_does_not_know_a_streams_place() -> None:
     )
     assert ids(back) == ["1-004", "0-004"]
     assert (back.has_previous, back.has_next) == (False, True)
+    assert back.totals == {0: 5, 1: 5}
     assert not back.failures
 
 
@@ -164,5 +165,6 @@ async def test_back_from_the_first_pages_last_cursor_costs_one_read() -> None:
     back = await one(stream, descending=True, forward=False, size=2, cursor=first.edges[-1].state)
     assert ids(back) == ["0-009"]
     assert (back.has_previous, back.has_next) == (False, True)
+    assert back.totals == {0: 10}
     # Positions 0 to 2: t9, the cursor's t8, and t7, created before it, which closes the read.
     assert calls.count == 1
