@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
@@ -49,17 +49,7 @@ def negotiate(accept: str | None) -> str | None:
     if not accept:
         return JSON
     best: tuple[float, int, str] | None = None
-    for position, part in enumerate(accept.split(",")):
-        media, _, params = part.strip().partition(";")
-        media = media.strip().lower()
-        quality = 1.0
-        for param in params.split(";"):
-            key, _, value = param.strip().partition("=")
-            if key.strip() == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
+    for quality, position, media in _ranked(accept):
         if media in (GRAPHQL_RESPONSE, JSON):
             chosen = media
         elif media in ("*/*", "application/*"):
@@ -67,10 +57,16 @@ def negotiate(accept: str | None) -> str | None:
         else:
             continue
         # Higher quality wins; at equal quality the first listed.
-        candidate = (quality, -position, chosen)
-        if quality > 0 and (best is None or candidate > best):
+        candidate = (quality, position, chosen)
+        if best is None or candidate > best:
             best = candidate
     return best[2] if best else None
+
+
+def error_response(status: int, code: str, message: str) -> JSONResponse:
+    """A GraphQL-shaped error answer written before execution."""
+    error = {"message": message, "extensions": {"code": code}}
+    return JSONResponse({"errors": [error]}, status_code=status)
 
 
 def shape_problem(body: object) -> str | None:

@@ -42,7 +42,13 @@ from app.errors import ConfigError
 from app.front import RESOLVED, Front, Prepared
 from app.graphiql import EXAMPLES, graphiql_html, graphiql_routes
 from app.headers import RequestHeaders
-from app.http import GRAPHQL_RESPONSE, as_graphql_response, negotiate, shape_problem
+from app.http import (
+    GRAPHQL_RESPONSE,
+    as_graphql_response,
+    error_response,
+    negotiate,
+    shape_problem,
+)
 from app.limits import BodyLimit
 from app.listing.cursor import CursorCodec
 from app.live.hub import Hub, LiveConfig
@@ -178,7 +184,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
             return await super().run(request, context, root_value)
         media_type = negotiate(request.headers.get("accept"))
         if media_type is None:
-            return _error_response(
+            return error_response(
                 406,
                 "NOT_ACCEPTABLE",
                 "Accept must allow application/graphql-response+json or application/json.",
@@ -191,7 +197,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
                 body = {}  # Strawberry names the parse error itself
             problem = shape_problem(body)
             if problem is not None:
-                return _error_response(400, "BAD_REQUEST", problem)
+                return error_response(400, "BAD_REQUEST", problem)
         prepared = await self._prepare(request, body, media_type)
         if isinstance(prepared, Response):
             return prepared  # refused, or answered from the response cache
@@ -201,10 +207,10 @@ class GatewayGraphQL(GraphQL[Context, None]):
         except HTTPException as exc:
             if request.method == "GET" and isinstance(exc.__cause__, InvalidOperationTypeError):
                 # GraphQL over HTTP: a mutation over GET is a method the operation does not allow.
-                refused = _error_response(405, "METHOD_NOT_ALLOWED", f"{exc.reason}; use POST.")
+                refused = error_response(405, "METHOD_NOT_ALLOWED", f"{exc.reason}; use POST.")
                 refused.headers["Allow"] = "POST"
                 return refused
-            return _error_response(exc.status_code, "BAD_REQUEST", clip_echoes(exc.reason))
+            return error_response(exc.status_code, "BAD_REQUEST", clip_echoes(exc.reason))
         finally:
             RESOLVED.reset(token)
         if prepared is not None and prepared.key is not None and isinstance(response, Response):
@@ -238,7 +244,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
         except Refused as exc:
             # Under graphql-response+json a request error is a 4xx (GraphQL over HTTP).
             status = 404 if exc.status == 200 and media_type == GRAPHQL_RESPONSE else exc.status
-            return _error_response(status, exc.code, exc.message)
+            return error_response(status, exc.code, exc.message)
         if prepared.cached is not None:
             return self._cached(request, prepared, prepared.cached, media_type)
         return prepared
@@ -270,11 +276,6 @@ class GatewayGraphQL(GraphQL[Context, None]):
 
 def _wants_ide(request: Request) -> bool:
     return wants_ide(request.method, request.headers.get("accept", ""), request.query_params)
-
-
-def _error_response(status: int, code: str, message: str) -> JSONResponse:
-    error = {"message": message, "extensions": {"code": code}}
-    return JSONResponse({"errors": [error]}, status_code=status)
 
 
 def _cursor_secret(settings: Settings) -> bytes:

@@ -28,7 +28,7 @@ from strawberry.types import ExecutionResult
 
 from app.auth.authenticator import Authenticator
 from app.auth.principal import Principal
-from app.http import EVENT_STREAM, prefers_event_stream
+from app.http import EVENT_STREAM, error_response, prefers_event_stream
 from app.live.caller import LiveCaller
 from app.persisted import PersistedDocuments, Refused
 from resolvers.context import Context
@@ -58,11 +58,6 @@ def operation_problem(query: str, operation_name: str | None, transport: str) ->
         f"Only subscriptions run over {transport}; send this {operation.operation.value} as "
         "an ordinary HTTP POST to /graphql."
     )
-
-
-def _problem(status: int, code: str, message: str) -> JSONResponse:
-    body = {"errors": [{"message": message, "extensions": {"code": code}}]}
-    return JSONResponse(body, status_code=status)
 
 
 def _payload(result: ExecutionResult) -> bytes:
@@ -104,15 +99,15 @@ class SseEndpoint:
         try:
             body = orjson.loads(await request.body())
         except orjson.JSONDecodeError:
-            return _problem(400, "BAD_REQUEST", "The body is not valid JSON.")
+            return error_response(400, "BAD_REQUEST", "The body is not valid JSON.")
         if not isinstance(body, dict):
-            return _problem(400, "BAD_REQUEST", "The body needs a `query` string.")
+            return error_response(400, "BAD_REQUEST", "The body needs a `query` string.")
         variables = body.get("variables")
         if variables is not None and not isinstance(variables, dict):
-            return _problem(400, "BAD_REQUEST", "`variables` must be an object.")
+            return error_response(400, "BAD_REQUEST", "`variables` must be an object.")
         operation_name = body.get("operationName")
         if operation_name is not None and not isinstance(operation_name, str):
-            return _problem(400, "BAD_REQUEST", "`operationName` must be a string.")
+            return error_response(400, "BAD_REQUEST", "`operationName` must be a string.")
         principal: Principal = request.state.principal
         extensions = body.get("extensions")
         data = GraphQLRequestData(
@@ -126,13 +121,15 @@ class SseEndpoint:
             try:
                 data = await self._persisted.resolve(data, body.get("documentId"), principal)
             except Refused as exc:
-                return _problem(400 if exc.status == 200 else exc.status, exc.code, exc.message)
+                return error_response(
+                    400 if exc.status == 200 else exc.status, exc.code, exc.message
+                )
         if not isinstance(data.query, str):
-            return _problem(400, "BAD_REQUEST", "The body needs a `query` string.")
+            return error_response(400, "BAD_REQUEST", "The body needs a `query` string.")
         query = data.query
         problem = operation_problem(query, operation_name, "SSE")
         if problem is not None:
-            return _problem(400, "BAD_REQUEST", problem)
+            return error_response(400, "BAD_REQUEST", problem)
         authenticator: Authenticator = request.state.authenticator
         address = request.client.host if request.client else None
         live = LiveCaller.create(
