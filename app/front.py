@@ -9,18 +9,19 @@ is stored. GatewayGraphQL (app/main.py) calls these; the request data travels to
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 
 import orjson
 from graphql import DocumentNode, GraphQLError, OperationType, parse
 from graphql.utilities import get_operation_ast
-from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.http import GraphQLRequestData
 
 from app.auth.principal import Principal
-from app.persisted import PersistedDocuments
+from app.http import GRAPHQL_RESPONSE, error_response
+from app.persisted import PersistedDocuments, Refused
 from app.response_cache import ResponseCache, key_of, scope_of, tags_of
 from app.upstream.upstreams import Upstreams
 from resolvers.caching import DocumentStore
@@ -53,13 +54,15 @@ class Front:
 
     async def prepare(
         self,
-        request: Request,
+        upstreams: Upstreams,
+        headers: Mapping[str, str],
         data: GraphQLRequestData,
         principal: Principal,
         document_id: object = None,
     ) -> Prepared:
         """The document resolved (Refused when it may not run), then the cache looked up.
 
+        `headers` are the request's (forwarded credentials are part of the cache key);
         `document_id` is the request's `documentId` (GraphQL over HTTP), if any.
         """
         if self.persisted is not None:
@@ -67,9 +70,8 @@ class Front:
         prepared = Prepared(data)
         if self.cache is None or data.query is None:
             return prepared
-        upstreams: Upstreams = request.state.upstreams
         forwarded = [
-            request.headers.get(given.settings.forward_header or "", "")
+            headers.get(given.settings.forward_header or "", "")
             for provider, given in upstreams.providers.items()
             if provider in upstreams.forwarded
         ]
@@ -86,6 +88,12 @@ class Front:
         try:
             payload = orjson.loads(body)
         except orjson.JSONDecodeError:
+            return
+        await self.store_answer(prepared, body, payload)
+
+    async def store_answer(self, prepared: Prepared, body: bytes, payload: object) -> None:
+        """Keep `body`, a 200 answer decoded as `payload`, if it is a complete answer to a query."""
+        if self.cache is None or prepared.key is None:
             return
         if not isinstance(payload, dict) or "errors" in payload or payload.get("data") is None:
             return
@@ -106,3 +114,10 @@ class Front:
                 return False
         operation = get_operation_ast(document, data.operation_name)
         return operation is not None and operation.operation == OperationType.QUERY
+
+
+def refusal(exc: Refused, media_type: str) -> Response:
+    """A persisted-document refusal; under graphql-response+json a request error is a 4xx
+    (GraphQL over HTTP)."""
+    status = 404 if exc.status == 200 and media_type == GRAPHQL_RESPONSE else exc.status
+    return error_response(status, exc.code, exc.message)

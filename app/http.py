@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
+from typing import Any
 
+import orjson
 from starlette.responses import JSONResponse, Response
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -83,21 +84,28 @@ def shape_problem(body: object) -> str | None:
     return None
 
 
+def request_error(payload: dict[str, Any]) -> bool:
+    """Whether a GraphQL answer reports a request error: errors without a path and no `data`.
+
+    Parse, validation, variables and cost errors: the request never reached execution, which
+    GraphQL over HTTP answers under application/graphql-response+json without `data`, with a 4xx.
+    """
+    errors = payload.get("errors") or []
+    return bool(errors) and payload.get("data") is None and not any(e.get("path") for e in errors)
+
+
 def as_graphql_response(response: Response) -> Response:
     """Re-label a JSON GraphQL response; a request error (nothing executed) becomes a 400."""
     if response.status_code != 200 or not response.body:
         return response
     try:
-        payload = json.loads(bytes(response.body))
-    except ValueError:
+        payload = orjson.loads(bytes(response.body))
+    except orjson.JSONDecodeError:
         return response
     status = 200
-    errors = payload.get("errors") if isinstance(payload, dict) else None
-    # Errors without a path are request errors (parse, validation, variables, cost): the
-    # request never reached execution, which the spec answers without `data` and with a 4xx.
-    if errors and payload.get("data") is None and not any(e.get("path") for e in errors):
+    if isinstance(payload, dict) and request_error(payload):
         payload.pop("data", None)
         status = 400
     headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
     headers["content-type"] = GRAPHQL_RESPONSE
-    return Response(json.dumps(payload), status_code=status, headers=headers)
+    return Response(orjson.dumps(payload), status_code=status, headers=headers)

@@ -9,7 +9,7 @@ import logging
 import re
 import secrets
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, TypedDict
 
 import aiohttp
@@ -35,11 +35,12 @@ from app.auth import Authenticator, Principal
 from app.auth.apikeys import ApiKeyStore
 from app.auth.jwt import JwksSource, JwtVerifier
 from app.auth.middleware import AuthMiddleware, wants_ide
+from app.auth.principal import NOBODY
 from app.cors import cors
 from app.echo import clip_echoes
 from app.error_media import ErrorMediaType
 from app.errors import ConfigError
-from app.front import RESOLVED, Front, Prepared
+from app.front import RESOLVED, Front, Prepared, refusal
 from app.graphiql import EXAMPLES, graphiql_html, graphiql_routes
 from app.headers import RequestHeaders
 from app.http import (
@@ -49,6 +50,7 @@ from app.http import (
     negotiate,
     shape_problem,
 )
+from app.lean_path import lean
 from app.limits import BodyLimit
 from app.listing.cursor import CursorCodec
 from app.live.hub import Hub, LiveConfig
@@ -67,6 +69,7 @@ from app.upstream.credentials import CALLER_HEADERS
 from app.upstream.lag import LAG
 from app.upstream.upstreams import Upstreams
 from app.websocket import TextWebSocketAdapter, transport_ws_handler
+from resolvers.caching import DocumentStore
 from resolvers.context import Context
 from resolvers.schema import Limits, build_schema
 
@@ -88,8 +91,6 @@ class State(TypedDict):
 
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-# A request that reached the view without passing AuthMiddleware sees nothing.
-_NOBODY = Principal(name="unauthenticated")
 
 
 class GatewayGraphQL(GraphQL[Context, None]):
@@ -104,6 +105,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
         tracing: Tracing,
         call_budget: int | None = None,
         front: Front | None = None,
+        lean: bool = False,
     ) -> None:
         # graphql-transport-ws only; the socket authenticates at connection_init (app/websocket.py).
         super().__init__(
@@ -115,7 +117,9 @@ class GatewayGraphQL(GraphQL[Context, None]):
         self._metrics = metrics
         self._tracing = tracing
         self._call_budget = call_budget
-        self._front = front
+        self.front = front
+        self.documents: DocumentStore | None = getattr(schema, "documents", None)
+        self.lean = lean  # the lean path for known documents (app/lean_path.py)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Strawberry's ASGI entry; a client that hangs up mid-body ends the request quietly."""
@@ -129,6 +133,11 @@ class GatewayGraphQL(GraphQL[Context, None]):
                     # (app/serving.py): expected, not an application error to log.
                     log.info("An event stream was cut by the server's shutdown.")
                 return
+            if self.lean and scope["type"] == "http" and scope["method"] == "POST":
+                handed = await lean(self, scope, receive, send)
+                if handed is None:
+                    return  # answered
+                receive = handed
             await super().__call__(scope, receive, send)
         except ClientDisconnect:
             # Nobody is left to answer: a client that hangs up is not an application error.
@@ -137,24 +146,34 @@ class GatewayGraphQL(GraphQL[Context, None]):
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
+        principal: Principal | None = getattr(request.state, "principal", None)
+        http_request = request if isinstance(request, Request) else None
+        context = self.context_for(
+            request.headers, request.state.upstreams, principal, http_request
+        )
+        if isinstance(response, Response):
+            response.headers["X-Request-ID"] = context.request_id
+        return context
+
+    def context_for(
+        self,
+        headers: Mapping[str, str],
+        upstreams: Upstreams,
+        principal: Principal | None,
+        http_request: Request | None = None,
+    ) -> Context:
+        """A request's context; starts its deadline and call budget (contextvars)."""
         # The deadline travels to every upstream call of this request via a contextvar.
         deadline.start(self._request_timeout)
         accounting.start(self._call_budget)
-        given = request.headers.get("x-request-id", "")
-        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
-        if isinstance(response, Response):
-            response.headers["X-Request-ID"] = request_id
         # Forwarded upstream credentials are read from the caller's headers via a contextvar.
-        CALLER_HEADERS.set(request.headers)
-        upstreams: Upstreams = request.state.upstreams
-        principal: Principal = getattr(request.state, "principal", None) or _NOBODY
-        http_request = request if isinstance(request, Request) else None
+        CALLER_HEADERS.set(headers)
         return Context.create(
             upstreams,
             self._cursors,
-            principal,
+            principal or NOBODY,
             http_request,
-            request_id,
+            request_id_of(headers),
             self._metrics,
             self._tracing,
         )
@@ -214,8 +233,8 @@ class GatewayGraphQL(GraphQL[Context, None]):
         finally:
             RESOLVED.reset(token)
         if prepared is not None and prepared.key is not None and isinstance(response, Response):
-            assert self._front is not None
-            await self._front.store(prepared, response)
+            assert self.front is not None
+            await self.front.store(prepared, response)
             response.headers["X-Cache"] = "MISS"
         if media_type == GRAPHQL_RESPONSE and isinstance(response, Response):
             return as_graphql_response(response)
@@ -225,7 +244,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
         self, request: Request, body: object, media_type: str
     ) -> Prepared | Response | None:
         """The persisted document resolved and the cache asked (app/front.py), before running."""
-        if self._front is None or request.method not in ("GET", "POST"):
+        if self.front is None or request.method not in ("GET", "POST"):
             return None
         try:
             data = await super().parse_http_body(self.request_adapter_class(request))
@@ -233,29 +252,28 @@ class GatewayGraphQL(GraphQL[Context, None]):
             return None  # Strawberry answers the same failure in `run`, as it always does
         if not isinstance(data, GraphQLRequestData):
             return None  # a batch: refused by Strawberry
-        principal = getattr(request.state, "principal", None) or _NOBODY
+        principal = getattr(request.state, "principal", None) or NOBODY
         document_id = (
             body.get("documentId")
             if isinstance(body, dict)
             else request.query_params.get("documentId")
         )
         try:
-            prepared = await self._front.prepare(request, data, principal, document_id)
+            prepared = await self.front.prepare(
+                request.state.upstreams, request.headers, data, principal, document_id
+            )
         except Refused as exc:
-            # Under graphql-response+json a request error is a 4xx (GraphQL over HTTP).
-            status = 404 if exc.status == 200 and media_type == GRAPHQL_RESPONSE else exc.status
-            return error_response(status, exc.code, exc.message)
+            return refusal(exc, media_type)
         if prepared.cached is not None:
-            return self._cached(request, prepared, prepared.cached, media_type)
+            return self.cached(request.headers, prepared, prepared.cached, media_type)
         return prepared
 
-    def _cached(
-        self, request: Request, prepared: Prepared, body: bytes, media_type: str
+    def cached(
+        self, headers: Mapping[str, str], prepared: Prepared, body: bytes, media_type: str
     ) -> Response:
         """A stored complete answer (so a 200 whatever the media type), logged and counted as
         an answered operation like any other, with no upstream call."""
-        given = request.headers.get("x-request-id", "")
-        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        request_id = request_id_of(headers)
         operation = prepared.data.operation_name
         self._metrics.request(operation, "ok", 0.0)
         _requests_log.info(
@@ -272,6 +290,12 @@ class GatewayGraphQL(GraphQL[Context, None]):
         )
         headers = {"X-Cache": "HIT", "X-Request-ID": request_id}
         return Response(body, media_type=media_type, headers=headers)
+
+
+def request_id_of(headers: Mapping[str, str]) -> str:
+    """The caller's X-Request-ID if it is a sane one, else a new id."""
+    given = headers.get("x-request-id", "")
+    return given if _REQUEST_ID.match(given) else uuid.uuid4().hex
 
 
 def _wants_ide(request: Request) -> bool:
@@ -412,6 +436,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         tracing,
         settings.max_upstream_calls,
         front,
+        lean=settings.fast_path,
     )
     graphql.websocket_adapter_class = TextWebSocketAdapter
     graphql.graphql_transport_ws_handler_class = transport_ws_handler(

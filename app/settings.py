@@ -72,7 +72,8 @@ class Settings(BaseSettings):
     # OpenTelemetry spans per request and per upstream call (needs the `tracing` extra).
     tracing: bool = False
     # Shortcuts through graphql-core's and Strawberry's internals (resolvers/execution.py,
-    # resolvers/plan.py, resolvers/caching.py); false runs the libraries' own code paths only.
+    # resolvers/plan.py, resolvers/caching.py) and past Strawberry's HTTP view
+    # (app/lean_path.py); false runs the libraries' own code paths only.
     fast_path: bool = True
     # Apollo Federation 2 subgraph mode: `_service` and `_entities` on /graphql (README).
     federation: bool = False

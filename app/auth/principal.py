@@ -66,3 +66,5 @@ class Principal:
 
 
 ANONYMOUS = Principal(name="anonymous", anonymous=True)
+# A request that reached the GraphQL view without passing AuthMiddleware sees nothing.
+NOBODY = Principal(name="unauthenticated")
