@@ -9,7 +9,7 @@ refusal by the budget, a missing forwarded credential and cancellation record no
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import aiohttp
 
@@ -26,6 +26,7 @@ from app.upstream.calls.telemetry import Telemetry
 from app.upstream.calls.transport import Transport
 from app.upstream.credentials import Credential
 from app.upstream.health import ProviderHealth
+from app.upstream.kept import KeptParses, Parse, Parsed
 
 if TYPE_CHECKING:  # metrics import this package's circuit states
     from app.metrics import Metrics
@@ -65,6 +66,7 @@ class Endpoint:
         self._send = Deadline(retried, provider=provider, slow_call=slow_call)
         self._telemetry = Telemetry(provider, self.health, metrics, tracing or Tracing())
         self._breaker = Breaker(self.health.circuit, provider)
+        self.kept = KeptParses()
 
     async def call(
         self,
@@ -77,6 +79,7 @@ class Endpoint:
         expected: Mapping[int, T] | None = None,
         read: bool | None = None,
         headers: bool = False,
+        keep: bool = False,
     ) -> T:
         """Call `path` and return `parse(json)` (None for an empty body).
 
@@ -84,6 +87,8 @@ class Endpoint:
         `{404: None}`) answers its value instead of raising. A shape `parse` rejects is an
         UpstreamBadResponse, and counts against the provider's health like any failure.
         With `headers`, `parse` gets `(json, response headers)`, for paging in a `Link` header.
+        With `keep`, `parse` (a listing's: records and what else the answer said) runs once per
+        distinct answer while the statuses it computed hold (app/upstream/kept.py).
         """
         call = Call(method, path, params, body, read=method == "GET" if read is None else read)
 
@@ -92,9 +97,19 @@ class Endpoint:
             status = call.status = response.status
             if expected is not None and status in expected:
                 return expected[status]
+            if keep and status == 200:
+                return cast("T", self._kept_parse(cast("Parse", parse), response.content))
             payload = decode(self.provider, status, response.content)
             return parse_shape(
                 self.provider, parse, (payload, response.headers) if headers else payload
             )
 
         return await self._breaker.guard(lambda: self._telemetry.observe(call, answer))
+
+    def _kept_parse(self, parse: Parse, content: bytes) -> Parsed:
+        kept = self.kept.get(parse, content)
+        if kept is not None:
+            return kept
+        since = self.kept.now()
+        parsed = parse_shape(self.provider, parse, decode(self.provider, 200, content))
+        return self.kept.keep(parse, content, parsed, since)

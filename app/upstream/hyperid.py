@@ -52,7 +52,7 @@ class HyperIdClient:
 
     async def list(self) -> tuple[list[SessionRecord], Sequence[AuthorizationRecord]]:
         """Every session of the current user, and the app authorizations they granted."""
-        listing = await self._endpoint.call("GET", "/api/sessions", _parse_list)
+        listing = await self._endpoint.call("GET", "/api/sessions", _parse_list, keep=True)
         return listing
 
     async def get(self, session_id: str) -> SessionRecord | None:

@@ -74,7 +74,9 @@ class PrefactorClient:
         }
         if identity_id:
             params["authenticated_identity_id"] = identity_id
-        page = await self._endpoint.call("GET", "/api/v1/session", _parse_list, params=params)
+        page = await self._endpoint.call(
+            "GET", "/api/v1/session", _parse_list, params=params, keep=True
+        )
         return page
 
     async def get(self, session_id: str) -> SessionRecord | None:

@@ -64,7 +64,13 @@ class PrivxClient:
         params = _search_params(offset, limit, descending)
         body = {"user_id": user_id} if user_id else {}
         page = await self._endpoint.call(
-            "POST", f"{BASE}/sessions/search", _parse_envelope, params=params, body=body, read=True
+            "POST",
+            f"{BASE}/sessions/search",
+            _parse_envelope,
+            params=params,
+            body=body,
+            read=True,
+            keep=True,
         )
         return page
 

@@ -77,7 +77,7 @@ class ZitadelClient:
             "sortingColumn": "SESSION_FIELD_NAME_CREATION_DATE",
         }
         page = await self._endpoint.call(
-            "POST", "/v2/sessions/search", _parse_search, body=body, read=True
+            "POST", "/v2/sessions/search", _parse_search, body=body, read=True, keep=True
         )
         return page
 
