@@ -19,7 +19,7 @@ from app.mocks import generate
 from app.upstream import hyperid, prefactor, privx, zitadel
 from app.upstream._http import Endpoint
 from app.upstream.kept import KeptParses, Parsed
-from app.upstream.records import SessionRecord, SessionStatus
+from app.upstream.records import Deferred, SessionRecord, SessionStatus
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -218,3 +218,23 @@ async def test_a_session_that_expires_is_parsed_again_as_expired(
     # that the kept parse was not used past the expiry it saw ahead.
     assert (endpoint.kept.hits, endpoint.kept.parses) == (0, 2)
     assert after == before
+
+
+def test_a_deferred_failure_read_again_and_again_does_not_grow() -> None:
+    """Kept records live across requests: the error their deferred part raises to each reader
+    must not collect every reader's frames."""
+
+    def bad(raw: list[Any]) -> tuple[int, ...]:
+        raise UpstreamBadResponse("HYPERID sent a bad authorization.", provider="HYPERID")
+
+    deferred: Deferred[int] = Deferred([{"x": 1}], bad)
+    depths = []
+    for _ in range(50):
+        with pytest.raises(UpstreamBadResponse) as raised:
+            len(deferred)
+        depth, tb = 0, raised.value.__traceback__
+        while tb is not None:
+            depth, tb = depth + 1, tb.tb_next
+        depths.append(depth)
+
+    assert max(depths) == depths[0] <= 5

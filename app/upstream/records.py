@@ -275,7 +275,9 @@ class Deferred(Sequence[T], Generic[T]):
     def _all(self) -> tuple[T, ...]:
         if self._items is None:
             if self._error is not None:
-                raise self._error
+                # The same error for every reader, with a fresh traceback: records live across
+                # requests (upstream/kept.py), and each raise would otherwise add its frames.
+                raise self._error.with_traceback(None)
             try:
                 self._items = self._make(self._raw)
             except Exception as exc:
