@@ -19,7 +19,7 @@ from app.mocks import generate
 from app.upstream import hyperid, prefactor, privx, zitadel
 from app.upstream._http import Endpoint
 from app.upstream.kept import KeptParses, Parsed
-from app.upstream.records import Deferred, SessionRecord, SessionStatus
+from app.upstream.records import Deferred, Provider, SessionRecord, SessionStatus
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -34,7 +34,7 @@ class Clock:
 
 def _record(native_id: str, expires_at: datetime | None) -> SessionRecord:
     return SessionRecord(
-        provider=hyperid.Provider.HYPERID,
+        provider=Provider.HYPERID,
         native_id=native_id,
         global_id=f"g{native_id}",
         status=SessionStatus.ACTIVE,
