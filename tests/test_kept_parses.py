@@ -4,6 +4,8 @@ and a kept parse is not used once a status in it would have changed with the clo
 from __future__ import annotations
 
 import dataclasses
+import gc
+import weakref
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -220,21 +222,37 @@ async def test_a_session_that_expires_is_parsed_again_as_expired(
     assert after == before
 
 
-def test_a_deferred_failure_read_again_and_again_does_not_grow() -> None:
-    """Kept records live across requests: the error their deferred part raises to each reader
-    must not collect every reader's frames."""
+def test_a_deferred_failure_keeps_no_reader_and_does_not_grow() -> None:
+    """Kept records live across requests: the error their deferred part raises must hold
+    neither the first reader's frames (its context, its request) nor collect later readers'."""
 
     def bad(raw: list[Any]) -> tuple[int, ...]:
         raise UpstreamBadResponse("HYPERID sent a bad authorization.", provider="HYPERID")
 
+    class Reader:  # stands for what a reader's frames hold: its context, its request
+        pass
+
+    def read(deferred: Deferred[int], reader: Reader) -> UpstreamBadResponse:
+        try:
+            len(deferred)
+        except UpstreamBadResponse as exc:
+            return exc
+        raise AssertionError("no error")
+
     deferred: Deferred[int] = Deferred([{"x": 1}], bad)
+    first = Reader()
+    gone = weakref.ref(first)
+    errors = [read(deferred, first)]
+    del first, errors
+    gc.collect()
+    assert gone() is None  # the kept error does not hold the first reader
+
     depths = []
     for _ in range(50):
-        with pytest.raises(UpstreamBadResponse) as raised:
-            len(deferred)
-        depth, tb = 0, raised.value.__traceback__
+        error = read(deferred, Reader())
+        depth, tb = 0, error.__traceback__
         while tb is not None:
             depth, tb = depth + 1, tb.tb_next
         depths.append(depth)
-
+        assert (error.extensions["code"], error.provider) == ("UPSTREAM_BAD_RESPONSE", "HYPERID")
     assert max(depths) == depths[0] <= 5

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar, overload
 
+from app.errors import UpstreamError
+
 T = TypeVar("T")
 
 
@@ -275,13 +277,11 @@ class Deferred(Sequence[T], Generic[T]):
     def _all(self) -> tuple[T, ...]:
         if self._items is None:
             if self._error is not None:
-                # The same error for every reader, with a fresh traceback: records live across
-                # requests (upstream/kept.py), and each raise would otherwise add its frames.
-                raise self._error.with_traceback(None)
+                raise _frameless(self._error)
             try:
                 self._items = self._make(self._raw)
             except Exception as exc:
-                self._error = exc
+                self._error = _frameless(exc)
                 raise
         return self._items
 
@@ -308,3 +308,12 @@ class Deferred(Sequence[T], Generic[T]):
 
     def __repr__(self) -> str:
         return f"Deferred({len(self._raw)} raw items)"
+
+
+def _frameless(error: Exception) -> Exception:
+    """A twin of `error` that holds no reader's frames, for each reader to raise: records live
+    across requests (upstream/kept.py), and a raised error keeps the frames it passed through
+    (the reader's context and request among them)."""
+    if isinstance(error, UpstreamError):
+        return type(error)(str(error), provider=error.provider, details=dict(error.details))
+    return error.with_traceback(None)  # not a gateway error: a bug, re-raised as it is
