@@ -13,8 +13,9 @@ messages. The middleware in front of the view (CORS, body limit, headers, authen
 limits, admission) is unchanged.
 
 Anything else is handed, with its body replayed, to the view: GET, GraphiQL, multipart, a
-stream asked for in Accept, a batch, APQ and `documentId` requests, a body the view would
-refuse, and the first request of each document (which the view parses, validates and caches).
+stream asked for in Accept (when the view can stream over HTTP), a batch, APQ and `documentId`
+requests, a body the view would refuse, and the first request of each document (which the view
+parses, validates and caches).
 So every error the lean path could meet before execution is written by the view, as before.
 `GATEWAY_FAST_PATH=false` turns the lean path off with the other shortcuts.
 """
@@ -43,7 +44,9 @@ if TYPE_CHECKING:
 
 _RUNS = (OperationType.QUERY, OperationType.MUTATION)
 _ALLOWED = (Operation.QUERY, Operation.MUTATION)  # the same two, as Strawberry names them
-_STREAMS = ("multipart/mixed", "text/event-stream")  # the view's stream transports
+# What the view may stream in, if it has a stream transport (this gateway's view has none: urql's
+# and GraphiQL's Accept list them for every operation, and get one JSON answer either way).
+_STREAMS = ("multipart/mixed", "text/event-stream")
 
 
 async def lean(view: GatewayGraphQL, scope: Scope, receive: Receive, send: Send) -> Receive | None:
@@ -56,7 +59,7 @@ async def lean(view: GatewayGraphQL, scope: Scope, receive: Receive, send: Send)
     if (
         documents is None
         or content_type.partition(";")[0].strip().lower() != JSON
-        or (accept is not None and any(stream in accept for stream in _STREAMS))
+        or (view.streams_over_http and accept is not None and any(s in accept for s in _STREAMS))
     ):
         return receive
     media_type = negotiate(accept)

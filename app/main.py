@@ -120,6 +120,10 @@ class GatewayGraphQL(GraphQL[Context, None]):
         self.front = front
         self.documents: DocumentStore | None = getattr(schema, "documents", None)
         self.lean = lean  # the lean path for known documents (app/lean_path.py)
+        # Whether Strawberry may answer a POST as a stream (multipart subscriptions); unsure
+        # (its class attribute gone) counts as yes, so such requests keep going to the view.
+        transports = getattr(self, "stream_transport_classes_by_protocol", None)
+        self.streams_over_http = transports is None or any(p in transports for p in self.protocols)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Strawberry's ASGI entry; a client that hangs up mid-body ends the request quietly."""

@@ -256,3 +256,10 @@ def test_a_deferred_failure_keeps_no_reader_and_does_not_grow() -> None:
         depths.append(depth)
         assert (error.extensions["code"], error.provider) == ("UPSTREAM_BAD_RESPONSE", "HYPERID")
     assert max(depths) == depths[0] <= 5
+
+
+async def test_a_kept_parse_takes_no_headers(listing: tuple[Endpoint, dict[str, Any]]) -> None:
+    endpoint, state = listing
+    with pytest.raises(ValueError, match="`keep` takes no headers"):
+        await endpoint.call("GET", "/api/sessions", hyperid._parse_list, keep=True, headers=True)
+    assert state["calls"] == 0

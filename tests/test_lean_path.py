@@ -160,6 +160,17 @@ CASES: dict[str, Callable[[LiveStack], Exchange]] = {
     "a field error": lambda live: _post(live, {"query": BAD_ID}),
     "a mutation's error": lambda live: _post(live, {"query": REVOKE}, accept=GRAPHQL_RESPONSE),
     "the named operation of two": lambda live: _post(live, {"query": TWO, "operationName": "B"}),
+    # urql's Accept for queries and mutations: this view has no HTTP stream transport, so the
+    # answer is one JSON document either way.
+    "urql's Accept": lambda live: _post(
+        live,
+        {"query": PAGE},
+        accept="application/graphql-response+json, application/graphql+json, "
+        "application/json, text/event-stream, multipart/mixed",
+    ),
+    "GraphiQL's Accept": lambda live: _post(
+        live, {"query": PAGE}, accept="application/json, multipart/mixed"
+    ),
     "a charset on the content type": lambda live: _post(
         live, {"query": PAGE}, content_type="application/json; charset=utf-8"
     ),
@@ -201,9 +212,6 @@ HANDED: dict[str, Callable[[LiveStack], Exchange]] = {
         },
     ),
     "a documentId": lambda live: _post(live, {"documentId": f"sha256:{_sha(PAGE)}"}),
-    "a stream asked for": lambda live: _post(
-        live, {"query": PAGE}, accept="application/json, multipart/mixed"
-    ),
     "not acceptable": lambda live: _post(live, {"query": PAGE}, accept="text/html"),
     "a text body": lambda live: _post(
         live, b"{ providers { provider } }", content_type="text/plain"
@@ -219,6 +227,22 @@ def test_everything_else_is_handed_to_the_view_unchanged(
 
     assert lean == ordinary
     assert view_calls == 1  # the view answered, from the replayed body
+
+
+def test_with_a_stream_transport_a_stream_in_accept_goes_to_the_view(
+    plain: tuple[LiveStack, Counted],
+) -> None:
+    live, _ = plain
+    view = _view(live)
+    view.streams_over_http = True  # as if Strawberry could answer it as a multipart stream
+    try:
+        _, _, view_calls = _both(
+            plain,
+            lambda live: _post(live, {"query": PAGE}, accept="application/json, multipart/mixed"),
+        )
+    finally:
+        view.streams_over_http = False
+    assert view_calls == 1
 
 
 def test_the_response_cache_and_trusted_documents_hold_on_the_lean_path(

@@ -90,6 +90,8 @@ class Endpoint:
         With `keep`, `parse` (a listing's: records and what else the answer said) runs once per
         distinct answer while the statuses it computed hold (app/upstream/kept.py).
         """
+        if keep and headers:
+            raise ValueError("A kept parse is keyed by the body alone: `keep` takes no headers.")
         call = Call(method, path, params, body, read=method == "GET" if read is None else read)
 
         async def answer() -> T:
