@@ -13,7 +13,7 @@ from __future__ import annotations
 from app.errors import UpstreamUnavailable
 from app.listing.cursor import CursorState
 from app.listing.paginate import Page, count, paginate
-from app.listing.streams import AscendingStream, LocalStream, OffsetStream, Stream
+from app.listing.streams import AscendingStream, LocalStream, OffsetStream, Slice, Stream
 from app.upstream.records import Provider, SessionRecord
 from tests.test_paginate import Calls, ascending_page, offset_page, record
 
@@ -168,3 +168,204 @@ async def test_back_from_the_first_pages_last_cursor_costs_one_read() -> None:
     assert back.totals == {0: 10}
     # Positions 0 to 2: t9, the cursor's t8, and t7, created before it, which closes the read.
     assert calls.count == 1
+
+
+class Listing:
+    """An upstream listing whose sessions can be deleted between pages; it counts its calls.
+
+    `page` pages either way (an offset listing), `oldest_first` ignores the direction asked, as
+    Prefactor's does. `lie` adds to the total it answers: a count that includes sessions the
+    query no longer lists (deleted between the two).
+    """
+
+    def __init__(self, records: list[SessionRecord], *, lie: int = 0) -> None:
+        self.records = sorted(records, key=lambda r: r.sort_key)
+        self.lie = lie
+        self.calls = 0
+
+    def delete(self, *native_ids: str) -> None:
+        self.records = [r for r in self.records if r.native_id not in native_ids]
+
+    async def page(self, offset: int, limit: int, desc: bool) -> tuple[list[SessionRecord], int]:
+        self.calls += 1
+        assert self.calls < 20, "the page keeps reading"
+        view = self.records[::-1] if desc else self.records
+        return view[offset : offset + limit], len(view) + self.lie
+
+    async def oldest_first(
+        self, offset: int, limit: int, desc: bool
+    ) -> tuple[list[SessionRecord], int]:
+        return await self.page(offset, limit, False)
+
+
+# Ten PRIVX sessions at seconds 10 to 100 (t0 to t9); newest first, t9=0, t8=1, ... t0=9.
+T = [record(Provider.PRIVX, f"0-{i:03d}", 10 * (i + 1)) for i in range(10)]
+
+
+async def test_a_page_that_ends_the_listing_exactly_has_no_next_page() -> None:
+    calls = Calls()
+    stream = OffsetStream("a", Provider.PRIVX, offset_page(S, calls), descending=True)
+    page = await one(stream, descending=True, forward=True, size=5)
+    assert ids(page) == ["0-004", "0-003", "0-002", "0-001", "0-000"]
+    assert (page.has_previous, page.has_next) == (False, False)
+    assert calls.count == 1
+
+
+async def test_a_stream_failing_on_a_later_read_is_left_out_of_the_page_with_its_error() -> None:
+    # PRIVX is filtered to s1 and s3 and reads two at a time; its second read fails. Newest
+    # first the page would be p4, p3, s3, p2: without PRIVX, it is p4, p3, p2, p1.
+    privx = Listing(S)
+    failing = False
+
+    async def page(offset: int, limit: int, desc: bool) -> tuple[list[SessionRecord], int]:
+        if failing:
+            raise UpstreamUnavailable("PRIVX answered HTTP 503.", provider="PRIVX")
+        return await privx.page(offset, limit, desc)
+
+    def odd(r: SessionRecord) -> bool:
+        return int(r.native_id[-1]) % 2 == 1
+
+    class FailsAfterOneRead(OffsetStream):
+        async def head(self, start: int, count: int, anchor: int | None) -> Slice:
+            nonlocal failing
+            sl = await super().head(start, count, anchor)
+            failing = True
+            return sl
+
+    calls = Calls()
+    streams: list[Stream] = [
+        FailsAfterOneRead("a", Provider.PRIVX, page, descending=True, residual=odd, max_chunk=2),
+        OffsetStream("b", Provider.PREFACTOR, offset_page(P, calls), descending=True),
+    ]
+    result = await paginate(
+        streams, descending=True, fingerprint="f", forward=True, size=4, cursor=None
+    )
+    assert ids(result) == ["1-004", "1-003", "1-002", "1-001"]
+    assert result.has_next
+    assert list(result.failures) == [0]
+    error = result.failures[0]
+    assert isinstance(error, UpstreamUnavailable)
+    assert (str(error), error.provider) == ("PRIVX answered HTTP 503.", "PRIVX")
+
+
+async def test_a_page_after_deletions_left_holes_where_the_cursor_pointed() -> None:
+    # Oldest first only, read newest first: positions count down from the walk's anchor, 10.
+    # After t9, t7, t6 and t5 are deleted, the six left (t0-t4 and t8) hold positions 4 to 9
+    # (t8=4, t4=5, ... t0=9), and 0 to 3 are holes. The cursor at t8 says position 2.
+    listing = Listing(T)
+    stream = AscendingStream(
+        "b", Provider.PREFACTOR, listing.oldest_first, descending=True, max_chunk=7
+    )
+    first = await one(stream, descending=True, forward=True, size=2)
+    assert ids(first) == ["0-009", "0-008"]
+    assert first.edges[-1].state.offsets == (2,)
+    assert first.edges[-1].state.anchors == (10,)
+    listing.delete("0-009", "0-007", "0-006", "0-005")
+    listing.calls = 0
+    page = await one(stream, descending=True, forward=True, size=2, cursor=first.edges[-1].state)
+    assert ids(page) == ["0-004", "0-003"]
+    assert (page.has_previous, page.has_next) == (True, True)
+    assert page.totals == {0: 6}
+    assert [e.state.offsets for e in page.edges] == [(6,), (7,)]
+    # Positions 0-3 are all holes (one read); then 4-7, past them.
+    assert listing.calls == 2
+
+
+async def test_a_page_back_to_the_first_record_left_after_deletions_has_no_previous_page() -> None:
+    # As above, the cursor taken before the deletions at t3 (position 6); back from it, t8 and t4
+    # stand at positions 4 and 5, and 4 is now the first position that holds a record.
+    listing = Listing(T)
+    stream = AscendingStream(
+        "b", Provider.PREFACTOR, listing.oldest_first, descending=True, max_chunk=7
+    )
+    first = await one(stream, descending=True, forward=True, size=7)
+    assert first.edges[-1].record.native_id == "0-003"
+    listing.delete("0-009", "0-007", "0-006", "0-005")
+    listing.calls = 0
+    back = await one(stream, descending=True, forward=False, size=2, cursor=first.edges[-1].state)
+    assert ids(back) == ["0-008", "0-004"]
+    assert (back.has_previous, back.has_next) == (False, True)
+    assert listing.calls == 2  # positions 5-7, then 4
+    # Back from t4 (position 5), the first read, positions 4-6, reaches the first record.
+    listing.calls = 0
+    back = await one(stream, descending=True, forward=False, size=2, cursor=first.edges[5].state)
+    assert ids(back) == ["0-008"]
+    assert (back.has_previous, back.has_next) == (False, True)
+    assert listing.calls == 1
+
+
+async def test_an_upstream_whose_total_counts_more_than_it_lists_ends_the_walk() -> None:
+    # The total says six; five are listed. Newest first: s4=0 ... s0=4.
+    listing = Listing(S, lie=1)
+    stream = OffsetStream("a", Provider.PRIVX, listing.page, descending=True)
+    pages = [await one(stream, descending=True, forward=True, size=2)]
+    while pages[-1].has_next:
+        cursor = pages[-1].edges[-1].state
+        pages.append(await one(stream, descending=True, forward=True, size=2, cursor=cursor))
+    assert [ids(p) for p in pages] == [["0-004", "0-003"], ["0-002", "0-001"], ["0-000"]]
+    # Back from s0, the read past it comes back empty: the page is still the two before it.
+    back = await one(
+        stream, descending=True, forward=False, size=2, cursor=pages[-1].edges[0].state
+    )
+    assert ids(back) == ["0-002", "0-001"]
+    assert (back.has_previous, back.has_next) == (True, True)
+
+
+async def test_a_page_back_after_the_listing_shrank_below_the_cursors_place() -> None:
+    # Newest first, read two at a time; the cursor at t2 says position 8. Seven sessions are
+    # then deleted: t9, t8 and t2 are left, at positions 0 to 2.
+    listing = Listing(T)
+    stream = OffsetStream("a", Provider.PRIVX, listing.page, descending=True, max_chunk=2)
+    first = await one(stream, descending=True, forward=True, size=8)
+    assert first.edges[-1].record.native_id == "0-002"
+    assert first.edges[-1].state.offsets == (8,)
+    listing.delete("0-007", "0-006", "0-005", "0-004", "0-003", "0-001", "0-000")
+    back = await one(stream, descending=True, forward=False, size=2, cursor=first.edges[-1].state)
+    assert ids(back) == ["0-009", "0-008"]
+    assert (back.has_previous, back.has_next) == (False, True)
+    assert back.totals == {0: 3}
+
+
+async def test_a_last_page_longer_than_an_oldest_first_listing() -> None:
+    calls = Calls()
+    stream = AscendingStream(
+        "b", Provider.PREFACTOR, ascending_page(P, calls, 7), descending=False, max_chunk=7
+    )
+    page = await one(stream, descending=False, forward=False, size=10)
+    assert ids(page) == ["1-000", "1-001", "1-002", "1-003", "1-004"]
+    assert (page.has_previous, page.has_next) == (False, False)
+    assert [e.state.offsets for e in page.edges] == [(1,), (2,), (3,), (4,), (5,)]
+    assert calls.count == 1
+
+
+async def test_a_stream_back_after_failing_names_its_provider_in_what_it_missed() -> None:
+    # hyper.id's listing (answered in full) fails on the first page and answers on the second.
+    calls = Calls()
+    up = False
+
+    async def load() -> list[SessionRecord]:
+        if not up:
+            raise UpstreamUnavailable("HYPERID answered HTTP 503.", provider="HYPERID")
+        return []
+
+    streams: list[Stream] = [
+        OffsetStream("a", Provider.PRIVX, offset_page(S, calls), descending=True),
+        LocalStream("c", Provider.HYPERID, load, None, descending=True),
+    ]
+    first = await paginate(
+        streams, descending=True, fingerprint="f", forward=True, size=2, cursor=None
+    )
+    assert list(first.failures) == [1]
+    up = True
+    second = await paginate(
+        streams,
+        descending=True,
+        fingerprint="f",
+        forward=True,
+        size=2,
+        cursor=first.edges[-1].state,
+    )
+    assert ids(second) == ["0-002", "0-001"]
+    gap = second.gaps[1]
+    assert gap.provider == "HYPERID"
+    assert str(gap).startswith("HYPERID failed on earlier pages of this walk")
