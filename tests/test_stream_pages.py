@@ -369,3 +369,192 @@ async def test_a_stream_back_after_failing_names_its_provider_in_what_it_missed(
     gap = second.gaps[1]
     assert gap.provider == "HYPERID"
     assert str(gap).startswith("HYPERID failed on earlier pages of this walk")
+
+
+# Calls: each test below counts the upstream calls a page costs when its hints hold.
+
+
+async def test_a_first_page_of_an_oldest_first_listing_read_newest_first_costs_one_call() -> None:
+    calls = Calls()
+    stream = AscendingStream(
+        "b", Provider.PREFACTOR, ascending_page(P, calls, 7), descending=True, max_chunk=7
+    )
+    page = await one(stream, descending=True, forward=True, size=2)
+    assert ids(page) == ["1-004", "1-003"]
+    assert calls.count == 1  # the read that learns the size holds the whole listing
+
+
+async def test_a_page_back_in_an_oldest_first_listing_longer_than_a_read_costs_one_call() -> None:
+    # Read seven at a time; the first page learns the size (0-2) and reads the newest two (8-9).
+    calls = Calls()
+    stream = AscendingStream(
+        "b", Provider.PREFACTOR, ascending_page(T, calls, 7), descending=True, max_chunk=7
+    )
+    first = await one(stream, descending=True, forward=True, size=2)
+    assert ids(first) == ["0-009", "0-008"]
+    calls.count = 0
+    back = await one(stream, descending=True, forward=False, size=2, cursor=first.edges[-1].state)
+    assert ids(back) == ["0-009"]
+    assert calls.count == 1  # t9, t8 and t7, with the size the cursor carries
+
+
+async def test_counting_a_filtered_oldest_first_listing_read_newest_first() -> None:
+    # Two at a time: learning the size reads t0-t1, then t3-t4 (positions 0-1), t1-t2, t0.
+    calls = Calls()
+
+    def odd(r: SessionRecord) -> bool:
+        return int(r.native_id[-1]) % 2 == 1
+
+    stream = AscendingStream(
+        "b",
+        Provider.PREFACTOR,
+        ascending_page(S, calls, 2),
+        descending=True,
+        residual=odd,
+        max_chunk=2,
+    )
+    assert await count(stream, None) == 2
+    assert calls.count == 4
+
+
+async def test_a_filtered_streams_first_read_is_large_enough_for_a_page() -> None:
+    # Forty sessions, half of them kept: one read of MIN_FILTERED_CHUNK (50) holds them all.
+    forty = [record(Provider.PRIVX, f"0-{i:03d}", i + 1) for i in range(40)]
+    calls = Calls()
+
+    def odd(r: SessionRecord) -> bool:
+        return int(r.native_id[-1]) % 2 == 1
+
+    stream = OffsetStream(
+        "a", Provider.PRIVX, offset_page(forty, calls), descending=True, residual=odd
+    )
+    page = await one(stream, descending=True, forward=True, size=5)
+    assert ids(page) == ["0-039", "0-037", "0-035", "0-033", "0-031"]
+    assert calls.count == 1
+
+
+async def test_a_stream_left_off_a_page_keeps_a_hint_that_costs_one_read_next() -> None:
+    # PRIVX: t0 to t9 (seconds 10 to 100); PREFACTOR: q0 and q1 at 1 and 2, q2 to q4 at 95 to
+    # 97. Newest first: t9, q4, q3, q2, t8, t7, t6, ... t0, q1, q0.
+    q = [record(Provider.PREFACTOR, f"1-{i:03d}", s) for i, s in enumerate((1, 2, 95, 96, 97))]
+    calls = Calls()
+    streams: list[Stream] = [
+        OffsetStream("a", Provider.PRIVX, offset_page(T, calls), descending=True),
+        OffsetStream("b", Provider.PREFACTOR, offset_page(q, calls), descending=True),
+    ]
+
+    async def after(page: Page | None, size: int) -> Page:
+        cursor = page.edges[-1].state if page else None
+        return await paginate(
+            streams, descending=True, fingerprint="f", forward=True, size=size, cursor=cursor
+        )
+
+    first = await after(None, 4)
+    assert ids(first) == ["0-009", "1-004", "1-003", "1-002"]
+    second = await after(first, 2)
+    assert ids(second) == ["0-008", "0-007"]
+    # PREFACTOR is not on the second page: its next record, q1, is at position 3.
+    assert second.edges[-1].state.offsets == (3, 3)
+    calls.count = 0
+    third = await after(second, 2)
+    assert ids(third) == ["0-006", "0-005"]
+    assert calls.count == 2  # one read each: PREFACTOR's starts at q2, created before t7
+
+
+async def test_a_page_back_with_a_stream_whose_records_all_come_later_costs_one_read_each() -> None:
+    # PRIVX newer than every PREFACTOR session, read three at a time: the first page is PRIVX's,
+    # and PREFACTOR's place in its cursors is 0, before all of it.
+    calls = Calls()
+    streams: list[Stream] = [
+        OffsetStream("a", Provider.PRIVX, offset_page(T[5:], calls), descending=True),
+        OffsetStream(
+            "b",
+            Provider.PREFACTOR,
+            offset_page([record(Provider.PREFACTOR, f"1-{i:03d}", i + 1) for i in range(5)], calls),
+            descending=True,
+            max_chunk=3,
+        ),
+    ]
+    first = await paginate(
+        streams, descending=True, fingerprint="f", forward=True, size=2, cursor=None
+    )
+    assert ids(first) == ["0-009", "0-008"]
+    assert first.edges[-1].state.offsets == (2, 0)
+    calls.count = 0
+    back = await paginate(
+        streams,
+        descending=True,
+        fingerprint="f",
+        forward=False,
+        size=2,
+        cursor=first.edges[-1].state,
+    )
+    assert ids(back) == ["0-009"]
+    assert (back.has_previous, back.has_next) == (False, True)
+    assert calls.count == 2
+
+
+async def test_a_page_back_from_a_listings_last_record_reads_no_further_than_its_end() -> None:
+    calls = Calls()
+    stream = OffsetStream("a", Provider.PRIVX, offset_page(S, calls), descending=True)
+    first = await one(stream, descending=True, forward=True, size=5)
+    assert first.edges[-1].state.offsets == (5,)
+    calls.count = 0
+    back = await one(stream, descending=True, forward=False, size=2, cursor=first.edges[-1].state)
+    assert ids(back) == ["0-002", "0-001"]
+    assert calls.count == 2  # positions 3-4, which end the listing; then 2
+
+
+async def test_a_page_back_once_every_session_is_gone_costs_one_read() -> None:
+    listing = Listing(S)
+    stream = OffsetStream("a", Provider.PRIVX, listing.page, descending=True)
+    first = await one(stream, descending=True, forward=True, size=2)
+    listing.delete(*(r.native_id for r in S))
+    listing.calls = 0
+    back = await one(stream, descending=True, forward=False, size=2, cursor=first.edges[-1].state)
+    assert ids(back) == []
+    assert (back.has_previous, back.has_next) == (False, True)
+    assert back.totals == {0: 0}
+    assert listing.calls == 1
+
+
+async def test_a_stream_left_off_a_page_back_keeps_a_hint_that_costs_one_read_next() -> None:
+    # As above, walking back from the end: q1, q0; then t1, t0, where PREFACTOR's place is 3
+    # (its next record back, q2, is at position 2); then t3, t2.
+    q = [record(Provider.PREFACTOR, f"1-{i:03d}", s) for i, s in enumerate((1, 2, 95, 96, 97))]
+    calls = Calls()
+    streams: list[Stream] = [
+        OffsetStream("a", Provider.PRIVX, offset_page(T, calls), descending=True),
+        OffsetStream("b", Provider.PREFACTOR, offset_page(q, calls), descending=True),
+    ]
+
+    async def before(page: Page | None) -> Page:
+        cursor = page.edges[0].state if page else None
+        return await paginate(
+            streams, descending=True, fingerprint="f", forward=False, size=2, cursor=cursor
+        )
+
+    last = await before(None)
+    assert ids(last) == ["1-001", "1-000"]
+    second = await before(last)
+    assert ids(second) == ["0-001", "0-000"]
+    assert second.edges[0].state.offsets == (9, 3)
+    calls.count = 0
+    third = await before(second)
+    assert ids(third) == ["0-003", "0-002"]
+    # PRIVX: t2-t0, then t3; PREFACTOR: q3-q1, and q1, created after t1, closes the read.
+    assert calls.count == 3
+    pages = [third]
+    while pages[-1].has_previous:
+        pages.append(await before(pages[-1]))
+    assert [ids(p) for p in pages[1:]] == [
+        ["0-005", "0-004"],
+        ["0-007", "0-006"],
+        ["1-002", "0-008"],
+        ["1-004", "1-003"],
+        ["0-009"],
+    ]
+    # Back from q4, PRIVX's place is 1, just past t9: one read each (t9-t8, and q4-q3).
+    calls.count = 0
+    assert ids(await before(pages[-2])) == ["0-009"]
+    assert calls.count == 2
