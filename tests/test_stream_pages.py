@@ -10,6 +10,8 @@ oldest-first listing read newest first counts positions down from its size when 
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from app.errors import UpstreamUnavailable
 from app.listing.cursor import CursorState
 from app.listing.paginate import Page, count, paginate
@@ -326,6 +328,23 @@ async def test_a_page_back_after_the_listing_shrank_below_the_cursors_place() ->
     assert back.totals == {0: 3}
 
 
+async def test_a_page_back_after_an_oldest_first_listing_shrank_below_the_cursors_place() -> None:
+    # Oldest first: t0=0 ... t9=9; the cursor at t7 says position 8. Seven sessions are then
+    # deleted: t0, t1 and t7 are left, at positions 0 to 2.
+    listing = Listing(T)
+    stream = AscendingStream(
+        "b", Provider.PREFACTOR, listing.oldest_first, descending=False, max_chunk=7
+    )
+    first = await one(stream, descending=False, forward=True, size=8)
+    assert first.edges[-1].record.native_id == "0-007"
+    assert first.edges[-1].state.offsets == (8,)
+    listing.delete("0-002", "0-003", "0-004", "0-005", "0-006", "0-008", "0-009")
+    back = await one(stream, descending=False, forward=False, size=2, cursor=first.edges[-1].state)
+    assert ids(back) == ["0-000", "0-001"]
+    assert (back.has_previous, back.has_next) == (False, True)
+    assert back.totals == {0: 3}
+
+
 async def test_a_last_page_longer_than_an_oldest_first_listing() -> None:
     calls = Calls()
     stream = AscendingStream(
@@ -368,7 +387,12 @@ async def test_a_stream_back_after_failing_names_its_provider_in_what_it_missed(
     assert ids(second) == ["0-002", "0-001"]
     gap = second.gaps[1]
     assert gap.provider == "HYPERID"
-    assert str(gap).startswith("HYPERID failed on earlier pages of this walk")
+    assert str(gap) == (
+        "HYPERID failed on earlier pages of this walk: its sessions from the start of the walk "
+        "to 2024-05-01T00:00:40+00:00 were not listed. Start again from the first page to see "
+        "them."
+    )
+    assert gap.details == {"missedSince": None, "missedUntil": "2024-05-01T00:00:40+00:00"}
 
 
 # Calls: each test below counts the upstream calls a page costs when its hints hold.
@@ -554,7 +578,78 @@ async def test_a_stream_left_off_a_page_back_keeps_a_hint_that_costs_one_read_ne
         ["1-004", "1-003"],
         ["0-009"],
     ]
+    # Back from q2, PRIVX's place is t8's, 1: t9-t8 closes its read; PREFACTOR reads q3-q1, then q4.
+    calls.count = 0
+    assert ids(await before(pages[-3])) == ["1-004", "1-003"]
+    assert calls.count == 3
     # Back from q4, PRIVX's place is 1, just past t9: one read each (t9-t8, and q4-q3).
     calls.count = 0
     assert ids(await before(pages[-2])) == ["0-009"]
     assert calls.count == 2
+
+
+async def test_a_stream_that_fails_after_answering_reports_what_it_missed_since() -> None:
+    # PREFACTOR (oldest first only, two at a time) answers the first page, fails on the second
+    # and answers again on the third. Newest first: p4, s4, p3, s3, p2, s2, p1, s1, p0, s0.
+    calls = Calls()
+    prefactor = ascending_page(P, calls, 2)
+    up = True
+
+    async def page(offset: int, limit: int, desc: bool) -> tuple[list[SessionRecord], int]:
+        if not up:
+            raise UpstreamUnavailable("PREFACTOR answered HTTP 503.", provider="PREFACTOR")
+        return await prefactor(offset, limit, desc)
+
+    streams: list[Stream] = [
+        OffsetStream("a", Provider.PRIVX, offset_page(S, calls), descending=True),
+        AscendingStream("b", Provider.PREFACTOR, page, descending=True, max_chunk=2),
+    ]
+
+    async def turn(cursor: CursorState | None, *, forward: bool = True) -> Page:
+        return await paginate(
+            streams, descending=True, fingerprint="f", forward=forward, size=2, cursor=cursor
+        )
+
+    first = await turn(None)
+    assert ids(first) == ["1-004", "0-004"]
+    up = False
+    second = await turn(first.edges[-1].state)
+    assert ids(second) == ["0-003", "0-002"]
+    assert list(second.failures) == [1]
+    # Left out since s4, the first page's end, at 50 s.
+    assert [e.state.missed for e in second.edges] == [
+        (None, P[4].created_at - timedelta(seconds=5))
+    ] * 2
+    up = True
+    calls.count = 0
+    third = await turn(second.edges[-1].state)
+    assert ids(third) == ["1-001", "0-001"]
+    # PREFACTOR starts from its place on the first page (position 1, of 5, its size then):
+    # p4-p3, p2-p1, then p0, which might come before s1; PRIVX: s3-s0.
+    assert calls.count == 4
+    missed = {
+        "missedSince": "2024-05-01T00:00:50+00:00",
+        "missedUntil": "2024-05-01T00:00:30+00:00",
+    }
+    assert third.gaps[1].details == missed
+    assert str(third.gaps[1]) == (
+        "PREFACTOR failed on earlier pages of this walk: its sessions from "
+        "2024-05-01T00:00:50+00:00 to 2024-05-01T00:00:30+00:00 were not listed. Start again "
+        "from the first page to see them."
+    )
+    # Going back from the second page's end, the page says so too.
+    back = await turn(second.edges[-1].state, forward=False)
+    assert ids(back) == ["0-003", "1-002"]
+    assert back.gaps[1].details == missed
+
+
+async def test_a_page_of_a_failing_stream_alone_says_more_may_come_either_way() -> None:
+    async def page(offset: int, limit: int, desc: bool) -> tuple[list[SessionRecord], int]:
+        raise UpstreamUnavailable("PRIVX answered HTTP 503.", provider="PRIVX")
+
+    stream = OffsetStream("a", Provider.PRIVX, page, descending=True)
+    for forward in (True, False):
+        result = await one(stream, descending=True, forward=forward, size=2)
+        assert ids(result) == []
+        assert (result.has_next if forward else result.has_previous) is True
+        assert list(result.failures) == [0]
