@@ -188,6 +188,9 @@ class Listing:
     def delete(self, *native_ids: str) -> None:
         self.records = [r for r in self.records if r.native_id not in native_ids]
 
+    def create(self, *records: SessionRecord) -> None:
+        self.records = sorted([*self.records, *records], key=lambda r: r.sort_key)
+
     async def page(self, offset: int, limit: int, desc: bool) -> tuple[list[SessionRecord], int]:
         self.calls += 1
         assert self.calls < 20, "the page keeps reading"
@@ -653,3 +656,87 @@ async def test_a_page_of_a_failing_stream_alone_says_more_may_come_either_way() 
         assert ids(result) == []
         assert (result.has_next if forward else result.has_previous) is True
         assert list(result.failures) == [0]
+
+
+async def test_a_step_back_past_deleted_sessions_doubles_its_reach() -> None:
+    # Newest first, u23=0 ... u0=23; the cursor at u4 says position 19 (hint 20). Eight newer
+    # sessions are then deleted: u4 now stands at 11. Its own stream's read starts two before
+    # the hint, at 18, and finds older sessions there: it steps back by 2, 4, then 8 (to 16,
+    # 12, 4), until the first record read is newer than u4.
+    u = [record(Provider.PRIVX, f"0-{i:03d}", i + 1) for i in range(24)]
+    listing = Listing(u)
+    stream = OffsetStream("a", Provider.PRIVX, listing.page, descending=True)
+    first = await one(stream, descending=True, forward=True, size=20)
+    assert first.edges[-1].record.native_id == "0-004"
+    assert first.edges[-1].state.offsets == (20,)
+    listing.delete(*(f"0-{i:03d}" for i in range(16, 24)))
+    listing.calls = 0
+    page = await one(stream, descending=True, forward=True, size=2, cursor=first.edges[-1].state)
+    assert ids(page) == ["0-003", "0-002"]
+    assert listing.calls == 4
+
+
+async def test_a_step_back_in_an_oldest_first_listing_keeps_its_anchor() -> None:
+    # Oldest first only, read newest first, three at a time; 1-007 and 1-008 were created in the
+    # same second. From the cursor at 1-007 (position 2), the read starts at 1-008 (position 1),
+    # of the cursor's instant, so it steps back to 0 with the size the cursor carries: three
+    # calls in all (positions 1-3, 0-2, then 3-5), none of them to learn the size again.
+    tied = [
+        record(Provider.PREFACTOR, f"1-{i:03d}", 10 * (i + 1) - (i == 8) * 10) for i in range(10)
+    ]
+    calls = Calls()
+    stream = AscendingStream(
+        "b", Provider.PREFACTOR, ascending_page(tied, calls, 3), descending=True, max_chunk=3
+    )
+    first = await one(stream, descending=True, forward=True, size=3)
+    assert ids(first) == ["1-009", "1-008", "1-007"]
+    calls.count = 0
+    page = await one(stream, descending=True, forward=True, size=2, cursor=first.edges[-1].state)
+    assert ids(page) == ["1-006", "1-005"]
+    assert calls.count == 3
+
+
+async def test_a_sparse_filter_reads_on_in_doubling_chunks() -> None:
+    # 180 sessions, only the oldest kept: reads of 50, 100 and 200 (capped by what is left).
+    many = [record(Provider.PRIVX, f"0-{i:03d}", i + 1) for i in range(180)]
+    calls = Calls()
+
+    def oldest(r: SessionRecord) -> bool:
+        return r.native_id == "0-000"
+
+    stream = OffsetStream(
+        "a", Provider.PRIVX, offset_page(many, calls), descending=True, residual=oldest
+    )
+    page = await one(stream, descending=True, forward=True, size=1)
+    assert ids(page) == ["0-000"]
+    assert calls.count == 3
+
+
+async def test_a_large_page_of_a_filtered_listing_reads_one_more_than_the_page() -> None:
+    # Sixty-one sessions, all kept: a page of 60 reads 61 at once, and knows one more follows.
+    many = [record(Provider.PRIVX, f"0-{i:03d}", i + 1) for i in range(61)]
+    calls = Calls()
+    stream = OffsetStream(
+        "a", Provider.PRIVX, offset_page(many, calls), descending=True, residual=lambda r: True
+    )
+    page = await one(stream, descending=True, forward=True, size=60)
+    assert len(page.edges) == 60
+    assert page.has_next
+    assert calls.count == 1
+
+
+async def test_a_page_back_past_sessions_created_since_reads_on_in_doubling_steps() -> None:
+    # Newest first, v29=0 ... v0=29; the cursor at v28 says position 1 (hint 2). Four newer
+    # sessions are then created: v28 now stands at 5. The first read back (positions 1-2) ends
+    # before it, so the read goes on by 1, 2, then 4 positions (3, 4-5, 6-9), until the last
+    # record read is older than v28.
+    v = [record(Provider.PRIVX, f"0-{i:03d}", i + 1) for i in range(30)]
+    listing = Listing(v)
+    stream = OffsetStream("a", Provider.PRIVX, listing.page, descending=True)
+    first = await one(stream, descending=True, forward=True, size=2)
+    assert first.edges[-1].state.offsets == (2,)
+    listing.create(*(record(Provider.PRIVX, f"0-{i:03d}", i + 1) for i in range(100, 104)))
+    listing.calls = 0
+    back = await one(stream, descending=True, forward=False, size=1, cursor=first.edges[-1].state)
+    assert ids(back) == ["0-029"]
+    assert listing.calls == 4
