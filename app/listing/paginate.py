@@ -61,7 +61,8 @@ class Page:
 
 @dataclass(frozen=True, slots=True)
 class _Run:
-    matched: list[tuple[int, SessionRecord]]  # (position, record), in the connection's order
+    """A reader once reading is over: what the page's cursors and pageInfo need of it."""
+
     more: bool  # unread positions may remain in the reading direction
     edge: int  # forward: first position after the cursor; backward: end of what precedes it
     anchor: int | None
@@ -240,7 +241,7 @@ class _Reader:
 
     def run(self) -> _Run:
         edge = self.edge if self.edge is not None else self._next
-        return _Run(self.matched, self.more, edge, self.anchor, self.total)
+        return _Run(self.more, edge, self.anchor, self.total)
 
 
 async def _or_failure(
@@ -315,7 +316,7 @@ async def paginate(
         if i in failures:
             # A failed stream keeps its hint and may hold more: the walk is not over for it.
             kept = UNKNOWN if reader.hint is None else reader.hint
-            runs.append(_Run([], True, kept, reader.anchor, None))
+            runs.append(_Run(True, kept, reader.anchor, None))
         else:
             runs.append(reader.run())
     gaps = _gaps(streams, cursor, failures)
