@@ -740,3 +740,18 @@ async def test_a_page_back_past_sessions_created_since_reads_on_in_doubling_step
     back = await one(stream, descending=True, forward=False, size=1, cursor=first.edges[-1].state)
     assert ids(back) == ["0-029"]
     assert listing.calls == 4
+
+
+async def test_a_read_over_holes_answers_the_records_past_them_in_one_call() -> None:
+    # Oldest first only, read newest first from the walk's anchor, 10. After t9 to t6 are
+    # deleted, t5 to t0 hold positions 4 to 9, and 0 to 3 are holes. Positions 2 to 5, asked
+    # for, hold t5 and t4: the one read of native positions 4 to 7 has them already.
+    listing = Listing(T)
+    stream = AscendingStream("b", Provider.PREFACTOR, listing.oldest_first, descending=True)
+    listing.delete("0-009", "0-008", "0-007", "0-006")
+
+    sl = await stream.head(2, 4, 10)
+
+    assert [r.native_id for r in sl.items] == ["0-005", "0-004"]
+    assert (sl.start, sl.first, sl.anchor, sl.total) == (4, 4, 10, 6)
+    assert listing.calls == 1

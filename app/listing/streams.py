@@ -138,8 +138,7 @@ class AscendingStream(PagedStream):
         items = items[::-1]
         # Deletions shrink the pool below the anchor: the newest positions are then holes.
         first = max(anchor - total, 0)
-        if start < first < start + count and len(items) < count:
-            return await self.head(first, start + count - first, anchor)  # past the holes
+        # What was read starts past the holes, at `first`: the positions up to `first` hold none.
         return Slice(max(start, first), items, anchor, total, anchor, first)
 
     async def tail(self, count: int) -> Slice:
