@@ -56,19 +56,10 @@ from resolvers.schema import GatewaySchema, Limits, build_schema
 from tests import test_execution as things
 from tests.world import small_world
 
-# When a null propagates past a field whose sibling is still pending, graphql-core drops the
-# sibling's coroutine unawaited (its own executor and the compiled plans alike). Each test here
-# finalizes what it dropped before it ends, under this filter, so that no later test is blamed
-# for it (a shuffled run once failed a test of another module that way).
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:Exception ignored in. <coroutine object:pytest.PytestUnraisableExceptionWarning"
-)
-
-
-@pytest.fixture(autouse=True)
-def _dropped_coroutines_finalized() -> Iterator[None]:
-    yield
-    gc.collect()
+# Coroutines dropped on null propagation: finalized by each test here, under the same filter
+# as in test_execution.py (which says why).
+pytestmark = things.pytestmark
+_dropped_coroutines_finalized = things._dropped_coroutines_finalized
 
 
 EXAMPLES = int(os.environ.get("PLAN_EXAMPLES", "150"))
