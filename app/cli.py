@@ -14,7 +14,7 @@ import uvicorn
 
 from app import logs
 from app.errors import ConfigError
-from app.serving import server_config, server_options
+from app.serving import server_config, server_options, tune_collector
 from app.settings import Settings
 
 
@@ -33,8 +33,9 @@ def _serve(args: argparse.Namespace) -> int:
     options = server_options(settings, host=args.host, port=args.port, log_level=args.log_level)
     if args.workers > 1:
         # Each worker process builds its own app from the same environment.
-        uvicorn.run("app.main:create_app", factory=True, workers=args.workers, **options)
+        uvicorn.run("app.serving:worker_app", factory=True, workers=args.workers, **options)
         return 0
+    tune_collector()
     uvicorn.run(app, **options)
     return 0
 
@@ -61,6 +62,7 @@ async def _demo(args: argparse.Namespace) -> None:
             create_app(settings), settings, host=args.host, port=args.port, log_level=args.log_level
         )
         server = uvicorn.Server(config)
+        tune_collector()
         # Sessions begin and end at the mock Kratos, so a subscription has something to show.
         churning = asyncio.create_task(churn(mocks.data, every=CHURN_SECONDS))
         for provider, url in mocks.urls.items():

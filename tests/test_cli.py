@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import importlib
 import json
 import os
 import socket
@@ -9,11 +11,14 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import uvicorn
 
 from app.cli import main
+from app.serving import GC_THRESHOLDS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,6 +40,41 @@ def test_serve_refuses_malformed_configuration() -> None:
     )
     assert done.returncode == 2
     assert "GATEWAY_ZITADEL_URL: must be an http(s) origin" in done.stderr
+
+
+@pytest.fixture
+def python_collector() -> Iterator[tuple[int, ...]]:
+    """Python's collector thresholds, put back after the test."""
+    before = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)
+    yield gc.get_threshold()
+    gc.set_threshold(*before)
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_serve_tunes_the_collector_of_each_serving_process(
+    workers: int, python_collector: tuple[int, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GATEWAY_ALLOW_ANONYMOUS", "true")
+    served: list[tuple[object, dict[str, object], tuple[int, ...]]] = []
+
+    def run(app: object, **options: object) -> None:
+        served.append((app, options, gc.get_threshold()))
+
+    monkeypatch.setattr(uvicorn, "run", run)
+    assert main(["serve", "--port", "9", "--workers", str(workers)]) == 0
+    [(app, options, thresholds)] = served
+    if workers == 1:
+        assert thresholds == GC_THRESHOLDS
+        return
+    # Each worker process builds its app from the factory uvicorn imports by name.
+    assert thresholds == python_collector
+    assert options["factory"] is True
+    assert options["workers"] == 3
+    module, name = str(app).split(":")
+    factory = getattr(importlib.import_module(module), name)
+    assert callable(factory())
+    assert gc.get_threshold() == GC_THRESHOLDS
 
 
 def _free_port() -> int:
