@@ -413,12 +413,6 @@ def gateway() -> Iterator[_Gateway]:
         loop.run_until_complete(session.close())
         loop.run_until_complete(mocks.close())
         loop.close()
-        # What the loop and the schemas still hold (pytest keeps the fixture's value a little
-        # longer) goes now, under this module's filter, not when pytest exits: after thousands
-        # of examples that was hundreds of dropped coroutines, reported as errors at exit.
-        vars(gateway).clear()
-        del compiled, plain
-        gc.collect()
 
 
 _FAULTS = st.one_of(
