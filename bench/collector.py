@@ -31,7 +31,8 @@ from procs import Proc, free_port, read_handshake, start, wait_http  # noqa: E40
 
 ROOT = HERE.parent
 PYTHON = ROOT / ".venv" / "bin" / "python" if (ROOT / ".venv").exists() else Path(sys.executable)
-SETTINGS = {"python": (700, 10, 10), "gateway": None}  # None: app/serving.py's GC_THRESHOLDS
+SETTINGS: dict[str, tuple[int, ...] | None] = {"python": (700, 10, 10), "gateway": None}
+# None: app/serving.py's GC_THRESHOLDS; `--also 10000,10,10` adds a setting to compare
 
 
 def _serve(thresholds: str, stats: str, argv: list[str]) -> int:
@@ -118,12 +119,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--also", action="append", default=[], help="more thresholds, a,b,c")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--stats", help=argparse.SUPPRESS)
     parser.add_argument("rest", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         return _serve(args.serve, args.stats, args.rest)
+    for also in args.also:
+        SETTINGS[also] = tuple(int(t) for t in also.split(","))
     logs = Path(tempfile.mkdtemp(prefix="bench-collector-"))
     mocks_proc = start(
         "mocks",
