@@ -17,8 +17,8 @@ import json
 import os
 import signal
 import sys
-import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +27,9 @@ sys.path.insert(0, str(HERE))
 
 import load  # noqa: E402
 import queries  # noqa: E402
-from procs import Proc, free_port, read_handshake, start, wait_http  # noqa: E402
+from harness import ROOT, VENV, Bench  # noqa: E402
+from procs import Proc, free_port, start, wait_http  # noqa: E402
 
-ROOT = HERE.parent
-PYTHON = ROOT / ".venv" / "bin" / "python" if (ROOT / ".venv").exists() else Path(sys.executable)
 SETTINGS: dict[str, tuple[int, ...] | None] = {"python": (700, 10, 10), "gateway": None}
 # None: app/serving.py's GC_THRESHOLDS; `--also 10000,10,10` adds a setting to compare
 
@@ -82,13 +81,13 @@ def _measure(
         **mocks["env"],
         "GATEWAY_CURSOR_SECRET": "bench-cursor-secret",
         "GATEWAY_ALLOW_ANONYMOUS": "true",
-        "GATEWAY_MAX_IN_FLIGHT": "1000",
-        "GATEWAY_MAX_IN_FLIGHT_PER_CALLER": "1000",
+        **Bench.UNBOUNDED,
         "PYTHONPATH": str(ROOT),
     }
     thresholds = ",".join(map(str, SETTINGS[setting])) if SETTINGS[setting] else "gateway"
     command = [
-        str(PYTHON), str(Path(__file__).resolve()), "--serve", thresholds, "--stats", str(stats),
+        str(VENV / "python"), str(Path(__file__).resolve()),
+        "--serve", thresholds, "--stats", str(stats),
         "--", "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
     ]  # fmt: skip
     proc = start(f"gateway-{setting}", command, logs, env=env, cwd=ROOT)
@@ -128,16 +127,11 @@ def main() -> int:
         return _serve(args.serve, args.stats, args.rest)
     for also in args.also:
         SETTINGS[also] = tuple(int(t) for t in also.split(","))
-    logs = Path(tempfile.mkdtemp(prefix="bench-collector-"))
-    mocks_proc = start(
-        "mocks",
-        [str(PYTHON), str(HERE / "mocks_server.py"), "--latency-ms", "10", "--max-seconds", "1200"],
-        logs,
-        stdout_pipe=True,
-        cwd=ROOT,
-    )
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    bench = Bench(argparse.Namespace(latency_ms=10.0), f"{stamp}-collector")
+    logs = bench.logs
     try:
-        mocks = read_handshake(mocks_proc, timeout=120)
+        _, mocks = bench.start_mocks(large=False)
         bodies = logs / "bodies.jsonl"
         bodies.write_text(
             "".join(json.dumps(queries.gateway_body(u)) + "\n" for u in mocks["users"])
@@ -157,7 +151,7 @@ def main() -> int:
                         flush=True,
                     )
     finally:
-        mocks_proc.stop()
+        bench.stop_all()
     return 0
 
 
