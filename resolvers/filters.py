@@ -11,6 +11,7 @@ from app import ids
 from app.errors import BadUserInput
 from app.listing.filter import SessionFilter, TimeRange, parse_network
 from resolvers.enums import Provider, SessionStatus, describe_values
+from resolvers.inputs import compile_inputs
 
 MAX_IDS = 100
 
@@ -174,3 +175,8 @@ def to_user_filter(
         user_agent=given.user_agent,
     )
     return to_filter(general)
+
+
+compile_inputs(
+    SessionOrder, DateTimeRange, ProviderUserInput, SessionFilterInput, UserSessionFilterInput
+)
