@@ -9,9 +9,8 @@ import strawberry
 
 from app import ids
 from app.errors import UpstreamError
-from app.listing.cursor import CursorState
 from app.listing.filter import SessionFilter
-from app.listing.paginate import count, paginate
+from app.listing.paginate import PageEdge, count, paginate
 from app.listing.plan import fingerprint, plan_streams
 from app.listing.streams import Stream
 from app.upstream.provider import CHILDREN, PARENT
@@ -182,11 +181,11 @@ class Session(Node):
 @strawberry.type
 class SessionEdge:
     node: Session
-    state: strawberry.Private[CursorState]
+    edge: strawberry.Private[PageEdge]  # its cursor state is made only if asked for
 
     @strawberry.field(description="Opaque; pass as `after` or `before`.")
     def cursor(self, info: Info) -> str:
-        return info.context.cursors.encode(self.state)
+        return info.context.cursors.encode(self.edge.state)
 
 
 @strawberry.type(description="A page of the merged session list.")
@@ -282,7 +281,7 @@ async def session_connection(
         size=args.size,
         cursor=cursor,
     )
-    edges = [SessionEdge(node=Session.from_record(e.record), state=e.state) for e in page.edges]
+    edges = [SessionEdge(node=Session.from_record(e.record), edge=e) for e in page.edges]
     for failure in (*page.failures.values(), *page.gaps.values()):
         context.report(failure, list(info.path.as_list()))
     missing = {streams[i].provider for i in page.failures}
@@ -292,8 +291,8 @@ async def session_connection(
         page_info=PageInfo(
             has_next_page=page.has_next,
             has_previous_page=page.has_previous,
-            first_cursor=lambda: codec.encode(edges[0].state) if edges else None,
-            last_cursor=lambda: codec.encode(edges[-1].state) if edges else None,
+            first_cursor=lambda: codec.encode(edges[0].edge.state) if edges else None,
+            last_cursor=lambda: codec.encode(edges[-1].edge.state) if edges else None,
         ),
         missing_providers=[p for p in Provider if p in missing],
         streams=streams,

@@ -23,6 +23,7 @@ import itertools
 from collections.abc import Awaitable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from app.errors import UpstreamError, WalkIncomplete
 from app.listing.cursor import WALK_START, CursorState
@@ -39,12 +40,42 @@ UNKNOWN = -1
 Key = tuple[datetime, str]
 
 
-@dataclass(frozen=True, slots=True)
-class PageEdge:
-    """One record of the page and where it stands."""
+class _Walk(NamedTuple):
+    """What every edge's cursor of one page shares."""
+
+    fingerprint: str
+    anchors: tuple[int | None, ...]
+    missed: tuple[datetime | None, ...]
+
+
+class PageEdge(NamedTuple):
+    """One record of the page and where it stands.
+
+    Its cursor state is made when asked for: most queries select no cursor, or only the
+    page's last (a tuple is a fifth of a frozen nine-field dataclass to make).
+    """
 
     record: SessionRecord
-    state: CursorState
+    stream: int
+    offsets: tuple[int, ...]
+    ties: tuple[str, ...]
+    ties_before: bool
+    walk: _Walk
+
+    @property
+    def state(self) -> CursorState:
+        record, walk = self.record, self.walk
+        return CursorState(
+            walk.fingerprint,
+            record.created_at,
+            record.global_id,
+            self.stream,
+            self.offsets,
+            walk.anchors,
+            walk.missed,
+            self.ties,
+            self.ties_before,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,6 +355,7 @@ async def paginate(
     anchors = tuple(run.anchor for run in runs)
     bounds = [run.edge for run in runs]
     merged = _merged(readers, failures, descending, forward)
+    walk = _Walk(fingerprint, anchors, missed)
     edges: list[PageEdge] = []
     overflow = False
     ties = _TieTracker(cursor, forward)
@@ -338,17 +370,7 @@ async def paginate(
             # Other streams: the position of their next-later record is a valid split too.
             offsets = (*bounds[:index], position + 1, *bounds[index + 1 :])
             bounds[index] = min(bounds[index], position)
-        state = CursorState(
-            fingerprint,
-            record.created_at,
-            record.global_id,
-            index,
-            offsets,
-            anchors,
-            missed,
-            *ties.add(record),
-        )
-        edges.append(PageEdge(record, state))
+        edges.append(PageEdge(record, index, offsets, *ties.add(record), walk))
     beyond = overflow or any(run.more for run in runs)
     totals = {i: run.total for i, run in enumerate(runs) if run.total is not None}
     if forward:
@@ -384,6 +406,8 @@ class _TieTracker:
             self._along, self._side = True, self._forward
         if self._along:
             self._ids.append(record.global_id)
+            if len(self._ids) == 1:
+                return (), self._side  # alone in its instant, as nearly every session is
             # Its own id travels as the cursor's; the rest, the most recent first.
             return tuple(dict.fromkeys(self._ids[-2::-1]))[:MAX_TIES], self._side
         if record.global_id in self._ids:
