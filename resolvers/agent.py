@@ -34,6 +34,14 @@ class UserAgent:
     def _parsed(self) -> ParsedAgent | None:
         return parse_agent(self.record.raw) if self.record.raw else None
 
+    def _given_or_parsed(self, given: str | None, name: str) -> str | None:
+        """The upstream's own value, else the one parsed from the raw header (looked up only
+        then: most upstreams give names, and a page reads several per session)."""
+        if given:
+            return given
+        parsed = self._parsed
+        return getattr(parsed, name) if parsed else None
+
     @strawberry.field(description="The raw User-Agent header, when the upstream keeps it.")
     def raw(self) -> str | None:
         return self.record.raw
@@ -52,28 +60,23 @@ class UserAgent:
 
     @strawberry.field
     def browser_name(self) -> str | None:
-        parsed = self._parsed
-        return self.record.browser_name or (parsed.browser_name if parsed else None)
+        return self._given_or_parsed(self.record.browser_name, "browser_name")
 
     @strawberry.field
     def browser_version(self) -> str | None:
-        parsed = self._parsed
-        return self.record.browser_version or (parsed.browser_version if parsed else None)
+        return self._given_or_parsed(self.record.browser_version, "browser_version")
 
     @strawberry.field
     def os_name(self) -> str | None:
-        parsed = self._parsed
-        return self.record.os_name or (parsed.os_name if parsed else None)
+        return self._given_or_parsed(self.record.os_name, "os_name")
 
     @strawberry.field
     def os_version(self) -> str | None:
-        parsed = self._parsed
-        return self.record.os_version or (parsed.os_version if parsed else None)
+        return self._given_or_parsed(self.record.os_version, "os_version")
 
     @strawberry.field
     def device_name(self) -> str | None:
-        parsed = self._parsed
-        return self.record.device_name or (parsed.device_name if parsed else None)
+        return self._given_or_parsed(self.record.device_name, "device_name")
 
     @strawberry.field(description="Null when the upstream gives neither a raw header nor a type.")
     def device_type(self) -> DeviceType | None:
