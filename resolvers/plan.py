@@ -23,7 +23,7 @@ compiled. `tests/test_plan_differential.py` compares the answers with graphql-co
 from __future__ import annotations
 
 import weakref
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from typing import Any, ClassVar, NamedTuple, cast
 
 import strawberry
@@ -41,11 +41,12 @@ from graphql import (
     OperationType,
     Undefined,
 )
-from graphql.execution.collect_fields import FieldDetails, FieldDetailsList
+from graphql.execution.collect_fields import FieldDetails, FieldDetailsList, FragmentDetails
+from graphql.language import FragmentSpreadNode, InlineFragmentNode, SelectionSetNode
 from graphql.pyutils import Path
 
 from resolvers.execution import ShortPathExecutor, _is_type, _reader, short_path_executor
-from resolvers.internals import checked, signature_problems, warn_once
+from resolvers.internals import annotation_problems, checked, signature_problems, warn_once
 
 try:  # Not public API: if it moves, `_problems` says so and plans stay off.
     from graphql.pyutils import gather_with_cancel
@@ -116,6 +117,11 @@ def _problems() -> list[str]:
         problems.append(f"FieldDetails has the fields {FieldDetails._fields}")
     if Path._fields != ("prev", "key", "typename"):
         problems.append(f"Path has the fields {Path._fields}")
+    if FragmentDetails._fields != ("definition", "variable_signatures"):
+        problems.append(f"FragmentDetails has the fields {FragmentDetails._fields}")
+    if "arguments" not in FragmentSpreadNode.keys:
+        problems.append("FragmentSpreadNode has no arguments")
+    problems += annotation_problems(Executor, ("fragments",))
     return problems
 
 
@@ -141,16 +147,22 @@ class CompiledExecutor(ShortPathExecutor):
         position_context: Any | None,
     ) -> Any:
         if self._compiled and position_context is None:
-            found = self._mine.get((return_type, id(field_details_list)))
-            if found is None:
-                found = (field_details_list, self._plan(return_type, field_details_list))
-                self._mine[(return_type, id(field_details_list))] = found
-            plan = found[1]
+            plan = self.plan_for(return_type, field_details_list)
             if plan is not None:
                 return self._run(plan, result, path)
         return super().collect_and_execute_subfields(
             return_type, field_details_list, path, result, position_context
         )
+
+    def plan_for(
+        self, kind: GraphQLObjectType, field_details_list: FieldDetailsList
+    ) -> Plan | None:
+        """The plan of `kind`'s subfields of these fields in this request; None: not compiled."""
+        found = self._mine.get((kind, id(field_details_list)))
+        if found is None:
+            found = (field_details_list, self._plan(kind, field_details_list))
+            self._mine[(kind, id(field_details_list))] = found
+        return found[1]
 
     def _plan(self, kind: GraphQLObjectType, field_details_list: FieldDetailsList) -> Plan | None:
         """The plan for `kind`'s subfields here, compiled the first time; None: not compiled."""
@@ -226,7 +238,7 @@ class CompiledExecutor(ShortPathExecutor):
         append = completed.append
         pending: list[int] = []
         is_awaitable = self.is_awaitable
-        kind, non_null, coerce = item.kind, item.non_null, item.coerce
+        non_null, coerce, nested = item.non_null, item.coerce, item.nested
         info = None
         try:
             for index, value in enumerate(items):
@@ -242,13 +254,7 @@ class CompiledExecutor(ShortPathExecutor):
                 elif item.is_type(value) and not is_awaitable(value):
                     item_path = Path(path, index, None)
                     try:
-                        done = self.collect_and_execute_subfields(
-                            cast("GraphQLObjectType", kind),
-                            field_details_list,
-                            item_path,
-                            value,
-                            None,
-                        )
+                        done = cast("_Nested", nested).execute(self, value, item_path)
                     except Exception as error:
                         self.handle_field_error(error, item.type, field_details_list, item_path)
                         append(None)
@@ -304,6 +310,62 @@ class _Item(NamedTuple):
     non_null: bool
     coerce: Callable[[Any], Any] | None  # leaves only
     is_type: Callable[[Any], bool]
+    nested: _Nested | None  # objects only
+
+
+class _Nested:
+    """An object field's selection set, executed through its plan.
+
+    graphql-core collects the selection again in every request, since `@include`/`@skip` may
+    depend on variables. Where nothing it looks at has a directive (nor fragment arguments),
+    the outcome depends on the document alone: the plan is then found once and kept here.
+    """
+
+    __slots__ = ("group", "kind", "plan", "static")
+
+    def __init__(self, kind: GraphQLObjectType, group: FieldDetailsList, static: bool) -> None:
+        self.kind = kind
+        self.group = group
+        self.static = static
+        self.plan: Plan | None = None
+
+    def execute(self, executor: CompiledExecutor, value: Any, path: Path) -> Any:
+        plan = self.plan
+        if plan is None and self.static:
+            self.static = False  # looked up once, compiled or not
+            plan = self.plan = executor.plan_for(self.kind, self.group)
+        if plan is not None:
+            return executor._run(plan, value, path)
+        return executor.collect_and_execute_subfields(self.kind, self.group, path, value, None)
+
+
+def _static(fragments: Mapping[str, FragmentDetails], group: FieldDetailsList) -> bool:
+    """Whether collecting `group`'s subfields depends on the document alone: no directive and
+    no fragment arguments in the selections it visits (so no variable and no `@defer`)."""
+    seen: set[str] = set()
+
+    def plain(selection_set: SelectionSetNode) -> bool:
+        for selection in selection_set.selections:
+            if selection.directives:
+                return False
+            if isinstance(selection, InlineFragmentNode):
+                if not plain(selection.selection_set):
+                    return False
+            elif isinstance(selection, FragmentSpreadNode):
+                if selection.arguments:
+                    return False
+                name = selection.name.value
+                if name in seen:
+                    continue
+                seen.add(name)
+                fragment = fragments.get(name)
+                if fragment is None or fragment.variable_signatures:
+                    return False
+                if not plain(fragment.definition.selection_set):
+                    return False
+        return True
+
+    return all(d.node.selection_set is None or plain(d.node.selection_set) for d in group)
 
 
 def _step(
@@ -325,6 +387,9 @@ def _step(
         return name, ordinary, True
     non_null, listed, item_non_null, kind = shape
     rtype = field.type
+    nested = None
+    if isinstance(kind, GraphQLObjectType):
+        nested = _Nested(kind, group, _static(executor.fragments, group))
     if listed:
         item_type = get_item_type(rtype)
         item = _Item(
@@ -335,6 +400,7 @@ def _step(
             item_non_null,
             _coercer(kind) if not isinstance(kind, GraphQLObjectType) else None,
             _type_check(kind),
+            nested,
         )
 
         def list_step(executor: CompiledExecutor, source: Any, path: Path) -> Any:
@@ -359,8 +425,9 @@ def _step(
             return executor._complete(field, parent, value, group, here, None)
 
         return name, list_step, True
-    if isinstance(kind, GraphQLObjectType):
+    if nested is not None:
         is_type = _type_check(kind)
+        execute = nested.execute
 
         def object_step(executor: CompiledExecutor, source: Any, path: Path) -> Any:
             here = Path(path, name, tname)
@@ -374,9 +441,7 @@ def _step(
                     return None
             elif is_type(value) and not executor.is_awaitable(value):
                 try:
-                    completed = executor.collect_and_execute_subfields(
-                        kind, group, here, value, None
-                    )
+                    completed = execute(executor, value, here)
                 except Exception as error:
                     executor.handle_field_error(error, rtype, group, here)
                     return None

@@ -36,6 +36,7 @@ from graphql import (
 )
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from strawberry.extensions import ParserCache
 from strawberry.http import process_result
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import ExecutionResult
@@ -314,6 +315,44 @@ async def test_plans_are_kept_by_document_and_by_what_include_and_skip_select() 
     del first, again, other
     gc.collect()  # Strawberry's execution context refers to the document in a cycle
     assert plans == {}
+
+
+@pytest.mark.parametrize(
+    ("query", "collections"),
+    [
+        # Nothing in the nested selections depends on variables: their plans are kept in the
+        # plans that hold them, and only the root field's list is collected again.
+        ("{ things { name twin { name strictTwin { colour } } } }", 1),
+        ("{ things { ...T } } fragment T on Thing { twin { ... on Thing { name } } }", 1),
+        # A variable in a directive (or a fragment spread's directive): collected every time.
+        ("query ($yes: Boolean!) { things { twin { name @include(if: $yes) } } }", 2),
+        ("query ($yes: Boolean!) { things { twin { ...N @skip(if: $yes) } } } "
+         "fragment N on Thing { name }", 2),
+    ],
+)  # fmt: skip
+async def test_nested_selections_are_collected_once_where_no_directive_can_change_them(
+    query: str, collections: int
+) -> None:
+    # The same parsed document for every request, as the gateway's document cache gives.
+    schema = _CompiledThings(query=things.Query, extensions=[ParserCache])
+    compiled = schema.execution_context_class
+    counted: list[int] = []
+
+    class Counting(compiled):  # type: ignore[valid-type,misc]
+        def collect_subfields(self, *args: Any) -> Any:
+            counted.append(1)
+            return super().collect_subfields(*args)
+
+    schema.execution_context_class = Counting
+    answers = []
+    for _ in range(3):
+        counted.clear()
+        result = await schema.execute(query, {"yes": True})
+        assert result.errors is None
+        answers.append(_json(result))
+    assert len(counted) == collections  # the third request, as the second
+    plain = _json(await _PLAIN_THINGS.execute(query, {"yes": True}))
+    assert answers == [plain] * 3
 
 
 async def test_no_plans_with_field_middleware_or_for_mutations(
