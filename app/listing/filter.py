@@ -100,6 +100,8 @@ class SessionFilter:
         checks = [check for part, check in self._checks() if part not in pushed_down]
         if not checks:
             return None
+        if len(checks) == 1:
+            return checks[0]  # the usual case, read for every record: no generator around it
         return lambda record: all(check(record) for check in checks)
 
     def matches(self, record: SessionRecord) -> bool:
