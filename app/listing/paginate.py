@@ -327,10 +327,13 @@ async def paginate(
         # A stream whose every wanted record so far would be on the page, and that may have
         # more, could hold one that belongs before the page's end: read on there (rarely).
         # (Not when its own last record ends the full page: what it has not read comes later.)
-        taken, last = [0] * len(readers), -1
-        for _, _, last in itertools.islice(_merged(readers, failures, descending, forward), size):
-            taken[last] += 1
-        full = sum(taken) == size
+        # The page as it stands, and whether anything is beyond it (`overflow`).
+        merged = list(itertools.islice(_merged(readers, failures, descending, forward), size + 1))
+        taken = [0] * len(readers)
+        for _, _, index in merged[:size]:
+            taken[index] += 1
+        full = len(merged) >= size
+        last = merged[size - 1][2] if full and size else -1
         needy = [
             i
             for i, reader in enumerate(readers)
@@ -354,15 +357,11 @@ async def paginate(
     missed = tuple(_missed(cursor, i) if i in failures else None for i in range(len(streams)))
     anchors = tuple(run.anchor for run in runs)
     bounds = [run.edge for run in runs]
-    merged = _merged(readers, failures, descending, forward)
     walk = _Walk(fingerprint, anchors, missed)
     edges: list[PageEdge] = []
-    overflow = False
+    overflow = len(merged) > size
     ties = _TieTracker(cursor, forward)
-    for position, record, index in merged:
-        if len(edges) == size:
-            overflow = True
-            break
+    for position, record, index in merged[:size]:
         if forward:
             bounds[index] = max(bounds[index], position + 1)
             offsets = tuple(bounds)
