@@ -61,6 +61,9 @@ class _Api:
         self.credentials = credentials
         # Stands in for the instance's event sequence; it only grows.
         self.sequence = 1000 + sum(int(s["sequence"]) for s in data.zitadel)
+        # When the sessions projection last reduced an event (ListDetails.timestamp, "the last
+        # time the projection got updated"): a list answer repeats until something changes.
+        self.updated = _now()
 
     @web.middleware
     async def guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -105,7 +108,7 @@ class _Api:
         if found:
             details["totalResult"] = str(len(found))
         details["processedSequence"] = str(self.sequence)
-        details["timestamp"] = _now()
+        details["timestamp"] = self.updated
         response: dict[str, Any] = {"details": details}
         page = found[search.offset : search.offset + search.limit]
         if page:
@@ -127,6 +130,7 @@ class _Api:
             return grpc_error(5, "Session not found", "COMMAND-Sgh4l")
         self.data.zitadel.remove(session)
         self.sequence += 1
+        self.updated = _now()
         details = {
             "sequence": str(int(session["sequence"]) + 1),
             "changeDate": _now(),
