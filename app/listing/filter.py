@@ -9,7 +9,7 @@ import ipaddress
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from app.echo import echo
 from app.errors import BadUserInput
@@ -169,7 +169,8 @@ def _fingerprint(given: SessionFilter) -> str:
     def span(value: TimeRange | None) -> list[str | None] | None:
         if value is None:
             return None
-        return [t.isoformat() if t else None for t in (value.since, value.until)]
+        # In UTC: equal filters (so one kept digest) must write equal instants alike.
+        return [t.astimezone(UTC).isoformat() if t else None for t in (value.since, value.until)]
 
     canonical = {
         "p": sorted(p.value for p in given.providers) if given.providers is not None else None,
