@@ -42,7 +42,8 @@ Registry = Mapping[object, Any]
 # One input type's builder: (input value keyed by GraphQL names, context) -> instance.
 Build = Callable[[Mapping[str, Any], InputContext], Any]
 
-# By input class: the registry and config its builder was compiled for, and the builder.
+# By input class: the registry and config its builder was compiled for, and the builder. One
+# per class: a process serving one schema compiles each once (tests with several recompile).
 _BUILDERS: dict[type, tuple[Registry, StrawberryConfig, Build]] = {}
 
 
