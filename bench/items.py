@@ -90,7 +90,7 @@ def main() -> None:
 
     kept = _cpu_us(lambda: fresh_filter().fingerprint(), args.calls)
     computed = _cpu_us(lambda: filters._fingerprint.__wrapped__(fresh_filter()), args.calls)
-    print("| item | with the shortcut | without | where |")
+    print("| item | with the shortcut | without | the shortcut |")
     print("|---|---:|---:|---|")
     print(
         f"| `filter` conversion | {compiled:.1f} µs | {strawberrys:.1f} µs | compiled converters |"
