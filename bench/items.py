@@ -26,22 +26,10 @@ from strawberry.types.base import get_object_definition
 from app.listing import filter as filters
 from app.listing.filter import SessionFilter
 from app.upstream.records import Provider
-from resolvers.filters import (
-    DateTimeRange,
-    ProviderUserInput,
-    SessionFilterInput,
-    SessionOrder,
-    UserSessionFilterInput,
-)
+from resolvers.filters import COMPILED_INPUTS
+from resolvers.inputs import strawberrys_own
 from resolvers.schema import Query, schema
 
-COMPILED = (
-    SessionOrder,
-    DateTimeRange,
-    ProviderUserInput,
-    SessionFilterInput,
-    UserSessionFilterInput,
-)
 USERS = [
     (Provider.PRIVX, "8f0c1f4e-2b9e-4b8e-9d5c-0f1e2d3c4b5a"),
     (Provider.PREFACTOR, "01hx3k9d7q2m4n6p8r0s2t4v6w"),
@@ -75,15 +63,8 @@ def main() -> None:
         return convert_arguments(value, sessions.arguments, registry, schema.config)
 
     compiled = _cpu_us(convert, args.calls)
-    definitions = [get_object_definition(kind, strict=True) for kind in COMPILED]
-    hooks = [definition.from_input for definition in definitions]
-    for definition in definitions:
-        definition.from_input = None
-    try:
+    with strawberrys_own(*COMPILED_INPUTS):
         strawberrys = _cpu_us(convert, args.calls)
-    finally:
-        for definition, hook in zip(definitions, hooks, strict=True):
-            definition.from_input = hook
 
     def fresh_filter() -> SessionFilter:
         return SessionFilter(users=frozenset(USERS))

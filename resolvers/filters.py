@@ -177,6 +177,12 @@ def to_user_filter(
     return to_filter(general)
 
 
-compile_inputs(
-    SessionOrder, DateTimeRange, ProviderUserInput, SessionFilterInput, UserSessionFilterInput
+# Built by converters decided once (resolvers/inputs.py).
+COMPILED_INPUTS = (
+    SessionOrder,
+    DateTimeRange,
+    ProviderUserInput,
+    SessionFilterInput,
+    UserSessionFilterInput,
 )
+compile_inputs(*COMPILED_INPUTS)

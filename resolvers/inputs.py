@@ -16,7 +16,8 @@ field by field by Strawberry's conversion (`InputContext.convert`), as before.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import MISSING
 from typing import Any
 
@@ -35,7 +36,7 @@ from strawberry.types.base import (
 from strawberry.types.enum import StrawberryEnumDefinition, has_enum_definition
 from strawberry.types.unset import UNSET
 
-__all__ = ["compile_inputs"]
+__all__ = ["compile_inputs", "strawberrys_own"]
 
 Convert = Callable[[Any], Any]
 Registry = Mapping[object, Any]
@@ -58,6 +59,21 @@ def compile_inputs(*types: type) -> None:
         if any(isinstance(field.type, StrawberryMaybe) for field in definition.fields):
             raise ValueError(f"{kind.__name__} has a Maybe field: keep Strawberry's conversion")
         definition.from_input = _from_input
+
+
+@contextlib.contextmanager
+def strawberrys_own(*types: type) -> Iterator[None]:
+    """Strawberry's own conversion for `types` while inside: to compare the two (tests/
+    test_inputs.py, bench/items.py)."""
+    definitions = [get_object_definition(kind, strict=True) for kind in types]
+    hooks = [definition.from_input for definition in definitions]
+    for definition in definitions:
+        definition.from_input = None
+    try:
+        yield
+    finally:
+        for definition, hook in zip(definitions, hooks, strict=True):
+            definition.from_input = hook
 
 
 def _from_input(cls: type, value: Mapping[str, Any], context: InputContext) -> Any:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import enum
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,39 +21,13 @@ from strawberry.types.base import (
 from strawberry.types.enum import StrawberryEnumDefinition
 from strawberry.types.unset import UNSET
 
-from resolvers.filters import (
-    DateTimeRange,
-    ProviderUserInput,
-    SessionFilterInput,
-    SessionOrder,
-    UserSessionFilterInput,
-)
-from resolvers.inputs import compile_inputs
+from resolvers.filters import COMPILED_INPUTS as COMPILED
+from resolvers.filters import DateTimeRange, SessionFilterInput
+from resolvers.inputs import compile_inputs, strawberrys_own
 from resolvers.schema import schema
 
-COMPILED = (
-    SessionOrder,
-    DateTimeRange,
-    ProviderUserInput,
-    SessionFilterInput,
-    UserSessionFilterInput,
-)
 REGISTRY = schema.schema_converter.scalar_registry
 CONFIG = schema.config
-
-
-@contextlib.contextmanager
-def strawberrys_own(*types: type) -> Iterator[None]:
-    """Strawberry's own conversion for `types` while inside."""
-    definitions = [get_object_definition(kind, strict=True) for kind in types]
-    hooks = [definition.from_input for definition in definitions]
-    for definition in definitions:
-        definition.from_input = None
-    try:
-        yield
-    finally:
-        for definition, hook in zip(definitions, hooks, strict=True):
-            definition.from_input = hook
 
 
 def _values(kind: Any) -> st.SearchStrategy[Any]:
