@@ -17,6 +17,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -52,6 +53,72 @@ def mock_calls(mocks: dict[str, Any]) -> dict[str, Any]:
     with urllib.request.urlopen(f"{mocks['control']}/calls", timeout=10) as response:
         result: dict[str, Any] = json.loads(response.read())
     return result
+
+
+@dataclass
+class Subject:
+    """A target ready for load: its processes, where to send what, and its windows so far."""
+
+    name: str
+    proc: Proc
+    url: str
+    body_file: Path
+    processes: int
+    calls_per_request: float
+    windows: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    failure: str | None = None  # why its load stopped early (no row then)
+
+    def row(self) -> dict[str, Any]:
+        """The subject's figures, its windows pooled: requests over time, CPU over requests,
+        latency percentiles over all the requests; the figure of each window beside them."""
+        row: dict[str, Any] = {"target": self.name, "processes": self.processes}
+        for concurrency, windows in sorted(self.windows.items()):
+            suffix = f"c{concurrency}"
+            requests = sum(w["requests"] for w in windows)
+            elapsed = sum(w["duration_us"] for w in windows) / 1e6
+            served = sum(w["served"] for w in windows)
+            cpu = sum(sum(w["cpu_s_by_pid"].values()) for w in windows)
+            row |= {
+                f"rps_{suffix}": round(requests / elapsed, 1),
+                f"p50_{suffix}_ms": round(load.pooled(windows, 0.50) / 1000, 2),
+                f"p99_{suffix}_ms": round(load.pooled(windows, 0.99) / 1000, 2),
+                f"cpu_ms_per_req_{suffix}": round(cpu * 1000 / served, 3),
+                f"errors_{suffix}": sum(sum(w["errors"].values()) for w in windows),
+                f"windows_{suffix}": [
+                    {
+                        "rps": round(w["requests"] / (w["duration_us"] / 1e6), 1),
+                        "p50_ms": round(w["latency_us"]["p50"] / 1000, 2),
+                        "p99_ms": round(w["latency_us"]["p99"] / 1000, 2),
+                        "cpu_ms_per_req": round(
+                            sum(w["cpu_s_by_pid"].values()) * 1000 / w["served"], 3
+                        ),
+                    }
+                    for w in windows
+                ],
+            }
+            if concurrency == 32:
+                mocks_cpu = sum(w["mocks_cpu_s"] for w in windows)
+                driver_cpu = sum(w["driver_cpu_s"] for w in windows)
+                busy = sum(w["busy"] * w["duration_us"] for w in windows) / (elapsed * 1e6)
+                # Cores busy with anything but the target, the mocks and the driver: other
+                # work on the machine, which makes the figures of these windows unreliable.
+                ours = (cpu + mocks_cpu + driver_cpu) / elapsed
+                other = max(busy * (os.cpu_count() or 1) - ours, 0.0)
+                by_pid: dict[int, float] = {}
+                for w in windows:
+                    for pid, seconds in w["cpu_s_by_pid"].items():
+                        by_pid[pid] = by_pid.get(pid, 0.0) + seconds
+                row |= {
+                    "mocks_cpu_ms_per_req_c32": round(mocks_cpu * 1000 / served, 3),
+                    "driver_cpu_ms_per_req_c32": round(driver_cpu * 1000 / served, 3),
+                    "machine_busy_c32": round(busy, 3),
+                    "other_cores_c32": round(other, 2),
+                    # Where the target's CPU went, process by process (workers: the balance).
+                    "cpu_s_by_process_c32": [round(v, 2) for v in by_pid.values() if v >= 0.01],
+                }
+        row["upstream_calls_per_req"] = round(self.calls_per_request, 2)
+        row["rss_mb"] = round(self.proc.rss_bytes() / MB, 1)
+        return row
 
 
 class Bench:
@@ -132,30 +199,29 @@ class Bench:
         if proc in self.started:
             self.started.remove(proc)
 
-    def stop_all(self, keep: Proc | None = None) -> None:
+    def stop_all(self, keep: Proc | None = None, also: list[Proc] | None = None) -> None:
+        """Stop every process started but `keep` and those in `also`."""
+        kept = [keep, *(also or [])]
         for proc in reversed(self.started):
-            if proc is not keep:
+            if proc not in kept:
                 proc.stop()
-        self.started = [keep] if keep is not None and keep in self.started else []
+        self.started = [proc for proc in self.started if proc in kept]
 
     # --- the per-user query under load -------------------------------------------------
 
-    def measure(
+    def prepare(
         self,
         target: str,
         proc: Proc,
         url: str,
-        mocks_proc: Proc,
         mocks: dict[str, Any],
         bodies: list[dict[str, Any]],
         processes: int,
-    ) -> dict[str, Any]:
-        args = self.args
+    ) -> Subject:
+        """Check `target`'s answers, count its upstream calls exactly, and warm it up."""
         body_file = self.logs / f"bodies-{target}.jsonl"
         body_file.write_text("".join(json.dumps(b) + "\n" for b in bodies))
         kind = "floor" if target == "floor" else ("peer" if target == "peer" else "gateway")
-
-        # Check the answers, and count upstream calls exactly, one request at a time.
         mock_calls(mocks)
         seen: dict[str, int] = {}
         checks = min(len(bodies), 20)
@@ -166,58 +232,58 @@ class Bench:
         if sorted(p for p, n in seen.items() if n) != sorted(set(mocks["urls"]) - {"KRATOS"}):
             raise RuntimeError(f"{target} answers lack providers: sessions seen {seen}")
         counted = mock_calls(mocks)
-        calls_per_request = sum(counted["calls"].values()) / checks
-
-        load.run(url, body_file, 32, args.warmup)
+        load.run(url, body_file, 32, self.args.warmup)
         proc.settle()
-        row: dict[str, Any] = {"target": target, "processes": processes}
-        for concurrency, seconds in ((1, args.c1_seconds), (32, args.c32_seconds)):
-            cpu_before, mocks_before = proc.cpu_by_process(), mocks_proc.cpu_seconds()
-            busy_before = machine_busy()
-            driver_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            figures = load.run(url, body_file, concurrency, seconds)
-            driver_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            busy_after = machine_busy()
-            # The requests the driver left in flight are still served: wait for them, and
-            # count them, so that CPU per request holds all the work of the window.
-            proc.settle()
-            cpu_after = proc.cpu_by_process()
-            by_process = [cpu_after[pid] - cpu_before.get(pid, 0.0) for pid in cpu_after]
-            cpu = sum(by_process)
-            mocks_cpu = mocks_proc.cpu_seconds() - mocks_before
-            served = figures["requests"] + concurrency
-            elapsed = figures["duration_us"] / 1e6
-            latency = figures["latency_us"]
-            errors = sum(figures["errors"].values())
-            suffix = f"c{concurrency}"
-            row |= {
-                f"rps_{suffix}": round(figures["requests"] / elapsed, 1),
-                f"p50_{suffix}_ms": round(latency["p50"] / 1000, 2),
-                f"p99_{suffix}_ms": round(latency["p99"] / 1000, 2),
-                f"cpu_ms_per_req_{suffix}": round(cpu * 1000 / served, 3),
-                f"errors_{suffix}": errors,
-            }
-            if concurrency == 32:
-                driver_cpu = (driver_after.ru_utime + driver_after.ru_stime) - (
-                    driver_before.ru_utime + driver_before.ru_stime
-                )
-                busy = (busy_after[0] - busy_before[0]) / max(busy_after[1] - busy_before[1], 1)
-                # Cores busy with anything but the target, the mocks and the driver: other
-                # work on the machine, which makes the figures of this window unreliable.
-                ours = (cpu + mocks_cpu + driver_cpu) / elapsed
-                other = max(busy * (os.cpu_count() or 1) - ours, 0.0)
-                row |= {
-                    "mocks_cpu_ms_per_req_c32": round(mocks_cpu * 1000 / served, 3),
-                    "driver_cpu_ms_per_req_c32": round(driver_cpu * 1000 / served, 3),
-                    "machine_busy_c32": round(busy, 3),
-                    "other_cores_c32": round(other, 2),
-                    # Where the target's CPU went, process by process (workers: the balance).
-                    "cpu_s_by_process_c32": [round(v, 2) for v in by_process if v >= 0.01],
-                }
-            mock_calls(mocks)  # forget the load's calls
-        row["upstream_calls_per_req"] = round(calls_per_request, 2)
-        row["rss_mb"] = round(proc.rss_bytes() / MB, 1)
-        return row
+        mock_calls(mocks)  # forget the warm-up's calls
+        calls = sum(counted["calls"].values()) / checks
+        return Subject(target, proc, url, body_file, processes, calls)
+
+    def window(
+        self, subject: Subject, mocks_proc: Proc, concurrency: int, seconds: float
+    ) -> dict[str, Any]:
+        """One stretch of load on `subject`, and what it cost the target, the mocks, the
+        driver and the rest of the machine."""
+        proc = subject.proc
+        cpu_before, mocks_before = proc.cpu_by_process(), mocks_proc.cpu_seconds()
+        busy_before = machine_busy()
+        driver_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        figures = load.run(subject.url, subject.body_file, concurrency, seconds)
+        driver_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        busy_after = machine_busy()
+        # The requests the driver left in flight are still served: wait for them, and count
+        # them, so that CPU per request holds all the work of the window.
+        proc.settle()
+        cpu_after = proc.cpu_by_process()
+        driver = (driver_after.ru_utime + driver_after.ru_stime) - (
+            driver_before.ru_utime + driver_before.ru_stime
+        )
+        return figures | {
+            "served": figures["requests"] + concurrency,
+            "cpu_s_by_pid": {pid: cpu_after[pid] - cpu_before.get(pid, 0.0) for pid in cpu_after},
+            "mocks_cpu_s": mocks_proc.cpu_seconds() - mocks_before,
+            "driver_cpu_s": driver,
+            "busy": (busy_after[0] - busy_before[0]) / max(busy_after[1] - busy_before[1], 1),
+        }
+
+    def interleave(self, subjects: list[Subject], mocks_proc: Proc, mocks: dict[str, Any]) -> None:
+        """Load the subjects in turns: `--rounds` windows each at concurrency 1, then at 32,
+        the order rotating every round. Slow drifts of a shared machine then weigh on every
+        subject alike, where one long stretch per subject, minutes apart, put them all on one."""
+        rounds = self.args.rounds
+        for concurrency, total in ((1, self.args.c1_seconds), (32, self.args.c32_seconds)):
+            seconds = max(1.0, round(total / rounds))  # wrk takes whole seconds
+            for turn in range(rounds):
+                shift = turn % len(subjects)
+                for subject in subjects[shift:] + subjects[:shift]:
+                    if subject.failure is not None:
+                        continue
+                    try:
+                        window = self.window(subject, mocks_proc, concurrency, seconds)
+                    except RuntimeError as exc:  # the driver failed: the others go on
+                        subject.failure = f"{type(exc).__name__}: {exc}"
+                        continue
+                    subject.windows.setdefault(concurrency, []).append(window)
+                    mock_calls(mocks)  # forget the load's calls
 
     # --- large pages and the long walk -----------------------------------------------
 
@@ -327,12 +393,19 @@ def machine() -> dict[str, Any]:
 
 
 def targets(rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """Issue 5's targets, each a ratio of figures from this run."""
+    """Issue 5's and issue 16's targets, each a ratio of figures from this run; for those
+    comparing windows that took turns, the same ratio round by round as well."""
     gateway, floor, peer_row = rows.get("gateway"), rows.get("floor"), rows.get("peer")
     walk = rows.get("gateway-walk")
     checks: list[dict[str, Any]] = []
 
-    def check(name: str, value: float | None, limit: float, ok: Callable[[float], bool]) -> None:
+    def check(
+        name: str,
+        value: float | None,
+        limit: float,
+        ok: Callable[[float], bool],
+        by_round: list[float] | None = None,
+    ) -> None:
         checks.append(
             {
                 "target": name,
@@ -340,16 +413,35 @@ def targets(rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
                 "limit": limit,
                 "met": None if value is None else ok(value),
             }
+            | ({"by_round": [round(v, 3) for v in by_round]} if by_round else {})
         )
+
+    def rounds(
+        a: dict[str, Any], b: dict[str, Any], key: str, concurrency: int, how: str
+    ) -> list[float]:
+        """`a`'s and `b`'s window figure `key`, round by round: their ratio or difference."""
+        mine, theirs = a.get(f"windows_c{concurrency}", []), b.get(f"windows_c{concurrency}", [])
+        pairs = zip(mine, theirs, strict=False)  # one may have stopped early
+        if how == "ratio":
+            return [x[key] / y[key] for x, y in pairs if y[key]]
+        return [x[key] - y[key] for x, y in pairs]
 
     if gateway and floor:
         gap = gateway["p50_c1_ms"] - floor["p50_c1_ms"]
+        gaps = rounds(gateway, floor, "p50_ms", 1, "difference")
         check("p50 c=1 minus floor p50 (ms) <= 3", gap, 3, lambda v: v <= 3)
+        check("issue 16: p50 c=1 minus floor p50 (ms) <= 2", gap, 2, lambda v: v <= 2, gaps)
     if gateway and peer_row:
         ratio = gateway["rps_c32"] / peer_row["rps_c32"]
-        check("rps c=32, one process / peer >= 1.5", ratio, 1.5, lambda v: v >= 1.5)
+        ratios = rounds(gateway, peer_row, "rps", 32, "ratio")
+        check("rps c=32, one process / peer >= 1.5", ratio, 1.5, lambda v: v >= 1.5, ratios)
         cpu = gateway["cpu_ms_per_req_c32"] / peer_row["cpu_ms_per_req_c32"]
+        cpus = rounds(gateway, peer_row, "cpu_ms_per_req", 32, "ratio")
         check("CPU per request / peer <= 0.5", cpu, 0.5, lambda v: v <= 0.5)
+        check("issue 16: CPU per request / peer <= 0.67", cpu, 0.67, lambda v: v <= 0.67, cpus)
+        p99 = gateway["p99_c32_ms"] / peer_row["p99_c32_ms"]
+        p99s = rounds(gateway, peer_row, "p99_ms", 32, "ratio")
+        check("issue 16: p99 c=32 / peer p99 <= 1", p99, 1, lambda v: v <= 1, p99s)
     else:
         for name in ("rps c=32, one process / peer >= 1.5", "CPU per request / peer <= 0.5"):
             check(name, None, 0, lambda v: False)
@@ -418,24 +510,39 @@ def run(args: argparse.Namespace) -> int:
             ("peer", lambda: bench.start_peer(mocks),
              [queries.peer_body(u, pool) for u in users], 1),
         ]  # fmt: skip
-        for target, starter, bodies, processes in plans:
-            if args.only and target not in args.only:
+        # The targets the issue compares are loaded in turns (Bench.interleave); the other
+        # gateway settings are measured afterwards, one at a time, in the same way.
+        compared = ("floor", "gateway", "peer")
+        groups = [[plan for plan in plans if plan[0] in compared]]
+        groups += [[plan] for plan in plans if plan[0] not in compared]
+        for group in groups:
+            group = [plan for plan in group if not args.only or plan[0] in args.only]
+            if not group:
                 continue
             busy = wait_quiet(args.quiet_wait)
             if busy >= 0.25:
-                print(f"# machine busy ({busy:.2f} cores) before {target}", file=sys.stderr)
-            print(f"# {target}: starting", file=sys.stderr, flush=True)
-            try:
-                proc, url = starter()
-                row = bench.measure(target, proc, url, mocks_proc, mocks, bodies, processes)
-                bench.stop(proc)
-            except (peer.PeerUnavailable, RuntimeError, OSError, ValueError, KeyError) as exc:
-                missing[target] = f"{type(exc).__name__}: {exc}"
-                print(f"# {target}: no row: {missing[target]}", file=sys.stderr, flush=True)
-                bench.stop_all(keep=mocks_proc)
-                continue
-            rows[target] = row
-            print(json.dumps(row), flush=True)
+                names = ", ".join(plan[0] for plan in group)
+                print(f"# machine busy ({busy:.2f} cores) before {names}", file=sys.stderr)
+            subjects: list[Subject] = []
+            for target, starter, bodies, processes in group:
+                print(f"# {target}: starting", file=sys.stderr, flush=True)
+                try:
+                    proc, url = starter()
+                    subjects.append(bench.prepare(target, proc, url, mocks, bodies, processes))
+                except (peer.PeerUnavailable, RuntimeError, OSError, ValueError, KeyError) as exc:
+                    missing[target] = f"{type(exc).__name__}: {exc}"
+                    print(f"# {target}: no row: {missing[target]}", file=sys.stderr, flush=True)
+                    bench.stop_all(keep=mocks_proc, also=[s.proc for s in subjects])
+            if subjects:
+                bench.interleave(subjects, mocks_proc, mocks)
+            for subject in subjects:
+                if subject.failure is not None:
+                    missing[subject.name] = subject.failure
+                    print(f"# {subject.name}: no row: {subject.failure}", file=sys.stderr)
+                else:
+                    rows[subject.name] = subject.row()
+                    print(json.dumps(rows[subject.name]), flush=True)
+                bench.stop(subject.proc)
         bench.stop_all()
 
         if not args.only or "gateway-walk" in args.only:
@@ -467,7 +574,9 @@ def run(args: argparse.Namespace) -> int:
     print()
     for check in checks:
         verdict = {True: "met", False: "MISSED", None: "not measured"}[check["met"]]
-        print(f"{verdict:>12}  {check['target']}: {check['value']}")
+        rounds = check.get("by_round")
+        each = f"  (round by round: {', '.join(f'{v:g}' for v in rounds)})" if rounds else ""
+        print(f"{verdict:>12}  {check['target']}: {check['value']}{each}")
     noisy = [r["target"] for r in rows.values() if r.get("other_cores_c32", 0) > 0.2]
     if noisy:
         print(f"\nWARNING: other processes kept the machine busy while measuring {noisy}")
@@ -483,6 +592,7 @@ def run(args: argparse.Namespace) -> int:
             "warmup_s": args.warmup,
             "c1_s": args.c1_seconds,
             "c32_s": args.c32_seconds,
+            "rounds": args.rounds,
             "walk_sessions": args.walk_sessions,
         },
         "rows": list(rows.values()),
@@ -501,6 +611,12 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds at c=32, not counted")
     parser.add_argument("--c1-seconds", type=float, default=10.0)
     parser.add_argument("--c32-seconds", type=float, default=15.0)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=5,
+        help="windows per target and concurrency; floor, gateway and peer take turns",
+    )
     parser.add_argument("--walk-sessions", type=int, default=10_000)
     parser.add_argument("--walk-seconds", type=float, default=180.0, help="walk time limit")
     parser.add_argument(

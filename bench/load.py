@@ -54,6 +54,30 @@ def percentile(ordered: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
+def grid(ordered: list[float]) -> list[int]:
+    """The value at the middle of each thousandth of an ascending list (what bench/wrk.lua
+    prints), so that several windows can be pooled into one distribution."""
+    return [int(percentile(ordered, (i + 0.5) / 1000)) for i in range(1000)] if ordered else []
+
+
+def pooled(windows: list[dict[str, Any]], share: float) -> float:
+    """The latency (µs) at `share` of the requests of several windows together, each window's
+    grid weighted by its number of requests."""
+    points = sorted(
+        (value, window["requests"] / len(window["latency_us"]["grid"]))
+        for window in windows
+        if window["latency_us"].get("grid")
+        for value in window["latency_us"]["grid"]
+    )
+    total = sum(weight for _, weight in points)
+    seen = 0.0
+    for value, weight in points:
+        seen += weight
+        if seen >= share * total:
+            return float(value)
+    return float(points[-1][0]) if points else 0.0
+
+
 async def _drive(url: str, bodies: list[bytes], concurrency: int, seconds: float) -> dict[str, Any]:
     import aiohttp
 
@@ -102,6 +126,7 @@ async def _drive(url: str, bodies: list[bytes], concurrency: int, seconds: float
             "p99": int(percentile(micros, 0.99)),
             "max": int(micros[-1]) if micros else 0,
             "mean": sum(micros) / len(micros) if micros else 0.0,
+            "grid": grid(micros),
         },
     }
 

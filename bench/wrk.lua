@@ -28,12 +28,18 @@ end
 
 function done(summary, latency, requests)
   local e = summary.errors
+  -- The latency at the middle of each thousandth of the requests, so that bench/run can pool
+  -- several short windows into one distribution.
+  local grid = {}
+  for i = 1, 1000 do
+    grid[i] = string.format("%d", latency:percentile((i - 0.5) / 10))
+  end
   io.write(string.format(
     '{"requests":%d,"duration_us":%d,"bytes":%d,' ..
     '"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d},' ..
-    '"latency_us":{"p50":%d,"p90":%d,"p99":%d,"max":%d,"mean":%.1f}}\n',
+    '"latency_us":{"p50":%d,"p90":%d,"p99":%d,"max":%d,"mean":%.1f,"grid":[%s]}}\n',
     summary.requests, summary.duration, summary.bytes,
     e.connect, e.read, e.write, e.status, e.timeout,
     latency:percentile(50), latency:percentile(90), latency:percentile(99),
-    latency.max, latency.mean))
+    latency.max, latency.mean, table.concat(grid, ",")))
 end
