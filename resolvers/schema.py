@@ -9,7 +9,8 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import DisableIntrospection
+from strawberry.extensions import DisableIntrospection, SchemaExtension
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
@@ -20,6 +21,7 @@ from resolvers.context import Info
 from resolvers.cost import Prices
 from resolvers.document_limits import DocumentLimits, apply_comparison_budget
 from resolvers.errors import GatewayErrors
+from resolvers.hooks import lean_runner
 from resolvers.live import Subscription
 from resolvers.node import Node
 from resolvers.observability import RequestLog
@@ -111,6 +113,7 @@ class GatewaySchema(strawberry.Schema):
 
     def __init__(self, *args: Any, fast_path: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.fast_path = fast_path
         # The short path for plain fields, with compiled plans for known documents.
         executor = compiled_executor(self) if fast_path else None
         if executor is not None:
@@ -136,6 +139,13 @@ class GatewaySchema(strawberry.Schema):
             allowed_operation_types,
             operation_extensions,
         )
+
+    def create_extensions_runner(
+        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
+    ) -> SchemaExtensionsRunner:
+        if self.fast_path:  # the hooks found once per extension class (resolvers/hooks.py)
+            return lean_runner(execution_context, extensions)
+        return super().create_extensions_runner(execution_context, extensions)
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None

@@ -1,0 +1,128 @@
+"""The extensions' hooks run by resolvers/hooks.py as Strawberry's own runner runs them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+import strawberry
+from strawberry.extensions import SchemaExtension
+from strawberry.extensions.runner import SchemaExtensionsRunner
+
+from resolvers.hooks import HooksRunner, lean_runner
+from resolvers.schema import GatewaySchema, schema
+
+
+def _recording(name: str, journal: list[str]) -> type[SchemaExtension]:
+    """An extension whose every stage notes its entry and exit, and what it saw of errors."""
+
+    def stage(label: str) -> Any:
+        def hook(self: SchemaExtension) -> Iterator[None]:
+            journal.append(f"{name} enters {label}")
+            try:
+                yield
+            except ValueError as exc:
+                journal.append(f"{name} sees {exc} in {label}")
+                raise
+            journal.append(f"{name} leaves {label}")
+
+        return hook
+
+    hooks = {h: stage(h.removeprefix("on_")) for h in ("on_operation", "on_parse", "on_validate")}
+    return type(name, (SchemaExtension,), hooks)
+
+
+class Swallows(SchemaExtension):
+    def on_execute(self) -> Iterator[None]:
+        try:
+            yield
+        except ValueError:
+            return  # handled: the error stops here
+
+
+class AsyncHook(SchemaExtension):
+    async def on_operation(self) -> AsyncIterator[None]:
+        yield
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    def hello(self) -> str:
+        return "hi"
+
+
+def _journal(make_runner: Any, *, fail_in: str | None = None) -> list[str]:
+    """What two recording extensions note through every stage, with `make_runner`'s runner."""
+    journal: list[str] = []
+    extensions = [_recording("A", journal)(), _recording("B", journal)()]
+    runner = make_runner(None, extensions)
+    stages = {
+        "operation": runner.operation,
+        "parse": runner.parsing,
+        "validate": runner.validation,
+    }
+    for label, stage in stages.items():
+        try:
+            with stage():
+                journal.append(f"body of {label}")
+                if label == fail_in:
+                    raise ValueError("boom")
+        except ValueError:
+            journal.append(f"{label} raised")
+    return journal
+
+
+def _strawberrys(context: Any, extensions: list[SchemaExtension]) -> SchemaExtensionsRunner:
+    return SchemaExtensionsRunner(context, extensions)
+
+
+@pytest.mark.parametrize("fail_in", [None, "operation", "validate"])
+def test_hooks_enter_in_order_leave_in_reverse_and_see_errors_as_strawberrys_runner(
+    fail_in: str | None,
+) -> None:
+    ours = _journal(lean_runner, fail_in=fail_in)
+
+    assert ours == _journal(_strawberrys, fail_in=fail_in)
+    assert ours[:4] == ["A enters operation", "B enters operation", "body of operation"] + (
+        ["B sees boom in operation"] if fail_in == "operation" else ["B leaves operation"]
+    )
+
+
+@pytest.mark.parametrize("make_runner", [lean_runner, _strawberrys])
+async def test_an_error_a_hook_handles_still_goes_on_as_in_strawberrys_runner(
+    make_runner: Any,
+) -> None:
+    runner = make_runner(None, [Swallows()])
+    with pytest.raises(ValueError, match="handled by the hook"):
+        async with runner.executing():
+            raise ValueError("handled by the hook")
+    with pytest.raises(ValueError, match="and in a sync stage"), runner.executing():
+        raise ValueError("and in a sync stage")
+
+
+def test_an_extension_with_another_kind_of_hook_keeps_strawberrys_runner() -> None:
+    assert isinstance(lean_runner(None, [Swallows()]), HooksRunner)  # type: ignore[arg-type]
+    runner = lean_runner(None, [Swallows(), AsyncHook()])  # type: ignore[arg-type]
+
+    assert type(runner) is SchemaExtensionsRunner
+
+
+async def test_the_gateway_schema_runs_its_extensions_through_the_lean_runner() -> None:
+    journal: list[str] = []
+    built = GatewaySchema(query=Query, extensions=[_recording("A", journal)])
+    result = await built.execute("{ hello }")
+
+    assert result.data == {"hello": "hi"}
+    assert journal == [
+        "A enters operation",
+        "A enters parse",
+        "A leaves parse",
+        "A enters validate",
+        "A leaves validate",
+        "A leaves operation",
+    ]
+    assert isinstance(schema.create_extensions_runner(None, []), HooksRunner)  # type: ignore[arg-type]
+    plain = GatewaySchema(query=Query, fast_path=False)
+    assert type(plain.create_extensions_runner(None, [])) is SchemaExtensionsRunner  # type: ignore[arg-type]
