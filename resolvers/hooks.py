@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import weakref
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any
@@ -32,23 +33,30 @@ _STAGES = ("on_operation", "on_parse", "on_validate", "on_execute")
 Hook = Callable[[SchemaExtension], contextlib.AbstractContextManager[None]]
 
 
-_FOUND: dict[type[SchemaExtension], dict[str, Hook] | None] = {}
+# By class: its four hook functions as last seen, and what _find made of them. Weak, so that
+# classes made on the fly go with their last instance.
+_FOUND: weakref.WeakKeyDictionary[
+    type[SchemaExtension], tuple[tuple[object, ...], dict[str, Hook] | None]
+] = weakref.WeakKeyDictionary()
 
 
 def _hooks(kind: type[SchemaExtension]) -> dict[str, Hook] | None:
     """The stages `kind` overrides, each as a context manager factory; None if one of its
     hooks is not a plain generator function."""
-    if kind in _FOUND:
-        return _FOUND[kind]
-    found: dict[str, Hook] | None = _find(kind)
-    _FOUND[kind] = found
+    # Strawberry looks the hooks up on every request: a hook replaced on the class since (a
+    # test's monkeypatch) is found again here too.
+    current = tuple(getattr(kind, stage) for stage in _STAGES)
+    known = _FOUND.get(kind)
+    if known is not None and known[0] == current:
+        return known[1]
+    found = _find(current)
+    _FOUND[kind] = (current, found)
     return found
 
 
-def _find(kind: type[SchemaExtension]) -> dict[str, Hook] | None:
+def _find(hooks: tuple[object, ...]) -> dict[str, Hook] | None:
     found: dict[str, Hook] = {}
-    for stage in _STAGES:
-        hook = getattr(kind, stage)
+    for stage, hook in zip(_STAGES, hooks, strict=True):
         if hook is getattr(SchemaExtension, stage):
             continue
         if not inspect.isgeneratorfunction(hook):

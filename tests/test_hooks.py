@@ -53,19 +53,32 @@ class Query:
         return "hi"
 
 
+def _stages(runner: SchemaExtensionsRunner) -> dict[str, Any]:
+    return {"operation": runner.operation, "parse": runner.parsing, "validate": runner.validation}
+
+
 def _journal(make_runner: Any, *, fail_in: str | None = None) -> list[str]:
     """What two recording extensions note through every stage, with `make_runner`'s runner."""
     journal: list[str] = []
     extensions = [_recording("A", journal)(), _recording("B", journal)()]
-    runner = make_runner(None, extensions)
-    stages = {
-        "operation": runner.operation,
-        "parse": runner.parsing,
-        "validate": runner.validation,
-    }
-    for label, stage in stages.items():
+    for label, stage in _stages(make_runner(None, extensions)).items():
         try:
             with stage():
+                journal.append(f"body of {label}")
+                if label == fail_in:
+                    raise ValueError("boom")
+        except ValueError:
+            journal.append(f"{label} raised")
+    return journal
+
+
+async def _async_journal(make_runner: Any, *, fail_in: str | None = None) -> list[str]:
+    """`_journal` with the stages entered by `async with`, as Strawberry's execute does."""
+    journal: list[str] = []
+    extensions = [_recording("A", journal)(), _recording("B", journal)()]
+    for label, stage in _stages(make_runner(None, extensions)).items():
+        try:
+            async with stage():
                 journal.append(f"body of {label}")
                 if label == fail_in:
                     raise ValueError("boom")
@@ -82,12 +95,23 @@ def _strawberrys(context: Any, extensions: list[SchemaExtension]) -> SchemaExten
 def test_hooks_enter_in_order_leave_in_reverse_and_see_errors_as_strawberrys_runner(
     fail_in: str | None,
 ) -> None:
+    assert isinstance(lean_runner(None, [_recording("A", [])()]), HooksRunner)  # type: ignore[arg-type]
     ours = _journal(lean_runner, fail_in=fail_in)
 
     assert ours == _journal(_strawberrys, fail_in=fail_in)
     assert ours[:4] == ["A enters operation", "B enters operation", "body of operation"] + (
         ["B sees boom in operation"] if fail_in == "operation" else ["B leaves operation"]
     )
+    if fail_in == "operation":
+        assert ours[4:6] == ["A sees boom in operation", "operation raised"]
+
+
+@pytest.mark.parametrize("fail_in", [None, "parse"])
+async def test_the_same_entered_with_async_with(fail_in: str | None) -> None:
+    ours = await _async_journal(lean_runner, fail_in=fail_in)
+
+    assert ours == await _async_journal(_strawberrys, fail_in=fail_in)
+    assert "A sees boom in parse" in ours or fail_in is None
 
 
 @pytest.mark.parametrize("make_runner", [lean_runner, _strawberrys])
@@ -123,6 +147,30 @@ async def test_the_gateway_schema_runs_its_extensions_through_the_lean_runner() 
         "A leaves validate",
         "A leaves operation",
     ]
-    assert isinstance(schema.create_extensions_runner(None, []), HooksRunner)  # type: ignore[arg-type]
+    # The gateway's own extensions (documents, request log, errors) all take the lean runner.
+    extensions = schema.get_extensions()
+    assert len(extensions) >= 3
+    assert isinstance(schema.create_extensions_runner(None, extensions), HooksRunner)  # type: ignore[arg-type]
     plain = GatewaySchema(query=Query, fast_path=False)
     assert type(plain.create_extensions_runner(None, [])) is SchemaExtensionsRunner  # type: ignore[arg-type]
+
+
+def test_a_hook_replaced_on_its_class_is_the_one_that_runs_next(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    journal: list[str] = []
+    kind = _recording("A", journal)
+    with lean_runner(None, [kind()]).operation():  # type: ignore[arg-type]
+        pass
+
+    def replaced(self: SchemaExtension) -> Iterator[None]:
+        journal.append("replacement")
+        yield
+
+    monkeypatch.setattr(kind, "on_operation", replaced)
+    with lean_runner(None, [kind()]).operation():  # type: ignore[arg-type]
+        pass
+
+    assert journal == ["A enters operation", "A leaves operation", "replacement"]
+    monkeypatch.setattr(kind, "on_operation", AsyncHook.on_operation)
+    assert type(lean_runner(None, [kind()])) is SchemaExtensionsRunner  # type: ignore[arg-type]
