@@ -72,9 +72,10 @@ def pooled(windows: list[dict[str, Any]], share: float) -> float:
     total = sum(weight for _, weight in points)
     seen = 0.0
     for value, weight in points:
-        seen += weight
-        if seen >= share * total:
+        # Each grid value stands for the requests around it: it is reached at its middle.
+        if seen + weight / 2 >= share * total:
             return float(value)
+        seen += weight
     return float(points[-1][0]) if points else 0.0
 
 
