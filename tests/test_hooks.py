@@ -57,31 +57,27 @@ def _stages(runner: SchemaExtensionsRunner) -> dict[str, Any]:
     return {"operation": runner.operation, "parse": runner.parsing, "validate": runner.validation}
 
 
-def _journal(make_runner: Any, *, fail_in: str | None = None) -> list[str]:
-    """What two recording extensions note through every stage, with `make_runner`'s runner."""
+async def _journal(
+    make_runner: Any, *, fail_in: str | None = None, entered_async: bool = False
+) -> list[str]:
+    """What two recording extensions note through every stage, with `make_runner`'s runner,
+    each stage entered by `with` or (as Strawberry's execute does) by `async with`."""
     journal: list[str] = []
     extensions = [_recording("A", journal)(), _recording("B", journal)()]
+
+    def body(label: str) -> None:
+        journal.append(f"body of {label}")
+        if label == fail_in:
+            raise ValueError("boom")
+
     for label, stage in _stages(make_runner(None, extensions)).items():
         try:
-            with stage():
-                journal.append(f"body of {label}")
-                if label == fail_in:
-                    raise ValueError("boom")
-        except ValueError:
-            journal.append(f"{label} raised")
-    return journal
-
-
-async def _async_journal(make_runner: Any, *, fail_in: str | None = None) -> list[str]:
-    """`_journal` with the stages entered by `async with`, as Strawberry's execute does."""
-    journal: list[str] = []
-    extensions = [_recording("A", journal)(), _recording("B", journal)()]
-    for label, stage in _stages(make_runner(None, extensions)).items():
-        try:
-            async with stage():
-                journal.append(f"body of {label}")
-                if label == fail_in:
-                    raise ValueError("boom")
+            if entered_async:
+                async with stage():
+                    body(label)
+            else:
+                with stage():
+                    body(label)
         except ValueError:
             journal.append(f"{label} raised")
     return journal
@@ -92,13 +88,13 @@ def _strawberrys(context: Any, extensions: list[SchemaExtension]) -> SchemaExten
 
 
 @pytest.mark.parametrize("fail_in", [None, "operation", "validate"])
-def test_hooks_enter_in_order_leave_in_reverse_and_see_errors_as_strawberrys_runner(
+async def test_hooks_enter_in_order_leave_in_reverse_and_see_errors_as_strawberrys_runner(
     fail_in: str | None,
 ) -> None:
     assert isinstance(lean_runner(None, [_recording("A", [])()]), HooksRunner)  # type: ignore[arg-type]
-    ours = _journal(lean_runner, fail_in=fail_in)
+    ours = await _journal(lean_runner, fail_in=fail_in)
 
-    assert ours == _journal(_strawberrys, fail_in=fail_in)
+    assert ours == await _journal(_strawberrys, fail_in=fail_in)
     assert ours[:4] == ["A enters operation", "B enters operation", "body of operation"] + (
         ["B sees boom in operation"] if fail_in == "operation" else ["B leaves operation"]
     )
@@ -108,9 +104,9 @@ def test_hooks_enter_in_order_leave_in_reverse_and_see_errors_as_strawberrys_run
 
 @pytest.mark.parametrize("fail_in", [None, "parse"])
 async def test_the_same_entered_with_async_with(fail_in: str | None) -> None:
-    ours = await _async_journal(lean_runner, fail_in=fail_in)
+    ours = await _journal(lean_runner, fail_in=fail_in, entered_async=True)
 
-    assert ours == await _async_journal(_strawberrys, fail_in=fail_in)
+    assert ours == await _journal(_strawberrys, fail_in=fail_in, entered_async=True)
     assert "A sees boom in parse" in ours or fail_in is None
 
 
