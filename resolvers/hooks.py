@@ -3,7 +3,8 @@
 Strawberry's runner rebuilds each stage's context manager for every request: for four stages
 and every extension it looks the hook up, asks `inspect` what kind of function it is, wraps it
 with `contextlib.contextmanager` (copying the function's metadata each time) and enters it
-through an exit stack, about 50 µs per request for the gateway's three extensions. Here the
+through an exit stack, about 25 µs per request for the gateway's three extensions
+(docs/performance.md, "Issue 16, fifth round"). Here the
 lookup and the wrapping happen once per extension class; a request only makes each hook's
 generator context manager, and a stage with one hook enters it directly. The order (the
 extensions' order on entry, the reverse on exit) and exception handling are contextlib's, as
@@ -34,7 +35,7 @@ Hook = Callable[[SchemaExtension], contextlib.AbstractContextManager[None]]
 
 
 # By class: its four hook functions as last seen, and what _find made of them. Weak, so that
-# classes made on the fly go with their last instance.
+# a class made on the fly (tests) goes when nothing else holds it.
 _FOUND: weakref.WeakKeyDictionary[
     type[SchemaExtension], tuple[tuple[object, ...], dict[str, Hook] | None]
 ] = weakref.WeakKeyDictionary()
