@@ -17,6 +17,8 @@ its answer says why in `extensions.persistedQuery`, and its hash stays unknown.
 GATEWAY_PERSISTED_DOCUMENTS_MODE: `off` (ids and APQ refused as not supported), `allow` (ids,
 APQ and arbitrary documents) or `require` (arbitrary documents, registration included, only for
 keys with the scope `documents:any`; a document that is a trusted one by content is accepted).
+In `require` mode a registered document is found by id or hash only for `documents:any`
+callers: for the others it is an arbitrary document like any other.
 """
 
 from __future__ import annotations
@@ -210,21 +212,25 @@ class PersistedDocuments:
         """`data` with its query filled in from its id or hash; Refused when it may not run."""
         persisted = (data.extensions or {}).get("persistedQuery")
         if document_id is not None:
-            return await self._by_id(data, document_id)
+            return await self._by_id(data, document_id, principal)
         if persisted is not None:
             return await self._apq(data, persisted, principal)
         if data.query is not None and not self.may_send(data.query, principal):
             raise self._count_refused()
         return data
 
-    async def _by_id(self, data: GraphQLRequestData, document_id: object) -> GraphQLRequestData:
+    async def _by_id(
+        self, data: GraphQLRequestData, document_id: object, principal: Principal
+    ) -> GraphQLRequestData:
         if self.mode == "off":
             raise _not_supported()
         if not isinstance(document_id, str) or not document_id:
             raise Refused(400, "BAD_REQUEST", "`documentId` must be a non-empty string.")
         if data.query is not None:
             raise Refused(400, "BAD_REQUEST", "Send either `documentId` or `query`, not both.")
-        query = self.trusted.get(_bare(document_id)) or await self._lookup(_bare(document_id))
+        query = self.trusted.get(_bare(document_id)) or await self._registered(
+            _bare(document_id), principal
+        )
         if query is None:
             self._mark("id_not_found")
             raise _not_found()
@@ -244,7 +250,7 @@ class PersistedDocuments:
                 400, "BAD_REQUEST", "persistedQuery.sha256Hash must be 64 lower-case hex digits."
             )
         if data.query is None:
-            query = self.trusted.get(digest) or await self._lookup(digest)
+            query = self.trusted.get(digest) or await self._registered(digest, principal)
             if query is None:
                 self._mark("apq_not_found")
                 raise _not_found()
@@ -257,6 +263,13 @@ class PersistedDocuments:
         if digest not in self.trusted and not principal.anonymous:
             NOT_KEPT.set(await self._register(digest, data.query, principal.caller(None)))
         return data
+
+    async def _registered(self, digest: str, principal: Principal) -> str | None:
+        """A registered document, for a caller who may run it: in `require` mode only callers
+        with `documents:any` may (they are the ones who can register)."""
+        if self.mode == "require" and DOCUMENTS_ANY not in principal.scopes:
+            return None  # not found, as an unknown hash: no hint of what others registered
+        return await self._lookup(digest)
 
     def may_send(self, query: str, principal: Principal) -> bool:
         """Whether an arbitrary document may run (anything but `require` mode lets it)."""

@@ -1,17 +1,25 @@
 """What APQ registration may hold: a per-caller allowance, a total bound (oldest out), in the
-process and in a real Redis."""
+process and in a real Redis; and in `require` mode a registered document runs only for callers
+with `documents:any`, by every path (HTTP POST and GET, `documentId`, SSE, WebSocket)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import redis
+from websockets.asyncio.client import connect
+from websockets.typing import Subprotocol
 
 from app.errors import ConfigError
+from app.http import EVENT_STREAM
 from app.settings import Settings
 from tests.live import LiveStack
 from tests.test_replicas import REDIS_SERVER, RedisServer, _free_port
@@ -124,6 +132,111 @@ def test_too_large_a_document_runs_and_says_it_was_not_registered() -> None:
         assert note["code"] == "PERSISTED_QUERY_TOO_LARGE"
         assert "GATEWAY_APQ_MAX_BYTES" in note["message"]
         assert not _known(live, big)
+
+
+SUBSCRIPTION = "subscription Registered { sessionEvents(includeInitial: true) { kind } }"
+
+
+@pytest.fixture(scope="module")
+def require(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
+    manifest = tmp_path_factory.mktemp("require") / "manifest.json"
+    manifest.write_text(json.dumps({f"sha256:{_sha(TRUSTED)}": TRUSTED}))
+    env = {
+        "GATEWAY_ALLOW_ANONYMOUS": "false",
+        "GATEWAY_API_KEYS": json.dumps(KEYS),
+        "GATEWAY_PERSISTED_DOCUMENTS": str(manifest),
+        "GATEWAY_PERSISTED_DOCUMENTS_MODE": "require",
+        "GATEWAY_POLL_INTERVAL": "1",
+    }
+    with LiveStack(env=env) as live:
+        _register(live, DOCS[0], "ide-key")  # registered by a key with documents:any
+        status, _ = _sse(live, {"query": SUBSCRIPTION, "extensions": _apq(SUBSCRIPTION)}, "ide-key")
+        assert status == 200
+        yield live
+
+
+def _sse(live: LiveStack, body: dict[str, Any], key: str) -> tuple[int, dict[str, Any] | None]:
+    """The status of an SSE request; the error body when refused (a stream is just closed)."""
+    headers = {"Content-Type": "application/json", "Accept": EVENT_STREAM, "X-API-Key": key}
+    request = urllib.request.Request(live.url, json.dumps(body).encode(), headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.headers["content-type"].startswith(EVENT_STREAM)
+            return response.status, None
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def _get(live: LiveStack, params: dict[str, str], key: str) -> dict[str, Any]:
+    url = f"{live.url}?{urllib.parse.urlencode(params)}"
+    request = urllib.request.Request(url, headers={"Accept": "application/json", "X-API-Key": key})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            answer: dict[str, Any] = json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        answer = json.loads(error.read())
+    return answer
+
+
+async def _ws_first(live: LiveStack, key: str, query: str) -> dict[str, Any]:
+    """The first answer to one graphql-transport-ws subscribe (`next` or `error`)."""
+    url = live.url.replace("http://", "ws://")
+    async with connect(url, subprotocols=[Subprotocol("graphql-transport-ws")]) as socket:
+        await socket.send(json.dumps({"type": "connection_init", "payload": {"X-API-Key": key}}))
+        assert json.loads(await socket.recv())["type"] == "connection_ack"
+        subscribe = {"id": "1", "type": "subscribe", "payload": {"query": query}}
+        await socket.send(json.dumps(subscribe))
+        while True:
+            message: dict[str, Any] = json.loads(await asyncio.wait_for(socket.recv(), 30))
+            if message["type"] in ("next", "error"):
+                return message
+
+
+def _code(body: dict[str, Any] | None) -> str:
+    assert body is not None
+    assert body.get("errors"), body
+    code: str = body["errors"][0]["extensions"]["code"]
+    return code
+
+
+def test_in_require_mode_a_registered_document_does_not_run_over_http_without_documents_any(
+    require: LiveStack,
+) -> None:
+    digest = _sha(DOCS[0])
+    by_hash = json.dumps(_apq(DOCS[0]))
+    for key, runs in (("app-key", False), ("ide-key", True)):
+        answers = [
+            _post(require.url, {"extensions": _apq(DOCS[0])}, key=key)[2],
+            _post(require.url, {"documentId": digest}, key=key)[2],
+            _post(require.url, {"documentId": f"sha256:{digest}"}, key=key)[2],
+            _get(require, {"extensions": by_hash}, key),
+            _get(require, {"documentId": digest}, key),
+        ]
+        for answer in answers:
+            if runs:
+                assert answer["data"]["providers"], answer
+            else:
+                assert _code(answer) == "PERSISTED_QUERY_NOT_FOUND", answer
+                assert answer.get("data") is None
+    # Its text is an arbitrary document for a key without documents:any; a trusted one runs.
+    body = {"query": DOCS[0], "extensions": _apq(DOCS[0])}
+    status, _, body = _post(require.url, body, key="app-key")
+    assert (status, _code(body)) == (400, "PERSISTED_DOCUMENT_REQUIRED")
+    assert _post(require.url, {"documentId": _sha(TRUSTED)}, key="app-key")[2]["data"]
+
+
+def test_in_require_mode_a_registered_subscription_does_not_stream_without_documents_any(
+    require: LiveStack,
+) -> None:
+    digest = _sha(SUBSCRIPTION)
+    for body in ({"documentId": digest}, {"extensions": _apq(SUBSCRIPTION)}):
+        status, refused = _sse(require, body, "app-key")
+        assert (status, _code(refused)) == (400, "PERSISTED_QUERY_NOT_FOUND")
+        assert _sse(require, body, "ide-key") == (200, None)
+    refused_ws = asyncio.run(_ws_first(require, "app-key", SUBSCRIPTION))
+    assert refused_ws["type"] == "error"
+    assert refused_ws["payload"][0]["extensions"]["code"] == "PERSISTED_DOCUMENT_REQUIRED"
+    assert asyncio.run(_ws_first(require, "ide-key", SUBSCRIPTION))["type"] == "next"
 
 
 def test_bad_apq_bounds_stop_start_up() -> None:
