@@ -21,7 +21,7 @@ from strawberry.http import GraphQLRequestData
 
 from app.auth.principal import Principal
 from app.http import GRAPHQL_RESPONSE, error_response
-from app.persisted import PersistedDocuments, Refused
+from app.persisted import NOT_KEPT, PersistedDocuments, Refused
 from app.response_cache import ResponseCache, key_of, scope_of, tags_of
 from app.upstream.upstreams import Upstreams
 from resolvers.caching import DocumentStore
@@ -93,8 +93,8 @@ class Front:
 
     async def store_answer(self, prepared: Prepared, body: bytes, payload: object) -> None:
         """Keep `body`, a 200 answer decoded as `payload`, if it is a complete answer to a query."""
-        if self.cache is None or prepared.key is None:
-            return
+        if self.cache is None or prepared.key is None or NOT_KEPT.get() is not None:
+            return  # (an answer with a note on its own APQ registration is not for others)
         if not isinstance(payload, dict) or "errors" in payload or payload.get("data") is None:
             return
         if not self._is_query(prepared.data):

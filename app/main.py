@@ -25,9 +25,10 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.http import GraphQLRequestData
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
 from app.admission import Admission
@@ -56,7 +57,7 @@ from app.listing.cursor import CursorCodec
 from app.live.hub import Hub, LiveConfig
 from app.live.metrics import LiveMetrics
 from app.metrics import Metrics
-from app.persisted import PersistedDocuments, Refused, load_manifest
+from app.persisted import NOT_KEPT, PersistedDocuments, Refused, load_manifest
 from app.ratelimit import RateLimit, RateLimiter, parse_limit
 from app.readiness import Readiness
 from app.response_cache import ResponseCache
@@ -186,6 +187,14 @@ class GatewayGraphQL(GraphQL[Context, None]):
         """The request data `run` already resolved (persisted documents), else Strawberry's."""
         resolved = RESOLVED.get()
         return resolved if resolved is not None else await super().parse_http_body(request)
+
+    async def process_result(self, request: Any, result: ExecutionResult) -> GraphQLHTTPResponse:
+        """Strawberry's answer, saying so when its APQ document was not registered."""
+        answer = await super().process_result(request, result)
+        not_kept = NOT_KEPT.get()
+        if not_kept is not None:
+            answer["extensions"] = {**(answer.get("extensions") or {}), "persistedQuery": not_kept}
+        return answer
 
     def decode_json(self, data: str | bytes) -> object:
         """Request bodies decoded with orjson, as `run` already does to check their shape."""
@@ -327,12 +336,12 @@ async def readyz(request: Request) -> JSONResponse:
     ready = all(p["ready"] for p in providers.values())
     shared: Shared = request.state.shared
     await shared.ping()
-    # A Redis outage makes the gateway not ready only when it refuses requests for it
-    # (GATEWAY_RATE_LIMIT_FAIL_OPEN=false); fail-open replicas still answer every query.
+    # A Redis outage (or a full Redis) makes the gateway not ready only when it refuses requests
+    # for it (GATEWAY_RATE_LIMIT_FAIL_OPEN=false); fail-open replicas still answer every query.
     redis = shared.status()
     if shared.configured:
         redis["failOpen"] = shared.fail_open
-        ready = ready and (redis["up"] or shared.fail_open)
+        ready = ready and ((redis["up"] and not shared.full) or shared.fail_open)
     body = {"status": "ready" if ready else "not ready", "providers": providers, "redis": redis}
     return JSONResponse(body, status_code=200 if ready else 503)
 
@@ -429,7 +438,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
     if settings.persisted_documents and settings.persisted_documents_mode != "off":
         trusted = load_manifest(settings.persisted_documents, schema._schema)
     persisted = PersistedDocuments(
-        trusted, settings.persisted_documents_mode, shared, settings.apq_max_bytes, metrics
+        trusted,
+        settings.persisted_documents_mode,
+        shared,
+        settings.apq_max_bytes,
+        metrics,
+        registrations=parse_limit(settings.apq_registrations, "GATEWAY_APQ_REGISTRATIONS"),
+        max_documents=settings.apq_max_documents,
     )
     front = Front(persisted, cache, schema.documents)
     graphql = GatewayGraphQL(

@@ -86,9 +86,15 @@ class Metrics:
             "1 when GATEWAY_REDIS_URL is unset or Redis answered last, 0 during an outage.",
             registry=self.registry,
         )
+        self.redis_full = Gauge(
+            "gateway_redis_full",
+            "1 while Redis refuses writes for lack of memory (maxmemory reached), else 0.",
+            registry=self.registry,
+        )
         self.redis_errors = Counter(
             "gateway_redis_errors_total",
-            "Failed Redis calls by feature (rate_limit, response_cache, persisted, readiness).",
+            "Failed Redis calls (unreachable or full) by feature (rate_limit, response_cache, "
+            "persisted, readiness).",
             ["feature"],
             registry=self.registry,
         )
@@ -112,7 +118,8 @@ class Metrics:
         self.persisted = Counter(
             "gateway_persisted_documents_total",
             "Requests by how their document came (id, apq_hit, apq_registered, apq_not_found, "
-            "refused).",
+            "refused), and APQ documents not kept (apq_too_large, apq_over_limit, "
+            "apq_store_full, apq_store_unavailable).",
             ["result"],
             registry=self.registry,
         )

@@ -11,8 +11,12 @@ The request is counted before it runs. Its cost is only known once resolvers/cos
 the document (before validation, with the variables), so the charge happens after the answer;
 a caller whose budget is spent is refused from the next request on. A cache hit costs nothing.
 
-If Redis fails, GATEWAY_RATE_LIMIT_FAIL_OPEN decides: let requests through unlimited (default:
-an outage of a shared counter should not become an outage of the gateway), or refuse with 503.
+If Redis is unreachable, GATEWAY_RATE_LIMIT_FAIL_OPEN decides: let requests through unlimited
+(default: an outage of a shared counter should not become an outage of the gateway), or refuse
+with 503. A full Redis (maxmemory reached, `noeviction`) answers but refuses to count: that
+never lets requests through uncounted. With fail-open, each process counts in its own memory
+until Redis accepts writes again (so with N replicas a caller may get up to N times its limit
+meanwhile, never unlimited); with fail-closed, requests are refused with 503 as for an outage.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app.auth.principal import Principal
 from app.errors import ConfigError
 from app.metrics import Metrics
-from app.shared import ERRORS, Shared
+from app.shared import ERRORS, Shared, is_full
 from resolvers.cost import PRICED
 
 KEY_PREFIX = "gateway:limits"
@@ -89,6 +93,12 @@ class RateLimiter:
         else:
             storage = MemoryStorage()
         self.strategy = SlidingWindowCounterRateLimiter(storage)
+        # Where counting goes while Redis is full (refusing writes): this process.
+        self.local = (
+            self.strategy
+            if isinstance(storage, MemoryStorage)
+            else SlidingWindowCounterRateLimiter(MemoryStorage())
+        )
 
     @property
     def enabled(self) -> bool:
@@ -108,43 +118,87 @@ class RateLimiter:
         if self.shared.configured and not self.shared.available():
             return self._unavailable()
         limit = self.limit_of(principal)
+        if self.shared.full and not await self.shared.writable("rate_limit"):
+            return await self._admit_locally(limit, caller)
         try:
-            if limit is not None and not await self.strategy.hit(limit, "requests", caller):
-                return await self._over(limit, "requests", caller, "requests")
-            budget = self.cost_budget
-            if budget is not None and not await self.strategy.test(budget, "cost", caller):
-                return await self._over(budget, "cost", caller, "query cost")
+            refusal = await self._admit(self.strategy, limit, caller)
         except _FAILURES as exc:
-            self.shared.failed("rate_limit", _cause(exc))
+            cause = _cause(exc)
+            self.shared.failed("rate_limit", cause)
+            if is_full(cause):
+                return await self._admit_locally(limit, caller)
             return self._unavailable()
         if self.shared.configured:
             self.shared.succeeded()
+        return refusal
+
+    async def _admit(
+        self, strategy: SlidingWindowCounterRateLimiter, limit: RateLimitItem | None, caller: str
+    ) -> Refusal | None:
+        if limit is not None and not await strategy.hit(limit, "requests", caller):
+            return await self._over(strategy, limit, "requests", caller, "requests")
+        budget = self.cost_budget
+        if budget is not None and not await strategy.test(budget, "cost", caller):
+            return await self._over(strategy, budget, "cost", caller, "query cost")
         return None
+
+    async def _admit_locally(self, limit: RateLimitItem | None, caller: str) -> Refusal | None:
+        """Admission while Redis is full: counted in this process, or refused (fail-closed)."""
+        if not self.fail_open:
+            return Refusal(
+                503,
+                "RATE_LIMIT_UNAVAILABLE",
+                "The shared rate-limit store is full (it refuses writes) and this gateway is "
+                "configured to refuse requests until it accepts them again "
+                "(GATEWAY_RATE_LIMIT_FAIL_OPEN=false).",
+                1,
+            )
+        return await self._admit(self.local, limit, caller)
 
     async def charge(self, caller: str, cost: int) -> None:
         """Take `cost` from the caller's budget (no refusal now: the request is answered)."""
-        if self.cost_budget is None or cost <= 0:
+        budget = self.cost_budget
+        if budget is None or cost <= 0:
             return
         if self.shared.configured and not self.shared.available():
             return  # Redis is away: nothing to charge to
+        if self.shared.full and not await self.shared.writable("rate_limit"):
+            await self._spend(self.local, budget, caller, cost)
+            return
         try:
-            await self._spend(self.cost_budget, caller, cost)
+            await self._spend(self.strategy, budget, caller, cost)
         except _FAILURES as exc:
             if not self.shared.configured:
                 raise
-            self.shared.failed("rate_limit", _cause(exc))
+            cause = _cause(exc)
+            self.shared.failed("rate_limit", cause)
+            if is_full(cause):
+                await self._spend(self.local, budget, caller, cost)
 
-    async def _spend(self, budget: RateLimitItem, caller: str, cost: int) -> None:
+    async def _spend(
+        self,
+        strategy: SlidingWindowCounterRateLimiter,
+        budget: RateLimitItem,
+        caller: str,
+        cost: int,
+    ) -> None:
         # A hit past the limit counts nothing, so take what is left: a query that costs more
         # than the rest of the budget spends all of it, and the next request is refused.
-        stats = await self.strategy.get_window_stats(budget, "cost", caller)
+        stats = await strategy.get_window_stats(budget, "cost", caller)
         if (charge := min(cost, stats.remaining)) > 0:
-            await self.strategy.hit(budget, "cost", caller, cost=charge)
+            await strategy.hit(budget, "cost", caller, cost=charge)
 
-    async def _over(self, item: RateLimitItem, kind: str, caller: str, what: str) -> Refusal:
+    async def _over(
+        self,
+        strategy: SlidingWindowCounterRateLimiter,
+        item: RateLimitItem,
+        kind: str,
+        caller: str,
+        what: str,
+    ) -> Refusal:
         if self.metrics is not None:
             self.metrics.rate_limited.labels(kind).inc()
-        stats = await self.strategy.get_window_stats(item, kind, caller)
+        stats = await strategy.get_window_stats(item, kind, caller)
         retry = max(1, math.ceil(stats.reset_time - time.time()))
         return Refusal(
             429,

@@ -10,7 +10,8 @@ Each entry is tagged with the sessions and users whose global ids appear in it. 
 through any replica (app/revocations.py) deletes the entries tagged with its sessions or user;
 with Redis the entries and tag sets live there, so one delete purges them for every replica.
 When the provider did not say which sessions a user-wide revoke ended, every entry holding a
-session of that provider goes. If Redis is unreachable, the cache is skipped (fail open).
+session of that provider goes. If Redis is unreachable, the cache is skipped (fail open); while
+it is full (refusing writes at maxmemory), answers are read but none is stored.
 """
 
 from __future__ import annotations
@@ -135,7 +136,7 @@ class ResponseCache:
         if not self.shared.configured:
             self._put_local(key, body, frozenset(tags))
             return
-        if not self.shared.available():
+        if not self.shared.available() or not await self.shared.writable("response_cache"):
             return
         assert self.shared.client is not None
         ttl = max(1, round(self.ttl))
@@ -152,7 +153,9 @@ class ResponseCache:
                     pipe.expire(TAG_PREFIX + tag, ttl)
                 await pipe.execute()
         except ERRORS as exc:
-            self.shared.failed("response_cache", exc)
+            self.shared.failed("response_cache", exc)  # full or unreachable: not stored
+            return
+        self.shared.wrote()
 
     async def purge(self, revoked: Revoked) -> None:
         """Delete the entries tagged with the revoked sessions or user (a revocation listener)."""

@@ -111,8 +111,13 @@ class Settings(BaseSettings):
     persisted_documents: str | None = None
     persisted_documents_mode: Literal["off", "allow", "require"] = "allow"
     apq_max_bytes: int = Field(default=16 * 1024, ge=256, le=1024 * 1024)
+    # New APQ registrations per caller per window, and documents the store keeps in all (in
+    # Redis, or per process without it; the oldest registration goes first). Worst case held:
+    # apq_max_documents x apq_max_bytes.
+    apq_registrations: str = "100/hour"
+    apq_max_documents: int = Field(default=1000, ge=1, le=1_000_000)
 
-    @field_validator("rate_limit", "cost_budget")
+    @field_validator("rate_limit", "cost_budget", "apq_registrations")
     @classmethod
     def _check_limit(cls, value: str | None) -> str | None:
         if value is not None:
