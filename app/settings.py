@@ -2,7 +2,8 @@
 
 The gateway's own settings are fields here; each provider's (`GATEWAY_<NAME>_*`) are its
 ProviderSettings model, declared in its module and found through the registry. A GATEWAY_*
-variable that is neither stops start-up, naming the closest known variable.
+variable that is neither stops start-up, naming the closest known variable, unless it is one
+Kubernetes injects for a Service named `gateway…` (app/service_links.py).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.cors import ANY_ORIGIN, parse_origins
 from app.errors import ConfigError
+from app.service_links import is_service_link
 from app.upstream.provider import ProviderSettings, is_set
 from app.upstream.records import Provider
 from app.upstream.registry import PROVIDERS
@@ -210,9 +212,12 @@ class Settings(BaseSettings):
         environ = os.environ if environ is None else environ
         path = config_file or environ.get("GATEWAY_CONFIG_FILE") or None
         values, origins = _from_file(path) if path else ({}, {})
+        known = _known()
         for key, value in environ.items():
             if key.startswith("GATEWAY_") and key not in _NOT_SETTINGS:
                 name = key.removeprefix("GATEWAY_").lower()
+                if name not in known and is_service_link(key, value):
+                    continue  # Kubernetes' variables for a Service named gateway…
                 values[name] = value
                 origins[name] = key
         own, per_provider = _route(values, origins)
