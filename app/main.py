@@ -477,6 +477,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Admission,
             max_in_flight=settings.max_in_flight,
             per_caller=settings.max_in_flight_per_caller,
+            queue=settings.admission_queue,
+            wait=settings.admission_wait,
             metrics=metrics,
         ),
     ]
