@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import uvicorn
 
 from app import logs
+from app.cors import ANY_ORIGIN
 from app.errors import ConfigError
 from app.serving import server_config, server_options, tune_collector
 from app.settings import Settings
@@ -44,22 +45,33 @@ def _serve(args: argparse.Namespace) -> int:
 CHURN_SECONDS = 3.0
 
 
-async def _demo(args: argparse.Namespace) -> None:
+def _demo_settings(mock_env: dict[str, str], host: str, port: int) -> Settings:
+    """The demo's settings: the mocks, anonymous callers, and the environment's GATEWAY_*."""
+    # The demo holds generated data only, so it lets anyone on loopback in.
+    env = {**mock_env, "GATEWAY_ALLOW_ANONYMOUS": "true"}
+    given = Settings.from_environ(env)
+    if not given.cors_origins:
+        # Any web page may call it (CORS), so a frontend on its own dev server just works;
+        # with API keys or JWTs configured that would hand them to any page, so only its own.
+        own = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        env["GATEWAY_CORS_ORIGINS"] = own if given.caller_auth else ANY_ORIGIN
+    return Settings.from_environ(env)
+
+
+async def _demo(args: argparse.Namespace) -> int:
     from app.main import create_app
     from app.mocks import MockUpstreams
     from app.mocks.churn import churn
 
     async with MockUpstreams() as mocks:
-        # The demo holds generated data only, so it lets anyone on loopback in.
-        # Any web page may call it too (CORS), so a frontend on its own dev server just works.
-        env = {
-            **mocks.gateway_env(),
-            "GATEWAY_ALLOW_ANONYMOUS": "true",
-            "GATEWAY_CORS_ORIGINS": "*",
-        }
-        settings = Settings.from_environ(env)
+        try:
+            settings = _demo_settings(mocks.gateway_env(), args.host, args.port)
+            app = create_app(settings)
+        except ConfigError as exc:
+            print(exc, file=sys.stderr)
+            return 2
         config = server_config(
-            create_app(settings), settings, host=args.host, port=args.port, log_level=args.log_level
+            app, settings, host=args.host, port=args.port, log_level=args.log_level
         )
         server = uvicorn.Server(config)
         tune_collector()
@@ -68,8 +80,7 @@ async def _demo(args: argparse.Namespace) -> None:
         for provider, url in mocks.urls.items():
             print(f"mock {provider:<9} {url}")
         print(
-            "\nDemo mode: GATEWAY_ALLOW_ANONYMOUS=true, no caller authentication; "
-            "GATEWAY_CORS_ORIGINS=* (any web page may call it)."
+            f"\n{_demo_banner(settings)}"
             f"\nGraphiQL: http://{args.host}:{args.port}/graphql  (Ctrl+C to stop)\n",
             flush=True,
         )
@@ -77,6 +88,21 @@ async def _demo(args: argparse.Namespace) -> None:
             await server.serve()
         finally:
             churning.cancel()
+    return 0
+
+
+def _demo_banner(settings: Settings) -> str:
+    """What the demo lets in, said plainly."""
+    origins = ",".join(settings.cors_origins)
+    if settings.cors_origins == (ANY_ORIGIN,):
+        cors = "GATEWAY_CORS_ORIGINS=* (any web page may call it)"
+    else:
+        cors = f"GATEWAY_CORS_ORIGINS={origins} (list other apps' origins there)"
+    if settings.caller_auth:
+        who = "GATEWAY_ALLOW_ANONYMOUS=true, and the configured API keys or JWTs are checked"
+    else:
+        who = "GATEWAY_ALLOW_ANONYMOUS=true, no caller authentication"
+    return f"Demo mode: {who}; {cors}."
 
 
 def _check_config(args: argparse.Namespace) -> int:
@@ -147,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         logs.configure(args.log_level)
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(_demo(args))
+            return asyncio.run(_demo(args))
         return 0
     if args.command == "check-config":
         return _check_config(args)

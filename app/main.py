@@ -33,7 +33,7 @@ from strawberry.types.unset import UNSET
 
 from app.admission import Admission
 from app.auth import Authenticator, Principal
-from app.auth.apikeys import ApiKeyStore
+from app.auth.apikeys import CHECK_EVERY, ApiKeyStore
 from app.auth.jwt import JwksSource, JwtVerifier
 from app.auth.middleware import AuthMiddleware, wants_ide
 from app.auth.principal import NOBODY
@@ -354,7 +354,11 @@ async def metrics_endpoint(request: Request) -> Response:
 
 def authenticator(settings: Settings, session: aiohttp.ClientSession) -> Authenticator:
     """The configured caller authentication."""
-    api_keys = ApiKeyStore.load(settings.api_keys.get_secret_value()) if settings.api_keys else None
+    api_keys = None
+    if settings.api_keys:
+        # Requests see a changed key file within a second, and never later than streams do.
+        check_every = min(CHECK_EVERY, settings.reauth_interval)
+        api_keys = ApiKeyStore.load(settings.api_keys.get_secret_value(), check_every)
     verifier = None
     if settings.jwks_url or settings.jwks_file:
         verifier = JwtVerifier(
@@ -488,6 +492,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Admission,
             max_in_flight=settings.max_in_flight,
             per_caller=settings.max_in_flight_per_caller,
+            queue=settings.admission_queue,
+            wait=settings.admission_wait,
             metrics=metrics,
         ),
     ]

@@ -75,8 +75,22 @@ class Metrics:
         )
         self.shed = Counter(
             "gateway_requests_shed_total",
-            "GraphQL requests refused at once by admission control (process: 503, caller: 429).",
+            "GraphQL requests refused by admission control, on arrival or after waiting (caller: "
+            "429, over its share while callers compete; process: 503, saturated).",
             ["reason"],
+            registry=self.registry,
+        )
+        self.admission_queue = Gauge(
+            "gateway_admission_queue_requests",
+            "GraphQL requests waiting for a slot in admission control's queue.",
+            registry=self.registry,
+        )
+        self.admission_wait = Histogram(
+            "gateway_admission_wait_seconds",
+            "Time a GraphQL request waited in the admission queue, by how the wait ended "
+            "(admitted, evicted, timeout, disconnected); requests admitted at once do not wait.",
+            ["outcome"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
             registry=self.registry,
         )
 

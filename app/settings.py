@@ -2,7 +2,8 @@
 
 The gateway's own settings are fields here; each provider's (`GATEWAY_<NAME>_*`) are its
 ProviderSettings model, declared in its module and found through the registry. A GATEWAY_*
-variable that is neither stops start-up, naming the closest known variable.
+variable that is neither stops start-up, naming the closest known variable, unless it is one
+Kubernetes injects for a Service named `gateway…` (app/service_links.py).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.cors import ANY_ORIGIN, parse_origins
 from app.errors import ConfigError
+from app.service_links import is_service_link
 from app.upstream.provider import ProviderSettings, is_set
 from app.upstream.records import Provider
 from app.upstream.registry import PROVIDERS
@@ -91,12 +93,19 @@ class Settings(BaseSettings):
     max_field_comparisons: int = Field(default=100_000, ge=1000, le=10_000_000)
     # Upstream calls one request may make, retries included (app/upstream/accounting.py).
     max_upstream_calls: int = Field(default=100, ge=1, le=100_000)
-    # Admission control: requests in flight per process, and per caller within that.
-    # Past a few requests in flight the process is CPU-bound: more only adds latency (the
-    # heavy-page attack of bench/run --overload: 97 pages answered in 10 s at 8 per caller and
-    # at 32, but in 0.9 s instead of 3.7 s, /healthz in 0.36 s instead of 1.3 s).
+    # Admission control (app/admission.py): GraphQL requests running at once per process; the
+    # rest wait in a bounded queue for a bounded time. One caller alone may use every slot;
+    # shares bind only while callers compete. Requests waiting on upstreams use no CPU, hence
+    # 32; CPU-bound ones gain nothing from that many (bench/run --overload, one caller's heavy
+    # pages: about 97 answered in 10 s with 8 running and with 32, but each in 0.9 s instead
+    # of 3.7 s, /healthz in 0.36 s instead of 1.3 s): a gateway serving mostly such queries
+    # lowers it, and the queue keeps its callers served.
     max_in_flight: int = Field(default=32, ge=1, le=100_000)
+    # A caller's share while callers compete: at most this, and at most an equal split.
     max_in_flight_per_caller: int = Field(default=8, ge=1, le=100_000)
+    admission_queue: int = Field(default=128, ge=0, le=100_000)  # requests waiting, all callers
+    # Seconds a request may wait for a slot: well under the request deadline, which starts after.
+    admission_wait: float = Field(default=2.0, gt=0, le=60)
     # Shared state for replicas (app/shared.py); unset, each feature keeps it in the process.
     redis_url: SecretStr | None = None
     # Connect and command timeout of every Redis call: what a dead Redis can cost a request.
@@ -215,9 +224,12 @@ class Settings(BaseSettings):
         environ = os.environ if environ is None else environ
         path = config_file or environ.get("GATEWAY_CONFIG_FILE") or None
         values, origins = _from_file(path) if path else ({}, {})
+        known = _known()
         for key, value in environ.items():
             if key.startswith("GATEWAY_") and key not in _NOT_SETTINGS:
                 name = key.removeprefix("GATEWAY_").lower()
+                if name not in known and is_service_link(key, value):
+                    continue  # Kubernetes' variables for a Service named gateway…
                 values[name] = value
                 origins[name] = key
         own, per_provider = _route(values, origins)

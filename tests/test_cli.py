@@ -126,3 +126,88 @@ def test_demo_serves_graphiql_and_merged_sessions() -> None:
         demo.terminate()
         output, _ = demo.communicate(timeout=30)
     assert f"GraphiQL: http://127.0.0.1:{port}/graphql" in output
+
+
+def test_demo_with_api_keys_set_checks_them_and_allows_only_its_own_origin() -> None:
+    port = _free_port()
+    keys = json.dumps([{"name": "demo-ops", "key": "demo-key-0123456789"}])
+    env = {**os.environ, "GATEWAY_API_KEYS": keys}
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "demo", "--port", str(port), "--log-level", "warning"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}/graphql"
+
+    def preflight(origin: str) -> tuple[int, str | None]:
+        request = urllib.request.Request(
+            url,
+            method="OPTIONS",
+            headers={
+                "Origin": origin,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "x-api-key",
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                return answer.status, answer.headers.get("access-control-allow-origin")
+        except urllib.error.HTTPError as error:
+            return error.code, error.headers.get("access-control-allow-origin")
+
+    def query(headers: dict[str, str]) -> tuple[int, dict[str, object]]:
+        body = json.dumps({"query": "{ sessions(first: 1) { totalCount } }"}).encode()
+        request = urllib.request.Request(
+            url, data=body, headers={"Content-Type": "application/json", **headers}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                return answer.status, json.loads(answer.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                status, allowed = preflight(f"http://127.0.0.1:{port}")
+                break
+            except OSError:
+                assert demo.poll() is None, demo.stdout.read() if demo.stdout else ""
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        assert (status, allowed) == (204, f"http://127.0.0.1:{port}")
+        assert preflight("https://any-page.example")[0] == 400
+
+        assert query({"X-API-Key": "demo-key-0123456789"})[0] == 200
+        status, body = query({"X-API-Key": "not-a-key"})
+        assert status == 401
+        assert body["errors"] == [
+            {"message": "The API key is not valid.", "extensions": {"code": "UNAUTHENTICATED"}}
+        ]
+    finally:
+        demo.terminate()
+        output, _ = demo.communicate(timeout=30)
+    assert "Traceback" not in output
+    assert f"GATEWAY_CORS_ORIGINS=http://127.0.0.1:{port} (list other apps' origins there)" in (
+        output
+    )
+    assert "demo-key-0123456789" not in output
+
+
+def test_demo_refuses_any_origin_with_api_keys_in_a_sentence() -> None:
+    keys = json.dumps([{"name": "demo-ops", "key": "demo-key-0123456789"}])
+    env = {**os.environ, "GATEWAY_API_KEYS": keys, "GATEWAY_CORS_ORIGINS": "*"}
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", "demo", "--port", str(_free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "GATEWAY_CORS_ORIGINS=* is for anonymous demos only" in done.stderr

@@ -194,7 +194,7 @@ HEAVY = (
 SMALL = "{ sessions(first: 5) { totalCount nodes { id provider } } }"
 
 
-async def test_a_flood_is_shed_at_once_and_a_bystander_is_answered_correctly(
+async def test_a_flood_is_shed_and_a_bystander_is_answered_correctly(
     gateway: LiveStack,
 ) -> None:
     async with aiohttp.ClientSession(
@@ -212,7 +212,7 @@ async def test_a_flood_is_shed_at_once_and_a_bystander_is_answered_correctly(
             while not done.is_set():
                 status, _, headers = await _send(session, gateway, ATTACKER, HEAVY)
                 statuses.append(status)
-                if status == 429:
+                if status in (429, 503):
                     retry_after.add(headers.get("Retry-After", ""))
                     await asyncio.sleep(0.01)  # impatient, but not a busy loop in this process
 
@@ -227,8 +227,10 @@ async def test_a_flood_is_shed_at_once_and_a_bystander_is_answered_correctly(
 
     assert bystander == [expected] * 5  # complete and correct: no errors, same sessions
     assert statuses.count(200) > 0
-    assert statuses.count(429) > 0  # the attacker's share is bounded
-    assert set(statuses) <= {200, 429}
+    # Past the slots and the queue, the attacker is refused: 429 while the bystander competes
+    # (the attacker is over its share), 503 while it is alone (the process is saturated).
+    assert statuses.count(429) > 0
+    assert set(statuses) <= {200, 429, 503}
     assert retry_after == {"1"}
     assert healthz.worst < HEALTHZ_BOUND
     _healthy_afterwards(gateway)

@@ -136,3 +136,72 @@ def test_check_config_prints_the_effective_configuration_without_secrets(
     assert "https://1.hyper.id" in out
     assert "very-secret" not in out
     assert "api-secret-123" not in out
+
+
+def _service_links(name: str, address: str, ports: dict[str, tuple[int, str]]) -> dict[str, str]:
+    """What Kubernetes injects into every pod of the namespace for Service `name`."""
+    prefix = name.upper().replace("-", "_")
+    host = f"[{address}]" if ":" in address else address
+    first_port, first_proto = next(iter(ports.values()))
+    links = {
+        f"{prefix}_SERVICE_HOST": address,
+        f"{prefix}_SERVICE_PORT": str(first_port),
+        f"{prefix}_PORT": f"{first_proto.lower()}://{host}:{first_port}",
+    }
+    for port_name, (port, proto) in ports.items():
+        links[f"{prefix}_SERVICE_PORT_{port_name.upper().replace('-', '_')}"] = str(port)
+        base = f"{prefix}_PORT_{port}_{proto}"
+        links[base] = f"{proto.lower()}://{host}:{port}"
+        links[f"{base}_PROTO"] = proto.lower()
+        links[f"{base}_PORT"] = str(port)
+        links[f"{base}_ADDR"] = address
+    return links
+
+
+KUBERNETES = {
+    **_service_links("gateway", "10.96.12.7", {"http": (8000, "TCP"), "stats": (9125, "UDP")}),
+    **_service_links("gateway-privx", "fd00:10:96::1f", {"https-api": (443, "TCP")}),
+    **_service_links("gateway-2", "10.96.0.9", {"sctp": (3868, "SCTP")}),
+}
+
+
+def test_kubernetes_service_links_for_services_named_gateway_are_not_settings(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert {"GATEWAY_PORT", "GATEWAY_PRIVX_SERVICE_HOST", "GATEWAY_PORT_8000_TCP_ADDR"} <= set(
+        KUBERNETES
+    )
+    settings = Settings.from_environ({**KUBERNETES, "GATEWAY_MAX_DEPTH": "9"})
+    assert settings.max_depth == 9
+
+    # As `serve` and `check-config` read them: from the process environment.
+    for name in list(os.environ):
+        if name.startswith("GATEWAY_"):
+            monkeypatch.delenv(name)
+    for name, value in {**KUBERNETES, "GATEWAY_ALLOW_ANONYMOUS": "true"}.items():
+        monkeypatch.setenv(name, value)
+    assert main(["check-config"]) == 0
+    assert "GATEWAY_PORT" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "suggestion"),
+    [
+        ("GATEWAY_PRIVX_ULR", "https://privx.example.com", "GATEWAY_PRIVX_URL"),
+        # Named like a service link, but not a value Kubernetes would give it.
+        ("GATEWAY_PRIVX_PORT", "8080", None),
+        ("GATEWAY_SERVICE_HOST", "gateway.internal", None),
+        ("GATEWAY_PORT_8000_TCP_PORT", "9000", None),
+        ("GATEWAY_PORT_8000_TCP", "udp://10.96.12.7:8000", None),
+    ],
+)
+def test_misspelt_variables_are_refused_beside_kubernetes_service_links(
+    name: str, value: str, suggestion: str | None
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_environ({**KUBERNETES, name: value})
+
+    [line] = str(caught.value).splitlines()[1:]
+    assert line.strip().startswith(f"{name}: not a setting of this gateway")
+    if suggestion is not None:
+        assert line.endswith(f"did you mean {suggestion}?")

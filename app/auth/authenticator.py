@@ -27,13 +27,18 @@ class Authenticator:
         self._jwt = jwt
         self._allow_anonymous = allow_anonymous
 
-    async def authenticate(self, headers: Mapping[str, str]) -> Principal:
-        """The caller behind `headers` (case-insensitive mapping)."""
+    async def authenticate(self, headers: Mapping[str, str], *, fresh: bool = False) -> Principal:
+        """The caller behind `headers` (case-insensitive mapping).
+
+        `fresh` looks at the API key file now, not within the next second or so: a live stream's
+        re-check uses it, so a removed key ends its streams at the first check after removal.
+        """
         key = headers.get("x-api-key", "").strip()
         authorization = headers.get("authorization", "").strip()
         if key:
             if self._api_keys is None:
                 raise Unauthenticated("This gateway does not accept API keys.")
+            await self._api_keys.refresh(fresh=fresh)
             principal = self._api_keys.find(key)
             if principal is None:
                 raise Unauthenticated("The API key is not valid.")

@@ -90,7 +90,7 @@ class LiveCaller:
             return None
         self._next_check = time.monotonic() + self.reauth_interval
         try:
-            now = await self.authenticator.authenticate(self.headers)
+            now = await self.authenticator.authenticate(self.headers, fresh=True)
         except Unauthenticated as exc:
             return str(exc)
         if now != self.principal:
