@@ -28,6 +28,7 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLRequestData
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET
 
 from app.admission import Admission
@@ -45,6 +46,7 @@ from app.graphiql import EXAMPLES, graphiql_html, graphiql_routes
 from app.headers import RequestHeaders
 from app.http import (
     GRAPHQL_RESPONSE,
+    SUBSCRIPTION_OVER_HTTP,
     as_graphql_response,
     error_response,
     negotiate,
@@ -228,7 +230,13 @@ class GatewayGraphQL(GraphQL[Context, None]):
         try:
             response = await super().run(request, context, root_value)
         except HTTPException as exc:
-            if request.method == "GET" and isinstance(exc.__cause__, InvalidOperationTypeError):
+            refused_type = exc.__cause__
+            if (
+                isinstance(refused_type, InvalidOperationTypeError)
+                and refused_type.operation_type is OperationType.SUBSCRIPTION
+            ):
+                return error_response(400, "BAD_REQUEST", SUBSCRIPTION_OVER_HTTP)
+            if request.method == "GET" and isinstance(refused_type, InvalidOperationTypeError):
                 # GraphQL over HTTP: a mutation over GET is a method the operation does not allow.
                 refused = error_response(405, "METHOD_NOT_ALLOWED", f"{exc.reason}; use POST.")
                 refused.headers["Allow"] = "POST"
