@@ -31,6 +31,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET
 
+from app import request_json
 from app.admission import Admission
 from app.auth import Authenticator, Principal
 from app.auth.apikeys import ApiKeyStore
@@ -190,8 +191,19 @@ class GatewayGraphQL(GraphQL[Context, None]):
         return resolved if resolved is not None else await super().parse_http_body(request)
 
     def decode_json(self, data: str | bytes) -> object:
-        """Request bodies decoded with orjson, as `run` already does to check their shape."""
-        return orjson.loads(data)
+        """Request bodies and WebSocket messages decoded with orjson, as `run` already does to
+        check their shape; an object naming a key twice is invalid JSON here."""
+        return request_json.loads(data)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """`decode_json` for HTTP (GET's `variables` and `extensions` too): a 400 that says
+        which key was given twice, where Strawberry would say only that it is not JSON."""
+        try:
+            return request_json.loads(data)
+        except request_json.DuplicateKey as exc:
+            raise HTTPException(400, str(exc)) from exc
+        except orjson.JSONDecodeError as exc:
+            raise HTTPException(400, "Unable to parse request body as JSON") from exc
 
     def encode_json(self, data: object) -> bytes:
         """Responses encoded with orjson: several times faster on large pages."""
@@ -217,9 +229,11 @@ class GatewayGraphQL(GraphQL[Context, None]):
         body: object = None
         if request.method == "POST" and "json" in request.headers.get("content-type", ""):
             try:
-                body = orjson.loads(await request.body())
+                body = request_json.loads(await request.body())
             except orjson.JSONDecodeError:
                 body = {}  # Strawberry names the parse error itself
+            except request_json.DuplicateKey as exc:
+                return error_response(400, "BAD_REQUEST", str(exc))
             problem = shape_problem(body)
             if problem is not None:
                 return error_response(400, "BAD_REQUEST", problem)
