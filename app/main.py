@@ -70,6 +70,7 @@ from app.tracing import Tracing
 from app.upstream import accounting, deadline
 from app.upstream.credentials import CALLER_HEADERS
 from app.upstream.lag import LAG
+from app.upstream.records import Provider
 from app.upstream.upstreams import Upstreams
 from app.websocket import TextWebSocketAdapter, transport_ws_handler
 from resolvers.caching import DocumentStore
@@ -376,7 +377,18 @@ def authenticator(settings: Settings, session: aiohttp.ClientSession) -> Authent
             audience=settings.jwt_audience,
             user_claims=settings.jwt_user_claims,
         )
-    return Authenticator(api_keys, verifier, allow_anonymous=settings.allow_anonymous)
+    return Authenticator(
+        api_keys,
+        verifier,
+        allow_anonymous=settings.allow_anonymous,
+        forwarded=forward_headers(settings),
+    )
+
+
+def forward_headers(settings: Settings) -> tuple[str, ...]:
+    """The caller's headers sent on as upstream credentials (GATEWAY_<P>_FORWARD_HEADER)."""
+    named = (settings.provider(provider).forward_header for provider in Provider)
+    return tuple(dict.fromkeys(header.lower() for header in named if header))
 
 
 def client_session(settings: Settings) -> aiohttp.ClientSession:
