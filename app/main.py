@@ -497,7 +497,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     ]
     middleware = [
         # Outermost: a preflight is answered before any check that needs credentials.
-        *cors(settings.cors_origins),
+        *cors(settings.cors_origins, forward_headers(settings)),
         Middleware(ErrorMediaType),
         Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
         Middleware(RequestHeaders),
