@@ -85,7 +85,8 @@ async def lean(view: GatewayGraphQL, scope: Scope, receive: Receive, send: Send)
             await refusal(exc, media_type)(scope, receive, send)
             return None
         if prepared.cached is not None:
-            await view.cached(headers, prepared, prepared.cached, media_type)(scope, receive, send)
+            hit = view.cached(headers, prepared, prepared.cached, media_type, principal)
+            await hit(scope, receive, send)
             return None
 
     context = view.context_for(headers, state["upstreams"], principal)
