@@ -8,6 +8,7 @@ may send credentials; `*` (anonymous demos only, see Settings) never allows them
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from starlette.datastructures import Headers
 from starlette.middleware import Middleware
@@ -15,9 +16,11 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
 ANY_ORIGIN = "*"
-# What the gateway's own clients send: GET and POST, with these request headers.
+# What the gateway's own clients send: GET and POST, with these request headers (and the headers
+# of the caller's upstream credentials, GATEWAY_<P>_FORWARD_HEADER). Last-Event-ID resumes an
+# SSE stream; fetch-based SSE clients set it themselves, so it needs a preflight.
 METHODS = ("GET", "POST")
-HEADERS = ("accept", "authorization", "content-type", "x-api-key", "x-request-id")
+HEADERS = ("accept", "authorization", "content-type", "last-event-id", "x-api-key", "x-request-id")
 # Readable by the page: the id to quote in a support request, and when to retry a 429/503.
 EXPOSED = ("x-request-id", "retry-after")
 # How long a browser may reuse a preflight's answer (Chromium caps it at 2 hours).
@@ -62,16 +65,18 @@ class Cors(CORSMiddleware):
         return Response(status_code=204, headers=headers)
 
 
-def cors(origins: tuple[str, ...]) -> list[Middleware]:
-    """The CORS middleware for `origins`; none when no origin is allowed."""
+def cors(origins: tuple[str, ...], forwarded: Iterable[str] = ()) -> list[Middleware]:
+    """The CORS middleware for `origins`, allowing HEADERS and the `forwarded` credential
+    headers; none when no origin is allowed."""
     if not origins:
         return []
+    headers = dict.fromkeys([*HEADERS, *(header.lower() for header in forwarded)])
     return [
         Middleware(
             Cors,
             allow_origins=list(origins),
             allow_methods=list(METHODS),
-            allow_headers=list(HEADERS),
+            allow_headers=list(headers),
             expose_headers=list(EXPOSED),
             allow_credentials=origins != (ANY_ORIGIN,),
             max_age=MAX_AGE_SECONDS,

@@ -10,6 +10,12 @@ from starlette.responses import JSONResponse, Response
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
 EVENT_STREAM = "text/event-stream"  # graphql-sse (app/sse.py)
+# A subscription has no single answer: it runs only on a stream.
+SUBSCRIPTION_OVER_HTTP = (
+    "A subscription cannot be answered as one JSON response: send it with "
+    "`Accept: text/event-stream` (GraphQL over SSE), or over a WebSocket with the "
+    "graphql-transport-ws protocol."
+)
 
 
 def _ranked(accept: str) -> list[tuple[float, int, str]]:

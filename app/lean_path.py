@@ -14,8 +14,8 @@ limits, admission) is unchanged.
 
 Anything else is handed, with its body replayed, to the view: GET, GraphiQL, multipart, a
 stream asked for in Accept (when the view can stream over HTTP), a batch, APQ and `documentId`
-requests, a body the view would refuse, and the first request of each document (which the view
-parses, validates and caches).
+requests, a body the view would refuse (one naming a key twice too: app/request_json.py), and
+the first request of each document (which the view parses, validates and caches).
 So every error the lean path could meet before execution is written by the view, as before.
 `GATEWAY_FAST_PATH=false` turns the lean path off with the other shortcuts.
 """
@@ -33,6 +33,7 @@ from starlette.types import Message, Receive, Scope, Send
 from strawberry.http import GraphQLRequestData, process_result
 from strawberry.types.graphql import OperationType as Operation
 
+from app import request_json
 from app.auth.principal import NOBODY
 from app.front import Prepared, refusal
 from app.http import GRAPHQL_RESPONSE, JSON, negotiate, request_error
@@ -67,9 +68,9 @@ async def lean(view: GatewayGraphQL, scope: Scope, receive: Receive, send: Send)
         return receive
     body = await _read_body(receive)
     try:
-        decoded = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return _replay(body, receive)
+        decoded = request_json.loads(body)
+    except (orjson.JSONDecodeError, request_json.DuplicateKey):
+        return _replay(body, receive)  # the view words the refusal
     data = _known(decoded, documents)
     if data is None:
         return _replay(body, receive)
@@ -84,7 +85,8 @@ async def lean(view: GatewayGraphQL, scope: Scope, receive: Receive, send: Send)
             await refusal(exc, media_type)(scope, receive, send)
             return None
         if prepared.cached is not None:
-            await view.cached(headers, prepared, prepared.cached, media_type)(scope, receive, send)
+            hit = view.cached(headers, prepared, prepared.cached, media_type, principal)
+            await hit(scope, receive, send)
             return None
 
     context = view.context_for(headers, state["upstreams"], principal)

@@ -29,8 +29,10 @@ from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET
 
+from app import request_json
 from app.admission import Admission
 from app.auth import Authenticator, Principal
 from app.auth.apikeys import CHECK_EVERY, ApiKeyStore
@@ -46,6 +48,7 @@ from app.graphiql import EXAMPLES, graphiql_html, graphiql_routes
 from app.headers import RequestHeaders
 from app.http import (
     GRAPHQL_RESPONSE,
+    SUBSCRIPTION_OVER_HTTP,
     as_graphql_response,
     error_response,
     negotiate,
@@ -68,6 +71,7 @@ from app.tracing import Tracing
 from app.upstream import accounting, deadline
 from app.upstream.credentials import CALLER_HEADERS
 from app.upstream.lag import LAG
+from app.upstream.records import Provider
 from app.upstream.upstreams import Upstreams
 from app.websocket import TextWebSocketAdapter, transport_ws_handler
 from resolvers.caching import DocumentStore
@@ -197,8 +201,19 @@ class GatewayGraphQL(GraphQL[Context, None]):
         return answer
 
     def decode_json(self, data: str | bytes) -> object:
-        """Request bodies decoded with orjson, as `run` already does to check their shape."""
-        return orjson.loads(data)
+        """Request bodies and WebSocket messages decoded with orjson, as `run` already does to
+        check their shape; an object naming a key twice is invalid JSON here."""
+        return request_json.loads(data)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """`decode_json` for HTTP (GET's `variables` and `extensions` too): a 400 that says
+        which key was given twice, where Strawberry would say only that it is not JSON."""
+        try:
+            return request_json.loads(data)
+        except request_json.DuplicateKey as exc:
+            raise HTTPException(400, str(exc)) from exc
+        except orjson.JSONDecodeError as exc:
+            raise HTTPException(400, "Unable to parse request body as JSON") from exc
 
     def encode_json(self, data: object) -> bytes:
         """Responses encoded with orjson: several times faster on large pages."""
@@ -224,9 +239,11 @@ class GatewayGraphQL(GraphQL[Context, None]):
         body: object = None
         if request.method == "POST" and "json" in request.headers.get("content-type", ""):
             try:
-                body = orjson.loads(await request.body())
+                body = request_json.loads(await request.body())
             except orjson.JSONDecodeError:
                 body = {}  # Strawberry names the parse error itself
+            except request_json.DuplicateKey as exc:
+                return error_response(400, "BAD_REQUEST", str(exc))
             problem = shape_problem(body)
             if problem is not None:
                 return error_response(400, "BAD_REQUEST", problem)
@@ -237,7 +254,13 @@ class GatewayGraphQL(GraphQL[Context, None]):
         try:
             response = await super().run(request, context, root_value)
         except HTTPException as exc:
-            if request.method == "GET" and isinstance(exc.__cause__, InvalidOperationTypeError):
+            refused_type = exc.__cause__
+            if (
+                isinstance(refused_type, InvalidOperationTypeError)
+                and refused_type.operation_type is OperationType.SUBSCRIPTION
+            ):
+                return error_response(400, "BAD_REQUEST", SUBSCRIPTION_OVER_HTTP)
+            if request.method == "GET" and isinstance(refused_type, InvalidOperationTypeError):
                 # GraphQL over HTTP: a mutation over GET is a method the operation does not allow.
                 refused = error_response(405, "METHOD_NOT_ALLOWED", f"{exc.reason}; use POST.")
                 refused.headers["Allow"] = "POST"
@@ -278,17 +301,22 @@ class GatewayGraphQL(GraphQL[Context, None]):
         except Refused as exc:
             return refusal(exc, media_type)
         if prepared.cached is not None:
-            return self.cached(request.headers, prepared, prepared.cached, media_type)
+            return self.cached(request.headers, prepared, prepared.cached, media_type, principal)
         return prepared
 
     def cached(
-        self, headers: Mapping[str, str], prepared: Prepared, body: bytes, media_type: str
+        self,
+        headers: Mapping[str, str],
+        prepared: Prepared,
+        body: bytes,
+        media_type: str,
+        principal: Principal = NOBODY,
     ) -> Response:
         """A stored complete answer (so a 200 whatever the media type), logged and counted as
         an answered operation like any other, with no upstream call."""
         request_id = request_id_of(headers)
         operation = prepared.data.operation_name
-        self._metrics.request(operation, "ok", 0.0)
+        self._metrics.request(operation, "ok", 0.0, principal.identity)
         _requests_log.info(
             "graphql request",
             extra={
@@ -367,7 +395,18 @@ def authenticator(settings: Settings, session: aiohttp.ClientSession) -> Authent
             audience=settings.jwt_audience,
             user_claims=settings.jwt_user_claims,
         )
-    return Authenticator(api_keys, verifier, allow_anonymous=settings.allow_anonymous)
+    return Authenticator(
+        api_keys,
+        verifier,
+        allow_anonymous=settings.allow_anonymous,
+        forwarded=forward_headers(settings),
+    )
+
+
+def forward_headers(settings: Settings) -> tuple[str, ...]:
+    """The caller's headers sent on as upstream credentials (GATEWAY_<P>_FORWARD_HEADER)."""
+    named = (settings.provider(provider).forward_header for provider in Provider)
+    return tuple(dict.fromkeys(header.lower() for header in named if header))
 
 
 def client_session(settings: Settings) -> aiohttp.ClientSession:
@@ -450,6 +489,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         registrations=parse_limit(settings.apq_registrations, "GATEWAY_APQ_REGISTRATIONS"),
         max_documents=settings.apq_max_documents,
     )
+    # Operations of the gateway's own documents always have their label in /metrics.
+    metrics.trust([*trusted.values(), *(query for _, query in EXAMPLES)])
     front = Front(persisted, cache, schema.documents)
     graphql = GatewayGraphQL(
         schema,
@@ -482,7 +523,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     ]
     middleware = [
         # Outermost: a preflight is answered before any check that needs credentials.
-        *cors(settings.cors_origins),
+        *cors(settings.cors_origins, forward_headers(settings)),
         Middleware(ErrorMediaType),
         Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
         Middleware(RequestHeaders),

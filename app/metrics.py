@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from graphql import GraphQLError, OperationDefinitionNode, parse
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics import MetricWrapperBase
 
 from app.upstream.circuit import CircuitState
 
 # Operation names come from clients: only well-formed ones, and only so many distinct ones.
+# The operations of the gateway's own documents (trusted documents, GraphiQL's examples) always
+# have their label. Any other name takes one of MAX_OPERATION_NAMES labels, for good, the first
+# time it is used; one caller may bring at most OPERATION_NAMES_PER_CALLER of them (anonymous
+# callers all count as one: an address is cheap to change), so a caller inventing names cannot
+# take the labels of the others' operations. Names past either bound are counted as `other`.
 MAX_OPERATION_NAMES = 100
+OPERATION_NAMES_PER_CALLER = 20
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _CIRCUIT_VALUE = {CircuitState.CLOSED: 0, CircuitState.HALF_OPEN: 1, CircuitState.OPEN: 2}
 
@@ -22,7 +29,9 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self._trusted: frozenset[str] = frozenset()
         self._operations: set[str] = set()
+        self._brought: dict[str, int] = {}  # caller -> operation names it brought
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self.requests = Counter(
             "gateway_graphql_requests",
@@ -138,16 +147,34 @@ class Metrics:
             registry=self.registry,
         )
 
-    def operation(self, name: str | None) -> str:
-        """A bounded label for a client's operation name."""
+    def trust(self, documents: Iterable[str]) -> None:
+        """Give the named operations of these documents their labels, whoever sends them."""
+        names: set[str] = set(self._trusted)
+        for document in documents:
+            try:
+                definitions = parse(document).definitions
+            except GraphQLError:
+                continue  # not a document: nothing to name
+            names.update(
+                definition.name.value
+                for definition in definitions
+                if isinstance(definition, OperationDefinitionNode) and definition.name
+            )
+        self._trusted = frozenset(name for name in names if _NAME.match(name))
+
+    def operation(self, name: str | None, caller: str = "") -> str:
+        """A bounded label for the operation name a caller sent."""
         if not name:
             return "anonymous"
+        if name in self._operations or name in self._trusted:
+            return name
         if not _NAME.match(name):
             return "invalid"
-        if name not in self._operations:
-            if len(self._operations) >= MAX_OPERATION_NAMES:
-                return "other"
-            self._operations.add(name)
+        brought = self._brought.get(caller, 0)
+        if len(self._operations) >= MAX_OPERATION_NAMES or brought >= OPERATION_NAMES_PER_CALLER:
+            return "other"
+        self._operations.add(name)
+        self._brought[caller] = brought + 1
         return name
 
     def watch_circuit(self, provider: str, state: Callable[[], CircuitState]) -> None:
@@ -161,9 +188,11 @@ class Metrics:
         if error is not None:
             self._child(self.upstream_errors, provider, error).inc()
 
-    def request(self, operation: str | None, outcome: str, seconds: float) -> None:
-        """Count one answered GraphQL operation."""
-        label = self.operation(operation)
+    def request(
+        self, operation: str | None, outcome: str, seconds: float, caller: str = ""
+    ) -> None:
+        """Count one answered GraphQL operation of `caller` (see Principal.identity)."""
+        label = self.operation(operation, caller)
         self._child(self.requests, label, outcome).inc()
         self._child(self.request_seconds, label).observe(seconds)
 

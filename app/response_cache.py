@@ -7,11 +7,12 @@ and operation name. Only complete answers are stored: a query (never a mutation)
 no error at all, so no partial result either.
 
 Each entry is tagged with the sessions and users whose global ids appear in it. A revoke made
-through any replica (app/revocations.py) deletes the entries tagged with its sessions or user;
-with Redis the entries and tag sets live there, so one delete purges them for every replica.
-When the provider did not say which sessions a user-wide revoke ended, every entry holding a
-session of that provider goes. If Redis is unreachable, the cache is skipped (fail open); while
-it is full (refusing writes at maxmemory), answers are read but none is stored.
+through any replica (app/revocations.py) deletes the entries tagged with its sessions or user,
+and with the sessions the provider ended along with it (PrivX: the child sessions); with Redis
+the entries and tag sets live there, so one delete purges them for every replica. When the
+provider did not say which sessions a revoke ended, every entry holding a session of that
+provider goes. If Redis is unreachable, the cache is skipped (fail open); while it is full
+(refusing writes at maxmemory), answers are read but none is stored.
 """
 
 from __future__ import annotations
@@ -82,8 +83,8 @@ def revoked_tags(revoked: Revoked) -> set[str]:
     tags = {f"{ids.SESSION}:{provider}:{s}" for s in revoked.session_ids}
     if revoked.user_id is not None:
         tags.add(f"{ids.USER}:{provider}:{revoked.user_id}")
-        if not revoked.session_ids:
-            tags.add(f"P:{provider}")
+    if revoked.unnamed or (revoked.user_id is not None and not revoked.session_ids):
+        tags.add(f"P:{provider}")
     return tags
 
 

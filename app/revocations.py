@@ -24,6 +24,9 @@ class Revoked:
     provider: Provider
     session_ids: tuple[str, ...] = ()
     user_id: str | None = None
+    # The revoke may have ended sessions it does not name (the provider ends some along with
+    # the one revoked, and they could not be read): anything of this provider may be stale.
+    unnamed: bool = False
 
 
 Listener = Callable[[Revoked], Awaitable[None]]

@@ -16,7 +16,9 @@ async def revoke_session(upstreams: Upstreams, provider: Provider, native_id: st
         return RevokeOutcome.NOT_FOUND
     outcome = await found.revoke(native_id)
     if outcome is RevokeOutcome.REVOKED:
-        await upstreams.revocations.publish(Revoked(provider, session_ids=(native_id,)))
+        along = await found.ended_along(native_id)  # e.g. PrivX's child sessions
+        session_ids = (native_id, *(along or ()))
+        await upstreams.revocations.publish(Revoked(provider, session_ids, unnamed=along is None))
     return outcome
 
 

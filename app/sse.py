@@ -26,6 +26,7 @@ from starlette.types import Scope
 from strawberry.http import GraphQLRequestData
 from strawberry.types import ExecutionResult
 
+from app import request_json
 from app.auth.authenticator import Authenticator
 from app.auth.principal import Principal
 from app.http import EVENT_STREAM, error_response, prefers_event_stream
@@ -97,9 +98,11 @@ class SseEndpoint:
 
     async def __call__(self, request: Request) -> Response:
         try:
-            body = orjson.loads(await request.body())
+            body = request_json.loads(await request.body())
         except orjson.JSONDecodeError:
             return error_response(400, "BAD_REQUEST", "The body is not valid JSON.")
+        except request_json.DuplicateKey as exc:
+            return error_response(400, "BAD_REQUEST", str(exc))
         if not isinstance(body, dict):
             return error_response(400, "BAD_REQUEST", "The body needs a `query` string.")
         variables = body.get("variables")

@@ -2,8 +2,10 @@
 
 Session and SessionUser are entities; `_entities` resolves their representations through the
 request's dataloaders, so a router's batch of N users costs one lookup per provider (one
-listing where it holds several users, see SessionProvider.users), and answers exactly as
-`session(id)` and `node(id)` do: null for what does not exist or the caller may not see.
+listing where it holds several users, see SessionProvider.users), and answers as `session(id)`
+does: null for a session that does not exist or the caller may not see. A user of an enabled
+provider the caller may see is answered even when it has no session (so no name either): the
+router's other subgraphs hold users that have not signed in, and their `sessions` is empty.
 
 The `@key` directives are on the two types only while the subgraph schema is built, so the
 plain schema, schema.graphql, carries no federation directives.
@@ -25,6 +27,7 @@ from strawberry.types.base import StrawberryObjectDefinition, get_object_definit
 
 from app import ids
 from app.errors import BadUserInput
+from app.upstream.records import UserRecord
 from resolvers.context import Info
 from resolvers.enums import Provider
 from resolvers.schema import GatewaySchema
@@ -111,9 +114,13 @@ async def _entity(info: Info, representation: object, where: str) -> object:
     else:
         raise BadUserInput(f"`{where}` needs a key: `id`, or `provider` and `nativeId`.")
     context = info.context
-    user = await context.loaders.user_by_id(provider, native_id)
-    # Someone the caller may not see answers exactly like someone who does not exist.
-    if user is None or not context.principal.may_see_user(user):
+    if provider not in context.upstreams.providers:
+        return None  # no provider here to have such a user
+    # A user is known by their sessions; one with none is still a user (another subgraph's
+    # account that has not signed in), answered with only its key and an empty `sessions`.
+    user = await context.loaders.user_by_id(provider, native_id) or UserRecord(provider, native_id)
+    # Someone the caller may not see answers exactly like someone who is not there.
+    if not context.principal.may_see_user(user):
         return None
     return SessionUser.from_record(user)
 

@@ -36,7 +36,8 @@ class RequestLog(SchemaExtension):
         name = self.execution_context.operation_name
         metrics = getattr(context, "metrics", None)
         if metrics is not None:
-            metrics.request(name, outcome, seconds)
+            principal = getattr(context, "principal", None)
+            metrics.request(name, outcome, seconds, principal.identity if principal else "")
         log.info(
             "graphql request",
             extra={

@@ -106,6 +106,9 @@ class Limits:
         )
 
 
+_ANSWERED = frozenset({OperationType.QUERY, OperationType.MUTATION})
+
+
 class GatewaySchema(strawberry.Schema):
     """The schema; GatewayErrors logs what needs logging, with the request id."""
 
@@ -130,6 +133,12 @@ class GatewaySchema(strawberry.Schema):
         operation_extensions: dict[str, Any] | None = None,
     ) -> ExecutionResult:
         OPERATION_NAMED.set(operation_name is not None)
+        # One call, one answer: a subscription runs through `subscribe` (SSE, WebSocket), and
+        # executed here it would only fail its root field. Refused instead, before validation.
+        if allowed_operation_types is None:
+            allowed_operation_types = _ANSWERED
+        elif OperationType.SUBSCRIPTION in allowed_operation_types:
+            allowed_operation_types = _ANSWERED.intersection(allowed_operation_types)
         return await super().execute(
             query,
             variable_values,

@@ -61,6 +61,22 @@ def test_a_preflight_is_answered_before_authentication(listed: LiveStack) -> Non
     assert "vary" in headers
 
 
+def test_a_preflight_allows_last_event_id_and_the_forwarded_credential_headers() -> None:
+    env = {
+        "GATEWAY_CORS_ORIGINS": APP,
+        "GATEWAY_HYPERID_COOKIE": "",
+        "GATEWAY_HYPERID_FORWARD_HEADER": "X-HyperID-Cookie",
+    }
+    with LiveStack(env=env) as live:
+        status, headers, _ = _preflight(
+            live.url, APP, "content-type, x-api-key, last-event-id, x-hyperid-cookie"
+        )
+
+    assert status == 204
+    allowed = {h.strip().lower() for h in headers["access-control-allow-headers"].split(",")}
+    assert allowed >= {"last-event-id", "x-hyperid-cookie"}
+
+
 def test_an_unlisted_origin_or_header_is_refused(listed: LiveStack) -> None:
     assert _preflight(listed.url, OTHER)[0] == 400
     assert _preflight(listed.url, APP, "x-other")[0] == 400

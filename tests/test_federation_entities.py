@@ -80,7 +80,7 @@ def test_100_users_of_four_providers_cost_one_listing_each_in_order(subgraph: Li
     providers = ["PRIVX", "ZITADEL", "PREFACTOR", "KRATOS"]
     rng = random.Random(13)
     representations: list[dict[str, str]] = []
-    expected: list[str | None] = []
+    expected: list[tuple[str, bool]] = []  # native id, and whether it has a session
     for provider in providers:
         for i, user in enumerate(users_of(subgraph, provider)[:20]):
             if i % 2:  # both keys, mixed in one batch
@@ -88,7 +88,7 @@ def test_100_users_of_four_providers_cost_one_listing_each_in_order(subgraph: Li
             else:
                 key = {"provider": provider, "nativeId": user["nativeId"]}
                 representations.append({"__typename": "SessionUser", **key})
-            expected.append(user["nativeId"])
+            expected.append((user["nativeId"], True))
     unknown = 0
     while len(representations) < 100:
         provider = providers[unknown % len(providers)]
@@ -100,7 +100,7 @@ def test_100_users_of_four_providers_cost_one_listing_each_in_order(subgraph: Li
         else:
             global_id = ids.encode(ids.USER, Provider(provider), native)
             representations.append({"__typename": "SessionUser", "id": global_id})
-        expected.append(None)
+        expected.append((native, False))  # no session: still a user, with only its key
         unknown += 1
     order = list(range(100))
     rng.shuffle(order)
@@ -111,10 +111,15 @@ def test_100_users_of_four_providers_cost_one_listing_each_in_order(subgraph: Li
     result = ask(subgraph, USERS, {"r": representations})
 
     assert "errors" not in result, result["errors"]
-    answered = [e and e["nativeId"] for e in result["data"]["_entities"]]
-    assert answered == expected
-    for representation, entity in zip(representations, result["data"]["_entities"], strict=True):
-        if entity is not None and "provider" in representation:
+    entities = result["data"]["_entities"]
+    assert [e["nativeId"] for e in entities] == [native for native, _ in expected]
+    assert all(
+        e["loginName"] is None
+        for e, (_, known) in zip(entities, expected, strict=True)
+        if not known
+    )
+    for representation, entity in zip(representations, entities, strict=True):
+        if "provider" in representation:
             assert entity["provider"] == representation["provider"]
     pools = len(subgraph.mocks.data.prefactor_pool_ids)
     calls = {p: len(subgraph.calls(p)) for p in providers}
@@ -163,6 +168,32 @@ def test_a_scoped_caller_gets_null_for_users_and_sessions_it_may_not_see(
         subgraph, "query ($id: ID!) { session(id: $id) { id } }", {"id": other_session}, ALICE_KEY
     )
     assert direct["data"] == {"session": None}
+
+
+def test_a_user_without_sessions_is_an_entity_with_no_sessions(subgraph: LiveStack) -> None:
+    alice = subgraph.mocks.data.privx[0]["user_id"]
+    query = """query ($r: [_Any!]!) {
+      _entities(representations: $r) {
+        ... on SessionUser { id nativeId loginName sessions(first: 5) { totalCount nodes { id } } }
+      }
+    }"""
+    nobody = {"__typename": "SessionUser", "provider": "ZITADEL", "nativeId": "404404404404"}
+    stranger = {"__typename": "SessionUser", "provider": "PRIVX", "nativeId": "never-signed-in"}
+
+    admin = ask(subgraph, query, {"r": [nobody, stranger]})
+    scoped = ask(subgraph, query, {"r": [stranger]}, key=ALICE_KEY)
+
+    assert "errors" not in admin, admin["errors"]
+    assert admin["data"]["_entities"][0] == {
+        "id": ids.encode(ids.USER, Provider.ZITADEL, "404404404404"),
+        "nativeId": "404404404404",
+        "loginName": None,
+        "sessions": {"totalCount": 0, "nodes": []},
+    }
+    assert admin["data"]["_entities"][1]["sessions"] == {"totalCount": 0, "nodes": []}
+    # A scoped caller still sees only its own users, with sessions or without.
+    assert alice != "never-signed-in"
+    assert scoped["data"]["_entities"] == [None]
 
 
 def test_a_bad_representation_fails_only_its_own_entry(subgraph: LiveStack) -> None:

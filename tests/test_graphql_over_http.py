@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,6 +60,33 @@ def test_a_mutation_over_get_is_405_with_allow(keyed: LiveStack) -> None:
     error = json.loads(body)["errors"][0]
     assert error["extensions"]["code"] == "METHOD_NOT_ALLOWED"
     assert "POST" in error["message"]
+
+
+@pytest.mark.parametrize("accept", [GRAPHQL_RESPONSE, "application/json"])
+def test_a_subscription_posted_as_json_is_400_naming_the_stream_transports(
+    keyed: LiveStack, accept: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = json.dumps({"query": "subscription { sessionEvents { kind } }"}).encode()
+    sent = {"X-API-Key": KEY, "Content-Type": "application/json", "Accept": accept}
+
+    with caplog.at_level(logging.WARNING):
+        answers = [exchange(keyed.url, "POST", sent, body) for _ in range(2)]  # lean path too
+
+    for status, headers, raw in answers:
+        assert (status, headers["content-type"]) == (400, accept)
+        error = json.loads(raw)["errors"][0]
+        assert error["extensions"]["code"] == "BAD_REQUEST"
+        assert "text/event-stream" in error["message"]
+        assert "graphql-transport-ws" in error["message"]
+    assert not [r for r in caplog.records if r.name.startswith("session_gateway")]
+
+
+def test_a_subscription_over_get_is_400_too(keyed: LiveStack) -> None:
+    query = urlencode({"query": "subscription { sessionEvents { kind } }"})
+    status, _, raw = exchange(f"{keyed.url}?{query}", "GET", {"X-API-Key": KEY})
+
+    assert status == 400
+    assert "text/event-stream" in json.loads(raw)["errors"][0]["message"]
 
 
 def test_a_query_over_get_still_runs(keyed: LiveStack) -> None:

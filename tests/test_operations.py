@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -11,10 +12,13 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from app.graphiql import EXAMPLES
+from app.metrics import OPERATION_NAMES_PER_CALLER
 from app.mocks import Fault, FaultPlan
 from tests.live import LiveStack, get, post
 
@@ -103,6 +107,45 @@ def test_operation_names_are_bounded_labels(live: LiveStack) -> None:
     _, _, body = get(base(live) + "/metrics", accept="text/plain")
     assert 'operation="Weird_1"' in body.decode()
     assert "{ providers" not in body.decode()  # never the raw query
+
+
+def test_one_caller_inventing_names_leaves_the_others_their_labels(tmp_path: Path) -> None:
+    trusted = "query TrustedList { providers { provider } }"
+    digest = hashlib.sha256(trusted.encode()).hexdigest()
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({f"sha256:{digest}": trusted}))
+    keys = [{"name": name, "key": f"{name}-key"} for name in ("junk", "other-junk", "app")]
+    example = EXAMPLES[0][1].split()[1]  # the first GraphiQL tab's operation name
+    env = {
+        "GATEWAY_ALLOW_ANONYMOUS": "false",
+        "GATEWAY_API_KEYS": json.dumps(keys),
+        "GATEWAY_PERSISTED_DOCUMENTS": str(manifest),
+    }
+    with LiveStack(env=env) as live:
+        for key in ("junk-key", "other-junk-key"):
+            for i in range(100):
+                post(
+                    live.url, f"query Junk{key[0]}{i} {{ __typename }}", headers={"X-API-Key": key}
+                )
+        for query in (
+            "query RealWork { __typename }",
+            trusted,
+            f"query {example} {{ __typename }}",
+        ):
+            assert "errors" not in post(live.url, query, headers={"X-API-Key": "app-key"})
+        _, _, body = get(base(live) + "/metrics", accept="text/plain")
+
+    counted = {
+        line.split('operation="')[1].split('"')[0]: float(line.rsplit(" ", 1)[1])
+        for line in body.decode().splitlines()
+        if line.startswith("gateway_graphql_requests_total{")
+    }
+    # Each junk caller got its share of labels; the rest of its names are `other`.
+    junk = [name for name in counted if name.startswith("Junk")]
+    assert len(junk) == 2 * OPERATION_NAMES_PER_CALLER
+    assert counted["other"] == 2 * (100 - OPERATION_NAMES_PER_CALLER)
+    # Another caller's operation, a trusted document's and a GraphiQL example's keep theirs.
+    assert counted["RealWork"] == counted["TrustedList"] == counted[example] == 1
 
 
 def test_one_json_log_line_per_request(live: LiveStack, caplog: pytest.LogCaptureFixture) -> None:

@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 
 from app import ids
+from app.mocks import Fault, FaultPlan
+from app.mocks.privx import BASE as PRIVX_BASE
 from app.upstream.records import Provider
 from tests.live import LiveStack, post
 
@@ -134,3 +136,39 @@ def test_revoking_a_users_sessions_answers_each_ended_session(
 
 def _ids(result: dict[str, Any]) -> set[str]:
     return {n["id"] for n in result["data"]["sessions"]["nodes"]}
+
+
+PAIRS = """
+query ($f: SessionFilterInput) {
+  sessions(first: 100, filter: $f) { nodes { id parent { id status } } }
+}
+"""
+STATUS = "query ($id: ID!) { session(id: $id) { id status } }"
+
+
+@pytest.mark.parametrize("children_read", [True, False], ids=["named", "unreadable"])
+def test_revoking_a_privx_parent_purges_its_children_from_the_response_cache(
+    children_read: bool,
+) -> None:
+    # PrivX logs a session's children out with it. When they cannot be read after the revoke,
+    # every cached answer holding a PrivX session goes instead.
+    active = {"providers": ["PRIVX"], "statuses": ["ACTIVE"]}
+    with LiveStack(env={"GATEWAY_RESPONSE_CACHE_TTL": "300"}) as live:
+        nodes = post(live.url, PAIRS, {"f": active})["data"]["sessions"]["nodes"]
+        child, parent = next(
+            (n["id"], n["parent"]["id"])
+            for n in nodes
+            if n["parent"] and n["parent"]["status"] == "ACTIVE"
+        )
+        before = post(live.url, STATUS, {"id": child})  # now in the cache
+        assert before["data"]["session"]["status"] == "ACTIVE"
+        if not children_read:
+            search = FaultPlan(Fault.SERVER_ERROR, paths=(f"{PRIVX_BASE}/sessions/search",))
+            live.mocks.set_fault("PRIVX", search)
+
+        result = post(live.url, REVOKE, {"id": parent})["data"]["revokeSession"]
+        live.mocks.set_fault("PRIVX", None)
+        after = post(live.url, STATUS, {"id": child})
+
+    assert result["__typename"] == "SessionRevoked"
+    assert after["data"]["session"] == {"id": child, "status": "LOGGED_OUT"}

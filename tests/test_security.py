@@ -454,6 +454,44 @@ def test_a_repeated_credential_header_is_400_before_authentication(
     assert not [c for c in credentials if c in json.dumps(got)]
 
 
+@pytest.mark.parametrize(
+    "authorization", ["garbage", "Bearer not-a-jwt", f"Bearer {ADMIN_KEY}", "Basic YTpi"]
+)
+def test_an_api_key_with_an_authorization_header_is_400(
+    secured: LiveStack, authorization: str
+) -> None:
+    # Two credentials of different kinds: neither may silently win over the other.
+    sent = {"X-API-Key": ADMIN_KEY, "Authorization": authorization}
+
+    status, got = send(secured.url, LIST, headers=sent)
+
+    assert status == 400
+    assert got["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+    assert got["errors"][0]["message"] == (
+        "Both X-API-Key and Authorization were sent; send one credential."
+    )
+    assert ADMIN_KEY not in json.dumps(got)
+
+
+def test_an_authorization_header_forwarded_upstream_is_no_second_credential() -> None:
+    keys = [{"name": "app", "key": ADMIN_KEY, "scopes": ["sessions:read:all"]}]
+    env = {
+        "GATEWAY_ALLOW_ANONYMOUS": "false",
+        "GATEWAY_API_KEYS": json.dumps(keys),
+        "GATEWAY_ZITADEL_TOKEN": "",
+        "GATEWAY_ZITADEL_FORWARD_HEADER": "Authorization",
+    }
+    query = "{ sessions(first: 1, filter: {providers: [ZITADEL]}) { totalCount } }"
+    with LiveStack(env=env) as live:
+        token = f"Bearer {live.mocks.credentials.zitadel_token}"
+        status, got = send(
+            live.url, query, headers={"X-API-Key": ADMIN_KEY, "Authorization": token}
+        )
+
+    assert status == 200, got
+    assert got["data"]["sessions"]["totalCount"] > 0
+
+
 async def test_a_cookie_set_by_an_upstream_is_not_sent_on_later_calls() -> None:
     # One client session serves every caller: a cookie jar would carry one caller's upstream
     # cookie into another caller's calls.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from app.auth.apikeys import ApiKeyStore
 from app.auth.jwt import InvalidToken, JwtVerifier
@@ -11,6 +11,10 @@ from app.auth.principal import ANONYMOUS, Principal
 
 class Unauthenticated(Exception):
     """Missing or bad caller credentials; the message is safe to show the caller."""
+
+
+class TwoCredentials(Unauthenticated):
+    """An API key and an Authorization header at once: a bad request, not a bad credential."""
 
 
 class Authenticator:
@@ -22,10 +26,14 @@ class Authenticator:
         jwt: JwtVerifier | None = None,
         *,
         allow_anonymous: bool = False,
+        forwarded: Collection[str] = (),
     ) -> None:
         self._api_keys = api_keys
         self._jwt = jwt
         self._allow_anonymous = allow_anonymous
+        # Where an upstream takes the caller's Authorization header as its own credential
+        # (GATEWAY_<P>_FORWARD_HEADER), it rides beside the API key and is no second one.
+        self._authorization_forwarded = "authorization" in {h.lower() for h in forwarded}
 
     async def authenticate(self, headers: Mapping[str, str], *, fresh: bool = False) -> Principal:
         """The caller behind `headers` (case-insensitive mapping).
@@ -35,6 +43,10 @@ class Authenticator:
         """
         key = headers.get("x-api-key", "").strip()
         authorization = headers.get("authorization", "").strip()
+        if key and authorization and not self._authorization_forwarded:
+            # Which of two credentials decides who the caller is must not be a rule of ours
+            # that a client (or a proxy adding a header) could be unaware of.
+            raise TwoCredentials("Both X-API-Key and Authorization were sent; send one credential.")
         if key:
             if self._api_keys is None:
                 raise Unauthenticated("This gateway does not accept API keys.")

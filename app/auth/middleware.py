@@ -7,11 +7,12 @@ import json
 from starlette.datastructures import Headers, QueryParams
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.auth.authenticator import Authenticator, Unauthenticated
+from app.auth.authenticator import Authenticator, TwoCredentials, Unauthenticated
 
 
 class AuthMiddleware:
-    """401 for bad or missing credentials on `path`; the principal goes to request state.
+    """401 for bad or missing credentials on `path`, 400 for two of them; the principal goes
+    to request state.
 
     A browser GET of the GraphiQL page (HTML, no query) needs no credentials: the page sends
     them with each query it runs.
@@ -40,6 +41,9 @@ class AuthMiddleware:
             authenticator: Authenticator = state["authenticator"]
             try:
                 state["principal"] = await authenticator.authenticate(headers)
+            except TwoCredentials as exc:
+                await _refuse(send, str(exc), 400, "BAD_REQUEST")
+                return
             except Unauthenticated as exc:
                 await _refuse(send, str(exc))
                 return
@@ -51,16 +55,12 @@ def wants_ide(method: str, accept: str, params: QueryParams) -> bool:
     return method == "GET" and "text/html" in accept and "query" not in params
 
 
-async def _refuse(send: Send, message: str) -> None:
-    error = {"message": message, "extensions": {"code": "UNAUTHENTICATED"}}
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 401,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"www-authenticate", b'Bearer, ApiKey header="X-API-Key"'),
-            ],
-        }
-    )
+async def _refuse(
+    send: Send, message: str, status: int = 401, code: str = "UNAUTHENTICATED"
+) -> None:
+    error = {"message": message, "extensions": {"code": code}}
+    headers = [(b"content-type", b"application/json")]
+    if status == 401:
+        headers.append((b"www-authenticate", b'Bearer, ApiKey header="X-API-Key"'))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": json.dumps({"errors": [error]}).encode()})

@@ -37,6 +37,12 @@ class Principal:
         return f"{self.source}:{self.name}"
 
     @property
+    def identity(self) -> str:
+        """Who this is, for what a caller may claim once for good (operation-name labels in
+        /metrics): anonymous callers are one, as an address is cheap to change."""
+        return "anonymous" if self.anonymous else f"{self.source}:{self.name}"
+
+    @property
     def reads_all(self) -> bool:
         return self.anonymous or READ_ALL in self.scopes
 

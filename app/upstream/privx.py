@@ -16,7 +16,12 @@ import aiohttp
 from pydantic import SecretStr
 
 from app import ids
-from app.errors import UpstreamBadResponse, UpstreamUnauthorized, UpstreamUnavailable
+from app.errors import (
+    UpstreamBadResponse,
+    UpstreamError,
+    UpstreamUnauthorized,
+    UpstreamUnavailable,
+)
 from app.listing.filter import Part, SessionFilter
 from app.listing.streams import OffsetStream, Stream
 from app.upstream._http import Endpoint, parse_shape
@@ -248,6 +253,26 @@ class PrivxProvider(SessionProvider):
 
     async def revoke(self, native_id: str) -> RevokeOutcome:
         return await self.client.terminate(native_id)
+
+    async def ended_along(self, native_id: str) -> list[str] | None:
+        # Terminating a session logs out its child sessions too: read its family afterwards
+        # (PrivX looks nothing up by parent) and name every descendant.
+        try:
+            family = (await self.client.listing()).trees({native_id})
+        except UpstreamError:
+            return None
+        children: dict[str, list[str]] = defaultdict(list)
+        for record in family:
+            if record.parent_native_id is not None:
+                children[record.parent_native_id].append(record.native_id)
+        found: list[str] = []
+        pending = list(children.get(native_id, []))
+        while pending:
+            child = pending.pop()
+            if child != native_id and child not in found:
+                found.append(child)
+                pending.extend(children.get(child, []))
+        return found
 
     async def revoke_user(self, user_id: str) -> list[SessionRecord]:
         records = (await self.client.listing(user_id)).sessions()

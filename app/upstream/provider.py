@@ -192,6 +192,11 @@ class SessionProvider(abc.ABC):
     async def revoke(self, native_id: str) -> RevokeOutcome:
         """End one session."""
 
+    async def ended_along(self, native_id: str) -> Sequence[str] | None:
+        """Other sessions the upstream ended with `native_id` (just revoked), so that what is
+        kept about them is dropped too; None when they could not be read."""
+        return ()
+
     @abc.abstractmethod
     async def revoke_user(self, user_id: str) -> list[SessionRecord]:
         """End every session of one user; those still open and now ended, as read before."""
