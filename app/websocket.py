@@ -6,19 +6,26 @@ cannot set headers on one, so the caller is authenticated at `connection_init`: 
 Authenticator and so the same Principal scoping. A refused caller gets close code 4403 with the
 reason. Only subscriptions run here: queries and mutations go over HTTP, where admission control,
 the request deadline and the call budget apply per request.
+
+Until the caller is authenticated, frames are limited to GATEWAY_WEBSOCKET_INIT_MAX_BYTES (the
+protocol of app/serving.py enforces it); the process's WebSockets, and each client address's
+(WebSocketsPerAddress), are bounded before the handshake.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, cast
 
 import orjson
 from graphql import GraphQLError
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.http.exceptions import WebSocketDisconnected
@@ -35,6 +42,7 @@ from app.auth.authenticator import Authenticator, Unauthenticated
 from app.echo import clip_echoes
 from app.live.caller import LiveCaller
 from app.persisted import REQUIRED_MESSAGE, PersistedDocuments
+from app.serving import FRAME_LIMIT
 from app.sse import operation_problem
 from resolvers.context import Context
 
@@ -42,6 +50,52 @@ log = logging.getLogger("session_gateway.websocket")
 
 # Reasons in a close frame must fit in 123 bytes.
 MAX_REASON = 120
+
+
+class WebSocketsPerAddress:
+    """429 for a WebSocket upgrade from a client address that has `limit` sockets open.
+
+    The address is the one the app sees, so behind a trusted proxy (uvicorn's
+    `--forwarded-allow-ips`) it is the client's, not the proxy's. The refusal is an HTTP
+    response before the handshake, which a client reads as a failed connection.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+        self.open: Counter[str] = Counter()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        address = client[0] if client else ""
+        if self.open[address] >= self.limit:
+            await self._refuse(scope, send)
+            return
+        self.open[address] += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.open[address] -= 1
+            if not self.open[address]:
+                del self.open[address]
+
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        if "websocket.http.response" not in (scope.get("extensions") or {}):
+            await send({"type": "websocket.close", "code": 1013})  # the server answers 403
+            return
+        message = f"This client address has {self.limit} WebSockets open, its limit."
+        body = {"errors": [{"message": message, "extensions": {"code": "TOO_MANY_REQUESTS"}}]}
+        await send(
+            {
+                "type": "websocket.http.response.start",
+                "status": 429,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "websocket.http.response.body", "body": json.dumps(body).encode()})
 
 
 class TextWebSocketAdapter(ASGIWebSocketAdapter):
@@ -90,6 +144,9 @@ class AuthenticatingTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
             reason = clip_echoes(str(exc))[:MAX_REASON]
             await self.websocket.close(code=4403, reason=reason)
             return False
+        frame_limit = (socket.scope.get("extensions") or {}).get(FRAME_LIMIT)
+        if frame_limit is not None:
+            frame_limit["authenticated"]()  # before the ack: the client's next frame may be large
         address = socket.client.host if socket.client else None
         live = LiveCaller.create(
             state.hub, principal, headers, authenticator, self.reauth_interval, address
