@@ -4,8 +4,9 @@ AuthMiddleware cannot answer a WebSocket upgrade with a 401 that clients read, a
 cannot set headers on one, so the caller is authenticated at `connection_init`: from its payload
 (`X-API-Key` / `Authorization`, any case) or else the upgrade request's headers, with the same
 Authenticator and so the same Principal scoping. A refused caller gets close code 4403 with the
-reason. Only subscriptions run here: queries and mutations go over HTTP, where admission control,
-the request deadline and the call budget apply per request.
+reason; one that sends two credentials, 4400. Only subscriptions run here: queries and mutations
+go over HTTP, where admission control, the request deadline and the call budget apply per
+request.
 
 Until the caller is authenticated, frames are limited to GATEWAY_WEBSOCKET_INIT_MAX_BYTES (the
 protocol of app/serving.py enforces it); the process's WebSockets, and each client address's
@@ -25,6 +26,7 @@ from typing import Any, cast
 
 import orjson
 from graphql import GraphQLError
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter
@@ -50,6 +52,13 @@ log = logging.getLogger("session_gateway.websocket")
 
 # Reasons in a close frame must fit in 123 bytes.
 MAX_REASON = 120
+
+# The credential headers (lower case), and as messages name them.
+CREDENTIALS = {"x-api-key": "X-API-Key", "authorization": "Authorization"}
+
+
+class TwoCredentials(Exception):
+    """A socket sent more than one credential; the message is safe to show the caller."""
 
 
 class WebSocketsPerAddress:
@@ -109,8 +118,24 @@ class TextWebSocketAdapter(ASGIWebSocketAdapter):
             raise WebSocketDisconnected from exc
 
 
-def credentials(upgrade: dict[str, str], payload: dict[str, Any]) -> dict[str, str]:
-    """The upgrade request's headers, with string values of the init payload over them."""
+def credentials(upgrade: Headers, payload: Mapping[str, Any]) -> dict[str, str]:
+    """The upgrade request's headers, with string values of the init payload over them.
+
+    TwoCredentials when they hold more than one credential (as HTTP answers 400): which one
+    counted would be an accident of where each was put.
+    """
+    found = [
+        f"{CREDENTIALS[name.lower()]} in the upgrade request"
+        for name, value in upgrade.items()
+        if name.lower() in CREDENTIALS and value.strip()
+    ]
+    found += [
+        f"{CREDENTIALS[key.lower()]} in connection_init"
+        for key, value in payload.items()
+        if key.lower() in CREDENTIALS and isinstance(value, str) and value.strip()
+    ]
+    if len(found) > 1:
+        raise TwoCredentials(f"Send one credential, not {found[0]} and {found[1]}.")
     merged = {k.lower(): v for k, v in upgrade.items()}
     merged.update({k.lower(): v for k, v in payload.items() if isinstance(v, str)})
     return merged
@@ -135,7 +160,11 @@ class AuthenticatingTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
             self._heartbeat = asyncio.create_task(self._beat(), name="ws-heartbeat")
 
     async def _authenticate(self, socket: WebSocket, payload: dict[str, Any]) -> bool:
-        headers = credentials(dict(socket.headers), payload)
+        try:
+            headers = credentials(socket.headers, payload)
+        except TwoCredentials as exc:
+            await self.websocket.close(code=4400, reason=str(exc)[:MAX_REASON])
+            return False
         state = socket.state
         authenticator: Authenticator = state.authenticator
         try:

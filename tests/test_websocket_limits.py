@@ -303,6 +303,33 @@ async def test_authenticated_frames_may_reach_the_body_limit(stack: LiveStack) -
     assert code == 1009  # past GATEWAY_MAX_BODY_BYTES (65536 here)
 
 
+@pytest.mark.parametrize(
+    ("headers", "payload"),
+    [
+        ({"X-API-Key": KEY}, {"X-API-Key": OTHER}),
+        ({}, {"X-API-Key": KEY, "x-api-key": OTHER}),
+        ({}, {"X-API-Key": KEY, "Authorization": "Bearer not-a-token"}),
+        ({"Authorization": "Basic dXNlcjpwYXNz"}, {"X-API-Key": KEY}),
+    ],
+    ids=["header-and-payload", "two-cases-of-one-name", "key-and-bearer", "basic-and-key"],
+)
+async def test_two_credentials_close_the_socket_with_4400(
+    stack: LiveStack, headers: dict[str, str], payload: dict[str, str]
+) -> None:
+    async with _open(stack, headers=headers) as socket_:
+        await socket_.send(json.dumps({"type": "connection_init", "payload": payload}))
+        code, reason = await _closed(socket_)
+
+    assert code == 4400
+    assert reason is not None
+    assert reason.startswith("Send one credential, not ")
+
+
+async def test_one_credential_in_the_upgrade_headers_is_enough(stack: LiveStack) -> None:
+    async with _open(stack, headers={"X-API-Key": KEY}) as socket_:
+        assert await _init(socket_, {}) == {"type": "connection_ack"}
+
+
 def test_a_uvicorn_without_the_websocket_hooks_stops_start_up(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
