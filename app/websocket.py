@@ -6,7 +6,7 @@ cannot set headers on one, so the caller is authenticated at `connection_init`: 
 Authenticator and so the same Principal scoping. A refused caller gets close code 4403 with the
 reason; one that sends two credentials, 4400. Only subscriptions run here: queries and mutations
 go over HTTP, where admission control, the request deadline and the call budget apply per
-request.
+request. A `subscribe` may name its document by `documentId` or APQ hash, as over SSE.
 
 Until the caller is authenticated, frames are limited to GATEWAY_WEBSOCKET_INIT_MAX_BYTES (the
 protocol of app/serving.py enforces it); the process's WebSockets, and each client address's
@@ -30,6 +30,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter
+from strawberry.http import GraphQLRequestData
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
@@ -43,7 +44,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 from app.auth.authenticator import Authenticator, Unauthenticated
 from app.echo import clip_echoes
 from app.live.caller import LiveCaller
-from app.persisted import REQUIRED_MESSAGE, PersistedDocuments
+from app.persisted import PersistedDocuments, Refused
 from app.serving import FRAME_LIMIT
 from app.sse import operation_problem
 from resolvers.context import Context
@@ -184,26 +185,53 @@ class AuthenticatingTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
         return True
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
-        payload = message.get("payload") or {}
+        if self.connection_acknowledged and message.get("id") not in self.operations:
+            resolved = await self._document(message)
+            if resolved is None:
+                return
+            message = resolved
+        await super().handle_subscribe(message)
+
+    async def _document(self, message: SubscribeMessage) -> SubscribeMessage | None:
+        """`message` with its document filled in from a `documentId` or APQ hash, as over SSE;
+        None when the document may not run here, answered with an `error` for this id only."""
+        payload: object = message.get("payload")
+        if not isinstance(payload, dict):
+            return message  # malformed: Strawberry closes the socket, as the protocol says
         query: object = payload.get("query")
         name = payload.get("operationName")
-        problem = operation_problem(query, name, "WebSocket") if isinstance(query, str) else None
-        code = "BAD_REQUEST"
-        if (
-            problem is None
-            and isinstance(query, str)
-            and self.persisted is not None
-            and not self.persisted.may_send(query, self.context.principal)
-        ):
-            # `require` mode holds here too: only trusted documents, unless `documents:any`.
-            problem, code = REQUIRED_MESSAGE, "PERSISTED_DOCUMENT_REQUIRED"
-        if problem is not None and self.connection_acknowledged:
-            error = GraphQLError(problem, extensions={"code": code})
-            await self.send_message(
-                ErrorMessage(id=message["id"], type="error", payload=[error.formatted])
+        if query is not None and not isinstance(query, str):
+            return message
+        if self.persisted is not None:
+            # The same trusted-document rules as HTTP and SSE: `documentId`, APQ, `require` mode.
+            extensions = payload.get("extensions")
+            data = GraphQLRequestData(
+                query,
+                payload.get("variables"),
+                name if isinstance(name, str) else None,
+                extensions if isinstance(extensions, dict) else None,
             )
-            return
-        await super().handle_subscribe(message)
+            try:
+                data = await self.persisted.resolve(
+                    data, payload.get("documentId"), self.context.principal
+                )
+            except Refused as exc:
+                await self._refuse(message, exc.message, exc.code)
+                return None
+            query = data.query
+        if not isinstance(query, str):
+            return message  # no document at all: Strawberry closes the socket (4400)
+        problem = operation_problem(query, name, "WebSocket")
+        if problem is not None:
+            await self._refuse(message, problem, "BAD_REQUEST")
+            return None
+        return cast("SubscribeMessage", {**message, "payload": {**payload, "query": query}})
+
+    async def _refuse(self, message: SubscribeMessage, problem: str, code: str) -> None:
+        error = GraphQLError(problem, extensions={"code": code})
+        await self.send_message(
+            ErrorMessage(id=message["id"], type="error", payload=[error.formatted])
+        )
 
     async def handle(self) -> None:
         try:

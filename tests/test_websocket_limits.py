@@ -29,9 +29,12 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Subprotocol
 
+from app import ids
 from app.errors import ConfigError
+from app.mocks.churn import create_session
 from app.serving import server_options
 from app.settings import Settings
+from app.upstream.records import Provider
 from tests.live import LiveStack, get, send
 
 KEY = "ws-ops-key"
@@ -328,6 +331,60 @@ async def test_two_credentials_close_the_socket_with_4400(
 async def test_one_credential_in_the_upgrade_headers_is_enough(stack: LiveStack) -> None:
     async with _open(stack, headers={"X-API-Key": KEY}) as socket_:
         assert await _init(socket_, {}) == {"type": "connection_ack"}
+
+
+def _new_session(stack: LiveStack) -> str:
+    """A session begun at the mock Kratos now: its global id."""
+
+    async def create() -> str:
+        return str(create_session(stack.mocks.data)["id"])
+
+    return ids.encode(ids.SESSION, Provider.KRATOS, stack.run(create()))
+
+
+@pytest.mark.parametrize(
+    "named",
+    [
+        {"documentId": f"sha256:{_sha(TRUSTED)}"},
+        {"extensions": {"persistedQuery": {"version": 1, "sha256Hash": _sha(TRUSTED)}}},
+    ],
+    ids=["documentId", "apq"],
+)
+async def test_a_subscribe_by_document_id_runs_and_an_unknown_one_fails_alone(
+    stack: LiveStack, named: dict[str, Any]
+) -> None:
+    unknown = {"documentId": "sha256:" + "0" * 64}
+    async with _open(stack) as socket_:
+        assert await _init(socket_, {"X-API-Key": KEY}) == {"type": "connection_ack"}
+        await socket_.send(json.dumps({"id": "a", "type": "subscribe", "payload": named}))
+        first = await _receive(socket_)
+        await socket_.send(json.dumps({"id": "b", "type": "subscribe", "payload": unknown}))
+        messages = [await _receive(socket_)]
+        while messages[-1].get("id") != "b":
+            messages.append(await _receive(socket_))
+        created = _new_session(stack)
+        while not (
+            messages[-1].get("id") == "a"
+            and messages[-1]["payload"]["data"]["sessionEvents"]
+            == {"kind": "CREATED", "sessionId": created}
+        ):
+            messages.append(await _receive(socket_))
+
+    assert first["id"] == "a"
+    assert first["type"] == "next"
+    errors = [m for m in messages if m.get("id") == "b"]
+    assert errors == [
+        {
+            "id": "b",
+            "type": "error",
+            "payload": [
+                {
+                    "message": "PersistedQueryNotFound",
+                    "extensions": {"code": "PERSISTED_QUERY_NOT_FOUND"},
+                }
+            ],
+        }
+    ]
 
 
 def test_a_uvicorn_without_the_websocket_hooks_stops_start_up(
