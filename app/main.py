@@ -10,6 +10,7 @@ import re
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Mapping
+from datetime import timedelta
 from typing import Any, TypedDict
 
 import aiohttp
@@ -73,7 +74,7 @@ from app.upstream.credentials import CALLER_HEADERS
 from app.upstream.lag import LAG
 from app.upstream.records import Provider
 from app.upstream.upstreams import Upstreams
-from app.websocket import TextWebSocketAdapter, transport_ws_handler
+from app.websocket import TextWebSocketAdapter, WebSocketsPerAddress, transport_ws_handler
 from resolvers.caching import DocumentStore
 from resolvers.context import Context
 from resolvers.schema import Limits, build_schema
@@ -503,6 +504,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         lean=settings.fast_path,
     )
     graphql.websocket_adapter_class = TextWebSocketAdapter
+    graphql.connection_init_wait_timeout = timedelta(seconds=settings.websocket_init_timeout)
     graphql.graphql_transport_ws_handler_class = transport_ws_handler(
         settings.heartbeat_interval, settings.reauth_interval, persisted
     )
@@ -524,6 +526,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     middleware = [
         # Outermost: a preflight is answered before any check that needs credentials.
         *cors(settings.cors_origins, forward_headers(settings)),
+        Middleware(WebSocketsPerAddress, limit=settings.max_websockets_per_address),
         Middleware(ErrorMediaType),
         Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
         Middleware(RequestHeaders),

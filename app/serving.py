@@ -19,7 +19,9 @@ from uvicorn.protocols.http.httptools_impl import (
     HttpToolsProtocol,
     RequestResponseCycle,
 )
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from uvicorn.server import ServerState
+from websockets.server import ServerProtocol
 
 from app.http import JSON, negotiate
 from app.settings import Settings
@@ -38,11 +40,19 @@ GC_THRESHOLDS = (20_000, 10, 10)
 # the client reads the refusal instead of a reset; nginx calls this a lingering close.
 LINGER = 1.0
 
+# Seconds a client refused for load is told to wait before it retries.
+RETRY_AFTER_SECONDS = 1
+
+# The ASGI scope extension of a WebSocket served by GatewayWebSocketProtocol: the app calls its
+# `authenticated` once connection_init has authenticated the caller, which raises the frame
+# limit from GATEWAY_WEBSOCKET_INIT_MAX_BYTES to GATEWAY_MAX_BODY_BYTES.
+FRAME_LIMIT = "gateway.websocket.frame_limit"
+
 # GatewayProtocol overrides these uvicorn methods, checked when a server is configured so that
 # a uvicorn release without them stops start-up rather than serving without limits. It also
 # reads uvicorn internals (`cycle` and its `response_started`, `response_complete`,
-# `disconnected`, `message_event`; `pipeline`; `server_state.default_headers`), which
-# tests/test_transport.py exercises.
+# `disconnected`, `message_event`; `pipeline`; `server_state.default_headers`;
+# `limit_concurrency`, `connections`, `tasks`), which tests/test_transport.py exercises.
 _HOOKS = (
     "connection_made",
     "connection_lost",
@@ -50,7 +60,11 @@ _HOOKS = (
     "on_message_begin",
     "on_headers_complete",
     "on_message_complete",
+    "handle_websocket_upgrade",
 )
+# Likewise for GatewayWebSocketProtocol, which also sets the `max_message_size` of its
+# websockets ServerProtocol (`conn`) and adds to its `scope` (tests/test_websocket_limits.py).
+_WS_HOOKS = ("connection_made", "connection_lost", "run_asgi")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +78,22 @@ class TransportLimits:
     @classmethod
     def of(cls, settings: Settings) -> TransportLimits:
         return cls(settings.max_header_bytes, settings.header_timeout, settings.body_timeout)
+
+
+class WebSocketSlots:
+    """How many WebSockets a server process has open, and how many it accepts.
+
+    One instance is shared by a server's HTTP protocol, which refuses an upgrade when the
+    slots are full, and its WebSocket protocol, which takes a slot while its socket is open.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.open = 0
+
+    @property
+    def full(self) -> bool:
+        return self.open >= self.limit
 
 
 class _Wait(enum.Enum):
@@ -87,9 +117,11 @@ class GatewayProtocol(HttpToolsProtocol):
         _loop: asyncio.AbstractEventLoop | None = None,
         *,
         limits: TransportLimits,
+        websockets: WebSocketSlots,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self._limits = limits
+        self._websockets = websockets
         self._keepalive = float(config.timeout_keep_alive)
         self._wait = _Wait.IDLE
         self._changed = False  # `_wait` changed since its timer was set
@@ -149,11 +181,27 @@ class GatewayProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._enter(_Wait.NONE)
 
+    def handle_websocket_upgrade(self) -> None:
+        # uvicorn applies limit_concurrency to requests only: an upgrade is checked here, and
+        # against the WebSocket limit, which keeps room for requests (/healthz included).
+        limit = self.limit_concurrency
+        if limit is not None and (len(self.connections) >= limit or len(self.tasks) >= limit):
+            message = "The gateway is at its connection limit"
+        elif self._websockets.full:
+            message = f"The gateway has {self._websockets.limit} WebSockets open, its limit"
+        else:
+            super().handle_websocket_upgrade()
+            return
+        message += f"; retry after {RETRY_AFTER_SECONDS} s."
+        # No lingering: an upgrade has no body to drain, and a flood of refused upgrades must
+        # not hold connections that requests need.
+        self._refuse(503, message, "OVERLOADED", linger=False, retry_after=RETRY_AFTER_SECONDS)
+
     def _feed(self, data: bytes) -> bool:
         """Parse `data`; whether this protocol still reads the connection afterwards."""
         super().data_received(data)
         transport = self._socket
-        if transport is None or transport.is_closing():
+        if transport is None or transport.is_closing() or self._wait is _Wait.GONE:
             return False
         if transport.get_protocol() is not self:  # handed over to uvicorn's WebSocket protocol
             self._cancel_timer()
@@ -196,7 +244,15 @@ class GatewayProtocol(HttpToolsProtocol):
         elif self._socket is not None:
             self._socket.close()
 
-    def _refuse(self, status: int, message: str, code: str) -> None:
+    def _refuse(
+        self,
+        status: int,
+        message: str,
+        code: str,
+        *,
+        linger: bool = True,
+        retry_after: int | None = None,
+    ) -> None:
         """Answer `status` unless another response is under way, and close the connection."""
         waited, self._wait = self._wait, _Wait.GONE
         self._cancel_timer()
@@ -207,8 +263,8 @@ class GatewayProtocol(HttpToolsProtocol):
         lingering = False
         try:
             if self._end_cycle(waited):
-                transport.write(self._response(status, message, code))
-                if transport.can_write_eof():
+                transport.write(self._response(status, message, code, retry_after))
+                if linger and transport.can_write_eof():
                     transport.write_eof()
                     lingering = True
         finally:
@@ -235,15 +291,83 @@ class GatewayProtocol(HttpToolsProtocol):
         accept = Headers(raw=list(cycle.scope["headers"])).get("accept") if cycle else None
         return (negotiate(accept) or JSON).encode()
 
-    def _response(self, status: int, message: str, code: str) -> bytes:
+    def _response(
+        self, status: int, message: str, code: str, retry_after: int | None = None
+    ) -> bytes:
         error = {"message": message, "extensions": {"code": code}}
         body = json.dumps({"errors": [error]}).encode()
         head = [STATUS_LINE[status]]
         for name, value in self.server_state.default_headers:
             head += [name, b": ", value, b"\r\n"]
+        if retry_after is not None:
+            head.append(b"retry-after: %d\r\n" % retry_after)
         head += [b"content-type: ", self._media_type(), b"\r\nconnection: close\r\n"]
         head.append(b"content-length: %d\r\n\r\n" % len(body))
         return b"".join(head) + body
+
+
+class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's WebSocket protocol, taking one of the process's WebSocket slots while open,
+    with frames limited to a few KB until the app has authenticated the caller.
+
+    websockets checks a frame's declared length against `max_message_size` as soon as its
+    header is in, so an oversized frame closes the socket with 1009 before its payload is
+    read. The limit is read when a frame begins, so raising it applies from the next frame.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+        *,
+        websockets: WebSocketSlots,
+        init_max_bytes: int,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self._websockets = websockets
+        self._counted = False
+        self.conn.max_message_size = init_max_bytes
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._websockets.open += 1
+        self._counted = True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._counted:
+            self._counted = False
+            self._websockets.open -= 1
+        super().connection_lost(exc)
+
+    async def run_asgi(self) -> None:
+        extensions = self.scope.get("extensions")
+        if extensions is None:
+            extensions = self.scope["extensions"] = {}
+        extensions[FRAME_LIMIT] = {"authenticated": self._authenticated}
+        await super().run_asgi()
+
+    def _authenticated(self) -> None:
+        """Frames up to the HTTP body limit (uvicorn's ws_max_size) from the next one on."""
+        self.conn.max_message_size = self.config.ws_max_size
+
+
+def _check_uvicorn() -> None:
+    """Stop start-up if uvicorn or websockets lack what the gateway's protocols rely on."""
+    missing = [name for name in _HOOKS if not callable(getattr(HttpToolsProtocol, name, None))]
+    missing += [
+        f"WebSocketsSansIOProtocol.{name}"
+        for name in _WS_HOOKS
+        if not callable(getattr(WebSocketsSansIOProtocol, name, None))
+    ]
+    if not hasattr(ServerProtocol(max_size=1), "max_message_size"):
+        missing.append("websockets' ServerProtocol.max_message_size")
+    if missing:
+        raise RuntimeError(
+            f"uvicorn's protocols have no {', '.join(missing)}; app/serving.py cannot "
+            "enforce the transport limits with this uvicorn release."
+        )
 
 
 # Seconds a shutdown waits, beyond the request deadline, for responses still being sent.
@@ -254,12 +378,8 @@ def server_options(
     settings: Settings, *, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info"
 ) -> dict[str, Any]:
     """Keyword arguments for uvicorn.run or uvicorn.Config that serve with `settings`' limits."""
-    missing = [name for name in _HOOKS if not callable(getattr(HttpToolsProtocol, name, None))]
-    if missing:
-        raise RuntimeError(
-            f"uvicorn's HttpToolsProtocol has no {', '.join(missing)}; app/serving.py cannot "
-            "enforce the transport limits with this uvicorn release."
-        )
+    _check_uvicorn()
+    websockets = WebSocketSlots(settings.websocket_limit)
     return {
         "host": host,
         "port": port,
@@ -270,7 +390,18 @@ def server_options(
         "lifespan": "on",
         # uvicorn accepts any protocol factory here; a partial (not a class made per
         # settings) pickles, so it reaches `--workers` processes too.
-        "http": functools.partial(GatewayProtocol, limits=TransportLimits.of(settings)),
+        "http": functools.partial(
+            GatewayProtocol, limits=TransportLimits.of(settings), websockets=websockets
+        ),
+        # uvicorn's default, sans-I/O implementation: it stops reading once a message is
+        # queued for the app until the app has taken it, so at most one read's worth waits;
+        # uvicorn's ws_max_queue is read only by the legacy implementation.
+        "ws": functools.partial(
+            GatewayWebSocketProtocol,
+            websockets=websockets,
+            init_max_bytes=settings.websocket_init_max_bytes,
+        ),
+        "ws_max_size": settings.max_body_bytes,
         "timeout_keep_alive": settings.keepalive_timeout,
         # uvicorn counts the connection asking as well: N + 1 lets N connections be served.
         "limit_concurrency": settings.max_connections + 1,

@@ -60,6 +60,14 @@ class Settings(BaseSettings):
     body_timeout: float = Field(default=10.0, gt=0, le=300)
     keepalive_timeout: float = Field(default=5.0, gt=0, le=300)
     max_connections: int = Field(default=1000, ge=1, le=100_000)
+    # WebSockets (app/serving.py, app/websocket.py): open sockets per process, below
+    # max_connections so plain requests always keep room (unset: half of it); per client
+    # address; seconds until `connection_init`; the largest frame before it authenticates
+    # (after, max_body_bytes).
+    max_websockets: int | None = Field(default=None, ge=0, le=100_000)
+    max_websockets_per_address: int = Field(default=100, ge=1, le=100_000)
+    websocket_init_timeout: float = Field(default=5.0, gt=0, le=300)
+    websocket_init_max_bytes: int = Field(default=8 * 1024, ge=1024, le=1024 * 1024)
     # Caller authentication: API keys (JSON list or file path) and/or JWTs checked by a JWKS.
     api_keys: SecretStr | None = None
     jwks_url: str | None = None
@@ -202,6 +210,23 @@ class Settings(BaseSettings):
     def caller_auth(self) -> bool:
         """Whether any caller authentication is configured."""
         return is_set(self.api_keys) or bool(self.jwks_url or self.jwks_file)
+
+    @model_validator(mode="after")
+    def _websockets_leave_room(self) -> Settings:
+        if self.max_websockets is not None and self.max_websockets >= self.max_connections:
+            raise ValueError(
+                "GATEWAY_MAX_WEBSOCKETS must be below GATEWAY_MAX_CONNECTIONS "
+                f"({self.max_connections}): WebSockets must leave room for plain requests"
+            )
+        return self
+
+    @property
+    def websocket_limit(self) -> int:
+        """Open WebSockets a process accepts (GATEWAY_MAX_WEBSOCKETS, by default half the
+        connection limit)."""
+        if self.max_websockets is not None:
+            return self.max_websockets
+        return self.max_connections // 2
 
     @model_validator(mode="after")
     def _jwt_complete(self) -> Settings:

@@ -4,23 +4,33 @@ AuthMiddleware cannot answer a WebSocket upgrade with a 401 that clients read, a
 cannot set headers on one, so the caller is authenticated at `connection_init`: from its payload
 (`X-API-Key` / `Authorization`, any case) or else the upgrade request's headers, with the same
 Authenticator and so the same Principal scoping. A refused caller gets close code 4403 with the
-reason. Only subscriptions run here: queries and mutations go over HTTP, where admission control,
-the request deadline and the call budget apply per request.
+reason; one that sends two credentials, 4400. Only subscriptions run here: queries and mutations
+go over HTTP, where admission control, the request deadline and the call budget apply per
+request. A `subscribe` may name its document by `documentId` or APQ hash, as over SSE.
+
+Until the caller is authenticated, frames are limited to GATEWAY_WEBSOCKET_INIT_MAX_BYTES (the
+protocol of app/serving.py enforces it); the process's WebSockets, and each client address's
+(WebSocketsPerAddress), are bounded before the handshake.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, cast
 
 import orjson
 from graphql import GraphQLError
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter
+from strawberry.http import GraphQLRequestData
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
@@ -31,10 +41,11 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     SubscribeMessage,
 )
 
-from app.auth.authenticator import Authenticator, Unauthenticated
+from app.auth.authenticator import Authenticator, TwoCredentials, Unauthenticated
 from app.echo import clip_echoes
 from app.live.caller import LiveCaller
-from app.persisted import REQUIRED_MESSAGE, PersistedDocuments
+from app.persisted import PersistedDocuments, Refused
+from app.serving import FRAME_LIMIT
 from app.sse import operation_problem
 from resolvers.context import Context
 
@@ -42,6 +53,55 @@ log = logging.getLogger("session_gateway.websocket")
 
 # Reasons in a close frame must fit in 123 bytes.
 MAX_REASON = 120
+
+# The credential headers (lower case), and as messages name them.
+CREDENTIALS = {"x-api-key": "X-API-Key", "authorization": "Authorization"}
+
+
+class WebSocketsPerAddress:
+    """429 for a WebSocket upgrade from a client address that has `limit` sockets open.
+
+    The address is the one the app sees, so behind a trusted proxy (uvicorn's
+    `--forwarded-allow-ips`) it is the client's, not the proxy's. The refusal is an HTTP
+    response before the handshake, which a client reads as a failed connection.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+        self.open: Counter[str] = Counter()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        address = client[0] if client else ""
+        if self.open[address] >= self.limit:
+            await self._refuse(scope, send)
+            return
+        self.open[address] += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.open[address] -= 1
+            if not self.open[address]:
+                del self.open[address]
+
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        if "websocket.http.response" not in (scope.get("extensions") or {}):
+            await send({"type": "websocket.close", "code": 1013})  # the server answers 403
+            return
+        message = f"This client address has {self.limit} WebSockets open, its limit."
+        body = {"errors": [{"message": message, "extensions": {"code": "TOO_MANY_REQUESTS"}}]}
+        await send(
+            {
+                "type": "websocket.http.response.start",
+                "status": 429,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "websocket.http.response.body", "body": json.dumps(body).encode()})
 
 
 class TextWebSocketAdapter(ASGIWebSocketAdapter):
@@ -55,8 +115,34 @@ class TextWebSocketAdapter(ASGIWebSocketAdapter):
             raise WebSocketDisconnected from exc
 
 
-def credentials(upgrade: dict[str, str], payload: dict[str, Any]) -> dict[str, str]:
-    """The upgrade request's headers, with string values of the init payload over them."""
+def credentials(
+    upgrade: Headers, payload: Mapping[str, Any], authorization_forwarded: bool = False
+) -> dict[str, str]:
+    """The upgrade request's headers, with string values of the init payload over them.
+
+    TwoCredentials when they hold more than one credential (as HTTP answers 400): which one
+    counted would be an accident of where each was put. An Authorization header that an
+    upstream takes as the caller's own credential rides beside the API key, as on HTTP, but
+    still only once.
+    """
+    found = [
+        f"{CREDENTIALS[name.lower()]} in the upgrade request"
+        for name, value in upgrade.items()
+        if name.lower() in CREDENTIALS and value.strip()
+    ]
+    found += [
+        f"{CREDENTIALS[key.lower()]} in connection_init"
+        for key, value in payload.items()
+        if key.lower() in CREDENTIALS and isinstance(value, str) and value.strip()
+    ]
+    groups = (
+        [[f for f in found if f.startswith(name)] for name in CREDENTIALS.values()]
+        if authorization_forwarded
+        else [found]
+    )
+    for group in groups:
+        if len(group) > 1:
+            raise TwoCredentials(f"Send one credential, not {group[0]} and {group[1]}.")
     merged = {k.lower(): v for k, v in upgrade.items()}
     merged.update({k.lower(): v for k, v in payload.items() if isinstance(v, str)})
     return merged
@@ -81,15 +167,21 @@ class AuthenticatingTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
             self._heartbeat = asyncio.create_task(self._beat(), name="ws-heartbeat")
 
     async def _authenticate(self, socket: WebSocket, payload: dict[str, Any]) -> bool:
-        headers = credentials(dict(socket.headers), payload)
         state = socket.state
         authenticator: Authenticator = state.authenticator
         try:
+            headers = credentials(socket.headers, payload, authenticator.authorization_forwarded)
             principal = await authenticator.authenticate(headers)
+        except TwoCredentials as exc:
+            await self.websocket.close(code=4400, reason=str(exc)[:MAX_REASON])
+            return False
         except Unauthenticated as exc:
             reason = clip_echoes(str(exc))[:MAX_REASON]
             await self.websocket.close(code=4403, reason=reason)
             return False
+        frame_limit = (socket.scope.get("extensions") or {}).get(FRAME_LIMIT)
+        if frame_limit is not None:
+            frame_limit["authenticated"]()  # before the ack: the client's next frame may be large
         address = socket.client.host if socket.client else None
         live = LiveCaller.create(
             state.hub, principal, headers, authenticator, self.reauth_interval, address
@@ -98,26 +190,53 @@ class AuthenticatingTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
         return True
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
-        payload = message.get("payload") or {}
+        if self.connection_acknowledged and message.get("id") not in self.operations:
+            resolved = await self._document(message)
+            if resolved is None:
+                return
+            message = resolved
+        await super().handle_subscribe(message)
+
+    async def _document(self, message: SubscribeMessage) -> SubscribeMessage | None:
+        """`message` with its document filled in from a `documentId` or APQ hash, as over SSE;
+        None when the document may not run here, answered with an `error` for this id only."""
+        payload: object = message.get("payload")
+        if not isinstance(payload, dict):
+            return message  # malformed: Strawberry closes the socket, as the protocol says
         query: object = payload.get("query")
         name = payload.get("operationName")
-        problem = operation_problem(query, name, "WebSocket") if isinstance(query, str) else None
-        code = "BAD_REQUEST"
-        if (
-            problem is None
-            and isinstance(query, str)
-            and self.persisted is not None
-            and not self.persisted.may_send(query, self.context.principal)
-        ):
-            # `require` mode holds here too: only trusted documents, unless `documents:any`.
-            problem, code = REQUIRED_MESSAGE, "PERSISTED_DOCUMENT_REQUIRED"
-        if problem is not None and self.connection_acknowledged:
-            error = GraphQLError(problem, extensions={"code": code})
-            await self.send_message(
-                ErrorMessage(id=message["id"], type="error", payload=[error.formatted])
+        if query is not None and not isinstance(query, str):
+            return message
+        if self.persisted is not None:
+            # The same trusted-document rules as HTTP and SSE: `documentId`, APQ, `require` mode.
+            extensions = payload.get("extensions")
+            data = GraphQLRequestData(
+                query,
+                payload.get("variables"),
+                name if isinstance(name, str) else None,
+                extensions if isinstance(extensions, dict) else None,
             )
-            return
-        await super().handle_subscribe(message)
+            try:
+                data = await self.persisted.resolve(
+                    data, payload.get("documentId"), self.context.principal
+                )
+            except Refused as exc:
+                await self._refuse(message, exc.message, exc.code)
+                return None
+            query = data.query
+        if not isinstance(query, str):
+            return message  # no document at all: Strawberry closes the socket (4400)
+        problem = operation_problem(query, name, "WebSocket")
+        if problem is not None:
+            await self._refuse(message, problem, "BAD_REQUEST")
+            return None
+        return cast("SubscribeMessage", {**message, "payload": {**payload, "query": query}})
+
+    async def _refuse(self, message: SubscribeMessage, problem: str, code: str) -> None:
+        error = GraphQLError(problem, extensions={"code": code})
+        await self.send_message(
+            ErrorMessage(id=message["id"], type="error", payload=[error.formatted])
+        )
 
     async def handle(self) -> None:
         try:

@@ -33,7 +33,7 @@ class Authenticator:
         self._allow_anonymous = allow_anonymous
         # Where an upstream takes the caller's Authorization header as its own credential
         # (GATEWAY_<P>_FORWARD_HEADER), it rides beside the API key and is no second one.
-        self._authorization_forwarded = "authorization" in {h.lower() for h in forwarded}
+        self.authorization_forwarded = "authorization" in {h.lower() for h in forwarded}
 
     async def authenticate(self, headers: Mapping[str, str], *, fresh: bool = False) -> Principal:
         """The caller behind `headers` (case-insensitive mapping).
@@ -43,7 +43,7 @@ class Authenticator:
         """
         key = headers.get("x-api-key", "").strip()
         authorization = headers.get("authorization", "").strip()
-        if key and authorization and not self._authorization_forwarded:
+        if key and authorization and not self.authorization_forwarded:
             # Which of two credentials decides who the caller is must not be a rule of ours
             # that a client (or a proxy adding a header) could be unaware of.
             raise TwoCredentials("Both X-API-Key and Authorization were sent; send one credential.")
