@@ -5,7 +5,8 @@ cannot set headers on one, so the caller is authenticated at `connection_init`: 
 (`X-API-Key` / `Authorization`, any case) or else the upgrade request's headers, with the same
 Authenticator and so the same Principal scoping. A refused caller gets close code 4403 with the
 reason. Only subscriptions run here: queries and mutations go over HTTP, where admission control,
-the request deadline and the call budget apply per request.
+the request deadline and the call budget apply per request. Each `subscribe` counts against the
+caller's rate limit and cost budget as a subscription over SSE does.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
+    Operation,
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ConnectionInitMessage,
@@ -35,6 +37,7 @@ from app.auth.authenticator import Authenticator, Unauthenticated
 from app.echo import clip_echoes
 from app.live.caller import LiveCaller
 from app.persisted import REQUIRED_MESSAGE, PersistedDocuments
+from app.ratelimit import RateLimiter, Refusal, refusal_error
 from app.sse import operation_problem
 from resolvers.context import Context
 
@@ -98,6 +101,11 @@ class AuthenticatingTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
         return True
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        if self.connection_acknowledged and (refusal := await self._admit()) is not None:
+            await self.send_message(
+                ErrorMessage(id=message["id"], type="error", payload=[refusal_error(refusal)])
+            )
+            return
         payload = message.get("payload") or {}
         query: object = payload.get("query")
         name = payload.get("operationName")
@@ -118,6 +126,27 @@ class AuthenticatingTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
             )
             return
         await super().handle_subscribe(message)
+
+    async def _admit(self) -> Refusal | None:
+        """Count this `subscribe` as the RateLimit middleware counts an SSE request."""
+        limiter = self._limiter
+        if not limiter.enabled:
+            return None
+        return await limiter.admit(self.context.principal, self._caller)
+
+    async def run_operation(self, operation: Operation[Context, None]) -> None:
+        # Its document's cost is charged when it ends, as an SSE stream's is.
+        async with self._limiter.metered(self._caller):
+            await super().run_operation(operation)
+
+    @property
+    def _limiter(self) -> RateLimiter:
+        limiter: RateLimiter = cast("ASGIWebSocketAdapter", self.websocket).ws.state.limiter
+        return limiter
+
+    @property
+    def _caller(self) -> str:
+        return self.context.principal.caller(cast("ASGIWebSocketAdapter", self.websocket).ws.client)
 
     async def handle(self) -> None:
         try:
