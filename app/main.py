@@ -94,6 +94,7 @@ class State(TypedDict):
     metrics: Metrics
     shared: Shared
     hub: Hub
+    limiter: RateLimiter
 
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -472,6 +473,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     "metrics": metrics,
                     "shared": shared,
                     "hub": hub,
+                    "limiter": limiter,  # app/websocket.py counts each subscribe with it
                 }
             finally:
                 await hub.close()

@@ -10,6 +10,9 @@ RATE_LIMITED.
 The request is counted before it runs. Its cost is only known once resolvers/cost.py has priced
 the document (before validation, with the variables), so the charge happens after the answer;
 a caller whose budget is spent is refused from the next request on. A cache hit costs nothing.
+A subscription is one request and its document's cost, charged when it ends, whichever the
+transport: an SSE stream is a request here, and app/websocket.py admits and meters each
+WebSocket `subscribe` the same way (a refused one gets an `error` message, the socket stays).
 
 If Redis is unreachable, GATEWAY_RATE_LIMIT_FAIL_OPEN decides: let requests through unlimited
 (default: an outage of a shared counter should not become an outage of the gateway), or refuse
@@ -24,8 +27,10 @@ from __future__ import annotations
 import json
 import math
 import time
+from contextvars import Token
 from dataclasses import dataclass
 
+from graphql import GraphQLFormattedError
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
@@ -175,6 +180,10 @@ class RateLimiter:
             if is_full(cause):
                 await self._spend(self.local, budget, caller, cost)
 
+    def metered(self, caller: str) -> Metered:
+        """`async with`: the cost of the documents priced within, charged to `caller` after."""
+        return Metered(self, caller)
+
     async def _spend(
         self,
         strategy: SlidingWindowCounterRateLimiter,
@@ -222,6 +231,26 @@ class RateLimiter:
         )
 
 
+class Metered:
+    """Notes what resolvers/cost.py prices inside the block and charges it on the way out
+    (a class, not a generator: it wraps every request)."""
+
+    __slots__ = ("caller", "limiter", "meter", "token")
+    token: Token[list[int] | None]
+
+    def __init__(self, limiter: RateLimiter, caller: str) -> None:
+        self.limiter, self.caller = limiter, caller
+        self.meter: list[int] = []
+
+    async def __aenter__(self) -> None:
+        self.token = PRICED.set(self.meter)
+
+    async def __aexit__(self, *exc: object) -> None:
+        PRICED.reset(self.token)
+        if self.meter:
+            await self.limiter.charge(self.caller, sum(self.meter))
+
+
 def _window(item: RateLimitItem) -> str:
     unit = item.GRANULARITY.name
     return unit if item.multiples == 1 else f"{item.multiples} {unit}s"
@@ -255,18 +284,18 @@ class RateLimit:
         if refusal is not None:
             await _refuse(send, refusal)
             return
-        meter: list[int] = []
-        token = PRICED.set(meter)
-        try:
+        async with self.limiter.metered(caller):
             await self.app(scope, receive, send)
-        finally:
-            PRICED.reset(token)
-            if meter:
-                await self.limiter.charge(caller, sum(meter))
+
+
+def refusal_error(refusal: Refusal) -> GraphQLFormattedError:
+    """The refusal as a GraphQL error: the body's error over HTTP, a `subscribe`'s over
+    WebSocket."""
+    return {"message": refusal.message, "extensions": {"code": refusal.code}}
 
 
 async def _refuse(send: Send, refusal: Refusal) -> None:
-    error = {"message": refusal.message, "extensions": {"code": refusal.code}}
+    error = refusal_error(refusal)
     await send(
         {
             "type": "http.response.start",

@@ -162,6 +162,9 @@ class Settings(BaseSettings):
     subscription_replay: int = Field(default=1000, ge=1, le=1_000_000)  # events kept to resume
     max_subscriptions: int = Field(default=1000, ge=1, le=1_000_000)
     max_subscriptions_per_caller: int = Field(default=20, ge=1, le=1_000_000)
+    # Poll loops (watches), idle ones in their grace period included: each polls the upstreams.
+    max_watches: int = Field(default=1000, ge=1, le=100_000)
+    max_watches_per_caller: int = Field(default=20, ge=1, le=100_000)
     heartbeat_interval: float = Field(default=15.0, gt=0, le=3600)  # SSE comments, WS pings
     reauth_interval: float = Field(default=60.0, gt=0, le=86_400)  # re-check a stream's caller
 

@@ -6,7 +6,8 @@ cannot set headers on one, so the caller is authenticated at `connection_init`: 
 Authenticator and so the same Principal scoping. A refused caller gets close code 4403 with the
 reason; one that sends two credentials, 4400. Only subscriptions run here: queries and mutations
 go over HTTP, where admission control, the request deadline and the call budget apply per
-request. A `subscribe` may name its document by `documentId` or APQ hash, as over SSE.
+request. A `subscribe` may name its document by `documentId` or APQ hash, as over SSE, and
+counts against the caller's rate limit and cost budget as a subscription over SSE does.
 
 Until the caller is authenticated, frames are limited to GATEWAY_WEBSOCKET_INIT_MAX_BYTES (the
 protocol of app/serving.py enforces it); the process's WebSockets, and each client address's
@@ -34,6 +35,7 @@ from strawberry.http import GraphQLRequestData
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
+    Operation,
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ConnectionInitMessage,
@@ -45,6 +47,7 @@ from app.auth.authenticator import Authenticator, TwoCredentials, Unauthenticate
 from app.echo import clip_echoes
 from app.live.caller import LiveCaller
 from app.persisted import PersistedDocuments, Refused
+from app.ratelimit import RateLimiter, Refusal, refusal_error
 from app.serving import FRAME_LIMIT
 from app.sse import operation_problem
 from resolvers.context import Context
@@ -191,6 +194,11 @@ class AuthenticatingTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         if self.connection_acknowledged and message.get("id") not in self.operations:
+            if (refusal := await self._admit()) is not None:
+                await self.send_message(
+                    ErrorMessage(id=message["id"], type="error", payload=[refusal_error(refusal)])
+                )
+                return
             resolved = await self._document(message)
             if resolved is None:
                 return
@@ -237,6 +245,27 @@ class AuthenticatingTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
         await self.send_message(
             ErrorMessage(id=message["id"], type="error", payload=[error.formatted])
         )
+
+    async def _admit(self) -> Refusal | None:
+        """Count this `subscribe` as the RateLimit middleware counts an SSE request."""
+        limiter = self._limiter
+        if not limiter.enabled:
+            return None
+        return await limiter.admit(self.context.principal, self._caller)
+
+    async def run_operation(self, operation: Operation[Context, None]) -> None:
+        # Its document's cost is charged when it ends, as an SSE stream's is.
+        async with self._limiter.metered(self._caller):
+            await super().run_operation(operation)
+
+    @property
+    def _limiter(self) -> RateLimiter:
+        limiter: RateLimiter = cast("ASGIWebSocketAdapter", self.websocket).ws.state.limiter
+        return limiter
+
+    @property
+    def _caller(self) -> str:
+        return self.context.principal.caller(cast("ASGIWebSocketAdapter", self.websocket).ws.client)
 
     async def handle(self) -> None:
         try:

@@ -16,7 +16,7 @@ from app.errors import UpstreamUnavailable
 from app.listing.filter import SessionFilter
 from app.listing.streams import LocalStream, Stream
 from app.live.events import EventKind, LiveProblem, ProviderSnapshot, SessionChange
-from app.live.hub import Hub, LiveConfig, Subscription, TooManySubscriptions
+from app.live.hub import Hub, LiveConfig, Subscription, TooManySubscriptions, TooManyWatches
 from app.revocations import Revoked
 from app.upstream.health import ProviderHealth
 from app.upstream.provider import RequestScope, SessionProvider
@@ -330,3 +330,78 @@ async def test_poller_stops_a_grace_period_after_the_last_subscriber() -> None:
     polls = fake.listings
     await clock.advance(6)
     assert fake.listings == polls
+
+
+def agent(n: int) -> SessionFilter:
+    """A distinct filter, as a screen changing its search makes."""
+    return SessionFilter(user_agent=f"agent-{n}")
+
+
+async def test_idle_watches_count_and_a_callers_own_make_room_for_its_new_ones() -> None:
+    fake = FakeProvider(Provider.KRATOS)
+    hub, clock = make_hub(fake, grace=30.0, max_watches_per_caller=3)
+    for n in range(10):  # subscribe and complete with a new filter each time
+        hub.subscribe("a", agent(n)).close()
+        await settle()
+        assert hub.watches == hub.watches_of("a") == min(n + 1, 3)
+    assert fake.listings == 10  # each new watch read once on starting
+    assert hub.metrics.pollers._value.get() == 3
+    await clock.advance(6)
+    assert fake.listings == 13  # only the last three still poll
+    # Rejoining a watch in its grace period starts nothing and keeps its replay buffer.
+    again = hub.subscribe("a", agent(9))
+    assert hub.watches == 3
+    again.close()
+    await clock.advance(30)
+    await clock.advance(6)
+    assert hub.watches == hub.watches_of("a") == 0  # the grace period over, the budget is free
+    await hub.close()
+
+
+async def test_a_caller_whose_watches_all_have_subscribers_is_refused_and_nothing_starts() -> None:
+    fake = FakeProvider(Provider.KRATOS)
+    hub, _ = make_hub(fake, max_watches_per_caller=2, max_watches=3)
+    held = [hub.subscribe("a", agent(n)) for n in range(2)]
+    hub.subscribe("b", agent(100)).close()  # another caller's idle watch
+    await settle()
+    listings = fake.listings
+    with pytest.raises(TooManyWatches, match="maximum of 2 watches") as refused:
+        hub.subscribe("a", agent(2))
+    assert refused.value.code == "TOO_MANY_WATCHES"
+    await settle()
+    assert (hub.watches, hub.watches_of("a"), fake.listings) == (3, 2, listings)
+    assert hub.watches_of("b") == 1  # a refusal stops nobody's idle watch
+    assert hub.metrics.subscriptions._value.get() == 2
+    hub.subscribe("a", agent(0)).close()  # a filter it already watches: no new poller
+    held[0].close()
+    hub.subscribe("a", agent(2))  # its own idle watch made room
+    assert (hub.watches, hub.watches_of("a")) == (3, 2)
+    await hub.close()
+
+
+async def test_past_the_process_budget_anyones_idle_watch_makes_room() -> None:
+    hub, _ = make_hub(FakeProvider(Provider.KRATOS), max_watches=2)
+    hub.subscribe("a", agent(0))
+    hub.subscribe("b", agent(1)).close()
+    hub.subscribe("c", agent(2))  # b's idle watch stops for it
+    assert (hub.watches, hub.watches_of("b"), hub.watches_of("c")) == (2, 0, 1)
+    with pytest.raises(TooManyWatches, match="maximum of 2 watches"):
+        hub.subscribe("d", agent(3))
+    assert hub.watches == 2
+    await hub.close()
+
+
+async def test_a_shared_watch_counts_against_a_caller_still_subscribed_to_it() -> None:
+    hub, _ = make_hub(FakeProvider(Provider.KRATOS), max_watches_per_caller=1)
+    first = hub.subscribe("a", agent(0))
+    second = hub.subscribe("b", agent(0))
+    assert (hub.watches_of("a"), hub.watches_of("b")) == (1, 0)
+    first.close()  # b keeps it alive: it counts against b now, and a may watch elsewhere
+    assert (hub.watches_of("a"), hub.watches_of("b")) == (0, 1)
+    hub.subscribe("a", agent(1))
+    second.close()
+    assert hub.watches_of("b") == 1  # idle, in its grace period, still b's
+    hub.subscribe("c", agent(0)).close()  # c takes the idle watch up
+    assert (hub.watches_of("b"), hub.watches_of("c")) == (0, 1)
+    assert hub.watches == 2
+    await hub.close()

@@ -65,10 +65,9 @@ class LiveCaller:
 
     @property
     def cap_key(self) -> str:
-        """Whom the per-caller subscription cap counts against (as admission control does)."""
-        if self.principal.anonymous:
-            return f"address:{self.address or '-'}"
-        return f"principal:{self.principal.name}"
+        """Whom the per-caller caps count against: the caller of admission control and rate
+        limits (an API key and a token subject of the same name are two callers)."""
+        return self.principal.caller((self.address, 0) if self.address is not None else None)
 
     @property
     def forwarded(self) -> dict[str, str]:

@@ -4,6 +4,13 @@ A watch is an effective filter (the caller's scope already applied, so callers w
 same sessions share it) plus the forwarded upstream credentials it polls with. Its poller
 starts with the first subscriber and stops a grace period after the last, so a client that
 reconnects with its last cursor finds the replay buffer still there.
+
+Pollers are a budget, per caller and per process, and idle ones in their grace period count:
+otherwise subscribing and completing with ever new filters starts poll loops without bound. A
+watch counts against its owner, the caller who started it (or, once that caller no longer
+subscribes to it, a caller who does). A new watch past the caller's budget first stops the
+caller's own longest-idle watch, past the process's budget anyone's, so a screen that changes
+its filter never meets the cap; when every counted watch has subscribers, it is refused.
 """
 
 from __future__ import annotations
@@ -47,6 +54,12 @@ class TooManySubscriptions(GatewayError):
     code = "TOO_MANY_SUBSCRIPTIONS"
 
 
+class TooManyWatches(GatewayError):
+    """A new watch would take the caller, or the process, past its budget of pollers."""
+
+    code = "TOO_MANY_WATCHES"
+
+
 @dataclass(frozen=True, slots=True)
 class LiveConfig:
     interval: float = 5.0
@@ -56,6 +69,8 @@ class LiveConfig:
     max_sessions: int = 1000  # per provider per poll
     max_subscriptions: int = 1000
     max_per_caller: int = 20
+    max_watches: int = 1000
+    max_watches_per_caller: int = 20
     request_timeout: float = 5.0
     call_budget: int | None = 100
 
@@ -69,6 +84,8 @@ class LiveConfig:
             max_sessions=settings.poll_max_sessions,
             max_subscriptions=settings.max_subscriptions,
             max_per_caller=settings.max_subscriptions_per_caller,
+            max_watches=settings.max_watches,
+            max_watches_per_caller=settings.max_watches_per_caller,
             request_timeout=settings.request_timeout,
             call_budget=settings.max_upstream_calls,
         )
@@ -143,7 +160,9 @@ class Watch:
     headers: Mapping[str, str]
     started_after: int  # the hub's sequence when this watch began
     replay: deque[SessionChange]
+    owner: str  # whose budget of watches this one counts against
     subscribers: set[Subscription] = field(default_factory=set)
+    callers: dict[str, int] = field(default_factory=dict)  # subscribers per caller
     snapshots: dict[Provider, ProviderSnapshot] = field(default_factory=dict)
     failing: set[Provider] = field(default_factory=set)
     truncated: set[Provider] = field(default_factory=set)
@@ -192,6 +211,9 @@ class Hub:
         self._watches: dict[tuple[SessionFilter, str], Watch] = {}
         self._per_caller: dict[str, int] = {}
         self._open = 0
+        self._owned: dict[str, int] = {}  # watches per owner
+        self._idle: dict[Watch, None] = {}  # watches without subscribers, longest idle first
+        self._stopping: set[asyncio.Task[None]] = set()  # pollers of watches made room for
         upstreams.revocations.listen(self.on_revoked)
 
     # -- cursors
@@ -238,13 +260,20 @@ class Hub:
         key = (session_filter, _digest(headers))
         watch = self._watches.get(key)
         if watch is None:
-            watch = Watch(key, session_filter, headers, self._sequence, deque(maxlen=config.replay))
+            self._make_room(caller)
+            replay: deque[SessionChange] = deque(maxlen=config.replay)
+            watch = Watch(key, session_filter, headers, self._sequence, replay, caller)
             self._watches[key] = watch
+            self._owned[caller] = self._owned.get(caller, 0) + 1
             watch.task = asyncio.create_task(self._run(watch), name="live-poller")
             self.metrics.pollers.inc()
+        elif watch.owner != caller and watch.owner not in watch.callers:
+            self._hand_over(watch, caller)  # its owner left it: it is kept for this caller now
         sub = Subscription(self, watch, caller, config.queue)
         watch.subscribers.add(sub)
+        watch.callers[caller] = watch.callers.get(caller, 0) + 1
         watch.idle_since = None
+        self._idle.pop(watch, None)
         self._open += 1
         self._per_caller[caller] = self._per_caller.get(caller, 0) + 1
         self.metrics.subscriptions.inc()
@@ -276,6 +305,10 @@ class Hub:
             return
         watch.subscribers.discard(sub)
         watch.waiting_initial.discard(sub)
+        if held := watch.callers[sub.caller] - 1:
+            watch.callers[sub.caller] = held
+        else:
+            del watch.callers[sub.caller]
         self._open -= 1
         left = self._per_caller[sub.caller] - 1
         if left:
@@ -285,10 +318,74 @@ class Hub:
         self.metrics.subscriptions.dec()
         if not watch.subscribers:
             watch.idle_since = self.clock.monotonic()
+            self._idle[watch] = None
+        elif watch.owner not in watch.callers:
+            self._hand_over(watch, next(iter(watch.callers)))
 
     @property
     def watches(self) -> int:
         return len(self._watches)
+
+    def watches_of(self, caller: str) -> int:
+        """The watches counting against `caller`'s budget (idle ones included)."""
+        return self._owned.get(caller, 0)
+
+    # -- the budget of watches
+
+    def _make_room(self, caller: str) -> None:
+        """Make a place for a new watch of `caller`, stopping idle ones if it must; refuse
+        (stopping nothing) when the watches counted against a full budget have subscribers."""
+        config = self.config
+        # Watches handed over to a caller may have taken it past its budget: all count.
+        mine = max(self._owned.get(caller, 0) - config.max_watches_per_caller + 1, 0)
+        anyone = max(len(self._watches) - mine - config.max_watches + 1, 0)
+        if not mine and not anyone:
+            return
+        own = [w for w in self._idle if w.owner == caller]  # longest idle first
+        if mine > len(own):
+            raise TooManyWatches(
+                f"You already have the maximum of {config.max_watches_per_caller} watches "
+                "(distinct filters polled for you), each with an open subscription; close one "
+                "first, or subscribe with a filter you already watch."
+            )
+        # Past the process's budget the caller's own idle watches go first, then anyone's.
+        others = own[mine:] + [w for w in self._idle if w.owner != caller]
+        if anyone > len(others):
+            raise TooManyWatches(
+                f"This gateway polls its maximum of {config.max_watches} watches (distinct "
+                "filters) for open subscriptions; try again later, or subscribe with a filter "
+                "already watched."
+            )
+        for watch in own[:mine] + others[:anyone]:
+            self._stop(watch)
+
+    def _hand_over(self, watch: Watch, caller: str) -> None:
+        self._disown(watch)
+        watch.owner = caller
+        self._owned[caller] = self._owned.get(caller, 0) + 1
+
+    def _disown(self, watch: Watch) -> None:
+        if left := self._owned[watch.owner] - 1:
+            self._owned[watch.owner] = left
+        else:
+            del self._owned[watch.owner]
+
+    def _stop(self, watch: Watch) -> None:
+        """Stop an idle watch's poller now: it leaves every count at once."""
+        self._retire(watch)
+        if watch.task is not None:
+            watch.task.cancel()
+            self._stopping.add(watch.task)
+            watch.task.add_done_callback(self._stopping.discard)
+
+    def _retire(self, watch: Watch) -> None:
+        """Take `watch` out of the hub (once: its poller's end and _stop may both ask)."""
+        if self._watches.get(watch.key) is not watch:
+            return
+        del self._watches[watch.key]
+        self._idle.pop(watch, None)
+        self._disown(watch)
+        self.metrics.pollers.dec()
 
     # -- polling
 
@@ -302,8 +399,7 @@ class Hub:
                 if idle is not None and self.clock.monotonic() - idle >= self.config.grace:
                     return
         finally:
-            self._watches.pop(watch.key, None)
-            self.metrics.pollers.dec()
+            self._retire(watch)
 
     async def poll(self, watch: Watch) -> None:
         """One poll of every provider the watch covers, with a request's deadline and budget."""
@@ -399,6 +495,7 @@ class Hub:
     async def close(self) -> None:
         """Stop every poller (app shutdown)."""
         tasks = [w.task for w in self._watches.values() if w.task is not None]
+        tasks += self._stopping
         for task in tasks:
             task.cancel()
         for task in tasks:
