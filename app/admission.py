@@ -29,7 +29,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.auth.principal import Principal
-from app.metrics import Metrics
+from app.observability.metrics import Metrics
 from app.sse import is_event_stream
 
 RETRY_AFTER_SECONDS = 1

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 
 import uvicorn
 
-from app import logs
+from app.core.errors import ConfigError
 from app.cors import ANY_ORIGIN
-from app.errors import ConfigError
+from app.observability import logs
 from app.serving import server_config, server_options, tune_collector
 from app.settings import Settings
 
@@ -126,7 +126,7 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 def _export_schema(args: argparse.Namespace) -> int:
-    from app.possible_types import possible_types
+    from app.core.possible_types import possible_types
     from resolvers.schema import Limits, build_schema, schema
 
     if args.possible_types:

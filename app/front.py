@@ -1,7 +1,7 @@
 """What happens to a GraphQL request before Strawberry executes it, and to its answer after.
 
-Before: a persisted document's id or APQ hash becomes its text (app/persisted.py), and the
-response cache is asked for a stored answer (app/response_cache.py), both on the request as
+Before: a persisted document's id or APQ hash becomes its text (app/state/persisted.py), and the
+response cache is asked for a stored answer (app/state/response_cache.py), both on the request as
 Strawberry parsed it, after the view's Accept negotiation. After: a complete answer to a query
 is stored. GatewayGraphQL (app/main.py) calls these; the request data travels to its
 `parse_http_body` through `RESOLVED`, so the body is parsed once.
@@ -21,8 +21,8 @@ from strawberry.http import GraphQLRequestData
 
 from app.auth.principal import Principal
 from app.http import GRAPHQL_RESPONSE, error_response
-from app.persisted import NOT_KEPT, PersistedDocuments, Refused
-from app.response_cache import ResponseCache, key_of, scope_of, tags_of
+from app.state.persisted import NOT_KEPT, PersistedDocuments, Refused
+from app.state.response_cache import ResponseCache, key_of, scope_of, tags_of
 from app.upstream.upstreams import Upstreams
 from resolvers.caching import DocumentStore
 

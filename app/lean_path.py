@@ -37,7 +37,7 @@ from app import request_json
 from app.auth.principal import NOBODY
 from app.front import Prepared, refusal
 from app.http import GRAPHQL_RESPONSE, JSON, negotiate, request_error
-from app.persisted import Refused
+from app.state.persisted import Refused
 from resolvers.caching import DocumentStore
 
 if TYPE_CHECKING:

@@ -40,10 +40,11 @@ from app.auth.apikeys import CHECK_EVERY, ApiKeyStore
 from app.auth.jwt import JwksSource, JwtVerifier
 from app.auth.middleware import AuthMiddleware, wants_ide
 from app.auth.principal import NOBODY
+from app.core.echo import clip_echoes
+from app.core.errors import ConfigError
+from app.core.records import Provider
 from app.cors import cors
-from app.echo import clip_echoes
 from app.error_media import ErrorMediaType
-from app.errors import ConfigError
 from app.front import RESOLVED, Front, Prepared, refusal
 from app.graphiql import EXAMPLES, graphiql_html, graphiql_routes
 from app.headers import RequestHeaders
@@ -60,19 +61,18 @@ from app.limits import BodyLimit
 from app.listing.cursor import CursorCodec
 from app.live.hub import Hub, LiveConfig
 from app.live.metrics import LiveMetrics
-from app.metrics import Metrics
-from app.persisted import NOT_KEPT, PersistedDocuments, Refused, load_manifest
-from app.ratelimit import RateLimit, RateLimiter, parse_limit
-from app.readiness import Readiness
-from app.response_cache import ResponseCache
+from app.observability.loop_lag import LAG
+from app.observability.metrics import Metrics
+from app.observability.tracing import Tracing
 from app.settings import Settings
-from app.shared import Shared
 from app.sse import SseEndpoint, is_event_stream
-from app.tracing import Tracing
+from app.state.persisted import NOT_KEPT, PersistedDocuments, Refused, load_manifest
+from app.state.ratelimit import RateLimit, RateLimiter, parse_limit
+from app.state.response_cache import ResponseCache
+from app.state.shared import Shared
 from app.upstream import accounting, deadline
 from app.upstream.credentials import CALLER_HEADERS
-from app.upstream.lag import LAG
-from app.upstream.records import Provider
+from app.upstream.readiness import Readiness
 from app.upstream.upstreams import Upstreams
 from app.websocket import TextWebSocketAdapter, WebSocketsPerAddress, transport_ws_handler
 from resolvers.caching import DocumentStore

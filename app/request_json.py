@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from app.echo import echo
+from app.core.echo import echo
 
 
 class DuplicateKey(json.JSONDecodeError):

@@ -3,7 +3,7 @@
 The gateway's own settings are fields here; each provider's (`GATEWAY_<NAME>_*`) are its
 ProviderSettings model, declared in its module and found through the registry. A GATEWAY_*
 variable that is neither stops start-up, naming the closest known variable, unless it is one
-Kubernetes injects for a Service named `gateway…` (app/service_links.py).
+Kubernetes injects for a Service named `gateway…` (app/core/service_links.py).
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.core.errors import ConfigError
+from app.core.records import Provider
+from app.core.service_links import is_service_link
 from app.cors import ANY_ORIGIN, parse_origins
-from app.errors import ConfigError
-from app.service_links import is_service_link
 from app.upstream.provider import ProviderSettings, is_set
-from app.upstream.records import Provider
 from app.upstream.registry import PROVIDERS
 
 
@@ -114,17 +114,17 @@ class Settings(BaseSettings):
     admission_queue: int = Field(default=128, ge=0, le=100_000)  # requests waiting, all callers
     # Seconds a request may wait for a slot: well under the request deadline, which starts after.
     admission_wait: float = Field(default=2.0, gt=0, le=60)
-    # Shared state for replicas (app/shared.py); unset, each feature keeps it in the process.
+    # Shared state for replicas (app/state/shared.py); unset, each feature keeps it in the process.
     redis_url: SecretStr | None = None
     # Connect and command timeout of every Redis call: what a dead Redis can cost a request.
     redis_timeout: float = Field(default=0.25, gt=0, le=10)
-    # Per-caller limits per window (app/ratelimit.py), e.g. 600/minute; unset: none.
+    # Per-caller limits per window (app/state/ratelimit.py), e.g. 600/minute; unset: none.
     rate_limit: str | None = None
     cost_budget: str | None = None
     rate_limit_fail_open: bool = True
-    # Response cache (app/response_cache.py): seconds an answer is kept; unset: off.
+    # Response cache (app/state/response_cache.py): seconds an answer is kept; unset: off.
     response_cache_ttl: float | None = Field(default=None, gt=0, le=86_400)
-    # Trusted documents and APQ (app/persisted.py).
+    # Trusted documents and APQ (app/state/persisted.py).
     persisted_documents: str | None = None
     persisted_documents_mode: Literal["off", "allow", "require"] = "allow"
     apq_max_bytes: int = Field(default=16 * 1024, ge=256, le=1024 * 1024)

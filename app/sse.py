@@ -31,7 +31,7 @@ from app.auth.authenticator import Authenticator
 from app.auth.principal import Principal
 from app.http import EVENT_STREAM, error_response, prefers_event_stream
 from app.live.caller import LiveCaller
-from app.persisted import PersistedDocuments, Refused
+from app.state.persisted import PersistedDocuments, Refused
 from resolvers.context import Context
 
 _DONE = object()

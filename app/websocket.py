@@ -42,11 +42,11 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 )
 
 from app.auth.authenticator import Authenticator, TwoCredentials, Unauthenticated
-from app.echo import clip_echoes
+from app.core.echo import clip_echoes
 from app.live.caller import LiveCaller
-from app.persisted import PersistedDocuments, Refused
 from app.serving import FRAME_LIMIT
 from app.sse import operation_problem
+from app.state.persisted import PersistedDocuments, Refused
 from resolvers.context import Context
 
 log = logging.getLogger("session_gateway.websocket")

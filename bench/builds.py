@@ -46,10 +46,10 @@ async def _samples(ready: dict[str, Any], requests: int, samples: int) -> list[f
 
     from app.listing.cursor import CursorCodec
     from app.main import client_session
-    from app.metrics import Metrics
+    from app.observability.metrics import Metrics
+    from app.observability.tracing import Tracing
     from app.serving import tune_collector
     from app.settings import Settings
-    from app.tracing import Tracing
     from app.upstream.upstreams import Upstreams
     from bench.queries import GATEWAY_USER_QUERY
     from resolvers.context import Context

@@ -27,10 +27,10 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from app.listing.cursor import CursorCodec
 from app.main import client_session
-from app.metrics import Metrics
 from app.mocks import MockUpstreams, generate
+from app.observability.metrics import Metrics
+from app.observability.tracing import Tracing
 from app.settings import Settings
-from app.tracing import Tracing
 from app.upstream.upstreams import Upstreams
 from bench.queries import FULL_PAGE_QUERY, GATEWAY_USER_QUERY
 from resolvers.context import Context

@@ -23,9 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from strawberry.types.arguments import convert_arguments
 from strawberry.types.base import get_object_definition
 
+from app.core.records import Provider
 from app.listing import filter as filters
 from app.listing.filter import SessionFilter
-from app.upstream.records import Provider
 from resolvers.filters import COMPILED_INPUTS
 from resolvers.inputs import strawberrys_own
 from resolvers.schema import Query, schema

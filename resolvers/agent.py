@@ -8,9 +8,9 @@ from datetime import datetime
 
 import strawberry
 
-from app import ids
-from app.errors import BadUserInput
-from app.upstream.records import (
+from app.core import ids
+from app.core.errors import BadUserInput
+from app.core.records import (
     AuthorizationRecord,
     FactorRecord,
     FactorsRecord,
@@ -18,7 +18,7 @@ from app.upstream.records import (
     Provider,
     UserAgentRecord,
 )
-from app.useragent import ParsedAgent, parse_agent
+from app.core.useragent import ParsedAgent, parse_agent
 from resolvers.enums import AuthorizationKind, DeviceType
 from resolvers.pagination import MAX_PAGE_SIZE, PageInfo
 

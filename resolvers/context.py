@@ -10,10 +10,10 @@ from graphql import GraphQLError
 from starlette.requests import Request
 
 from app.auth.principal import ANONYMOUS, Principal
-from app.errors import UpstreamError
+from app.core.errors import UpstreamError
 from app.listing.cursor import CursorCodec
-from app.metrics import Metrics
-from app.tracing import Tracing
+from app.observability.metrics import Metrics
+from app.observability.tracing import Tracing
 from app.upstream.upstreams import Upstreams
 from resolvers.loaders import Loaders
 

@@ -54,7 +54,7 @@ GATEWAY_SIDE = frozenset({"statuses", "createdAt", "expiresAt", "remoteAddress",
 # Reads per listing assumed for a gateway-side filter: a first chunk of 50, doubling, covers
 # about 1,500 sessions per listing in five reads.
 RESIDUAL_READS = 5
-# Where a priced document's cost is noted for the caller's cost budget (app/ratelimit.py sets
+# Where a priced document's cost is noted for the caller's cost budget (app/state/ratelimit.py sets
 # a fresh list per request; the charge happens there once the request is answered).
 PRICED: ContextVar[list[int] | None] = ContextVar("priced", default=None)
 

@@ -6,10 +6,10 @@ import enum
 
 import strawberry
 
-from app.upstream.circuit import CircuitState
+from app.core.circuit import CircuitState
+from app.core.records import AuthorizationKind, Provider, SessionStatus
+from app.core.useragent import DeviceType
 from app.upstream.health import Health
-from app.upstream.records import AuthorizationKind, Provider, SessionStatus
-from app.useragent import DeviceType
 
 strawberry.enum(Provider, description="The upstream session APIs.")
 strawberry.enum(

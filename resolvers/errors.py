@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
-from app.echo import clip_echoes
-from app.errors import GatewayError
+from app.core.echo import clip_echoes
+from app.core.errors import GatewayError
 
 log = logging.getLogger("session_gateway.errors")
 

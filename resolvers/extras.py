@@ -7,7 +7,7 @@ from typing import Annotated
 
 import strawberry
 
-from app.upstream.records import (
+from app.core.records import (
     Extras,
     HeaderRecord,
     HyperIdExtras,

@@ -25,9 +25,9 @@ from strawberry.federation.types import FieldSet
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.base import StrawberryObjectDefinition, get_object_definition
 
-from app import ids
-from app.errors import BadUserInput
-from app.upstream.records import UserRecord
+from app.core import ids
+from app.core.errors import BadUserInput
+from app.core.records import UserRecord
 from resolvers.context import Info
 from resolvers.enums import Provider
 from resolvers.schema import GatewaySchema

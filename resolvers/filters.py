@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import strawberry
 
-from app import ids
-from app.errors import BadUserInput
+from app.core import ids
+from app.core.errors import BadUserInput
 from app.listing.filter import SessionFilter, TimeRange, parse_network
 from resolvers.enums import Provider, SessionStatus, describe_values
 from resolvers.inputs import compile_inputs

@@ -10,7 +10,7 @@ from datetime import datetime
 
 import strawberry
 
-from app.errors import BadUserInput, GatewayError
+from app.core.errors import BadUserInput, GatewayError
 from app.live.caller import LiveCaller
 from app.live.events import LiveProblem, SessionChange
 from app.live.hub import Subscription as Subscription_

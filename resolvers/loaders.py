@@ -10,11 +10,11 @@ from typing import cast
 
 from aiodataloader import DataLoader
 
-from app import ids
-from app.errors import UpstreamError
-from app.metrics import Metrics
+from app.core import ids
+from app.core.errors import UpstreamError
+from app.core.records import AuthorizationRecord, Provider, SessionRecord, UserRecord
+from app.observability.metrics import Metrics
 from app.upstream.provider import RequestScope
-from app.upstream.records import AuthorizationRecord, Provider, SessionRecord, UserRecord
 from app.upstream.upstreams import Upstreams
 
 

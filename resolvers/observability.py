@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from strawberry.extensions import SchemaExtension
 
-from app.tracing import Tracing
+from app.observability.tracing import Tracing
 from app.upstream import accounting
 
 log = logging.getLogger("session_gateway.requests")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import strawberry
 
-from app.errors import BadUserInput
+from app.core.errors import BadUserInput
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100

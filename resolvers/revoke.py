@@ -6,13 +6,13 @@ from typing import Annotated
 
 import strawberry
 
-from app import ids
 from app.auth.principal import REVOKE_ALL, REVOKE_OWN
-from app.echo import echo
-from app.errors import Forbidden
-from app.revoke import ended_as, revoke_session, revoke_user_sessions
+from app.core import ids
+from app.core.echo import echo
+from app.core.errors import Forbidden
+from app.core.records import RevokeOutcome, SessionRecord, UserRecord
 from app.upstream.provider import ENDED
-from app.upstream.records import RevokeOutcome, SessionRecord, UserRecord
+from app.upstream.revoke import ended_as, revoke_session, revoke_user_sessions
 from resolvers.context import Info
 from resolvers.sessions import Session
 

@@ -14,7 +14,7 @@ from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
-from app import ids
+from app.core import ids
 from app.settings import Settings
 from resolvers.caching import OPERATION_NAMED, Documents, DocumentStore
 from resolvers.context import Info

@@ -7,14 +7,14 @@ from datetime import datetime
 
 import strawberry
 
-from app import ids
-from app.errors import UpstreamError
+from app.core import ids
+from app.core.errors import UpstreamError
+from app.core.records import SessionRecord, UserRecord
 from app.listing.filter import SessionFilter
 from app.listing.paginate import PageEdge, count, paginate
-from app.listing.plan import fingerprint, plan_streams
 from app.listing.streams import Stream
+from app.upstream.fanout import fingerprint, plan_streams
 from app.upstream.provider import CHILDREN, PARENT
-from app.upstream.records import SessionRecord, UserRecord
 from resolvers.agent import (
     Authorization,
     AuthorizationConnection,

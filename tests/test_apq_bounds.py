@@ -18,7 +18,7 @@ import redis
 from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
-from app.errors import ConfigError
+from app.core.errors import ConfigError
 from app.http import EVENT_STREAM
 from app.settings import Settings
 from tests.live import LiveStack

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from app.errors import ConfigError
+from app.core.errors import ConfigError
 from app.settings import Settings
 from tests.http_calls import exchange
 from tests.live import LiveStack

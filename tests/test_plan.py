@@ -43,11 +43,11 @@ from strawberry.types import ExecutionResult
 
 from app.listing.cursor import CursorCodec
 from app.main import client_session
-from app.metrics import Metrics
 from app.mocks import MockUpstreams
 from app.mocks.faults import Fault, FaultPlan
+from app.observability.metrics import Metrics
+from app.observability.tracing import Tracing
 from app.settings import Settings
-from app.tracing import Tracing
 from app.upstream.upstreams import Upstreams
 from resolvers import plan
 from resolvers.context import Context

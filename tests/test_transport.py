@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from app.errors import ConfigError
+from app.core.errors import ConfigError
 from app.mocks.faults import Fault, FaultPlan
 from app.serving import GatewayProtocol, server_options
 from app.settings import Settings

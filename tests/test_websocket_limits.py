@@ -30,13 +30,13 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Subprotocol
 
-from app import ids
 from app.auth.authenticator import TwoCredentials
-from app.errors import ConfigError
+from app.core import ids
+from app.core.errors import ConfigError
+from app.core.records import Provider
 from app.mocks.churn import create_session
 from app.serving import server_options
 from app.settings import Settings
-from app.upstream.records import Provider
 from app.websocket import credentials
 from tests.live import LiveStack, get, send
 

@@ -18,9 +18,7 @@ import aiohttp
 from aiodataloader import DataLoader
 from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
 
-from app.upstream._http import Endpoint
-from app.upstream.credentials import Credential, Forwarded
-from app.upstream.records import (
+from app.core.records import (
     AuthorizationRecord,
     Provider,
     RevokeOutcome,
@@ -28,6 +26,8 @@ from app.upstream.records import (
     SessionStatus,
     UserRecord,
 )
+from app.upstream.credentials import Credential, Forwarded
+from app.upstream.endpoint import Endpoint
 
 if TYPE_CHECKING:  # the listing package imports records from this package
     from app.listing.filter import SessionFilter

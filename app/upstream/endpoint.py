@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import aiohttp
 
-from app.tracing import Tracing
+from app.observability.tracing import Tracing
 from app.upstream.calls.authentication import Authenticating
 from app.upstream.calls.breaker import Breaker
 from app.upstream.calls.budget import Budget
@@ -29,7 +29,7 @@ from app.upstream.health import ProviderHealth
 from app.upstream.kept import KeptParses, Parse, Parsed
 
 if TYPE_CHECKING:  # metrics import this package's circuit states
-    from app.metrics import Metrics
+    from app.observability.metrics import Metrics
 
 __all__ = ["UNQUEUED", "Endpoint", "parse_shape"]
 

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from app.upstream.records import Provider
+from app.core.records import Provider
 
 log = logging.getLogger("session_gateway.revocations")
 

@@ -13,10 +13,10 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from app.errors import UpstreamError
+from app.core.errors import UpstreamError
+from app.core.records import Provider
 from app.upstream import deadline
-from app.upstream._http import UNQUEUED
-from app.upstream.records import Provider
+from app.upstream.endpoint import UNQUEUED
 from app.upstream.upstreams import Upstreams
 
 PROBE_SECONDS = 2.0

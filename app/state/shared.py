@@ -10,7 +10,7 @@ ends, counted per feature in metrics, and shown in /readyz.
 A full Redis is not an unreachable one. At `maxmemory` with the `noeviction` policy Redis still
 answers reads but refuses every command that may add data (an OOM error reply). That is noted
 apart (`full`): nothing fails open for it. Writes are skipped while it lasts (the response
-cache, APQ registrations), rate limits count in this process (app/ratelimit.py), and one small
+cache, APQ registrations), rate limits count in this process (app/state/ratelimit.py), and one small
 probe write per RETRY_SECONDS finds out when Redis accepts writes again.
 """
 
@@ -25,7 +25,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import OutOfMemoryError, ResponseError
 
-from app.metrics import Metrics
+from app.observability.metrics import Metrics
 
 log = logging.getLogger("session_gateway.shared")
 

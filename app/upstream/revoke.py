@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from app.revocations import Revoked
-from app.upstream.records import Provider, RevokeOutcome, SessionRecord
+from app.core.records import Provider, RevokeOutcome, SessionRecord
+from app.upstream.revocations import Revoked
 from app.upstream.upstreams import Upstreams
 
 

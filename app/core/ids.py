@@ -13,9 +13,9 @@ import binascii
 import functools
 from typing import Final
 
-from app.echo import echo
-from app.errors import BadUserInput
-from app.upstream.records import Provider
+from app.core.echo import echo
+from app.core.errors import BadUserInput
+from app.core.records import Provider
 
 SESSION: Final = "S"
 USER: Final = "U"

@@ -33,9 +33,9 @@ from limits.errors import StorageError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.auth.principal import Principal
-from app.errors import ConfigError
-from app.metrics import Metrics
-from app.shared import ERRORS, Shared, is_full
+from app.core.errors import ConfigError
+from app.observability.metrics import Metrics
+from app.state.shared import ERRORS, Shared, is_full
 from resolvers.cost import PRICED
 
 KEY_PREFIX = "gateway:limits"

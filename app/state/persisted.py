@@ -39,9 +39,9 @@ from limits import RateLimitItem
 from strawberry.http import GraphQLRequestData
 
 from app.auth.principal import DOCUMENTS_ANY, Principal
-from app.errors import ConfigError
-from app.metrics import Metrics
-from app.shared import ERRORS, Shared, is_full
+from app.core.errors import ConfigError
+from app.observability.metrics import Metrics
+from app.state.shared import ERRORS, Shared, is_full
 
 Mode = Literal["off", "allow", "require"]
 PREFIX = "gateway:apq:"

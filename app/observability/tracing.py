@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from typing import Any
 
-from app.errors import ConfigError
+from app.core.errors import ConfigError
 
 
 class Tracing:

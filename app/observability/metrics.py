@@ -10,7 +10,7 @@ from graphql import GraphQLError, OperationDefinitionNode, parse
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.metrics import MetricWrapperBase
 
-from app.upstream.circuit import CircuitState
+from app.core.circuit import CircuitState
 
 # Operation names come from clients: only well-formed ones, and only so many distinct ones.
 # The operations of the gateway's own documents (trusted documents, GraphiQL's examples) always
@@ -103,7 +103,7 @@ class Metrics:
             registry=self.registry,
         )
 
-        # Shared state (app/shared.py and the features on it).
+        # Shared state (app/state/shared.py and the features on it).
         self.redis_up = Gauge(
             "gateway_redis_up",
             "1 when GATEWAY_REDIS_URL is unset or Redis answered last, 0 during an outage.",

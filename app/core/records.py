@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar, overload
 
-from app.errors import UpstreamError
+from app.core.errors import UpstreamError
 
 T = TypeVar("T")
 

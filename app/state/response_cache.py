@@ -7,8 +7,8 @@ and operation name. Only complete answers are stored: a query (never a mutation)
 no error at all, so no partial result either.
 
 Each entry is tagged with the sessions and users whose global ids appear in it. A revoke made
-through any replica (app/revocations.py) deletes the entries tagged with its sessions or user,
-and with the sessions the provider ended along with it (PrivX: the child sessions); with Redis
+through any replica (app/upstream/revocations.py) deletes the entries tagged with its sessions or
+user, and with the sessions the provider ended along with it (PrivX: the child sessions); with Redis
 the entries and tag sets live there, so one delete purges them for every replica. When the
 provider did not say which sessions a revoke ended, every entry holding a session of that
 provider goes. If Redis is unreachable, the cache is skipped (fail open); while it is full
@@ -25,12 +25,12 @@ from typing import Any
 
 import orjson
 
-from app import ids
 from app.auth.principal import Principal
-from app.errors import BadUserInput
-from app.metrics import Metrics
-from app.revocations import Revoked
-from app.shared import ERRORS, Shared
+from app.core import ids
+from app.core.errors import BadUserInput
+from app.observability.metrics import Metrics
+from app.state.shared import ERRORS, Shared
+from app.upstream.revocations import Revoked
 
 PREFIX = "gateway:rc:"
 TAG_PREFIX = "gateway:rct:"
