@@ -13,9 +13,9 @@ from collections.abc import Sequence
 import uvicorn
 
 from app.core.errors import ConfigError
-from app.cors import ANY_ORIGIN
+from app.http.cors import ANY_ORIGIN
+from app.http.serving import server_config, server_options, tune_collector
 from app.observability import logs
-from app.serving import server_config, server_options, tune_collector
 from app.settings import Settings
 
 
@@ -34,7 +34,7 @@ def _serve(args: argparse.Namespace) -> int:
     options = server_options(settings, host=args.host, port=args.port, log_level=args.log_level)
     if args.workers > 1:
         # Each worker process builds its own app from the same environment.
-        uvicorn.run("app.serving:worker_app", factory=True, workers=args.workers, **options)
+        uvicorn.run("app.http.serving:worker_app", factory=True, workers=args.workers, **options)
         return 0
     tune_collector()
     uvicorn.run(app, **options)

@@ -33,22 +33,24 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET
 
-from app import request_json
-from app.admission import Admission
 from app.auth import Authenticator, Principal
 from app.auth.apikeys import CHECK_EVERY, ApiKeyStore
 from app.auth.jwt import JwksSource, JwtVerifier
-from app.auth.middleware import AuthMiddleware, wants_ide
 from app.auth.principal import NOBODY
 from app.core.echo import clip_echoes
 from app.core.errors import ConfigError
 from app.core.records import Provider
-from app.cors import cors
-from app.error_media import ErrorMediaType
-from app.front import RESOLVED, Front, Prepared, refusal
-from app.graphiql import EXAMPLES, graphiql_html, graphiql_routes
-from app.headers import RequestHeaders
-from app.http import (
+from app.http import request_json
+from app.http.admission import Admission
+from app.http.auth import AuthMiddleware, wants_ide
+from app.http.body_limit import BodyLimit
+from app.http.cors import cors
+from app.http.error_media import ErrorMediaType
+from app.http.front import RESOLVED, Front, Prepared, refusal
+from app.http.graphiql import EXAMPLES, graphiql_html, graphiql_routes
+from app.http.headers import RequestHeaders
+from app.http.lean import lean
+from app.http.media import (
     GRAPHQL_RESPONSE,
     SUBSCRIPTION_OVER_HTTP,
     as_graphql_response,
@@ -56,8 +58,8 @@ from app.http import (
     negotiate,
     shape_problem,
 )
-from app.lean_path import lean
-from app.limits import BodyLimit
+from app.http.sse import SseEndpoint, is_event_stream
+from app.http.websocket import TextWebSocketAdapter, WebSocketsPerAddress, transport_ws_handler
 from app.listing.cursor import CursorCodec
 from app.live.hub import Hub, LiveConfig
 from app.live.metrics import LiveMetrics
@@ -65,7 +67,6 @@ from app.observability.loop_lag import LAG
 from app.observability.metrics import Metrics
 from app.observability.tracing import Tracing
 from app.settings import Settings
-from app.sse import SseEndpoint, is_event_stream
 from app.state.persisted import NOT_KEPT, PersistedDocuments, Refused, load_manifest
 from app.state.ratelimit import RateLimit, RateLimiter, parse_limit
 from app.state.response_cache import ResponseCache
@@ -74,7 +75,6 @@ from app.upstream import accounting, deadline
 from app.upstream.credentials import CALLER_HEADERS
 from app.upstream.readiness import Readiness
 from app.upstream.upstreams import Upstreams
-from app.websocket import TextWebSocketAdapter, WebSocketsPerAddress, transport_ws_handler
 from resolvers.caching import DocumentStore
 from resolvers.context import Context
 from resolvers.schema import Limits, build_schema
@@ -113,11 +113,12 @@ class GatewayGraphQL(GraphQL[Context, None]):
         front: Front | None = None,
         lean: bool = False,
     ) -> None:
-        # graphql-transport-ws only; the socket authenticates at connection_init (app/websocket.py).
+        # graphql-transport-ws only; the socket authenticates at connection_init
+        # (app/http/websocket.py).
         super().__init__(
             schema, graphql_ide="graphiql", subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,)
         )
-        self.sse: SseEndpoint | None = None  # graphql-sse streams (app/sse.py)
+        self.sse: SseEndpoint | None = None  # graphql-sse streams (app/http/sse.py)
         self._cursors = cursors
         self._request_timeout = request_timeout
         self._metrics = metrics
@@ -125,7 +126,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
         self._call_budget = call_budget
         self.front = front
         self.documents: DocumentStore | None = getattr(schema, "documents", None)
-        self.lean = lean  # the lean path for known documents (app/lean_path.py)
+        self.lean = lean  # the lean path for known documents (app/http/lean.py)
         # Whether Strawberry may answer a POST as a stream (multipart subscriptions); unsure
         # (its class attribute gone) counts as yes, so such requests keep going to the view.
         transports = getattr(self, "stream_transport_classes_by_protocol", None)
@@ -140,7 +141,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
                     await response(scope, receive, send)
                 except asyncio.CancelledError:
                     # uvicorn cuts streams still open when its shutdown grace ends
-                    # (app/serving.py): expected, not an application error to log.
+                    # (app/http/serving.py): expected, not an application error to log.
                     log.info("An event stream was cut by the server's shutdown.")
                 return
             if self.lean and scope["type"] == "http" and scope["method"] == "POST":
@@ -280,7 +281,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
     async def _prepare(
         self, request: Request, body: object, media_type: str
     ) -> Prepared | Response | None:
-        """The persisted document resolved and the cache asked (app/front.py), before running."""
+        """The persisted document resolved, the cache asked (app/http/front.py), before running."""
         if self.front is None or request.method not in ("GET", "POST"):
             return None
         try:

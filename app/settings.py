@@ -29,7 +29,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from app.core.errors import ConfigError
 from app.core.records import Provider
 from app.core.service_links import is_service_link
-from app.cors import ANY_ORIGIN, parse_origins
+from app.http.cors import ANY_ORIGIN, parse_origins
 from app.upstream.provider import ProviderSettings, is_set
 from app.upstream.registry import PROVIDERS
 
@@ -54,13 +54,13 @@ class Settings(BaseSettings):
     # had held it this long; shorter, the time was lost in the gateway, not upstream.
     breaker_slow_call: float = Field(default=2.0, gt=0, le=300)
     max_body_bytes: int = Field(default=256 * 1024, ge=1024, le=64 * 1024 * 1024)
-    # Transport limits (app/serving.py).
+    # Transport limits (app/http/serving.py).
     max_header_bytes: int = Field(default=32 * 1024, ge=1024, le=1024 * 1024)
     header_timeout: float = Field(default=10.0, gt=0, le=300)
     body_timeout: float = Field(default=10.0, gt=0, le=300)
     keepalive_timeout: float = Field(default=5.0, gt=0, le=300)
     max_connections: int = Field(default=1000, ge=1, le=100_000)
-    # WebSockets (app/serving.py, app/websocket.py): open sockets per process, below
+    # WebSockets (app/http/serving.py, app/http/websocket.py): open sockets per process, below
     # max_connections so plain requests always keep room (unset: half of it); per client
     # address; seconds until `connection_init`; the largest frame before it authenticates
     # (after, max_body_bytes).
@@ -77,13 +77,13 @@ class Settings(BaseSettings):
     # JSON object: provider -> claim holding the caller's user id there, e.g. {"<PROVIDER>": "sub"}.
     jwt_user_claims: Annotated[dict[Provider, str], NoDecode] = Field(default_factory=dict)
     allow_anonymous: bool = False
-    # Browser origins allowed by CORS (app/cors.py): comma-separated, or `*` for anonymous demos.
+    # Origins allowed by CORS (app/http/cors.py): comma-separated, or `*` for anonymous demos.
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     # OpenTelemetry spans per request and per upstream call (needs the `tracing` extra).
     tracing: bool = False
     # Shortcuts through graphql-core's and Strawberry's internals (resolvers/execution.py,
     # resolvers/plan.py, resolvers/caching.py) and past Strawberry's HTTP view
-    # (app/lean_path.py); false runs the libraries' own code paths only.
+    # (app/http/lean.py); false runs the libraries' own code paths only.
     fast_path: bool = True
     # Apollo Federation 2 subgraph mode: `_service` and `_entities` on /graphql (README).
     federation: bool = False
@@ -101,7 +101,7 @@ class Settings(BaseSettings):
     max_field_comparisons: int = Field(default=100_000, ge=1000, le=10_000_000)
     # Upstream calls one request may make, retries included (app/upstream/accounting.py).
     max_upstream_calls: int = Field(default=100, ge=1, le=100_000)
-    # Admission control (app/admission.py): GraphQL requests running at once per process; the
+    # Admission control (app/http/admission.py): GraphQL requests running at once per process; the
     # rest wait in a bounded queue for a bounded time. One caller alone may use every slot;
     # shares bind only while callers compete. Requests waiting on upstreams use no CPU, hence
     # 32; CPU-bound ones gain nothing from that many (bench/run --overload, one caller's heavy

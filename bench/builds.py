@@ -48,7 +48,7 @@ async def _samples(ready: dict[str, Any], requests: int, samples: int) -> list[f
     from app.main import client_session
     from app.observability.metrics import Metrics
     from app.observability.tracing import Tracing
-    from app.serving import tune_collector
+    from app.http.serving import tune_collector
     from app.settings import Settings
     from app.upstream.upstreams import Upstreams
     from bench.queries import GATEWAY_USER_QUERY

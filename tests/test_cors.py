@@ -1,4 +1,4 @@
-"""CORS (app/cors.py): preflights answered before authentication, origins exact, credentials
+"""CORS (app/http/cors.py): preflights answered before authentication, origins exact, credentials
 only for listed origins; `*` is for anonymous demos."""
 
 from __future__ import annotations

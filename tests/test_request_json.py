@@ -12,7 +12,7 @@ import pytest
 
 from app.core import ids
 from app.core.records import Provider
-from app.request_json import DuplicateKey, loads
+from app.http.request_json import DuplicateKey, loads
 from tests.http_calls import exchange
 from tests.live import LiveStack
 

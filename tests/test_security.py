@@ -22,9 +22,9 @@ from aiohttp import web
 from starlette.types import Message, Receive, Scope, Send
 
 import app.auth.jwt
-from app.auth.middleware import AuthMiddleware
 from app.core import ids
 from app.core.records import Provider
+from app.http.auth import AuthMiddleware
 from app.main import client_session
 from app.mocks import generate
 from app.mocks.privx import TOKEN_PATH

@@ -11,7 +11,7 @@ from __future__ import annotations
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.http import GRAPHQL_RESPONSE, JSON, negotiate
+from app.http.media import GRAPHQL_RESPONSE, JSON, negotiate
 
 _JSON = JSON.encode()
 _GRAPHQL_RESPONSE = GRAPHQL_RESPONSE.encode()

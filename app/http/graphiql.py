@@ -16,7 +16,7 @@ from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 NODE_MODULES = Path(__file__).resolve().parent / "graphiql" / "node_modules"
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 PREFIX = "/graphiql"
 
 # Served name -> (npm package, file in it): UMD builds, which a page loads without a bundler.
@@ -73,7 +73,7 @@ const filled = ([, value]) => !["", "bearer"].includes(String(value).trim().toLo
 const defines = (query, name) =>
   new RegExp(String.raw`\\b(query|mutation|subscription)\\s+$${name}\\b`).test(query ?? "");
 // Subscriptions go over graphql-sse (distinct connections): POST with Accept:
-// text/event-stream, each `next` event's data is one result (app/sse.py). GraphiQL shows an
+// text/event-stream, each `next` event's data is one result (app/http/sse.py). GraphiQL shows an
 // async iterable's results as they come, and returns it when the user stops the operation.
 const subscribes = (query) =>
   /(^|})\\s*subscription\\b/.test(String(query ?? "").replace(/#[^\\n]*/g, ""));
@@ -134,7 +134,7 @@ _MISSING = Template("""<!doctype html>
 <body>
 <h1>GraphiQL is not installed</h1>
 <p>The gateway serves GraphiQL from files installed from npm into
-<code>app/graphiql/node_modules</code>, and these are missing:</p>
+<code>app/http/graphiql/node_modules</code>, and these are missing:</p>
 <ul>$missing</ul>
 <p>Install them with <code>scripts/setup-graphiql</code> (part of <code>scripts/setup</code>;
 it needs Node.js and npm), then reload this page. No restart is needed.</p>

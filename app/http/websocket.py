@@ -9,7 +9,7 @@ go over HTTP, where admission control, the request deadline and the call budget 
 request. A `subscribe` may name its document by `documentId` or APQ hash, as over SSE.
 
 Until the caller is authenticated, frames are limited to GATEWAY_WEBSOCKET_INIT_MAX_BYTES (the
-protocol of app/serving.py enforces it); the process's WebSockets, and each client address's
+protocol of app/http/serving.py enforces it); the process's WebSockets, and each client address's
 (WebSocketsPerAddress), are bounded before the handshake.
 """
 
@@ -43,9 +43,9 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 
 from app.auth.authenticator import Authenticator, TwoCredentials, Unauthenticated
 from app.core.echo import clip_echoes
+from app.http.serving import FRAME_LIMIT
+from app.http.sse import operation_problem
 from app.live.caller import LiveCaller
-from app.serving import FRAME_LIMIT
-from app.sse import operation_problem
 from app.state.persisted import PersistedDocuments, Refused
 from resolvers.context import Context
 

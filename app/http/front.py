@@ -20,7 +20,7 @@ from starlette.responses import Response
 from strawberry.http import GraphQLRequestData
 
 from app.auth.principal import Principal
-from app.http import GRAPHQL_RESPONSE, error_response
+from app.http.media import GRAPHQL_RESPONSE, error_response
 from app.state.persisted import NOT_KEPT, PersistedDocuments, Refused
 from app.state.response_cache import ResponseCache, key_of, scope_of, tags_of
 from app.upstream.upstreams import Upstreams

@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse, Response
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
-EVENT_STREAM = "text/event-stream"  # graphql-sse (app/sse.py)
+EVENT_STREAM = "text/event-stream"  # graphql-sse (app/http/sse.py)
 # A subscription has no single answer: it runs only on a stream.
 SUBSCRIPTION_OVER_HTTP = (
     "A subscription cannot be answered as one JSON response: send it with "

@@ -23,7 +23,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from uvicorn.server import ServerState
 from websockets.server import ServerProtocol
 
-from app.http import JSON, negotiate
+from app.http.media import JSON, negotiate
 from app.settings import Settings
 
 # The collector's thresholds for a gateway process (Python's own: 700, 10, 10). A request
@@ -365,7 +365,7 @@ def _check_uvicorn() -> None:
         missing.append("websockets' ServerProtocol.max_message_size")
     if missing:
         raise RuntimeError(
-            f"uvicorn's protocols have no {', '.join(missing)}; app/serving.py cannot "
+            f"uvicorn's protocols have no {', '.join(missing)}; app/http/serving.py cannot "
             "enforce the transport limits with this uvicorn release."
         )
 

@@ -26,10 +26,10 @@ from starlette.types import Scope
 from strawberry.http import GraphQLRequestData
 from strawberry.types import ExecutionResult
 
-from app import request_json
 from app.auth.authenticator import Authenticator
 from app.auth.principal import Principal
-from app.http import EVENT_STREAM, error_response, prefers_event_stream
+from app.http import request_json
+from app.http.media import EVENT_STREAM, error_response, prefers_event_stream
 from app.live.caller import LiveCaller
 from app.state.persisted import PersistedDocuments, Refused
 from resolvers.context import Context

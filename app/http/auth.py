@@ -27,7 +27,7 @@ class AuthMiddleware:
             if scope["path"].rstrip("/") != self.path:
                 await send({"type": "websocket.close", "code": 1008})
                 return
-            # graphql-transport-ws authenticates at connection_init (app/websocket.py): a
+            # graphql-transport-ws authenticates at connection_init (app/http/websocket.py): a
             # browser cannot set headers on an upgrade, and nothing runs before that message.
             await self.app(scope, receive, send)
             return

@@ -29,8 +29,8 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.auth.principal import Principal
+from app.http.sse import is_event_stream
 from app.observability.metrics import Metrics
-from app.sse import is_event_stream
 
 RETRY_AFTER_SECONDS = 1
 

@@ -6,7 +6,7 @@ Starlette `Response`; under application/graphql-response+json the view's answer 
 and encoded once more. For the one request shape that dominates a gateway's traffic, a query
 or mutation posted as JSON whose document the document cache (resolvers/caching.py) already
 holds, validated and without errors, this module does the same work directly: one orjson
-decode, the persisted-document and response-cache front (app/front.py), the context the view
+decode, the persisted-document and response-cache front (app/http/front.py), the context the view
 would make, `schema.execute` (so parsing hits the cache, and the extensions, limits, logging,
 metrics and error masking are the ones every request gets), one orjson encode and two ASGI
 messages. The middleware in front of the view (CORS, body limit, headers, authentication, rate
@@ -14,7 +14,7 @@ limits, admission) is unchanged.
 
 Anything else is handed, with its body replayed, to the view: GET, GraphiQL, multipart, a
 stream asked for in Accept (when the view can stream over HTTP), a batch, APQ and `documentId`
-requests, a body the view would refuse (one naming a key twice too: app/request_json.py), and
+requests, a body the view would refuse (one naming a key twice too: app/http/request_json.py), and
 the first request of each document (which the view parses, validates and caches).
 So every error the lean path could meet before execution is written by the view, as before.
 `GATEWAY_FAST_PATH=false` turns the lean path off with the other shortcuts.
@@ -33,10 +33,10 @@ from starlette.types import Message, Receive, Scope, Send
 from strawberry.http import GraphQLRequestData, process_result
 from strawberry.types.graphql import OperationType as Operation
 
-from app import request_json
 from app.auth.principal import NOBODY
-from app.front import Prepared, refusal
-from app.http import GRAPHQL_RESPONSE, JSON, negotiate, request_error
+from app.http import request_json
+from app.http.front import Prepared, refusal
+from app.http.media import GRAPHQL_RESPONSE, JSON, negotiate, request_error
 from app.state.persisted import Refused
 from resolvers.caching import DocumentStore
 
