@@ -34,7 +34,7 @@ def _serve(args: argparse.Namespace) -> int:
     options = server_options(settings, host=args.host, port=args.port, log_level=args.log_level)
     if args.workers > 1:
         # Each worker process builds its own app from the same environment.
-        uvicorn.run("app.http.serving:worker_app", factory=True, workers=args.workers, **options)
+        uvicorn.run("app.main:worker_app", factory=True, workers=args.workers, **options)
         return 0
     tune_collector()
     uvicorn.run(app, **options)

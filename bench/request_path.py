@@ -31,7 +31,8 @@ from starlette.datastructures import Headers
 from starlette.routing import Route
 
 from app.auth import ANONYMOUS
-from app.main import GatewayGraphQL, create_app
+from app.http.view import GatewayGraphQL
+from app.main import create_app
 from app.mocks import MockUpstreams, generate
 from app.settings import Settings
 from bench.execution import _user_variables

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from starlette.routing import Route
 
-from app.main import GatewayGraphQL
+from app.http.view import GatewayGraphQL
 from tests.http_calls import exchange
 from tests.live import LiveStack
 

@@ -3,7 +3,7 @@
 Before: a persisted document's id or APQ hash becomes its text (app/state/persisted.py), and the
 response cache is asked for a stored answer (app/state/response_cache.py), both on the request as
 Strawberry parsed it, after the view's Accept negotiation. After: a complete answer to a query
-is stored. GatewayGraphQL (app/main.py) calls these; the request data travels to its
+is stored. GatewayGraphQL (app/http/view.py) calls these; the request data travels to its
 `parse_http_body` through `RESOLVED`, so the body is parsed once.
 """
 

@@ -41,7 +41,7 @@ from app.state.persisted import Refused
 from resolvers.caching import DocumentStore
 
 if TYPE_CHECKING:
-    from app.main import GatewayGraphQL
+    from app.http.view import GatewayGraphQL
 
 _RUNS = (OperationType.QUERY, OperationType.MUTATION)
 _ALLOWED = (Operation.QUERY, Operation.MUTATION)  # the same two, as Strawberry names them

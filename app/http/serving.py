@@ -432,11 +432,3 @@ def tune_collector() -> None:
     embeds `create_app` under its own server keeps its own collector settings.
     """
     gc.set_threshold(*GC_THRESHOLDS)
-
-
-def worker_app() -> ASGIApp:
-    """The app of one `serve --workers N` worker process, with the collector tuned."""
-    from app.main import create_app
-
-    tune_collector()
-    return create_app()

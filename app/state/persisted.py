@@ -55,7 +55,8 @@ _MAX_LOCAL_CALLERS = 1024
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 # Why this request's APQ registration was not kept (None: kept, or nothing to register), for
-# the answer's `extensions.persistedQuery` (app/main.py); the response cache skips such answers.
+# the answer's `extensions.persistedQuery` (app/http/view.py); the response cache skips such
+# answers.
 NOT_KEPT: ContextVar[dict[str, object] | None] = ContextVar("apq_not_kept", default=None)
 
 # One atomic registration in Redis. KEYS: the document, INDEX_KEY, the caller's counter.
