@@ -81,8 +81,8 @@ class Settings(BaseSettings):
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     # OpenTelemetry spans per request and per upstream call (needs the `tracing` extra).
     tracing: bool = False
-    # Shortcuts through graphql-core's and Strawberry's internals (resolvers/execution.py,
-    # resolvers/plan.py, resolvers/caching.py) and past Strawberry's HTTP view
+    # Shortcuts through graphql-core's and Strawberry's internals (resolvers/engine/execution.py,
+    # resolvers/engine/plan.py, resolvers/engine/caching.py) and past Strawberry's HTTP view
     # (app/http/lean.py); false runs the libraries' own code paths only.
     fast_path: bool = True
     # Apollo Federation 2 subgraph mode: `_service` and `_entities` on /graphql (README).
@@ -93,7 +93,7 @@ class Settings(BaseSettings):
     max_aliases: int = Field(default=30, ge=0, le=1000)
     max_tokens: int = Field(default=5000, ge=100, le=1_000_000)
     max_cost: int = Field(default=50_000, ge=1, le=100_000_000)
-    # Checked in linear time before validation (resolvers/document_limits.py).
+    # Checked in linear time before validation (resolvers/engine/document_limits.py).
     max_fields: int = Field(default=1000, ge=10, le=1_000_000)
     max_selections: int = Field(default=200, ge=10, le=100_000)
     max_spreads: int = Field(default=200, ge=0, le=100_000)

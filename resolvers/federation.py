@@ -28,10 +28,10 @@ from strawberry.types.base import StrawberryObjectDefinition, get_object_definit
 from app.core import ids
 from app.core.errors import BadUserInput
 from app.core.records import UserRecord
-from resolvers.context import Info
-from resolvers.enums import Provider
 from resolvers.schema import GatewaySchema
-from resolvers.sessions import Session, SessionUser, resolve_session
+from resolvers.types.context import Info
+from resolvers.types.enums import Provider
+from resolvers.types.sessions import Session, SessionUser, resolve_session
 
 __all__ = ["ENTITY_KEYS", "FederatedSchema", "build_federated", "resolve_entity"]
 

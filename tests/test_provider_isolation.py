@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ALLOWED = {
     Path("app/upstream/registry.py"),
     Path("app/core/records.py"),
-    Path("resolvers/extras.py"),
+    Path("resolvers/types/extras.py"),
 }
 
 

@@ -24,7 +24,7 @@ from app.http.media import GRAPHQL_RESPONSE, error_response
 from app.state.persisted import NOT_KEPT, PersistedDocuments, Refused
 from app.state.response_cache import ResponseCache, key_of, scope_of, tags_of
 from app.upstream.upstreams import Upstreams
-from resolvers.caching import DocumentStore
+from resolvers.engine.caching import DocumentStore
 
 # The request data resolved here, for GatewayGraphQL.parse_http_body (None: parse as usual).
 RESOLVED: ContextVar[GraphQLRequestData | None] = ContextVar("resolved_request", default=None)

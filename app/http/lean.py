@@ -4,7 +4,7 @@ Strawberry's view makes a Starlette `Request`, a sub-response, a request adapter
 body through its adapter (twice, with the persisted-document front), then wraps the answer in a
 Starlette `Response`; under application/graphql-response+json the view's answer was decoded
 and encoded once more. For the one request shape that dominates a gateway's traffic, a query
-or mutation posted as JSON whose document the document cache (resolvers/caching.py) already
+or mutation posted as JSON whose document the document cache (resolvers/engine/caching.py) already
 holds, validated and without errors, this module does the same work directly: one orjson
 decode, the persisted-document and response-cache front (app/http/front.py), the context the view
 would make, `schema.execute` (so parsing hits the cache, and the extensions, limits, logging,
@@ -38,7 +38,7 @@ from app.http import request_json
 from app.http.front import Prepared, refusal
 from app.http.media import GRAPHQL_RESPONSE, JSON, negotiate, request_error
 from app.state.persisted import Refused
-from resolvers.caching import DocumentStore
+from resolvers.engine.caching import DocumentStore
 
 if TYPE_CHECKING:
     from app.http.view import GatewayGraphQL

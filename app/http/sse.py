@@ -32,7 +32,7 @@ from app.http import request_json
 from app.http.media import EVENT_STREAM, error_response, prefers_event_stream
 from app.live.caller import LiveCaller
 from app.state.persisted import PersistedDocuments, Refused
-from resolvers.context import Context
+from resolvers.types.context import Context
 
 _DONE = object()
 

@@ -48,11 +48,11 @@ from app.state.persisted import NOT_KEPT, Refused
 from app.upstream import accounting, deadline
 from app.upstream.credentials import CALLER_HEADERS
 from app.upstream.upstreams import Upstreams
-from resolvers.caching import DocumentStore
-from resolvers.context import Context
+from resolvers.engine.caching import DocumentStore
+from resolvers.types.context import Context
 
 log = logging.getLogger("session_gateway")
-# The per-operation log line of resolvers/observability.py, also written for cache hits.
+# The per-operation log line of resolvers/engine/request_log.py, also written for cache hits.
 _requests_log = logging.getLogger("session_gateway.requests")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")

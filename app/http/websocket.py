@@ -47,7 +47,7 @@ from app.http.serving import FRAME_LIMIT
 from app.http.sse import operation_problem
 from app.live.caller import LiveCaller
 from app.state.persisted import PersistedDocuments, Refused
-from resolvers.context import Context
+from resolvers.types.context import Context
 
 log = logging.getLogger("session_gateway.websocket")
 

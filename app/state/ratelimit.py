@@ -7,8 +7,8 @@ in Redis when GATEWAY_REDIS_URL is set (every replica counts against the same to
 this process. Over either, the request is answered at once with 429, Retry-After and
 RATE_LIMITED.
 
-The request is counted before it runs. Its cost is only known once resolvers/cost.py has priced
-the document (before validation, with the variables), so the charge happens after the answer;
+The request is counted before it runs. Its cost is only known once resolvers/engine/cost.py has
+priced the document (before validation, with the variables), so the charge happens after the answer;
 a caller whose budget is spent is refused from the next request on. A cache hit costs nothing.
 
 If Redis is unreachable, GATEWAY_RATE_LIMIT_FAIL_OPEN decides: let requests through unlimited
@@ -36,7 +36,7 @@ from app.auth.principal import Principal
 from app.core.errors import ConfigError
 from app.observability.metrics import Metrics
 from app.state.shared import ERRORS, Shared, is_full
-from resolvers.cost import PRICED
+from resolvers.engine.cost import PRICED
 
 KEY_PREFIX = "gateway:limits"
 _FAILURES: tuple[type[Exception], ...] = (StorageError, *ERRORS)

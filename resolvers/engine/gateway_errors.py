@@ -17,7 +17,7 @@ MASKED_MESSAGE = "Unexpected error."
 MAX_VALIDATION_ERRORS = 100  # graphql-core's validate() stops after this many
 TOO_MANY = f"More than {MAX_VALIDATION_ERRORS} validation errors; fix the first ones and retry."
 # validate() ends with this bare message when it gives up; the client gets the reason. (Its
-# other "Validation aborted." causes are refused before validation: resolvers/caching.py.)
+# other "Validation aborted." causes are refused before validation: resolvers/engine/caching.py.)
 _ABORTED = {"Too many validation errors, error limit reached. Validation aborted.": TOO_MANY}
 
 

@@ -15,7 +15,7 @@ from app.listing.paginate import PageEdge, count, paginate
 from app.listing.streams import Stream
 from app.upstream.fanout import fingerprint, plan_streams
 from app.upstream.provider import CHILDREN, PARENT
-from resolvers.agent import (
+from resolvers.types.agent import (
     Authorization,
     AuthorizationConnection,
     Factors,
@@ -23,18 +23,18 @@ from resolvers.agent import (
     UserAgent,
     authorization_connection,
 )
-from resolvers.context import Info
-from resolvers.enums import Provider, SessionStatus
-from resolvers.extras import SessionExtras, extras_from_record
-from resolvers.filters import (
+from resolvers.types.context import Info
+from resolvers.types.enums import Provider, SessionStatus
+from resolvers.types.extras import SessionExtras, extras_from_record
+from resolvers.types.filters import (
     SessionFilterInput,
     SessionOrder,
     UserSessionFilterInput,
     to_filter,
     to_user_filter,
 )
-from resolvers.node import Node
-from resolvers.pagination import DEFAULT_PAGE_SIZE, PageArgs, PageInfo, page_args
+from resolvers.types.node import Node
+from resolvers.types.pagination import DEFAULT_PAGE_SIZE, PageArgs, PageInfo, page_args
 
 
 @strawberry.type(description="The user a session belongs to, as its provider knows them.")

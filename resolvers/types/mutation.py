@@ -13,8 +13,8 @@ from app.core.errors import Forbidden
 from app.core.records import RevokeOutcome, SessionRecord, UserRecord
 from app.upstream.provider import ENDED
 from app.upstream.revoke import ended_as, revoke_session, revoke_user_sessions
-from resolvers.context import Info
-from resolvers.sessions import Session
+from resolvers.types.context import Info
+from resolvers.types.sessions import Session
 
 
 @strawberry.type(description="The session was ended.")

@@ -14,10 +14,10 @@ from app.core.errors import BadUserInput, GatewayError
 from app.live.caller import LiveCaller
 from app.live.events import LiveProblem, SessionChange
 from app.live.hub import Subscription as Subscription_
-from resolvers.context import Info
-from resolvers.enums import Provider
-from resolvers.filters import SessionFilterInput, to_filter
-from resolvers.sessions import Session
+from resolvers.types.context import Info
+from resolvers.types.enums import Provider
+from resolvers.types.filters import SessionFilterInput, to_filter
+from resolvers.types.sessions import Session
 
 
 @strawberry.enum(description="What happened to a session.")

@@ -1,6 +1,6 @@
 """Checks that the graphql-core and Strawberry internals the fast paths use are as expected.
 
-The short path (resolvers/execution.py) reaches into private parts of both libraries. It is
+The short path (resolvers/engine/execution.py) reaches into private parts of both libraries. It is
 built only after these checks pass; otherwise it logs one warning and the stock executor takes
 over.
 """

@@ -5,8 +5,8 @@ from __future__ import annotations
 import strawberry
 
 from app.upstream.registry import PROVIDERS
-from resolvers.context import Info
-from resolvers.enums import CircuitState, Health, Provider
+from resolvers.types.context import Info
+from resolvers.types.enums import CircuitState, Health, Provider
 
 _NAMES = {kind.provider: kind.title for kind in PROVIDERS}
 

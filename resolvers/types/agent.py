@@ -19,8 +19,8 @@ from app.core.records import (
     UserAgentRecord,
 )
 from app.core.useragent import ParsedAgent, parse_agent
-from resolvers.enums import AuthorizationKind, DeviceType
-from resolvers.pagination import MAX_PAGE_SIZE, PageInfo
+from resolvers.types.enums import AuthorizationKind, DeviceType
+from resolvers.types.pagination import MAX_PAGE_SIZE, PageInfo
 
 
 @strawberry.type(

@@ -18,8 +18,8 @@ from graphql.validation.validate import ValidationAbortedError
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
-from resolvers.cost import Prices
-from resolvers.document_limits import CODE, DocumentLimits, check_document
+from resolvers.engine.cost import Prices
+from resolvers.engine.document_limits import CODE, DocumentLimits, check_document
 
 AMBIGUOUS = "Must provide operation name if query contains multiple operations."
 # Whether the request named its operation. Strawberry's ExecutionContext keeps only the name it

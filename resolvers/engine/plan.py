@@ -5,10 +5,11 @@ field definition, a resolve-info object, the resolver through Strawberry's wrapp
 completion by a chain of type tests. For a document seen before, the work per field can be
 decided once. The first time a selection set of an object type is collected, it is compiled
 into a `Plan`: one step per response key, each a closure that knows its field's reader (the
-short path's, resolvers/execution.py), its type, whether it is non-null and, for leaves, how
+short path's, resolvers/engine/execution.py), its type, whether it is non-null and, for leaves, how
 to coerce. Plans are kept, by the identity of the collected field nodes (so by document and by
 the outcome of `@include`/`@skip`), for later requests with the same parsed document (the
-document cache, resolvers/caching.py, hands out the same one), and dropped with that document.
+document cache, resolvers/engine/caching.py, hands out the same one), and dropped with that
+document.
 
 A step runs the ordinary way (graphql-core's `execute_field`) where the plan cannot stand in
 for it: arguments, a resolver that is async or takes `info`, abstract types, nested lists,
@@ -45,8 +46,8 @@ from graphql.execution.collect_fields import FieldDetails, FieldDetailsList, Fra
 from graphql.language import FragmentSpreadNode, InlineFragmentNode, SelectionSetNode
 from graphql.pyutils import Path
 
-from resolvers.execution import ShortPathExecutor, _is_type, _reader, short_path_executor
-from resolvers.internals import annotation_problems, checked, signature_problems, warn_once
+from resolvers.engine.execution import ShortPathExecutor, _is_type, _reader, short_path_executor
+from resolvers.engine.internals import annotation_problems, checked, signature_problems, warn_once
 
 try:  # Not public API: if it moves, `_problems` says so and plans stay off.
     from graphql.pyutils import gather_with_cancel
@@ -99,7 +100,7 @@ def compiled_executor(schema: strawberry.Schema) -> type[Executor[Any]] | None:
     problems = checked(_problems)
     if problems:
         warn_once(
-            "Compiled plans (resolvers/plan.py)",
+            "Compiled plans (resolvers/engine/plan.py)",
             problems,
             "fields take the short path or graphql-core's",
         )

@@ -15,7 +15,7 @@ from app.listing.cursor import CursorCodec
 from app.observability.metrics import Metrics
 from app.observability.tracing import Tracing
 from app.upstream.upstreams import Upstreams
-from resolvers.loaders import Loaders
+from resolvers.types.loaders import Loaders
 
 if TYPE_CHECKING:
     from app.live.caller import LiveCaller

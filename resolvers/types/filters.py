@@ -10,8 +10,8 @@ import strawberry
 from app.core import ids
 from app.core.errors import BadUserInput
 from app.listing.filter import SessionFilter, TimeRange, parse_network
-from resolvers.enums import Provider, SessionStatus, describe_values
-from resolvers.inputs import compile_inputs
+from resolvers.engine.inputs import compile_inputs
+from resolvers.types.enums import Provider, SessionStatus, describe_values
 
 MAX_IDS = 100
 
@@ -177,7 +177,7 @@ def to_user_filter(
     return to_filter(general)
 
 
-# Built by converters decided once (resolvers/inputs.py).
+# Built by converters decided once (resolvers/engine/inputs.py).
 COMPILED_INPUTS = (
     SessionOrder,
     DateTimeRange,

@@ -1,7 +1,7 @@
 """Prices: refuses operations whose estimated cost, or upstream calls, exceed a ceiling.
 
-Checked by resolvers/caching.py after the shape limits and before validation, so an over-priced
-document costs no validation.
+Checked by resolvers/engine/caching.py after the shape limits and before validation, so an
+over-priced document costs no validation.
 
 Cost: every selected field costs 1 per object it is selected on; a paginated field multiplies
 its subtree by its page size (`first`/`last`, or the default), and `children` by an estimate.
@@ -45,7 +45,7 @@ from graphql import (
     VariableNode,
 )
 
-from resolvers.pagination import DEFAULT_PAGE_SIZE
+from resolvers.types.pagination import DEFAULT_PAGE_SIZE
 
 PAGINATED = {"sessions", "authorizations"}
 CHILDREN_ESTIMATE = 5

@@ -41,7 +41,7 @@ from graphql import (
 from graphql.pyutils import Path
 from strawberry.types import get_object_definition
 
-from resolvers.internals import annotation_problems, checked, signature_problems, warn_once
+from resolvers.engine.internals import annotation_problems, checked, signature_problems, warn_once
 
 try:  # Not public API: if these move, `_problems` says so and the short path stays off.
     from graphql.execution.collect_fields import FieldDetailsList
@@ -105,7 +105,7 @@ def short_path_executor(schema: strawberry.Schema) -> type[Executor[Any]] | None
     problems = checked(lambda: _problems(schema, base))
     if problems:
         warn_once(
-            "The short path for plain fields (resolvers/execution.py)",
+            "The short path for plain fields (resolvers/engine/execution.py)",
             problems,
             "every field takes Strawberry's ordinary path",
         )
