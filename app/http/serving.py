@@ -31,7 +31,7 @@ from app.settings import Settings
 # so at 700 net allocations a young collection ran about every other request and walked all
 # of them, and the older generations followed. Refcounting frees nearly everything a request
 # leaves; the few cycles it leaves (about 130 objects) now wait longer for a collection.
-# bench/collector.py (docs/performance.md, "Issue 16, third round"): collections took 0.32 ms
+# bench/collector.py (docs/performance.md): collections took 0.32 ms
 # of CPU per request at concurrency 32, and take 0.09 ms at 20,000 as at 50,000, where a young
 # collection pauses about 11 ms instead of 29.
 GC_THRESHOLDS = (20_000, 10, 10)

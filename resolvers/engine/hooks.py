@@ -4,7 +4,7 @@ Strawberry's runner rebuilds each stage's context manager for every request: for
 and every extension it looks the hook up, asks `inspect` what kind of function it is, wraps it
 with `contextlib.contextmanager` (copying the function's metadata each time) and enters it
 through an exit stack, about 25 µs per request for the gateway's three extensions
-(docs/performance.md, "Issue 16, fifth round"). Here the
+(docs/performance.md). Here the
 lookup and the wrapping happen once per extension class; a request only makes each hook's
 generator context manager, and a stage with one hook enters it directly. The order (the
 extensions' order on entry, the reverse on exit) and exception handling are contextlib's, as

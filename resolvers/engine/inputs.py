@@ -1,4 +1,4 @@
-"""Input objects built by converters decided once (Strawberry's `from_input` hook; issue 16).
+"""Input objects built by converters decided once (Strawberry's `from_input` hook).
 
 Strawberry turns an argument's input value into its input classes by walking the type anew on
 every request: `sessions(filter: {users: [...]})` with four users is about forty calls of

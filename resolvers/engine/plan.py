@@ -1,4 +1,4 @@
-"""Compiled plans: a known document's selection sets run as prebuilt steps (issue 16).
+"""Compiled plans: a known document's selection sets run as prebuilt steps.
 
 graphql-core executes every field of every object the same way: a `Path`, a lookup of the
 field definition, a resolve-info object, the resolver through Strawberry's wrapper, then value
