@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -26,12 +26,11 @@ from app.core.records import (
     SessionStatus,
     UserRecord,
 )
+from app.listing.filter import SessionFilter
+from app.listing.streams import Stream
+from app.listing.users import find_users
 from app.upstream.credentials import Credential, Forwarded
 from app.upstream.endpoint import Endpoint
-
-if TYPE_CHECKING:  # the listing package imports records from this package
-    from app.listing.filter import SessionFilter
-    from app.listing.streams import Stream
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -178,9 +177,6 @@ class SessionProvider(abc.ABC):
     async def users(self, native_ids: Sequence[str], scope: RequestScope) -> dict[str, UserRecord]:
         """Those of `native_ids` that have a session here: one lookup for one user, else one
         walk of the unfiltered listing (no upstream looks up several users in one call)."""
-        from app.listing.filter import SessionFilter
-        from app.listing.users import find_users
-
         wanted = list(dict.fromkeys(native_ids))
         if len(wanted) == 1:
             user = await self.user(wanted[0], scope)
