@@ -12,10 +12,10 @@ from collections.abc import Sequence
 
 import uvicorn
 
-from app import logs
-from app.cors import ANY_ORIGIN
-from app.errors import ConfigError
-from app.serving import server_config, server_options, tune_collector
+from app.core.errors import ConfigError
+from app.http.cors import ANY_ORIGIN
+from app.http.serving import server_config, server_options, tune_collector
+from app.observability import logs
 from app.settings import Settings
 
 
@@ -34,7 +34,7 @@ def _serve(args: argparse.Namespace) -> int:
     options = server_options(settings, host=args.host, port=args.port, log_level=args.log_level)
     if args.workers > 1:
         # Each worker process builds its own app from the same environment.
-        uvicorn.run("app.serving:worker_app", factory=True, workers=args.workers, **options)
+        uvicorn.run("app.main:worker_app", factory=True, workers=args.workers, **options)
         return 0
     tune_collector()
     uvicorn.run(app, **options)
@@ -126,7 +126,7 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 def _export_schema(args: argparse.Namespace) -> int:
-    from app.possible_types import possible_types
+    from app.core.possible_types import possible_types
     from resolvers.schema import Limits, build_schema, schema
 
     if args.possible_types:

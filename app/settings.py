@@ -3,7 +3,7 @@
 The gateway's own settings are fields here; each provider's (`GATEWAY_<NAME>_*`) are its
 ProviderSettings model, declared in its module and found through the registry. A GATEWAY_*
 variable that is neither stops start-up, naming the closest known variable, unless it is one
-Kubernetes injects for a Service named `gateway…` (app/service_links.py).
+Kubernetes injects for a Service named `gateway…` (app/core/service_links.py).
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from app.cors import ANY_ORIGIN, parse_origins
-from app.errors import ConfigError
-from app.service_links import is_service_link
+from app.core.errors import ConfigError
+from app.core.records import Provider
+from app.core.service_links import is_service_link
+from app.http.cors import ANY_ORIGIN, parse_origins
 from app.upstream.provider import ProviderSettings, is_set
-from app.upstream.records import Provider
 from app.upstream.registry import PROVIDERS
 
 
@@ -54,13 +54,13 @@ class Settings(BaseSettings):
     # had held it this long; shorter, the time was lost in the gateway, not upstream.
     breaker_slow_call: float = Field(default=2.0, gt=0, le=300)
     max_body_bytes: int = Field(default=256 * 1024, ge=1024, le=64 * 1024 * 1024)
-    # Transport limits (app/serving.py).
+    # Transport limits (app/http/serving.py).
     max_header_bytes: int = Field(default=32 * 1024, ge=1024, le=1024 * 1024)
     header_timeout: float = Field(default=10.0, gt=0, le=300)
     body_timeout: float = Field(default=10.0, gt=0, le=300)
     keepalive_timeout: float = Field(default=5.0, gt=0, le=300)
     max_connections: int = Field(default=1000, ge=1, le=100_000)
-    # WebSockets (app/serving.py, app/websocket.py): open sockets per process, below
+    # WebSockets (app/http/serving.py, app/http/websocket.py): open sockets per process, below
     # max_connections so plain requests always keep room (unset: half of it); per client
     # address; seconds until `connection_init`; the largest frame before it authenticates
     # (after, max_body_bytes).
@@ -77,13 +77,13 @@ class Settings(BaseSettings):
     # JSON object: provider -> claim holding the caller's user id there, e.g. {"<PROVIDER>": "sub"}.
     jwt_user_claims: Annotated[dict[Provider, str], NoDecode] = Field(default_factory=dict)
     allow_anonymous: bool = False
-    # Browser origins allowed by CORS (app/cors.py): comma-separated, or `*` for anonymous demos.
+    # Origins allowed by CORS (app/http/cors.py): comma-separated, or `*` for anonymous demos.
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     # OpenTelemetry spans per request and per upstream call (needs the `tracing` extra).
     tracing: bool = False
-    # Shortcuts through graphql-core's and Strawberry's internals (resolvers/execution.py,
-    # resolvers/plan.py, resolvers/caching.py) and past Strawberry's HTTP view
-    # (app/lean_path.py); false runs the libraries' own code paths only.
+    # Shortcuts through graphql-core's and Strawberry's internals (resolvers/engine/execution.py,
+    # resolvers/engine/plan.py, resolvers/engine/caching.py) and past Strawberry's HTTP view
+    # (app/http/lean.py); false runs the libraries' own code paths only.
     fast_path: bool = True
     # Apollo Federation 2 subgraph mode: `_service` and `_entities` on /graphql (README).
     federation: bool = False
@@ -93,7 +93,7 @@ class Settings(BaseSettings):
     max_aliases: int = Field(default=30, ge=0, le=1000)
     max_tokens: int = Field(default=5000, ge=100, le=1_000_000)
     max_cost: int = Field(default=50_000, ge=1, le=100_000_000)
-    # Checked in linear time before validation (resolvers/document_limits.py).
+    # Checked in linear time before validation (resolvers/engine/document_limits.py).
     max_fields: int = Field(default=1000, ge=10, le=1_000_000)
     max_selections: int = Field(default=200, ge=10, le=100_000)
     max_spreads: int = Field(default=200, ge=0, le=100_000)
@@ -101,7 +101,7 @@ class Settings(BaseSettings):
     max_field_comparisons: int = Field(default=100_000, ge=1000, le=10_000_000)
     # Upstream calls one request may make, retries included (app/upstream/accounting.py).
     max_upstream_calls: int = Field(default=100, ge=1, le=100_000)
-    # Admission control (app/admission.py): GraphQL requests running at once per process; the
+    # Admission control (app/http/admission.py): GraphQL requests running at once per process; the
     # rest wait in a bounded queue for a bounded time. One caller alone may use every slot;
     # shares bind only while callers compete. Requests waiting on upstreams use no CPU, hence
     # 32; CPU-bound ones gain nothing from that many (bench/run --overload, one caller's heavy
@@ -114,17 +114,17 @@ class Settings(BaseSettings):
     admission_queue: int = Field(default=128, ge=0, le=100_000)  # requests waiting, all callers
     # Seconds a request may wait for a slot: well under the request deadline, which starts after.
     admission_wait: float = Field(default=2.0, gt=0, le=60)
-    # Shared state for replicas (app/shared.py); unset, each feature keeps it in the process.
+    # Shared state for replicas (app/state/shared.py); unset, each feature keeps it in the process.
     redis_url: SecretStr | None = None
     # Connect and command timeout of every Redis call: what a dead Redis can cost a request.
     redis_timeout: float = Field(default=0.25, gt=0, le=10)
-    # Per-caller limits per window (app/ratelimit.py), e.g. 600/minute; unset: none.
+    # Per-caller limits per window (app/state/ratelimit.py), e.g. 600/minute; unset: none.
     rate_limit: str | None = None
     cost_budget: str | None = None
     rate_limit_fail_open: bool = True
-    # Response cache (app/response_cache.py): seconds an answer is kept; unset: off.
+    # Response cache (app/state/response_cache.py): seconds an answer is kept; unset: off.
     response_cache_ttl: float | None = Field(default=None, gt=0, le=86_400)
-    # Trusted documents and APQ (app/persisted.py).
+    # Trusted documents and APQ (app/state/persisted.py).
     persisted_documents: str | None = None
     persisted_documents_mode: Literal["off", "allow", "require"] = "allow"
     apq_max_bytes: int = Field(default=16 * 1024, ge=256, le=1024 * 1024)

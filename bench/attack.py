@@ -79,7 +79,7 @@ BYSTANDER_PROVIDER = "ZITADEL"
 GENEROUS_RATE_LIMIT = "100000/minute"
 DEFAULT_POLL_INTERVAL = 5.0  # GATEWAY_POLL_INTERVAL's default
 DEFAULT_POLL_GRACE = 30.0  # GATEWAY_POLL_GRACE's
-APQ_PREFIX = "gateway:apq:"  # app/persisted.py's keys
+APQ_PREFIX = "gateway:apq:"  # app/state/persisted.py's keys
 WATCH = (
     "subscription Watch($filter: SessionFilterInput) "
     "{ sessionEvents(filter: $filter) { kind sessionId } }"

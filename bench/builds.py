@@ -44,16 +44,16 @@ async def _samples(ready: dict[str, Any], requests: int, samples: int) -> list[f
     """In a build's process: CPU ms per request of `samples` runs of `requests` requests."""
     import gc
 
+    from app.http.serving import tune_collector
     from app.listing.cursor import CursorCodec
     from app.main import client_session
-    from app.metrics import Metrics
-    from app.serving import tune_collector
+    from app.observability.metrics import Metrics
+    from app.observability.tracing import Tracing
     from app.settings import Settings
-    from app.tracing import Tracing
     from app.upstream.upstreams import Upstreams
     from bench.queries import GATEWAY_USER_QUERY
-    from resolvers.context import Context
     from resolvers.schema import Limits, build_schema
+    from resolvers.types.context import Context
 
     tune_collector()
     env = {**ready["env"], "GATEWAY_CURSOR_SECRET": "bench", "GATEWAY_ALLOW_ANONYMOUS": "true"}

@@ -29,7 +29,7 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.upstream._http import Endpoint
+from app.upstream.endpoint import Endpoint
 
 IN_FLIGHT = 16
 

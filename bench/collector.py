@@ -31,17 +31,17 @@ from harness import ROOT, VENV, Bench  # noqa: E402
 from procs import Proc, free_port, start, wait_http  # noqa: E402
 
 SETTINGS: dict[str, tuple[int, ...] | None] = {"python": (700, 10, 10), "gateway": None}
-# None: app/serving.py's GC_THRESHOLDS; `--also 10000,10,10` adds a setting to compare
+# None: app/http/serving.py's GC_THRESHOLDS; `--also 10000,10,10` adds a setting to compare
 
 
 def _serve(thresholds: str, stats: str, argv: list[str]) -> int:
     """Run `session-gateway` with `argv`, timing collections; SIGUSR1 writes them to `stats`."""
     sys.path.insert(0, str(ROOT))
-    import app.serving
+    import app.http.serving
     from app.cli import main
 
     if thresholds != "gateway":
-        app.serving.GC_THRESHOLDS = tuple(int(t) for t in thresholds.split(","))
+        app.http.serving.GC_THRESHOLDS = tuple(int(t) for t in thresholds.split(","))
     counts, spent, began = [0, 0, 0], [0, 0, 0], [0]
 
     def timed(phase: str, info: dict[str, Any]) -> None:

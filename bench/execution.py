@@ -4,7 +4,7 @@ In one process: the mock upstreams (no added latency), the gateway's upstream cl
 schema, and `schema.execute` called in a loop, so the document is parsed and validated once and
 every later request is execution only (upstream calls included, on the same event loop). The
 modes take turns in rounds; the figure is the median round, in CPU ms per request.
-"on" is the gateway's default (compiled plans over the short path, resolvers/plan.py), "short"
+"on" is the gateway's default (compiled plans over the short path, resolvers/engine/plan.py), "short"
 the short path alone, "off" Strawberry's own executor (GATEWAY_FAST_PATH=false).
 Run as `.venv/bin/python bench/execution.py [--requests 200] [--rounds 5]`.
 """
@@ -27,15 +27,15 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from app.listing.cursor import CursorCodec
 from app.main import client_session
-from app.metrics import Metrics
 from app.mocks import MockUpstreams, generate
+from app.observability.metrics import Metrics
+from app.observability.tracing import Tracing
 from app.settings import Settings
-from app.tracing import Tracing
 from app.upstream.upstreams import Upstreams
 from bench.queries import FULL_PAGE_QUERY, GATEWAY_USER_QUERY
-from resolvers.context import Context
-from resolvers.execution import short_path_executor
+from resolvers.engine.execution import short_path_executor
 from resolvers.schema import Limits, build_schema
+from resolvers.types.context import Context
 
 
 def _user_variables(data: Any) -> dict[str, Any]:

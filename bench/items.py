@@ -1,7 +1,7 @@
 """Micro-benchmark: single items of the per-user request, each with and without its shortcut.
 
 - `filter` conversion: Strawberry's `convert_arguments` of the per-user query's arguments
-  (a `filter` of four users), with the compiled converters of resolvers/inputs.py and with
+  (a `filter` of four users), with the compiled converters of resolvers/engine/inputs.py and with
   Strawberry's own walk (the `from_input` hooks taken off for the measurement);
 - the cursor fingerprint of that filter: kept (a lookup of the filter) and computed (JSON and
   SHA-256).
@@ -23,12 +23,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from strawberry.types.arguments import convert_arguments
 from strawberry.types.base import get_object_definition
 
+from app.core.records import Provider
 from app.listing import filter as filters
 from app.listing.filter import SessionFilter
-from app.upstream.records import Provider
-from resolvers.filters import COMPILED_INPUTS
-from resolvers.inputs import strawberrys_own
+from resolvers.engine.inputs import strawberrys_own
 from resolvers.schema import Query, schema
+from resolvers.types.filters import COMPILED_INPUTS
 
 USERS = [
     (Provider.PRIVX, "8f0c1f4e-2b9e-4b8e-9d5c-0f1e2d3c4b5a"),

@@ -21,7 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app import ids
+from app.core import ids
 from app.mocks import generate
 from app.mocks._time import wcf_date
 from app.mocks.prefactor import pagination

@@ -1,4 +1,4 @@
-"""What a rate-limit check costs per request: app/ratelimit.py against redis-server on loopback
+"""What a rate-limit check costs per request: app/state/ratelimit.py against redis-server on loopback
 (and in memory), one caller, sequential, so each figure is one request's added latency.
 
     PYTHONPATH=. .venv/bin/python bench/ratelimit.py [--checks 2000]
@@ -20,8 +20,8 @@ from collections.abc import Awaitable, Callable
 import redis
 
 from app.auth.principal import Principal
-from app.ratelimit import RateLimiter, parse_limit
-from app.shared import Shared
+from app.state.ratelimit import RateLimiter, parse_limit
+from app.state.shared import Shared
 
 
 def _free_port() -> int:

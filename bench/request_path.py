@@ -3,7 +3,7 @@
 In one process: the mock upstreams (no added latency) and the gateway app. The per-user query
 is run in a loop three ways: `schema.execute` alone ("execute"), and the whole ASGI app called
 with a POST scope ("app": middleware, routing, the view, execution), once with the lean path
-(app/lean_path.py) and once through Strawberry's view. uvicorn's own share (httptools, the
+(app/http/lean.py) and once through Strawberry's view. uvicorn's own share (httptools, the
 socket) is in none of them. The modes take turns in rounds; the figure is the median round,
 in CPU ms per request.
 Run as `.venv/bin/python bench/request_path.py [--requests 300] [--rounds 5]`.
@@ -31,7 +31,8 @@ from starlette.datastructures import Headers
 from starlette.routing import Route
 
 from app.auth import ANONYMOUS
-from app.main import GatewayGraphQL, create_app
+from app.http.view import GatewayGraphQL
+from app.main import create_app
 from app.mocks import MockUpstreams, generate
 from app.settings import Settings
 from bench.execution import _user_variables

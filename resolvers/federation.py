@@ -25,13 +25,13 @@ from strawberry.federation.types import FieldSet
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.base import StrawberryObjectDefinition, get_object_definition
 
-from app import ids
-from app.errors import BadUserInput
-from app.upstream.records import UserRecord
-from resolvers.context import Info
-from resolvers.enums import Provider
+from app.core import ids
+from app.core.errors import BadUserInput
+from app.core.records import UserRecord
 from resolvers.schema import GatewaySchema
-from resolvers.sessions import Session, SessionUser, resolve_session
+from resolvers.types.context import Info
+from resolvers.types.enums import Provider
+from resolvers.types.sessions import Session, SessionUser, resolve_session
 
 __all__ = ["ENTITY_KEYS", "FederatedSchema", "build_federated", "resolve_entity"]
 

@@ -14,22 +14,22 @@ from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
-from app import ids
+from app.core import ids
 from app.settings import Settings
-from resolvers.caching import OPERATION_NAMED, Documents, DocumentStore
-from resolvers.context import Info
-from resolvers.cost import Prices
-from resolvers.document_limits import DocumentLimits, apply_comparison_budget
-from resolvers.errors import GatewayErrors
-from resolvers.hooks import lean_runner
-from resolvers.live import Subscription
-from resolvers.node import Node
-from resolvers.observability import RequestLog
-from resolvers.plan import compiled_executor
-from resolvers.providers import ProviderInfo, resolve_providers
-from resolvers.revoke import Mutation
-from resolvers.scalars import SCALAR_OVERRIDES
-from resolvers.sessions import (
+from resolvers.engine.caching import OPERATION_NAMED, Documents, DocumentStore
+from resolvers.engine.cost import Prices
+from resolvers.engine.document_limits import DocumentLimits, apply_comparison_budget
+from resolvers.engine.gateway_errors import GatewayErrors
+from resolvers.engine.hooks import lean_runner
+from resolvers.engine.plan import compiled_executor
+from resolvers.engine.request_log import RequestLog
+from resolvers.types.context import Info
+from resolvers.types.live import Subscription
+from resolvers.types.mutation import Mutation
+from resolvers.types.node import Node
+from resolvers.types.providers import ProviderInfo, resolve_providers
+from resolvers.types.scalars import SCALAR_OVERRIDES
+from resolvers.types.sessions import (
     Session,
     SessionConnection,
     SessionUser,
@@ -80,7 +80,7 @@ class Limits:
     max_cost: int = 50_000
     max_upstream_calls: int = 100
     introspection: bool = True
-    # The short path (resolvers/execution.py) and compiled plans (resolvers/plan.py).
+    # The short path (resolvers/engine/execution.py) and compiled plans (resolvers/engine/plan.py).
     fast_path: bool = True
     federation: bool = False  # subgraph mode (resolvers/federation.py)
 
@@ -152,7 +152,7 @@ class GatewaySchema(strawberry.Schema):
     def create_extensions_runner(
         self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
     ) -> SchemaExtensionsRunner:
-        if self.fast_path:  # the hooks found once per extension class (resolvers/hooks.py)
+        if self.fast_path:  # the hooks found once per extension class (resolvers/engine/hooks.py)
             return lean_runner(execution_context, extensions)
         return super().create_extensions_runner(execution_context, extensions)
 

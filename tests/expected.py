@@ -7,10 +7,10 @@ reading of the raw mock JSON; tests with answers written down use tests/world.py
 
 from __future__ import annotations
 
+from app.core.records import SessionRecord
 from app.listing.filter import SessionFilter
 from app.mocks import MockData
 from app.upstream import hyperid, kratos, prefactor, privx, zitadel
-from app.upstream.records import SessionRecord
 
 
 def all_records(data: MockData) -> list[SessionRecord]:

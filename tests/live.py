@@ -20,9 +20,9 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 from strawberry.asgi import GraphQL
 
+from app.http.serving import server_config
 from app.main import create_app
 from app.mocks import MockData, MockUpstreams
-from app.serving import server_config
 from app.settings import Settings
 from tests.mode import FAST_PATH
 

@@ -10,11 +10,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import BaseTestServer, TestServer
 
-from app.errors import UpstreamBadResponse, UpstreamUnauthorized, UpstreamUnavailable
+from app.core.circuit import CircuitBreaker, CircuitState
+from app.core.errors import UpstreamBadResponse, UpstreamUnauthorized, UpstreamUnavailable
 from app.upstream import hyperid
-from app.upstream._http import Endpoint
-from app.upstream.circuit import CircuitBreaker, CircuitState
 from app.upstream.credentials import Forwarded
+from app.upstream.endpoint import Endpoint
 from app.upstream.health import ProviderHealth
 from app.upstream.prefactor import pfid_time
 from app.upstream.privx import Listing, PrivxClient, PrivxOAuth

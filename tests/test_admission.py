@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from starlette.types import Message, Receive, Scope, Send
 
-from app.admission import Admission, Shed, Slots
 from app.auth.principal import Principal
-from app.metrics import Metrics
+from app.http.admission import Admission, Shed, Slots
+from app.observability.metrics import Metrics
 
 LONG = 60.0  # a wait no test reaches
 

@@ -18,8 +18,8 @@ import redis
 from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
-from app.errors import ConfigError
-from app.http import EVENT_STREAM
+from app.core.errors import ConfigError
+from app.http.media import EVENT_STREAM
 from app.settings import Settings
 from tests.live import LiveStack
 from tests.test_replicas import REDIS_SERVER, RedisServer, _free_port

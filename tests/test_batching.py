@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.upstream.records import Provider
+from app.core.records import Provider
 from tests.live import LiveStack, post
 
 FULL_PAGE = """

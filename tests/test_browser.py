@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import BrowserContext, Page, Request, Route, sync_playwright
 
-from app.graphiql import EXAMPLES, missing_assets
+from app.http.graphiql import EXAMPLES, missing_assets
 from tests.live import LiveStack, post
 
 CHROMIUM = Path("/usr/bin/chromium")

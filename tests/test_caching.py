@@ -7,9 +7,9 @@ from graphql.validation.rules import overlapping_fields_can_be_merged
 
 from app.listing.cursor import CursorCodec
 from app.upstream.upstreams import Upstreams
-from resolvers.context import Context
-from resolvers.document_limits import DocumentLimits
+from resolvers.engine.document_limits import DocumentLimits
 from resolvers.schema import GatewaySchema, Limits, build_schema
+from resolvers.types.context import Context
 from tests.mode import limits
 
 

@@ -15,7 +15,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from stamina.instrumentation import RetryDetails, set_on_retry_hooks
 
-from app.errors import (
+from app.core.circuit import CircuitBreaker
+from app.core.errors import (
     RequestDeadline,
     UpstreamBadResponse,
     UpstreamError,
@@ -23,12 +24,11 @@ from app.errors import (
     UpstreamUnauthorized,
     UpstreamUnavailable,
 )
-from app.metrics import Metrics
+from app.observability.metrics import Metrics
 from app.upstream import deadline
-from app.upstream._http import Endpoint
 from app.upstream.calls import retrying
-from app.upstream.circuit import CircuitBreaker
 from app.upstream.credentials import Credential
+from app.upstream.endpoint import Endpoint
 from app.upstream.health import ProviderHealth
 
 

@@ -15,20 +15,20 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from app.errors import (
+from app.core.circuit import CircuitBreaker, CircuitState
+from app.core.errors import (
     CallBudgetExceeded,
     RequestDeadline,
     UpstreamBadResponse,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from app.metrics import Metrics
+from app.observability.loop_lag import LAG, LoopLag
+from app.observability.metrics import Metrics
 from app.upstream import accounting, deadline
-from app.upstream._http import Endpoint
 from app.upstream.calls import retrying
-from app.upstream.circuit import CircuitBreaker, CircuitState
+from app.upstream.endpoint import Endpoint
 from app.upstream.health import Health, ProviderHealth
-from app.upstream.lag import LAG, LoopLag
 
 
 @dataclass

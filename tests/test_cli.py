@@ -18,7 +18,7 @@ import pytest
 import uvicorn
 
 from app.cli import main
-from app.serving import GC_THRESHOLDS
+from app.http.serving import GC_THRESHOLDS
 
 ROOT = Path(__file__).resolve().parent.parent
 

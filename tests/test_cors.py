@@ -1,4 +1,4 @@
-"""CORS (app/cors.py): preflights answered before authentication, origins exact, credentials
+"""CORS (app/http/cors.py): preflights answered before authentication, origins exact, credentials
 only for listed origins; `*` is for anonymous demos."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from app.errors import ConfigError
+from app.core.errors import ConfigError
 from app.settings import Settings
 from tests.http_calls import exchange
 from tests.live import LiveStack

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from app.errors import BadUserInput
+from app.core.errors import BadUserInput
 from app.listing.cursor import WALK_START, CursorCodec, CursorState
 
 CODEC = CursorCodec(b"secret")

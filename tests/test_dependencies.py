@@ -78,7 +78,8 @@ def _files(name: str) -> list[Path]:
 @pytest.mark.parametrize(
     ("folders", "extras", "first_party"),
     [
-        # app/tracing.py imports opentelemetry only with GATEWAY_TRACING: the tracing extra.
+        # app/observability/tracing.py imports opentelemetry only with GATEWAY_TRACING: the
+        # tracing extra.
         pytest.param(("app", "resolvers"), ("tracing",), {"app", "resolvers"}, id="app"),
         pytest.param(("tests",), ("test",), {"app", "resolvers", "tests"}, id="tests"),
         # bench/run runs in .venv next to the tests; its modules import each other by name.

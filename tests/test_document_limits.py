@@ -7,10 +7,10 @@ from graphql import parse
 
 from app.listing.cursor import CursorCodec
 from app.upstream.upstreams import Upstreams
-from resolvers.context import Context
-from resolvers.cost import RESIDUAL_READS, estimate
-from resolvers.document_limits import DocumentLimits, check_document
+from resolvers.engine.cost import RESIDUAL_READS, estimate
+from resolvers.engine.document_limits import DocumentLimits, check_document
 from resolvers.schema import build_schema
+from resolvers.types.context import Context
 from tests.mode import limits
 
 

@@ -24,8 +24,13 @@ from graphql import (
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from resolvers import internals
-from resolvers.execution import ShortPathExecutor, _no_middleware, field_reads, short_path_executor
+from resolvers.engine import internals
+from resolvers.engine.execution import (
+    ShortPathExecutor,
+    _no_middleware,
+    field_reads,
+    short_path_executor,
+)
 from tests.live import LiveStack, post
 from tests.mode import FAST_PATH
 
@@ -284,7 +289,7 @@ def test_the_short_path_runs_in_the_gateway(
         ("id", "provider", "createdAt", "status"), wrapped
     )
     assert calls["sessions"] == 1
-    # A list of objects: a compiled plan reads it (resolvers/plan.py), the short path did not.
+    # A list of objects: a compiled plan reads it (resolvers/engine/plan.py); the short path not.
     assert calls["nodes"] == (0 if FAST_PATH else 1)
 
 

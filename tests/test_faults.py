@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from app import ids
+from app.core import ids
+from app.core.records import Provider
 from app.mocks import Fault, FaultPlan
-from app.upstream.records import Provider
 from tests import world
 from tests.live import LiveStack, post
 from tests.world import NEWEST_FIRST

@@ -29,7 +29,7 @@ from strawberry.federation.schema_directives import Key
 from strawberry.federation.types import FieldSet
 
 from app.mocks import Fault, FaultPlan, generate
-from resolvers.enums import Provider
+from resolvers.types.enums import Provider
 from tests.live import LiveStack, post
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,10 +1,10 @@
-"""Pricing of `_entities` and of users' `sessions` before validation (resolvers/cost.py)."""
+"""Pricing of `_entities` and of users' `sessions` before validation (resolvers/engine/cost.py)."""
 
 from __future__ import annotations
 
 from graphql import parse
 
-from resolvers.cost import Prices, estimate
+from resolvers.engine.cost import Prices, estimate
 
 ENTITIES = """
 query ($r: [_Any!]!) {

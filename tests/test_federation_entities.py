@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from app import ids
+from app.core import ids
+from app.core.records import Provider
 from app.mocks import Fault, FaultPlan, generate
-from app.upstream.records import Provider
 from tests.live import LiveStack, post
 
 ADMIN_KEY = "federation-admin-key"

@@ -8,11 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from app.errors import BadUserInput
-from app.listing import plan
-from app.listing.filter import Part, SessionFilter, TimeRange, parse_network
-from app.listing.streams import LocalStream, Stream
-from app.upstream.records import (
+from app.core.errors import BadUserInput
+from app.core.records import (
     PrivxExtras,
     Provider,
     SessionRecord,
@@ -20,6 +17,9 @@ from app.upstream.records import (
     UserAgentRecord,
     UserRecord,
 )
+from app.listing.filter import Part, SessionFilter, TimeRange, parse_network
+from app.listing.streams import LocalStream, Stream
+from app.upstream import fanout as plan
 
 EXTRAS = PrivxExtras("LOGIN", None, None, None, None, logged_out=False)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.graphiql import (
+from app.http.graphiql import (
     ASSETS,
     CACHE_CONTROL,
     DEFAULT_EXAMPLES,

@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from app.http import prefers_event_stream
+from app.http.media import prefers_event_stream
 from tests.http_calls import exchange
 from tests.live import LiveStack
 

@@ -1,4 +1,4 @@
-"""The extensions' hooks run by resolvers/hooks.py as Strawberry's own runner runs them."""
+"""The extensions' hooks run by resolvers/engine/hooks.py as Strawberry's own runner runs them."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import strawberry
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.runner import SchemaExtensionsRunner
 
-from resolvers.hooks import HooksRunner, lean_runner
+from resolvers.engine.hooks import HooksRunner, lean_runner
 from resolvers.schema import GatewaySchema, schema
 
 

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app import ids
-from app.errors import BadUserInput
-from app.upstream.records import Provider
+from app.core import ids
+from app.core.errors import BadUserInput
+from app.core.records import Provider
 
 
 def reference(kind: str, provider: Provider, native_id: str) -> str:

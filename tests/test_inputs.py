@@ -1,4 +1,4 @@
-"""Input objects built by compiled converters (resolvers/inputs.py) are what Strawberry builds."""
+"""Inputs built by compiled converters (resolvers/engine/inputs.py) are what Strawberry builds."""
 
 from __future__ import annotations
 
@@ -21,10 +21,10 @@ from strawberry.types.base import (
 from strawberry.types.enum import StrawberryEnumDefinition
 from strawberry.types.unset import UNSET
 
-from resolvers.filters import COMPILED_INPUTS as COMPILED
-from resolvers.filters import DateTimeRange, SessionFilterInput
-from resolvers.inputs import compile_inputs, strawberrys_own
+from resolvers.engine.inputs import compile_inputs, strawberrys_own
 from resolvers.schema import schema
+from resolvers.types.filters import COMPILED_INPUTS as COMPILED
+from resolvers.types.filters import DateTimeRange, SessionFilterInput
 
 REGISTRY = schema.schema_converter.scalar_registry
 CONFIG = schema.config

@@ -16,12 +16,12 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from app.errors import UpstreamBadResponse
+from app.core.errors import UpstreamBadResponse
+from app.core.records import Deferred, Provider, SessionRecord, SessionStatus
 from app.mocks import generate
 from app.upstream import hyperid, prefactor, privx, zitadel
-from app.upstream._http import Endpoint
+from app.upstream.endpoint import Endpoint
 from app.upstream.kept import KeptParses, Parsed
-from app.upstream.records import Deferred, Provider, SessionRecord, SessionStatus
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

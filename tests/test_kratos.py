@@ -12,13 +12,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from app import ids
-from app.errors import UpstreamBadResponse, UpstreamUnauthorized
-from app.mocks import Credentials, Fault, FaultPlan, MockData, MockUpstreams, generate
-from app.mocks._time import parse_iso_ns, to_ns
-from app.upstream._http import Endpoint
-from app.upstream.kratos import KratosClient, next_page_token, parse_session
-from app.upstream.records import (
+from app.core import ids
+from app.core.errors import UpstreamBadResponse, UpstreamUnauthorized
+from app.core.records import (
     FactorRecord,
     FactorsRecord,
     KratosDeviceRecord,
@@ -31,6 +27,10 @@ from app.upstream.records import (
     UserAgentRecord,
     UserRecord,
 )
+from app.mocks import Credentials, Fault, FaultPlan, MockData, MockUpstreams, generate
+from app.mocks._time import parse_iso_ns, to_ns
+from app.upstream.endpoint import Endpoint
+from app.upstream.kratos import KratosClient, next_page_token, parse_session
 
 TOKEN = "ory_pat_kratos-demo-key"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -1,4 +1,4 @@
-"""The lean path (app/lean_path.py) answers exactly as Strawberry's view does, and runs.
+"""The lean path (app/http/lean.py) answers exactly as Strawberry's view does, and runs.
 
 Each request is sent twice to the same live gateway over HTTP: once with the lean path off
 (Strawberry's view answers) and once on, and the two answers must match: status, the headers a
@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from starlette.routing import Route
 
-from app.main import GatewayGraphQL
+from app.http.view import GatewayGraphQL
 from tests.http_calls import exchange
 from tests.live import LiveStack
 

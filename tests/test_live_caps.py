@@ -14,7 +14,7 @@ import aiohttp
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
-from app.ratelimit import RateLimiter
+from app.state.ratelimit import RateLimiter
 from tests.live import LiveStack, get
 
 QUERY = "subscription { sessionEvents(filter: {providers: [KRATOS]}) { kind } }"

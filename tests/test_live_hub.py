@@ -10,23 +10,23 @@ from typing import Any, cast
 
 import pytest
 
-from app import ids
 from app.auth.principal import Principal
-from app.errors import UpstreamUnavailable
-from app.listing.filter import SessionFilter
-from app.listing.streams import LocalStream, Stream
-from app.live.events import EventKind, LiveProblem, ProviderSnapshot, SessionChange
-from app.live.hub import Hub, LiveConfig, Subscription, TooManySubscriptions, TooManyWatches
-from app.revocations import Revoked
-from app.upstream.health import ProviderHealth
-from app.upstream.provider import RequestScope, SessionProvider
-from app.upstream.records import (
+from app.core import ids
+from app.core.errors import UpstreamUnavailable
+from app.core.records import (
     HyperIdExtras,
     Provider,
     SessionRecord,
     SessionStatus,
     UserRecord,
 )
+from app.listing.filter import SessionFilter
+from app.listing.streams import LocalStream, Stream
+from app.live.events import EventKind, LiveProblem, ProviderSnapshot, SessionChange
+from app.live.hub import Hub, LiveConfig, Subscription, TooManySubscriptions, TooManyWatches
+from app.upstream.health import ProviderHealth
+from app.upstream.provider import RequestScope, SessionProvider
+from app.upstream.revocations import Revoked
 from app.upstream.upstreams import Upstreams
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -39,6 +39,6 @@ def test_open_sse_streams_do_not_hold_shutdown() -> None:
             return stopper.is_alive()
 
     assert asyncio.run(run()) is False
-    # Shutdown waits the request deadline plus 5 s (app/serving.py), then cuts the stream.
+    # Shutdown waits the request deadline plus 5 s (app/http/serving.py), then cuts the stream.
     assert len(stopped) == 1
     assert stopped[0] < 25

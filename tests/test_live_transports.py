@@ -23,10 +23,10 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
-from app import ids
+from app.core import ids
+from app.core.records import Provider
 from app.mocks import Fault, FaultPlan
 from app.mocks.churn import create_session, end_session
-from app.upstream.records import Provider
 from tests.jwks import AUDIENCE, ISSUER, SigningKey, jwks
 from tests.live import LiveStack, post
 

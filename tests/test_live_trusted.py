@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from app.http import EVENT_STREAM
+from app.http.media import EVENT_STREAM
 from tests.live import LiveStack
 from tests.test_live_transports import Client, error_code, event
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from app import ids
-from app.upstream.records import Provider
+from app.core import ids
+from app.core.records import Provider
 from tests.live import LiveStack, post
 
 SESSION = """

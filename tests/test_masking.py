@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
+from app.core.records import Provider
 from app.listing.cursor import CursorCodec
 from app.upstream.health import ProviderHealth
 from app.upstream.privx import PrivxProvider
-from app.upstream.records import Provider
 from app.upstream.upstreams import Upstreams
-from resolvers.context import Context
 from resolvers.schema import build_schema
+from resolvers.types.context import Context
 from tests.mode import limits
 
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from app.graphiql import EXAMPLES
-from app.metrics import OPERATION_NAMES_PER_CALLER
+from app.http.graphiql import EXAMPLES
 from app.mocks import Fault, FaultPlan
+from app.observability.metrics import OPERATION_NAMES_PER_CALLER
 from tests.live import LiveStack, get, post
 
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.errors import UpstreamBadResponse
+from app.core.errors import UpstreamBadResponse
 from app.upstream._json import obj, opt_int, opt_str, opt_time, req_str
 from app.upstream.calls.decoding import decode
 from app.upstream.prefactor import _CROCKFORD, pfid_time

@@ -1,4 +1,4 @@
-"""Compiled plans (resolvers/plan.py) answer byte for byte as graphql-core's executor does.
+"""Compiled plans (resolvers/engine/plan.py) answer byte for byte as graphql-core's executor does.
 
 The differential tests draw documents over a schema (fields, aliases, inline and named
 fragments, `@include`/`@skip` with literals and variables, unions and interfaces, arguments from
@@ -43,17 +43,17 @@ from strawberry.types import ExecutionResult
 
 from app.listing.cursor import CursorCodec
 from app.main import client_session
-from app.metrics import Metrics
 from app.mocks import MockUpstreams
 from app.mocks.faults import Fault, FaultPlan
+from app.observability.metrics import Metrics
+from app.observability.tracing import Tracing
 from app.settings import Settings
-from app.tracing import Tracing
 from app.upstream.upstreams import Upstreams
-from resolvers import plan
-from resolvers.context import Context
-from resolvers.execution import ShortPathExecutor
-from resolvers.plan import CompiledExecutor, compiled_executor
+from resolvers.engine import plan
+from resolvers.engine.execution import ShortPathExecutor
+from resolvers.engine.plan import CompiledExecutor, compiled_executor
 from resolvers.schema import GatewaySchema, Limits, build_schema
+from resolvers.types.context import Context
 from tests import test_execution as things
 from tests.world import small_world
 
@@ -302,7 +302,7 @@ async def test_plans_are_kept_by_document_and_by_what_include_and_skip_select() 
     assert len(kept) == 1
     compiled = dict(kept)
     again = await run(True)
-    assert plans == {operation: compiled}  # the same parsed document (resolvers/caching.py)
+    assert plans == {operation: compiled}  # the same parsed document (resolvers/engine/caching.py)
     assert _json(again) == _json(first)
     other = await run(False)
     assert len(kept) == 2
@@ -393,7 +393,7 @@ async def test_unexpected_internals_keep_the_short_path_with_one_warning(
         assert issubclass(executor, ShortPathExecutor)
         assert not issubclass(executor, CompiledExecutor)
     (record,) = caplog.records
-    assert record.getMessage().startswith("Compiled plans (resolvers/plan.py) is off")
+    assert record.getMessage().startswith("Compiled plans (resolvers/engine/plan.py) is off")
     assert "collect_subfields" in record.getMessage()
 
 

@@ -10,9 +10,9 @@ from urllib.parse import urlencode
 import orjson
 import pytest
 
-from app import ids
-from app.request_json import DuplicateKey, loads
-from app.upstream.records import Provider
+from app.core import ids
+from app.core.records import Provider
+from app.http.request_json import DuplicateKey, loads
 from tests.http_calls import exchange
 from tests.live import LiveStack
 

@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from app.revocations import Revocations, Revoked
-from app.upstream.records import Provider
+from app.core.records import Provider
+from app.upstream.revocations import Revocations, Revoked
 
 
 async def test_listeners_hear_in_order_and_a_failing_one_is_skipped(

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from app import ids
+from app.core import ids
+from app.core.records import Provider
 from app.mocks import Fault, FaultPlan
 from app.mocks.privx import BASE as PRIVX_BASE
-from app.upstream.records import Provider
 from tests.live import LiveStack, post
 
 REVOKE = """

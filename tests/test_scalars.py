@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from resolvers.scalars import DATE_TIME_SPEC
+from resolvers.types.scalars import DATE_TIME_SPEC
 from tests.live import LiveStack, post
 
 SENT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?\+00:00$")

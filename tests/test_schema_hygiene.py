@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from app import ids
-from app.upstream.records import Provider
+from app.core import ids
+from app.core.records import Provider
 from tests.live import LiveStack, post
 
 AUTHORIZATIONS = """

@@ -22,13 +22,13 @@ from aiohttp import web
 from starlette.types import Message, Receive, Scope, Send
 
 import app.auth.jwt
-from app import ids
-from app.auth.middleware import AuthMiddleware
+from app.core import ids
+from app.core.records import Provider
+from app.http.auth import AuthMiddleware
 from app.main import client_session
 from app.mocks import generate
 from app.mocks.privx import TOKEN_PATH
 from app.settings import Settings
-from app.upstream.records import Provider
 from tests.jwks import AUDIENCE, ISSUER, SigningKey, jwks
 from tests.live import LiveStack, post, send
 
@@ -101,7 +101,7 @@ def test_requests_without_credentials_get_401(secured: LiveStack) -> None:
 
 
 def test_serve_refuses_to_start_without_caller_authentication() -> None:
-    from app.errors import ConfigError
+    from app.core.errors import ConfigError
     from app.main import create_app
     from app.settings import Settings
 
@@ -351,7 +351,7 @@ async def test_websockets_elsewhere_are_closed_and_graphql_ones_authenticate_at_
 
 def test_api_key_bound_to_a_blank_user_id_is_refused_at_start() -> None:
     from app.auth.apikeys import ApiKeyStore
-    from app.errors import ConfigError
+    from app.core.errors import ConfigError
 
     keys = '[{"name": "x", "key": "k", "users": [{"provider": "ZITADEL", "id": " "}]}]'
     with pytest.raises(ConfigError, match="empty id"):

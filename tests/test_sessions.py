@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from app.upstream.records import Provider
+from app.core.records import Provider
 from tests import world
 from tests.live import LiveStack, post
 from tests.world import NEWEST_FIRST, SESSIONS, Expected

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from app.cli import main
-from app.errors import ConfigError
+from app.core.errors import ConfigError
+from app.core.records import Provider
 from app.settings import Settings
 from app.upstream.prefactor import PrefactorSettings
-from app.upstream.records import Provider
 
 
 def test_unset_provider_urls_disable_providers() -> None:

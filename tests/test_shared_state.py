@@ -16,16 +16,16 @@ import pytest
 from fakeredis import FakeAsyncRedis, FakeServer
 
 from app.auth.principal import Principal
-from app.errors import ConfigError
+from app.core.errors import ConfigError
+from app.core.records import Provider
 from app.main import create_app
-from app.metrics import Metrics
-from app.persisted import load_manifest
-from app.ratelimit import RateLimiter, parse_limit
-from app.response_cache import ResponseCache, key_of, revoked_tags, scope_of, tags_of
-from app.revocations import Revoked
+from app.observability.metrics import Metrics
 from app.settings import Settings
-from app.shared import Shared
-from app.upstream.records import Provider
+from app.state.persisted import load_manifest
+from app.state.ratelimit import RateLimiter, parse_limit
+from app.state.response_cache import ResponseCache, key_of, revoked_tags, scope_of, tags_of
+from app.state.shared import Shared
+from app.upstream.revocations import Revoked
 from resolvers.schema import schema
 from tests.jwks import AUDIENCE, ISSUER, SigningKey, jwks
 from tests.live import LiveStack, get
@@ -266,7 +266,7 @@ def test_bad_settings_and_manifests_stop_start_up(tmp_path: Path) -> None:
 
 
 def test_tags_come_from_global_ids_in_the_answer() -> None:
-    from app import ids
+    from app.core import ids
 
     session = ids.encode(ids.SESSION, Provider.PRIVX, "s1")
     user = ids.encode(ids.USER, Provider.PRIVX, "u1")
@@ -366,7 +366,7 @@ async def test_tag_sets_hold_only_live_entries_and_local_bytes_are_bounded(
     await cache.put("k1", b'{"data": 1}', {"P:PRIVX"})
     members = await shared.client.zrange("gateway:rct:P:PRIVX", 0, -1)
     assert members == [b"k1"]
-    monkeypatch.setattr("app.response_cache.MAX_LOCAL_BYTES", 25)
+    monkeypatch.setattr("app.state.response_cache.MAX_LOCAL_BYTES", 25)
     local = ResponseCache(Shared(None), 60)
     for name in ("a", "b", "c"):
         await local.put(name, b'{"data": "0123456789"}', {f"S:PRIVX:{name}"})  # 22 bytes each

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from app.errors import UpstreamUnavailable
+from app.core.errors import UpstreamUnavailable
+from app.core.records import Provider, SessionRecord
 from app.listing.cursor import CursorState
 from app.listing.paginate import Page, count, paginate
 from app.listing.streams import AscendingStream, LocalStream, OffsetStream, Slice, Stream
-from app.upstream.records import Provider, SessionRecord
 from tests.test_paginate import Calls, ascending_page, offset_page, record
 
 S = [record(Provider.PRIVX, f"0-{i:03d}", 10 * (i + 1)) for i in range(5)]

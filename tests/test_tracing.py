@@ -11,9 +11,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from app.errors import UpstreamUnavailable
-from app.tracing import Tracing
-from app.upstream._http import Endpoint
+from app.core.errors import UpstreamUnavailable
+from app.observability.tracing import Tracing
+from app.upstream.endpoint import Endpoint
 from tests.live import LiveStack, post
 
 

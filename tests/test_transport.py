@@ -19,9 +19,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from app.errors import ConfigError
+from app.core.errors import ConfigError
+from app.http.serving import GatewayProtocol, server_options
 from app.mocks.faults import Fault, FaultPlan
-from app.serving import GatewayProtocol, server_options
 from app.settings import Settings
 from tests.jwks import AUDIENCE, ISSUER, SigningKey, jwks
 from tests.live import LiveStack, send

@@ -14,11 +14,11 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app import ids
+from app.core import ids
+from app.core.records import PrivxExtras, Provider, SessionRecord, SessionStatus
 from app.listing.cursor import CursorState
 from app.listing.paginate import paginate
 from app.listing.streams import AscendingStream, LocalStream, OffsetStream, Stream
-from app.upstream.records import PrivxExtras, Provider, SessionRecord, SessionStatus
 
 EPOCH = datetime(2024, 5, 1, tzinfo=UTC)
 EXTRAS = PrivxExtras("login", None, None, None, None, False)

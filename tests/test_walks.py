@@ -16,10 +16,10 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from app import ids
+from app.core import ids
+from app.core.records import Provider, SessionStatus
 from app.listing.filter import SessionFilter
 from app.mocks import MockData
-from app.upstream.records import Provider, SessionStatus
 from tests.expected import expected_ids
 from tests.live import LiveStack, post
 
@@ -49,7 +49,7 @@ class Raw(NamedTuple):
 
 
 def _global_id(provider: str, native_id: object) -> str:
-    # base32hex of "S:<PROVIDER>:<native id>", lower case, unpadded (app/ids.py's docstring).
+    # base32hex of "S:<PROVIDER>:<native id>", lower case, unpadded (app/core/ids.py's docstring).
     raw = f"S:{provider}:{native_id}".encode()
     return base64.b32hexencode(raw).decode().rstrip("=").lower()
 

@@ -1,4 +1,4 @@
-"""WebSocket limits over real sockets: the gateway under uvicorn with app/serving.py's protocols.
+"""WebSocket limits over real sockets: the gateway under uvicorn, app/http/serving.py's protocols.
 
 Upgrades count against the connection limit, the WebSocket limit and the per-address limit, and
 are refused with an HTTP answer before the handshake; `connection_init` is awaited only so
@@ -30,14 +30,14 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Subprotocol
 
-from app import ids
 from app.auth.authenticator import TwoCredentials
-from app.errors import ConfigError
+from app.core import ids
+from app.core.errors import ConfigError
+from app.core.records import Provider
+from app.http.serving import server_options
+from app.http.websocket import credentials
 from app.mocks.churn import create_session
-from app.serving import server_options
 from app.settings import Settings
-from app.upstream.records import Provider
-from app.websocket import credentials
 from tests.live import LiveStack, get, send
 
 KEY = "ws-ops-key"

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.auth.principal import Principal, UserKey
-from app.errors import ConfigError
-from app.ratelimit import parse_limit
-from app.upstream.records import Provider
+from app.core.errors import ConfigError
+from app.core.records import Provider
+from app.state.ratelimit import parse_limit
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 # Requests look at the key file at most this often; live streams look at every re-check.

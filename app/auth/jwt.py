@@ -13,8 +13,8 @@ import aiohttp
 import jwt
 
 from app.auth.principal import Principal, UserKey
-from app.echo import clip_echoes
-from app.upstream.records import Provider
+from app.core.echo import clip_echoes
+from app.core.records import Provider
 
 ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA")
 CACHE_SECONDS = 300.0

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from app.core.records import Provider, SessionRecord, UserRecord
 from app.listing.filter import SessionFilter
-from app.upstream.records import Provider, SessionRecord, UserRecord
 
 READ_ALL = "sessions:read:all"
 REVOKE_OWN = "sessions:revoke"
 REVOKE_ALL = "sessions:revoke:all"
-# May send any document when GATEWAY_PERSISTED_DOCUMENTS_MODE=require (app/persisted.py).
+# May send any document when GATEWAY_PERSISTED_DOCUMENTS_MODE=require (app/state/persisted.py).
 DOCUMENTS_ANY = "documents:any"
 
 UserKey = tuple[Provider, str]
@@ -24,7 +24,7 @@ class Principal:
     scopes: frozenset[str] = frozenset()
     users: frozenset[UserKey] = frozenset()
     anonymous: bool = False  # only when GATEWAY_ALLOW_ANONYMOUS=true: sees everything
-    rate_limit: str | None = None  # an API key's own `rateLimit` (app/ratelimit.py)
+    rate_limit: str | None = None  # an API key's own `rateLimit` (app/state/ratelimit.py)
     # Where `name` comes from ("key": an API key's name, "jwt": a token's subject), so that a
     # key and a subject with the same name are different callers for limits.
     source: str = "key"

@@ -17,8 +17,8 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from app.echo import echo
-from app.errors import BadUserInput
+from app.core.echo import echo
+from app.core.errors import BadUserInput
 
 VERSION = "2"
 # `missed` of a stream that has failed since the walk's first page.

@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from app.echo import echo
-from app.errors import BadUserInput
-from app.upstream.records import Provider, SessionRecord, SessionStatus
+from app.core.echo import echo
+from app.core.errors import BadUserInput
+from app.core.records import Provider, SessionRecord, SessionStatus
 
 Predicate = Callable[[SessionRecord], bool]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
-from app.errors import UpstreamError, WalkIncomplete
+from app.core.errors import UpstreamError, WalkIncomplete
+from app.core.records import SessionRecord
 from app.listing.cursor import WALK_START, CursorState
 from app.listing.streams import Slice, Stream
-from app.upstream.records import SessionRecord
 
 # First read of a stream with a residual filter; later reads double up to the stream's maximum.
 MIN_FILTERED_CHUNK = 50

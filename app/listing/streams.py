@@ -12,8 +12,8 @@ import abc
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from app.core.records import Provider, SessionRecord
 from app.listing.filter import Predicate
-from app.upstream.records import Provider, SessionRecord
 
 # A `last` page without `before` first reads this many records to learn the stream's size.
 TAIL_PROBE = 100

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from app.core.records import UserRecord
 from app.listing.streams import Stream
-from app.upstream.records import UserRecord
 
 
 async def find_users(streams: Sequence[Stream], native_ids: Iterable[str]) -> dict[str, UserRecord]:

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from app.upstream.records import Provider, SessionRecord, SessionStatus
+from app.core.records import Provider, SessionRecord, SessionStatus
 
 
 class EventKind(enum.Enum):

@@ -28,16 +28,16 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from app.errors import BadUserInput, GatewayError, UpstreamError
+from app.core.errors import BadUserInput, GatewayError, UpstreamError
+from app.core.records import Provider, SessionStatus
 from app.listing.filter import SessionFilter
 from app.live.clock import Clock, SystemClock
 from app.live.events import EventKind, LiveProblem, ProviderSnapshot, SessionChange
 from app.live.metrics import LiveMetrics
 from app.live.poll import Listing, read_provider
-from app.revocations import Revoked
 from app.upstream import accounting, deadline
 from app.upstream.credentials import CALLER_HEADERS
-from app.upstream.records import Provider, SessionStatus
+from app.upstream.revocations import Revoked
 from app.upstream.upstreams import Upstreams
 
 if TYPE_CHECKING:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.core.records import Provider, SessionRecord
 from app.listing.filter import SessionFilter
 from app.upstream.provider import RequestScope
-from app.upstream.records import Provider, SessionRecord
 from app.upstream.upstreams import Upstreams
 
 

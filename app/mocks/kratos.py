@@ -2,7 +2,7 @@
 
 Behaviour follows Kratos v26 (`session/handler.go`, `persistence/sql/persister_session.go`) as
 docs/upstreams.md describes it, quirks included: `active` is computed when a session is read,
-the per-identity listing pages with the off-by-one of issue #3883, and errors are Ory's
+the per-identity listing pages with the off-by-one of Ory's kratos#3883, and errors are Ory's
 `{"error": {...}}`. One difference: the keyset token keeps microseconds, where Kratos keeps
 five fractional digits (which can skip sessions created within 10 µs at a page boundary).
 """

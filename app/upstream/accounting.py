@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextvars
 from dataclasses import dataclass
 
-from app.errors import CallBudgetExceeded
+from app.core.errors import CallBudgetExceeded
 
 
 @dataclass(slots=True)

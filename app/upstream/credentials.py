@@ -11,7 +11,7 @@ import contextvars
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from app.errors import UpstreamUnauthorized
+from app.core.errors import UpstreamUnauthorized
 
 # The current caller's request headers (case-insensitive), for forwarded credentials.
 CALLER_HEADERS: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(

@@ -6,7 +6,7 @@ import enum
 import time
 from dataclasses import dataclass, field
 
-from app.upstream.circuit import CircuitBreaker
+from app.core.circuit import CircuitBreaker
 
 
 class Health(enum.Enum):

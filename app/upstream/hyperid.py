@@ -10,14 +10,8 @@ from typing import Any
 import aiohttp
 from pydantic import SecretStr
 
-from app import ids
-from app.listing.filter import SessionFilter
-from app.listing.streams import LocalStream, Stream
-from app.upstream._http import Endpoint, parse_shape
-from app.upstream._json import list_of, obj, opt_bool, opt_int, opt_str
-from app.upstream.credentials import Credential
-from app.upstream.provider import ProviderSettings, RequestScope, SessionProvider, is_set, secret
-from app.upstream.records import (
+from app.core import ids
+from app.core.records import (
     AuthorizationKind,
     AuthorizationRecord,
     Deferred,
@@ -29,6 +23,12 @@ from app.upstream.records import (
     UserAgentRecord,
     UserRecord,
 )
+from app.listing.filter import SessionFilter
+from app.listing.streams import LocalStream, Stream
+from app.upstream._json import list_of, obj, opt_bool, opt_int, opt_str
+from app.upstream.credentials import Credential
+from app.upstream.endpoint import Endpoint, parse_shape
+from app.upstream.provider import ProviderSettings, RequestScope, SessionProvider, is_set, secret
 from app.upstream.timestamps import parse_servicestack
 
 # hyper.id answers for the cookie's user only and names no user id; every session is theirs.

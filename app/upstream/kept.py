@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from app.upstream.records import SessionRecord
+from app.core.records import SessionRecord
 
 # A listing's parse: its records, and what else the answer said (a total, authorizations).
 Parsed = tuple[list[SessionRecord], Any]

@@ -13,21 +13,8 @@ import aiohttp
 from multidict import MultiDict
 from pydantic import SecretStr
 
-from app import ids
-from app.listing.filter import Part, SessionFilter
-from app.listing.streams import LocalStream, Stream
-from app.upstream._http import Endpoint
-from app.upstream._json import list_of, obj, opt_bool, opt_str, opt_time, req_str
-from app.upstream.credentials import Credential
-from app.upstream.provider import (
-    ProviderSettings,
-    RequestScope,
-    SessionProvider,
-    fetch_each,
-    first_user,
-    secret,
-)
-from app.upstream.records import (
+from app.core import ids
+from app.core.records import (
     FactorRecord,
     FactorsRecord,
     KratosDeviceRecord,
@@ -39,6 +26,19 @@ from app.upstream.records import (
     SessionStatus,
     UserAgentRecord,
     UserRecord,
+)
+from app.listing.filter import Part, SessionFilter
+from app.listing.streams import LocalStream, Stream
+from app.upstream._json import list_of, obj, opt_bool, opt_str, opt_time, req_str
+from app.upstream.credentials import Credential
+from app.upstream.endpoint import Endpoint
+from app.upstream.provider import (
+    ProviderSettings,
+    RequestScope,
+    SessionProvider,
+    fetch_each,
+    first_user,
+    secret,
 )
 
 # GET /admin/sessions: 250 by default, and Kratos clamps anything above 1000 to 1000.

@@ -11,21 +11,8 @@ from urllib.parse import quote
 from pydantic import SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
-from app import ids
-from app.listing.filter import Part, SessionFilter
-from app.listing.streams import AscendingStream, LocalStream, Stream
-from app.upstream._http import Endpoint
-from app.upstream._json import list_of, obj, opt_bool, opt_int, opt_str, req_str
-from app.upstream.provider import (
-    ProviderSettings,
-    RequestScope,
-    SessionProvider,
-    fetch_each,
-    first_user,
-    is_set,
-    revoke_each,
-)
-from app.upstream.records import (
+from app.core import ids
+from app.core.records import (
     InteractionRecord,
     PrefactorExtras,
     Provider,
@@ -34,6 +21,19 @@ from app.upstream.records import (
     SessionStatus,
     UserAgentRecord,
     UserRecord,
+)
+from app.listing.filter import Part, SessionFilter
+from app.listing.streams import AscendingStream, LocalStream, Stream
+from app.upstream._json import list_of, obj, opt_bool, opt_int, opt_str, req_str
+from app.upstream.endpoint import Endpoint
+from app.upstream.provider import (
+    ProviderSettings,
+    RequestScope,
+    SessionProvider,
+    fetch_each,
+    first_user,
+    is_set,
+    revoke_each,
 )
 from app.upstream.timestamps import from_unix_seconds
 

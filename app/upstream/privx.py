@@ -15,18 +15,27 @@ from urllib.parse import quote
 import aiohttp
 from pydantic import SecretStr
 
-from app import ids
-from app.errors import (
+from app.core import ids
+from app.core.errors import (
     UpstreamBadResponse,
     UpstreamError,
     UpstreamUnauthorized,
     UpstreamUnavailable,
 )
+from app.core.records import (
+    PrivxExtras,
+    Provider,
+    RevokeOutcome,
+    SessionRecord,
+    SessionStatus,
+    UserAgentRecord,
+    UserRecord,
+)
 from app.listing.filter import Part, SessionFilter
 from app.listing.streams import OffsetStream, Stream
-from app.upstream._http import Endpoint, parse_shape
 from app.upstream._json import list_of, obj, opt_bool, opt_int, opt_str, opt_time, req_str
 from app.upstream.credentials import Credential
+from app.upstream.endpoint import Endpoint, parse_shape
 from app.upstream.provider import (
     CHILDREN,
     ENDED,
@@ -37,15 +46,6 @@ from app.upstream.provider import (
     first_user,
     is_set,
     secret,
-)
-from app.upstream.records import (
-    PrivxExtras,
-    Provider,
-    RevokeOutcome,
-    SessionRecord,
-    SessionStatus,
-    UserAgentRecord,
-    UserRecord,
 )
 
 BASE = "/auth/api/v1/sessionstorage"

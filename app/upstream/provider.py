@@ -11,16 +11,14 @@ from __future__ import annotations
 import abc
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
 from aiodataloader import DataLoader
 from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
 
-from app.upstream._http import Endpoint
-from app.upstream.credentials import Credential, Forwarded
-from app.upstream.records import (
+from app.core.records import (
     AuthorizationRecord,
     Provider,
     RevokeOutcome,
@@ -28,10 +26,11 @@ from app.upstream.records import (
     SessionStatus,
     UserRecord,
 )
-
-if TYPE_CHECKING:  # the listing package imports records from this package
-    from app.listing.filter import SessionFilter
-    from app.listing.streams import Stream
+from app.listing.filter import SessionFilter
+from app.listing.streams import Stream
+from app.listing.users import find_users
+from app.upstream.credentials import Credential, Forwarded
+from app.upstream.endpoint import Endpoint
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -178,9 +177,6 @@ class SessionProvider(abc.ABC):
     async def users(self, native_ids: Sequence[str], scope: RequestScope) -> dict[str, UserRecord]:
         """Those of `native_ids` that have a session here: one lookup for one user, else one
         walk of the unfiltered listing (no upstream looks up several users in one call)."""
-        from app.listing.filter import SessionFilter
-        from app.listing.users import find_users
-
         wanted = list(dict.fromkeys(native_ids))
         if len(wanted) == 1:
             user = await self.user(wanted[0], scope)

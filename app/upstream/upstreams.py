@@ -8,18 +8,18 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 
-from app.revocations import Revocations
-from app.upstream._http import Endpoint
-from app.upstream.circuit import CircuitBreaker, CircuitState
+from app.core.circuit import CircuitBreaker, CircuitState
+from app.core.records import Provider
+from app.upstream.endpoint import Endpoint
 from app.upstream.health import ProviderHealth
 from app.upstream.provider import SessionProvider
-from app.upstream.records import Provider
 from app.upstream.registry import PROVIDERS
+from app.upstream.revocations import Revocations
 
 if TYPE_CHECKING:  # settings and metrics import parts of this package
-    from app.metrics import Metrics
+    from app.observability.metrics import Metrics
+    from app.observability.tracing import Tracing
     from app.settings import Settings
-    from app.tracing import Tracing
 
 
 def _state(health: ProviderHealth) -> CircuitState:

@@ -10,20 +10,8 @@ from urllib.parse import quote
 
 from pydantic import SecretStr
 
-from app import ids
-from app.listing.filter import Part, SessionFilter
-from app.listing.streams import OffsetStream, Stream
-from app.upstream._http import Endpoint
-from app.upstream._json import obj, opt_bool, opt_int, opt_str, opt_time, req_str
-from app.upstream.provider import (
-    ProviderSettings,
-    RequestScope,
-    SessionProvider,
-    first_user,
-    is_set,
-    revoke_each,
-)
-from app.upstream.records import (
+from app.core import ids
+from app.core.records import (
     FactorRecord,
     FactorsRecord,
     HeaderRecord,
@@ -35,6 +23,18 @@ from app.upstream.records import (
     UserAgentRecord,
     UserRecord,
     ZitadelExtras,
+)
+from app.listing.filter import Part, SessionFilter
+from app.listing.streams import OffsetStream, Stream
+from app.upstream._json import obj, opt_bool, opt_int, opt_str, opt_time, req_str
+from app.upstream.endpoint import Endpoint
+from app.upstream.provider import (
+    ProviderSettings,
+    RequestScope,
+    SessionProvider,
+    first_user,
+    is_set,
+    revoke_each,
 )
 
 # ZITADEL (v4.20+) rejects a `limit` above 1000.

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from app.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
-from app.upstream.circuit import CircuitBreaker, CircuitState
+from app.core.circuit import CircuitBreaker, CircuitState
+from app.core.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
 
 T = TypeVar("T")
 

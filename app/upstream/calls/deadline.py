@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from app.errors import RequestDeadline, UpstreamTimeout
+from app.core.errors import RequestDeadline, UpstreamTimeout
+from app.observability.loop_lag import LAG
 from app.upstream.calls.exchange import Call, Layer, Response
 from app.upstream.deadline import DEADLINE
-from app.upstream.lag import LAG
 
 
 class Deadline:

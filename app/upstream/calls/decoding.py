@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from app.errors import (
+from app.core.errors import (
     GatewayError,
     UpstreamBadResponse,
     UpstreamError,

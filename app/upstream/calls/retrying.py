@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import stamina
 
-from app.errors import CallBudgetExceeded, UpstreamError, UpstreamUnavailable
+from app.core.errors import CallBudgetExceeded, UpstreamError, UpstreamUnavailable
 from app.upstream import deadline
 from app.upstream.calls.decoding import status_error
 from app.upstream.calls.exchange import Call, Layer, Response

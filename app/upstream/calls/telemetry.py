@@ -6,13 +6,13 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
-from app.errors import UpstreamError
-from app.tracing import Tracing
+from app.core.errors import UpstreamError
+from app.observability.tracing import Tracing
 from app.upstream.calls.exchange import Call
 from app.upstream.health import ProviderHealth
 
 if TYPE_CHECKING:  # metrics import the upstream package's circuit states
-    from app.metrics import Metrics
+    from app.observability.metrics import Metrics
 
 T = TypeVar("T")
 

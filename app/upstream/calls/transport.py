@@ -9,7 +9,7 @@ from collections.abc import Mapping
 import aiohttp
 import orjson
 
-from app.errors import UpstreamTimeout, UpstreamUnavailable
+from app.core.errors import UpstreamTimeout, UpstreamUnavailable
 from app.upstream.calls.exchange import Call, Response
 
 

@@ -1,0 +1,319 @@
+"""Normalised, provider-neutral records that adapters produce and resolvers read."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar, overload
+
+from app.core.errors import UpstreamError
+
+T = TypeVar("T")
+
+
+class Provider(enum.Enum):
+    """The upstream session APIs the gateway knows."""
+
+    PRIVX = "PRIVX"
+    PREFACTOR = "PREFACTOR"
+    ZITADEL = "ZITADEL"
+    HYPERID = "HYPERID"
+    KRATOS = "KRATOS"
+
+
+class SessionStatus(enum.Enum):
+    """One status vocabulary for every provider; each adapter documents its mapping."""
+
+    ACTIVE = "ACTIVE"
+    EXPIRED = "EXPIRED"
+    LOGGED_OUT = "LOGGED_OUT"
+    REVOKED = "REVOKED"
+    PENDING = "PENDING"
+
+
+class RevokeOutcome(enum.Enum):
+    """What an upstream said to "end this session"."""
+
+    REVOKED = "REVOKED"
+    NOT_FOUND = "NOT_FOUND"
+    REFUSED = "REFUSED"  # e.g. Prefactor: already complete or revoked
+
+
+class AuthorizationKind(enum.Enum):
+    """What a hyper.id authorization grants access to."""
+
+    SITE = "SITE"
+    APP = "APP"
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    """The user a session belongs to, as far as its provider tells."""
+
+    provider: Provider
+    native_id: str
+    login_name: str | None = None
+    display_name: str | None = None
+    organization_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UserAgentRecord:
+    """What the upstream says about the client; raw strings are parsed lazily by resolvers."""
+
+    raw: str | None = None
+    ip: str | None = None
+    fingerprint_id: str | None = None
+    description: str | None = None
+    browser_name: str | None = None
+    browser_version: str | None = None
+    os_name: str | None = None
+    os_version: str | None = None
+    device_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FactorRecord:
+    """One verified authentication factor."""
+
+    verified_at: datetime | None
+    user_verified: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FactorsRecord:
+    """ZITADEL's checked factors; an absent factor was not checked."""
+
+    user: FactorRecord | None = None
+    password: FactorRecord | None = None
+    web_auth_n: FactorRecord | None = None
+    intent: FactorRecord | None = None
+    totp: FactorRecord | None = None
+    otp_sms: FactorRecord | None = None
+    otp_email: FactorRecord | None = None
+    recovery_code: FactorRecord | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationRecord:
+    """A hyper.id site or app authorization."""
+
+    kind: AuthorizationKind
+    native_id: str
+    created_at: datetime | None
+    expires_at: datetime | None
+    scope_id: int | None
+    site_name: str | None = None
+    site_domain: str | None = None
+    app_hardware_name: str | None = None
+    app_user_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MetadataEntry:
+    """One key/value pair; ZITADEL values are bytes, kept as the base64 text it sends."""
+
+    key: str
+    value_base64: str
+
+
+@dataclass(frozen=True, slots=True)
+class InteractionRecord:
+    """Prefactor's first/last interaction with a session."""
+
+    at: datetime | None
+    remote_ip: str | None
+    user_agent: str | None
+    asn: int | None = None
+    city: str | None = None
+    country_code: str | None = None
+    region_code: str | None = None
+    timezone: str | None = None
+    ja4_fingerprint: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PrivxExtras:
+    """PrivX fields with no common home."""
+
+    session_type: str
+    source_id: str | None
+    domain: str | None
+    username: str | None
+    current: bool | None
+    logged_out: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PrefactorExtras:
+    """Prefactor fields with no common home."""
+
+    status: str
+    session_type: str | None
+    title: str | None
+    account_id: str | None
+    domain_id: str | None
+    pool_id: str | None
+    device_id: str | None
+    first_seen: InteractionRecord | None
+    last_seen: InteractionRecord | None
+    can_revoke: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderRecord:
+    """One HTTP header the client sent when ZITADEL created the session."""
+
+    name: str
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ZitadelExtras:
+    """ZITADEL fields with no common home."""
+
+    sequence: str | None
+    headers: tuple[HeaderRecord, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HyperIdExtras:
+    """hyper.id fields with no common home; the numeric codes' meanings are undocumented."""
+
+    host_name: str | None
+    identity_provider_id: int | None
+    restrict_to_site_id: str | None
+    protection_level: int | None
+    require_confirmation: bool | None
+    is_one_shot: bool | None
+    device_type_code: int | None
+    os_type_code: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class KratosMethodRecord:
+    """One entry of a Kratos session's `authentication_methods`."""
+
+    method: str
+    aal: str | None
+    completed_at: datetime | None
+    provider: str | None = None  # OIDC or SAML provider id
+    organization: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KratosDeviceRecord:
+    """One entry of a Kratos session's `devices`: where the session was used."""
+
+    native_id: str
+    ip_address: str | None
+    user_agent: str | None
+    location: str | None  # "City, CC" from Cloudflare headers on Ory Network
+
+
+@dataclass(frozen=True, slots=True)
+class KratosExtras:
+    """Ory Kratos fields with no common home."""
+
+    active: bool | None  # as Kratos reported it: false also for expired sessions
+    aal: str | None
+    authenticated_at: datetime | None
+    methods: tuple[KratosMethodRecord, ...]
+    devices: tuple[KratosDeviceRecord, ...]
+    identity_state: str | None
+    schema_id: str | None
+
+
+Extras = PrivxExtras | PrefactorExtras | ZitadelExtras | HyperIdExtras | KratosExtras
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """One session of one provider, normalised; `global_id` and `created_at` order the merge."""
+
+    provider: Provider
+    native_id: str
+    global_id: str
+    status: SessionStatus
+    created_at: datetime
+    extras: Extras
+    user: UserRecord | None = None
+    updated_at: datetime | None = None
+    last_seen_at: datetime | None = None
+    expires_at: datetime | None = None
+    token_expires_at: datetime | None = None
+    remote_address: str | None = None
+    user_agent: UserAgentRecord | None = None
+    factors: FactorsRecord | None = None
+    parent_native_id: str | None = None
+    authorizations: Sequence[AuthorizationRecord] = ()
+    metadata: tuple[MetadataEntry, ...] = field(default=())
+
+    @property
+    def sort_key(self) -> tuple[datetime, str]:
+        """Position in the merged order: creation time, ties broken by global id."""
+        return (self.created_at, self.global_id)
+
+
+class Deferred(Sequence[T], Generic[T]):
+    """Items made from a raw upstream JSON list when first read: most queries never ask for them.
+
+    `make` turns the raw list into the items and raises the gateway error for a bad shape,
+    which then fails the field that reads them rather than the whole listing. It runs at most
+    once: a failure is kept and raised again to every later reader. Equality compares the raw
+    JSON, so records parsed from the same answer are equal, and nothing here forces a parse.
+    """
+
+    __slots__ = ("_error", "_items", "_make", "_raw")
+
+    def __init__(self, raw: list[Any], make: Callable[[list[Any]], tuple[T, ...]]) -> None:
+        self._raw = raw
+        self._make = make
+        self._items: tuple[T, ...] | None = None
+        self._error: Exception | None = None
+
+    def _all(self) -> tuple[T, ...]:
+        if self._items is None:
+            if self._error is not None:
+                raise _frameless(self._error)
+            try:
+                self._items = self._make(self._raw)
+            except Exception as exc:
+                self._error = _frameless(exc)
+                raise
+        return self._items
+
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[T]: ...
+    def __getitem__(self, index: int | slice) -> T | Sequence[T]:
+        return self._all()[index]
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self._all())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Deferred):
+            return bool(self._make is other._make and self._raw == other._raw)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(len(self._raw))  # equal raw lists have equal lengths
+
+    def __repr__(self) -> str:
+        return f"Deferred({len(self._raw)} raw items)"
+
+
+def _frameless(error: Exception) -> Exception:
+    """A twin of `error` that holds no reader's frames, for each reader to raise: records live
+    across requests (upstream/kept.py), and a raised error keeps the frames it passed through
+    (the reader's context and request among them)."""
+    if isinstance(error, UpstreamError):
+        return type(error)(str(error), provider=error.provider, details=dict(error.details))
+    return error.with_traceback(None)  # not a gateway error: a bug, re-raised as it is

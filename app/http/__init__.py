@@ -1,0 +1,1 @@
+"""The HTTP edge, in request order: serving, middleware, the view, transports, GraphiQL."""

@@ -1,0 +1,1 @@
+"""State shared by replicas (Redis): rate limits, the response cache, persisted documents."""

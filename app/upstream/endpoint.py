@@ -1,0 +1,117 @@
+"""Endpoint.call(): the one way adapters call their upstream, through the call layers of
+app/upstream/calls (breaker, telemetry, decoding, deadline, retries, credential, budget,
+concurrency limit, transport; that package's docstring gives their order and why).
+
+Breakers and health record only what the upstream did: time spent queued in the gateway, a
+refusal by the budget, a missing forwarded credential and cancellation record nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+import aiohttp
+
+from app.observability.tracing import Tracing
+from app.upstream.calls.authentication import Authenticating
+from app.upstream.calls.breaker import Breaker
+from app.upstream.calls.budget import Budget
+from app.upstream.calls.concurrency import UNQUEUED, ConcurrencyLimit
+from app.upstream.calls.deadline import Deadline
+from app.upstream.calls.decoding import decode, parse_shape
+from app.upstream.calls.exchange import Call
+from app.upstream.calls.retrying import Retrying
+from app.upstream.calls.telemetry import Telemetry
+from app.upstream.calls.transport import Transport
+from app.upstream.credentials import Credential
+from app.upstream.health import ProviderHealth
+from app.upstream.kept import KeptParses, Parse, Parsed
+
+if TYPE_CHECKING:  # metrics import this package's circuit states
+    from app.observability.metrics import Metrics
+
+__all__ = ["UNQUEUED", "Endpoint", "parse_shape"]
+
+T = TypeVar("T")
+
+
+class Endpoint:
+    """A provider's origin, credentials, shared client session and call policy."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        provider: str,
+        base_url: str,
+        headers: Mapping[str, str],
+        health: ProviderHealth | None = None,
+        retries: int = 2,
+        concurrency: int = 16,
+        slow_call: float = 2.0,
+        credential: Credential | None = None,
+        metrics: Metrics | None = None,
+        tracing: Tracing | None = None,
+    ) -> None:
+        self.provider = provider
+        self.health = health or ProviderHealth()
+        transport = Transport(
+            session, provider=provider, base_url=base_url.rstrip("/"), headers=headers
+        )
+        limited = ConcurrencyLimit(transport, concurrency)
+        charged = Budget(limited, provider)
+        authenticated = Authenticating(charged, credential or Credential())
+        retried = Retrying(authenticated, provider=provider, retries=retries)
+        self._send = Deadline(retried, provider=provider, slow_call=slow_call)
+        self._telemetry = Telemetry(provider, self.health, metrics, tracing or Tracing())
+        self._breaker = Breaker(self.health.circuit, provider)
+        self.kept = KeptParses()
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        parse: Callable[[Any], T],
+        *,
+        params: Mapping[str, str] | None = None,
+        body: object = None,
+        expected: Mapping[int, T] | None = None,
+        read: bool | None = None,
+        headers: bool = False,
+        keep: bool = False,
+    ) -> T:
+        """Call `path` and return `parse(json)` (None for an empty body).
+
+        `read` (default: GET only) marks a call safe to retry. A status in `expected` (e.g.
+        `{404: None}`) answers its value instead of raising. A shape `parse` rejects is an
+        UpstreamBadResponse, and counts against the provider's health like any failure.
+        With `headers`, `parse` gets `(json, response headers)`, for paging in a `Link` header.
+        With `keep`, `parse` (a listing's: records and what else the answer said) runs once per
+        distinct answer while the statuses it computed hold (app/upstream/kept.py).
+        """
+        if keep and headers:
+            raise ValueError("A kept parse is keyed by the body alone: `keep` takes no headers.")
+        call = Call(method, path, params, body, read=method == "GET" if read is None else read)
+
+        async def answer() -> T:
+            response = await self._send.send(call)
+            status = call.status = response.status
+            if expected is not None and status in expected:
+                return expected[status]
+            if keep and status == 200:
+                return cast("T", self._kept_parse(cast("Parse", parse), response.content))
+            payload = decode(self.provider, status, response.content)
+            return parse_shape(
+                self.provider, parse, (payload, response.headers) if headers else payload
+            )
+
+        return await self._breaker.guard(lambda: self._telemetry.observe(call, answer))
+
+    def _kept_parse(self, parse: Parse, content: bytes) -> Parsed:
+        kept = self.kept.get(parse, content)
+        if kept is not None:
+            return kept
+        since = self.kept.now()
+        parsed = parse_shape(self.provider, parse, decode(self.provider, 200, content))
+        return self.kept.keep(parse, content, parsed, since)

@@ -1,0 +1,1 @@
+"""How documents run: execution plans, hooks, inputs, limits, cost, caching, error masking."""

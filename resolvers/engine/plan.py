@@ -1,0 +1,552 @@
+"""Compiled plans: a known document's selection sets run as prebuilt steps.
+
+graphql-core executes every field of every object the same way: a `Path`, a lookup of the
+field definition, a resolve-info object, the resolver through Strawberry's wrapper, then value
+completion by a chain of type tests. For a document seen before, the work per field can be
+decided once. The first time a selection set of an object type is collected, it is compiled
+into a `Plan`: one step per response key, each a closure that knows its field's reader (the
+short path's, resolvers/engine/execution.py), its type, whether it is non-null and, for leaves, how
+to coerce. Plans are kept, by the identity of the collected field nodes (so by document and by
+the outcome of `@include`/`@skip`), for later requests with the same parsed document (the
+document cache, resolvers/engine/caching.py, hands out the same one), and dropped with that
+document.
+
+A step runs the ordinary way (graphql-core's `execute_field`) where the plan cannot stand in
+for it: arguments, a resolver that is async or takes `info`, abstract types, nested lists,
+directives other than `@include`/`@skip`. Decided at compile time, so no resolver runs twice.
+At run time a step hands anything unusual (an exception, a null in a non-null position, a value
+its type does not coerce, a failed type check) to graphql-core's own completion with the value
+as read, and errors go through `handle_field_error`: messages, paths and null propagation are
+graphql-core's. Mutations, subscriptions, `@defer`, and requests with field middleware are not
+compiled. `tests/test_plan.py` compares the answers with graphql-core's (a differential test).
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Awaitable, Callable, Generator, Mapping
+from typing import Any, ClassVar, NamedTuple, cast
+
+import strawberry
+from graphql import (
+    Executor,
+    GraphQLEnumType,
+    GraphQLField,
+    GraphQLID,
+    GraphQLLeafType,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLString,
+    OperationType,
+    Undefined,
+)
+from graphql.execution.collect_fields import FieldDetails, FieldDetailsList, FragmentDetails
+from graphql.language import FragmentSpreadNode, InlineFragmentNode, SelectionSetNode
+from graphql.pyutils import Path
+
+from resolvers.engine.execution import ShortPathExecutor, _is_type, _reader, short_path_executor
+from resolvers.engine.internals import annotation_problems, checked, signature_problems, warn_once
+
+try:  # Not public API: if it moves, `_problems` says so and plans stay off.
+    from graphql.pyutils import gather_with_cancel
+except ImportError as error:  # pragma: no cover - only on another release
+    _IMPORT_PROBLEM: str | None = f"an import failed: {error}"
+else:
+    _IMPORT_PROBLEM = None
+
+__all__ = ["CompiledExecutor", "Plan", "compiled_executor"]
+
+# Beyond the short path's: what the plans call on graphql-core's Executor.
+_EXECUTOR_METHODS = {
+    "collect_subfields": ("self", "return_type", "field_details_list"),
+    "execute_field": (
+        "self", "parent_type", "source", "field_details_list", "path", "position_context"
+    ),
+    "complete_list_item_value": (
+        "self", "item", "complete_results", "item_type", "field_details_list", "info",
+        "item_path", "position_context",
+    ),
+    "complete_awaitable_list_item_value": (
+        "self", "item", "item_type", "field_details_list", "info", "item_path",
+        "position_context",
+    ),
+    "settle_in_background": ("self", "awaitables"),
+}  # fmt: skip
+_PLANS = 256  # compiled selection sets per operation; beyond that, graphql-core's way
+_NO = object()  # a step's fast way does not apply: graphql-core completes the value
+_STANDARD_DIRECTIVES = frozenset({"include", "skip"})
+# Completed values that are never awaitable: no need to ask `is_awaitable`.
+_SETTLED = frozenset({str, int, float, bool, type(None), dict, list})
+
+# step(executor, source, path of the source object) -> the completed value, or Undefined.
+Step = Callable[["CompiledExecutor", Any, Path], Any]
+
+
+class Plan(NamedTuple):
+    """One object type's collected selection set, compiled."""
+
+    steps: tuple[tuple[str, Step, bool], ...]  # response key, step, may return an awaitable
+    held: tuple[FieldDetailsList, ...]  # keeps the field nodes of the plan's key alive
+
+
+def compiled_executor(schema: strawberry.Schema) -> type[Executor[Any]] | None:
+    """The short path's executor with compiled plans, or the short path's alone if they
+    cannot be trusted, or None (Strawberry's) if neither can."""
+    short = short_path_executor(schema)
+    if short is None:
+        return None
+    problems = checked(_problems)
+    if problems:
+        warn_once(
+            "Compiled plans (resolvers/engine/plan.py)",
+            problems,
+            "fields take the short path or graphql-core's",
+        )
+        return short
+    executor = type(f"Compiled{short.__name__}", (CompiledExecutor, short), {"plans": {}})
+    return cast("type[Executor[Any]]", executor)
+
+
+def _problems() -> list[str]:
+    """How the graphql-core internals the plans rely on differ from what they expect."""
+    if _IMPORT_PROBLEM is not None:
+        return [_IMPORT_PROBLEM]
+    problems = signature_problems(Executor, _EXECUTOR_METHODS)
+    if FieldDetails._fields != ("node", "defer_usage", "fragment_variable_values"):
+        problems.append(f"FieldDetails has the fields {FieldDetails._fields}")
+    if Path._fields != ("prev", "key", "typename"):
+        problems.append(f"Path has the fields {Path._fields}")
+    if FragmentDetails._fields != ("definition", "variable_signatures"):
+        problems.append(f"FragmentDetails has the fields {FragmentDetails._fields}")
+    if "arguments" not in FragmentSpreadNode.keys:
+        problems.append("FragmentSpreadNode has no arguments")
+    problems += annotation_problems(Executor, ("fragments",))
+    return problems
+
+
+class CompiledExecutor(ShortPathExecutor):
+    """Runs collected selection sets through their plans (`compiled_executor`)."""
+
+    # By id of the operation node: each entry goes when its document is collected.
+    plans: ClassVar[dict[int, dict[tuple[Any, ...], Plan | None]]] = {}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        operation = getattr(getattr(self, "operation", None), "operation", None)
+        self._compiled = self._direct and operation is OperationType.QUERY
+        # This request's plans by (type, id of the field group), as graphql-core memoizes.
+        self._mine: dict[tuple[GraphQLObjectType, int], tuple[FieldDetailsList, Plan | None]] = {}
+
+    def collect_and_execute_subfields(
+        self,
+        return_type: GraphQLObjectType,
+        field_details_list: FieldDetailsList,
+        path: Path,
+        result: Any,
+        position_context: Any | None,
+    ) -> Any:
+        if self._compiled and position_context is None:
+            plan = self.plan_for(return_type, field_details_list)
+            if plan is not None:
+                return self._run(plan, result, path)
+        return super().collect_and_execute_subfields(
+            return_type, field_details_list, path, result, position_context
+        )
+
+    def plan_for(
+        self, kind: GraphQLObjectType, field_details_list: FieldDetailsList
+    ) -> Plan | None:
+        """The plan of `kind`'s subfields of these fields in this request; None: not compiled."""
+        found = self._mine.get((kind, id(field_details_list)))
+        if found is None:
+            found = (field_details_list, self._plan(kind, field_details_list))
+            self._mine[(kind, id(field_details_list))] = found
+        return found[1]
+
+    def _plan(self, kind: GraphQLObjectType, field_details_list: FieldDetailsList) -> Plan | None:
+        """The plan for `kind`'s subfields here, compiled the first time; None: not compiled."""
+        grouped, deferred, _ = self.collect_subfields(kind, field_details_list)
+        if deferred:
+            return None
+        groups = list(grouped.items())
+        details = [d for _, group in groups for d in group]
+        if any(d.defer_usage is not None or d.fragment_variable_values for d in details):
+            return None
+        # The same nodes of the same document, collected for the same type: the same plan.
+        key = (kind, *(id(d.node) for d in details))
+        plans = self._kept()
+        if key in plans:
+            return plans[key]
+        if len(plans) >= _PLANS:  # e.g. many @include variables: no more plans for it
+            return None
+        plan = Plan(
+            tuple(_step(self, kind, name, group) for name, group in groups),
+            tuple(group for _, group in groups),
+        )
+        plans[key] = plan
+        return plan
+
+    def _kept(self) -> dict[tuple[Any, ...], Plan | None]:
+        """The plans of this request's operation: its document's, so they live as long."""
+        operation = self.operation
+        kept = self.plans.get(id(operation))
+        if kept is None:
+            kept = self.plans[id(operation)] = {}
+            # A plan holds field nodes, not the operation: it can go, and its plans with it.
+            weakref.finalize(operation, self.plans.pop, id(operation), None)
+        return kept
+
+    def _run(self, plan: Plan, source: Any, path: Path) -> Any:
+        """`source`'s selection, as graphql-core's execute_fields completes it."""
+        results: dict[str, Any] = {}
+        pending: list[str] = []
+        is_awaitable = self.is_awaitable
+        try:
+            for name, step, may_await in plan.steps:
+                result = step(self, source, path)
+                if result is not Undefined:
+                    results[name] = result
+                    if may_await and result.__class__ not in _SETTLED and is_awaitable(result):
+                        pending.append(name)
+        except Exception:
+            if pending:  # others' awaitables may fail too: settle them
+                self.settle_in_background([results[name] for name in pending])
+            raise
+        if not pending:
+            return results
+
+        async def settled() -> dict[str, Any]:
+            if len(pending) == 1:
+                results[pending[0]] = await results[pending[0]]
+            else:
+                awaited = await gather_with_cancel(*(results[name] for name in pending))
+                results.update(zip(pending, awaited, strict=True))
+            return results
+
+        return settled()
+
+    def _list(
+        self,
+        item: _Item,
+        items: list[Any] | tuple[Any, ...],
+        field_details_list: FieldDetailsList,
+        path: Path,
+    ) -> Any:
+        """A list's items completed, as graphql-core's complete_iterable_value does."""
+        completed: list[Any] = []
+        append = completed.append
+        pending: list[int] = []
+        is_awaitable = self.is_awaitable
+        non_null, coerce, nested = item.non_null, item.coerce, item.nested
+        info = None
+        try:
+            for index, value in enumerate(items):
+                if value is None:
+                    if not non_null:
+                        append(None)
+                        continue
+                elif coerce is not None:
+                    out = coerce(value)
+                    if out is not _NO:
+                        append(out)
+                        continue
+                elif item.is_type(value) and not is_awaitable(value):
+                    item_path = Path(path, index, None)
+                    try:
+                        done = cast("_Nested", nested).execute(self, value, item_path)
+                    except Exception as error:
+                        self.handle_field_error(error, item.type, field_details_list, item_path)
+                        append(None)
+                        continue
+                    if done.__class__ is not dict and is_awaitable(done):
+                        append(self._settle(done, item.type, field_details_list, item_path))
+                        pending.append(index)
+                    else:
+                        append(done)
+                    continue
+                # Anything else: graphql-core's own handling of this item.
+                if info is None:
+                    nodes = [d.node for d in field_details_list]
+                    info = self.build_resolve_info(item.field, nodes, item.parent, path)
+                item_path = Path(path, index, None)
+                if is_awaitable(value):
+                    append(
+                        self.complete_awaitable_list_item_value(
+                            value, item.type, field_details_list, info, item_path, None
+                        )
+                    )
+                    pending.append(index)
+                elif self.complete_list_item_value(
+                    value, completed, item.type, field_details_list, info, item_path, None
+                ):
+                    pending.append(index)
+        except Exception:
+            if pending:
+                self.settle_in_background([completed[index] for index in pending])
+            raise
+        if not pending:
+            return completed
+
+        async def settled() -> list[Any]:
+            if len(pending) == 1:
+                completed[pending[0]] = await completed[pending[0]]
+            else:
+                awaited = await gather_with_cancel(*(completed[index] for index in pending))
+                for index, value in zip(pending, awaited, strict=True):
+                    completed[index] = value
+            return completed
+
+        return settled()
+
+
+class _Item(NamedTuple):
+    """What completing one item of a list field needs."""
+
+    field: GraphQLField
+    parent: GraphQLObjectType
+    type: GraphQLOutputType  # the item type, non-null or not
+    kind: GraphQLLeafType | GraphQLObjectType
+    non_null: bool
+    coerce: Callable[[Any], Any] | None  # leaves only
+    is_type: Callable[[Any], bool]
+    nested: _Nested | None  # objects only
+
+
+class _Nested:
+    """An object field's selection set, executed through its plan.
+
+    graphql-core collects the selection again in every request, since `@include`/`@skip` may
+    depend on variables. Where nothing it looks at has a directive (nor fragment arguments),
+    the outcome depends on the document alone: the plan is then found once and kept here.
+    """
+
+    __slots__ = ("group", "kind", "plan", "static")
+
+    def __init__(self, kind: GraphQLObjectType, group: FieldDetailsList, static: bool) -> None:
+        self.kind = kind
+        self.group = group
+        self.static = static
+        self.plan: Plan | None = None
+
+    def execute(self, executor: CompiledExecutor, value: Any, path: Path) -> Any:
+        plan = self.plan
+        if plan is None and self.static:
+            self.static = False  # looked up once, compiled or not
+            plan = self.plan = executor.plan_for(self.kind, self.group)
+        if plan is not None:
+            return executor._run(plan, value, path)
+        return executor.collect_and_execute_subfields(self.kind, self.group, path, value, None)
+
+
+def _static(fragments: Mapping[str, FragmentDetails], group: FieldDetailsList) -> bool:
+    """Whether collecting `group`'s subfields depends on the document alone: no directive and
+    no fragment arguments in the selections it visits (so no variable and no `@defer`)."""
+    seen: set[str] = set()
+
+    def plain(selection_set: SelectionSetNode) -> bool:
+        for selection in selection_set.selections:
+            if selection.directives:
+                return False
+            if isinstance(selection, InlineFragmentNode):
+                if not plain(selection.selection_set):
+                    return False
+            elif isinstance(selection, FragmentSpreadNode):
+                if selection.arguments:
+                    return False
+                name = selection.name.value
+                if name in seen:
+                    continue
+                seen.add(name)
+                fragment = fragments.get(name)
+                if fragment is None or fragment.variable_signatures:
+                    return False
+                if not plain(fragment.definition.selection_set):
+                    return False
+        return True
+
+    return all(d.node.selection_set is None or plain(d.node.selection_set) for d in group)
+
+
+def _step(
+    executor: CompiledExecutor, parent: GraphQLObjectType, name: str, group: FieldDetailsList
+) -> tuple[str, Step, bool]:
+    """The step for one response key: compiled where the plan can stand in, else ordinary."""
+    node = group[0].node
+    tname = parent.name
+    if node.name.value == "__typename" and _plain(group):
+        return name, lambda _executor, _source, _path: tname, False
+    field = executor.schema.get_field(parent, node.name.value)
+    read = _reader(field) if field is not None and _plain(group) else None
+    shape = _shape(field.type) if field is not None else None
+    if field is None or read is None or shape is None:
+
+        def ordinary(executor: CompiledExecutor, source: Any, path: Path) -> Any:
+            return executor.execute_field(parent, source, group, Path(path, name, tname), None)
+
+        return name, ordinary, True
+    non_null, listed, item_non_null, kind = shape
+    rtype = field.type
+    nested = None
+    if isinstance(kind, GraphQLObjectType):
+        nested = _Nested(kind, group, _static(executor.fragments, group))
+    if listed:
+        item_type = get_item_type(rtype)
+        item = _Item(
+            field,
+            parent,
+            item_type,
+            kind,
+            item_non_null,
+            _coercer(kind) if not isinstance(kind, GraphQLObjectType) else None,
+            _type_check(kind),
+            nested,
+        )
+
+        def list_step(executor: CompiledExecutor, source: Any, path: Path) -> Any:
+            here = Path(path, name, tname)
+            try:
+                value = read(source)
+            except Exception as error:  # as graphql-core handles a resolver's exception
+                executor.handle_field_error(error, rtype, group, here)
+                return None
+            if value is None:
+                if not non_null:
+                    return None
+            elif value.__class__ is list or value.__class__ is tuple:
+                try:
+                    completed = executor._list(item, value, group, here)
+                except Exception as error:
+                    executor.handle_field_error(error, rtype, group, here)
+                    return None
+                if completed.__class__ not in _SETTLED and executor.is_awaitable(completed):
+                    return executor._settle(completed, rtype, group, here)
+                return completed
+            return executor._complete(field, parent, value, group, here, None)
+
+        return name, list_step, True
+    if nested is not None:
+        is_type = _type_check(kind)
+        execute = nested.execute
+
+        def object_step(executor: CompiledExecutor, source: Any, path: Path) -> Any:
+            here = Path(path, name, tname)
+            try:
+                value = read(source)
+            except Exception as error:
+                executor.handle_field_error(error, rtype, group, here)
+                return None
+            if value is None:
+                if not non_null:
+                    return None
+            elif is_type(value) and not executor.is_awaitable(value):
+                try:
+                    completed = execute(executor, value, here)
+                except Exception as error:
+                    executor.handle_field_error(error, rtype, group, here)
+                    return None
+                if completed.__class__ not in _SETTLED and executor.is_awaitable(completed):
+                    return executor._settle(completed, rtype, group, here)
+                return completed
+            return executor._complete(field, parent, value, group, here, None)
+
+        return name, object_step, True
+    coerce = _coercer(kind)
+
+    def leaf_step(executor: CompiledExecutor, source: Any, path: Path) -> Any:
+        try:
+            value = read(source)
+        except Exception as error:
+            executor.handle_field_error(error, rtype, group, Path(path, name, tname))
+            return None
+        if value is not None:
+            out = coerce(value)
+            if out is not _NO:
+                return out
+        elif not non_null:
+            return None
+        return executor._complete(field, parent, value, group, Path(path, name, tname), None)
+
+    # A leaf's value may be an awaitable only where graphql-core completes it (`_complete`).
+    return name, leaf_step, True
+
+
+def get_item_type(list_type: GraphQLOutputType) -> GraphQLOutputType:
+    """The item type of a (possibly non-null) list type."""
+    if isinstance(list_type, GraphQLNonNull):
+        list_type = list_type.of_type
+    return cast("GraphQLList[GraphQLOutputType]", list_type).of_type
+
+
+def _plain(group: FieldDetailsList) -> bool:
+    """Whether every node of the group is an argument-free field with only @include/@skip."""
+    return all(
+        not d.node.arguments
+        and all(
+            directive.name.value in _STANDARD_DIRECTIVES for directive in d.node.directives or ()
+        )
+        for d in group
+    )
+
+
+def _shape(
+    rtype: GraphQLOutputType,
+) -> tuple[bool, bool, bool, GraphQLLeafType | GraphQLObjectType] | None:
+    """(non-null, a list, items non-null, the named type) where plans complete the type."""
+    non_null = isinstance(rtype, GraphQLNonNull)
+    inner = rtype.of_type if isinstance(rtype, GraphQLNonNull) else rtype
+    listed = isinstance(inner, GraphQLList)
+    item_non_null = False
+    if isinstance(inner, GraphQLList):
+        inner = inner.of_type
+        item_non_null = isinstance(inner, GraphQLNonNull)
+        if isinstance(inner, GraphQLNonNull):
+            inner = inner.of_type
+    if isinstance(inner, GraphQLObjectType | GraphQLLeafType):
+        return non_null, listed, item_non_null, inner
+    return None  # abstract types and lists of lists: graphql-core's
+
+
+def _type_check(kind: GraphQLLeafType | GraphQLObjectType) -> Callable[[Any], bool]:
+    """Whether a value passes `kind`'s is_type_of (always, if it has none)."""
+    if not isinstance(kind, GraphQLObjectType) or kind.is_type_of is None:
+        return lambda value: not isinstance(value, Exception)
+    object_kind = kind
+    return lambda value: not isinstance(value, Exception) and _is_type(object_kind, value)
+
+
+def _coercer(kind: GraphQLLeafType | GraphQLObjectType) -> Callable[[Any], Any]:
+    """`kind`'s output coercion returning `_NO` where graphql-core would report an error."""
+    coerce_output = cast("GraphQLLeafType", kind).coerce_output_value
+    strings = kind is GraphQLString or kind is GraphQLID
+    plain: set[type] = set()  # classes seen to be neither exceptions nor awaitables
+
+    def coerce(value: Any) -> Any:
+        if strings and value.__class__ is str:
+            return value  # what both return for a str
+        if value.__class__ not in plain:
+            # graphql-core raises an exception and awaits an awaitable: `_complete` does both.
+            if isinstance(value, Exception | Awaitable | Generator):
+                return _NO
+            plain.add(value.__class__)
+        try:
+            coerced = coerce_output(value)
+        except Exception:
+            return _NO
+        return _NO if coerced is None or coerced is Undefined else coerced
+
+    members = getattr(kind, "wrapped_cls", None)  # Strawberry's enums: a Python Enum
+    if not isinstance(kind, GraphQLEnumType) or not isinstance(members, type):
+        return coerce
+    names: dict[Any, Any] = {}  # Strawberry's coercion scans every value: once per member
+
+    def enum_coerce(value: Any) -> Any:
+        if value.__class__ is members:
+            name = names.get(value)
+            if name is None:
+                name = names[value] = coerce(value)
+            return name
+        return coerce(value)
+
+    return enum_coerce

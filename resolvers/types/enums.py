@@ -1,0 +1,92 @@
+"""GraphQL enums over the app's own enums; imported before any type that uses them."""
+
+from __future__ import annotations
+
+import enum
+
+import strawberry
+
+from app.core.circuit import CircuitState
+from app.core.records import AuthorizationKind, Provider, SessionStatus
+from app.core.useragent import DeviceType
+from app.upstream.health import Health
+
+strawberry.enum(Provider, description="The upstream session APIs.")
+strawberry.enum(
+    SessionStatus,
+    description="ACTIVE: usable; EXPIRED: past its expiry; LOGGED_OUT: ended by the user; "
+    "REVOKED: cut short by an administrator; PENDING: created, not yet authenticated.",
+)
+strawberry.enum(DeviceType, description="Coarse device class, parsed from the User-Agent.")
+strawberry.enum(AuthorizationKind, description="What an authorization grants access to.")
+strawberry.enum(Health, name="ProviderHealth", description="How the latest upstream call went.")
+strawberry.enum(
+    CircuitState,
+    description="CLOSED: calls flow; OPEN: the provider failed repeatedly and is skipped "
+    "without waiting; HALF_OPEN: one probe call is let through to see if it recovered.",
+)
+
+
+def describe_values(kind: type[enum.Enum], **descriptions: str) -> None:
+    """Give each value of the GraphQL enum `kind` its own description (all of them, or fail).
+
+    The enums wrapped here are the app's own, whose members cannot be strawberry.enum_value.
+    """
+    definition = kind.__strawberry_definition__  # type: ignore[attr-defined]
+    names = {value.name for value in definition.values}
+    if names != set(descriptions):
+        raise ValueError(f"{kind.__name__}: describe exactly {sorted(names)}")
+    for value in definition.values:
+        value.description = descriptions[value.name]
+
+
+describe_values(
+    Provider,
+    PRIVX="Sessions from SSH PrivX.",
+    PREFACTOR="Sessions from Prefactor, in the configured pools.",
+    ZITADEL="Sessions from ZITADEL.",
+    HYPERID="Sessions from hyper.id: the signed-in user's own.",
+    KRATOS="Sessions from Ory Kratos.",
+)
+describe_values(
+    SessionStatus,
+    ACTIVE="Usable now.",
+    EXPIRED="Past its expiry time; not ended by anyone.",
+    LOGGED_OUT="Ended by its user (a logout), or terminated where the provider records it so.",
+    REVOKED="Cut short by an administrator or through this gateway.",
+    PENDING="Created but not yet authenticated (e.g. a login in progress).",
+)
+describe_values(
+    DeviceType,
+    DESKTOP="A desktop or laptop browser or app.",
+    MOBILE="A phone.",
+    TABLET="A tablet.",
+    BOT="A crawler, script or other automated client.",
+    OTHER="Anything else, or no User-Agent to tell.",
+)
+describe_values(
+    AuthorizationKind,
+    SITE="Sign-in to a web site (hyper.id site authorization).",
+    APP="Access granted to an app (hyper.id app authorization).",
+)
+describe_values(
+    Health,
+    UNKNOWN="Not called yet by this process.",
+    UP="The latest call succeeded.",
+    DOWN="The latest call failed.",
+)
+describe_values(
+    CircuitState,
+    CLOSED="Calls flow.",
+    OPEN="The provider failed repeatedly and is skipped without waiting.",
+    HALF_OPEN="One probe call is let through to see if the provider recovered.",
+)
+
+__all__ = [
+    "AuthorizationKind",
+    "CircuitState",
+    "DeviceType",
+    "Health",
+    "Provider",
+    "SessionStatus",
+]
