@@ -102,14 +102,12 @@ class Settings(BaseSettings):
     # Upstream calls one request may make, retries included (app/upstream/accounting.py).
     max_upstream_calls: int = Field(default=100, ge=1, le=100_000)
     # Admission control (app/http/admission.py): GraphQL requests running at once per process; the
-    # rest wait in a bounded queue for a bounded time. One caller alone may use every slot;
-    # shares bind only while callers compete. Requests waiting on upstreams use no CPU, hence
-    # 32; CPU-bound ones gain nothing from that many (bench/run --overload, one caller's heavy
-    # pages: about 97 answered in 10 s with 8 running and with 32, but each in 0.9 s instead
-    # of 3.7 s, /healthz in 0.36 s instead of 1.3 s): a gateway serving mostly such queries
-    # lowers it, and the queue keeps its callers served.
+    # rest wait in a bounded queue for a bounded time. One caller alone grows to every slot
+    # while the event loop keeps up; shares bind while callers compete. Requests waiting on
+    # upstreams use no CPU, hence 32; CPU-bound ones gain nothing from that many, which is why
+    # a caller's grant falls back while the loop is behind (docs/security.md).
     max_in_flight: int = Field(default=32, ge=1, le=100_000)
-    # A caller's share while callers compete: at most this, and at most an equal split.
+    # A caller's first grant, and its share while callers compete (at most an equal split).
     max_in_flight_per_caller: int = Field(default=8, ge=1, le=100_000)
     admission_queue: int = Field(default=128, ge=0, le=100_000)  # requests waiting, all callers
     # Seconds a request may wait for a slot: well under the request deadline, which starts after.

@@ -68,22 +68,52 @@ async def requests() -> Any:
         await one.close()
 
 
-async def test_a_caller_alone_uses_every_slot_then_waits_instead_of_being_refused(
+async def test_a_caller_alone_grows_to_every_slot_then_waits_instead_of_being_refused(
     requests: Callable[[Slots], Requests],
 ) -> None:
-    slots = Slots(4, per_caller=1, queue=8, wait=LONG)
+    slots = Slots(4, per_caller=1, queue=16, wait=LONG, busy=lambda: False)
     bff = requests(slots)
     for i in range(12):
         bff.send("bff", f"r{i}")
     await settle()
-    assert bff.running() == ["r0", "r1", "r2", "r3"]  # per_caller=1 binds nobody alone
-    assert slots.queued == 8
+    assert bff.running() == ["r0"]  # its grant starts at per_caller
+    assert slots.queued == 11
 
-    for _ in range(8):
+    running: list[int] = []
+    for _ in range(4):
+        slots.leave("bff")  # each finished request, the loop keeping up, raises the grant
+        await settle()
+        running.append(len(bff.running()) - len(running) - 1)
+    assert running == [2, 3, 4, 4]  # running at once after each: the whole process by then
+    for _ in range(7):
         slots.leave("bff")
         await settle()
-    assert len(bff.running()) == 12
-    assert set(bff.outcomes.values()) == {"running"}
+    assert set(bff.outcomes.values()) == {"running"}  # nobody refused
+
+
+async def test_while_the_loop_is_busy_a_callers_grant_falls_back_to_its_start(
+    requests: Callable[[Slots], Requests],
+) -> None:
+    busy = False
+    slots = Slots(8, per_caller=2, queue=32, wait=LONG, busy=lambda: busy)
+    flood = requests(slots)
+    for i in range(24):
+        flood.send("flood", f"r{i}")
+    await settle()
+    for _ in range(6):
+        slots.leave("flood")
+        await settle()
+    assert slots.running == 8  # grown to every slot
+
+    busy = True  # heavy pages: the CPU, not the upstreams, is what they wait for
+    for _ in range(8):
+        slots.leave("flood")
+        await settle()
+    assert slots.running == 2  # back to per_caller; the rest wait
+    other = requests(slots)
+    other.send("other", "o1")
+    await settle()
+    assert other.running() == ["o1"]  # a free slot at once for another caller
 
 
 async def test_a_freed_slot_goes_to_the_waiting_caller_with_the_fewest_running(

@@ -1,16 +1,26 @@
 """Admission: a bound on GraphQL requests running at once, shared fairly between callers.
 
-A caller alone may use every slot of the process (GATEWAY_MAX_IN_FLIGHT). Past them, requests
-wait in a bounded queue (GATEWAY_ADMISSION_QUEUE) for a bounded time (GATEWAY_ADMISSION_WAIT),
-well under the request deadline, which starts only once a request runs. Shares bind only while
-callers compete:
+A caller alone may use every slot of the process (GATEWAY_MAX_IN_FLIGHT), once the process shows
+it can take them: each caller starts with GATEWAY_MAX_IN_FLIGHT_PER_CALLER requests running, and
+every request it finishes while the event loop keeps up raises that by one, up to every slot;
+while the loop falls behind (the process is CPU-bound, where more requests at once only add
+latency) a finished request halves it, down to that start. So a BFF whose requests mostly wait
+on upstreams soon runs as many as the process has slots, and a client flooding it with heavy
+pages keeps to its start and leaves the CPU to others and to /healthz: requests already running
+cannot be taken back, so the grant has to be earned before it is given.
 
-- a freed slot goes to the waiting caller with the fewest requests running (first come first
-  served between equals, and within a caller);
+Past its grant or the slots, a request waits in a bounded queue (GATEWAY_ADMISSION_QUEUE) for a
+bounded time (GATEWAY_ADMISSION_WAIT), well under the request deadline, which starts only once a
+request runs. Shares bind while callers compete:
+
+- a freed slot goes to the waiting caller with the fewest requests running, among those under
+  their grant (first come first served between equals, and within a caller);
 - when the queue is full, a newcomer within its share takes the place of the newest waiting
   request of the caller furthest over its share (that one gets 429); a newcomer over its own
-  share gets 429; with nobody over their share the process is saturated: 503 OVERLOADED;
-- a request that waited its time out gets 429 if its caller is over its share, else 503.
+  share, or at its grant with slots free, gets 429; with nobody over their share the process is
+  saturated: 503 OVERLOADED;
+- a request that waited its time out gets 429 if its caller is over its share or was held by
+  its own grant, else 503.
 
 A caller's share while k callers compete is GATEWAY_MAX_IN_FLIGHT / k, at most
 GATEWAY_MAX_IN_FLIGHT_PER_CALLER, counting what it has running and waiting. Refusals carry
@@ -23,6 +33,7 @@ import asyncio
 import contextlib
 import json
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,9 +41,20 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.auth.principal import Principal
 from app.http.sse import is_event_stream
+from app.observability.loop_lag import LAG
 from app.observability.metrics import Metrics
 
 RETRY_AFTER_SECONDS = 1
+# The event loop is busy when a callback ran this late within the last BUSY_WINDOW seconds
+# (its probe ticks every 0.1 s): requests are then waiting for the CPU, not for upstreams.
+BUSY_LAG = 0.25
+BUSY_WINDOW = 0.5
+
+
+def loop_busy() -> bool:
+    """Whether the running event loop fell behind lately (app/observability/loop_lag.py)."""
+    now = asyncio.get_running_loop().time()
+    return LAG.worst_since(now - BUSY_WINDOW, now) > BUSY_LAG
 
 
 class Shed(Exception):
@@ -62,6 +84,7 @@ class _Waiter:
 @dataclass(eq=False, slots=True)
 class _Caller:
     name: str
+    grant: int  # requests it may run at once now
     running: int = 0
     waiting: deque[_Waiter] = field(default_factory=deque)
 
@@ -80,9 +103,12 @@ class Slots:
         queue: int,
         wait: float,
         metrics: Metrics | None = None,
+        busy: Callable[[], bool] = loop_busy,
     ) -> None:
         self.slots = slots
         self.per_caller = per_caller
+        self.start = min(per_caller, slots)  # a caller's grant before it has shown anything
+        self._busy = busy
         self.queue = queue
         self.wait = wait
         self.metrics = metrics
@@ -93,8 +119,12 @@ class Slots:
         self._arrivals = 0
 
     def try_enter(self, caller: str) -> bool:
-        """Take a free slot at once, if there is one (then nobody is waiting)."""
+        """Take a free slot at once, if there is one and the caller is under its grant with
+        nothing of its own waiting."""
         if self.running >= self.slots:
+            return False
+        state = self._callers.get(caller)
+        if state is not None and (state.running >= state.grant or state.waiting):
             return False
         self.running += 1
         self._caller(caller).running += 1
@@ -135,18 +165,30 @@ class Slots:
         raise refused
 
     def leave(self, caller: str) -> None:
-        """A running request ended: its slot goes to the next waiting request, if any."""
+        """A running request ended: the caller's grant adapts, and free slots go to waiting
+        requests."""
         state = self._callers[caller]
+        if self._busy():
+            state.grant = max(self.start, state.grant // 2)
+        elif state.running >= state.grant or state.waiting:
+            state.grant = min(self.slots, state.grant + 1)  # it was held by its grant
         state.running -= 1
-        if self._waiting:
-            # The waiting caller with the fewest running; between equals, who came first.
-            chosen = min(self._waiting.values(), key=lambda c: (c.running, c.waiting[0].order))
+        self.running -= 1
+        self._dispatch()
+        self._forget(state)
+
+    def _dispatch(self) -> None:
+        """Hand free slots to waiting requests whose callers are under their grants: the
+        caller with the fewest running first; between equals, who came first."""
+        while self.running < self.slots and self._waiting:
+            eligible = [c for c in self._waiting.values() if c.running < c.grant]
+            if not eligible:
+                return
+            chosen = min(eligible, key=lambda c: (c.running, c.waiting[0].order))
             waiter = self._pop(chosen, newest=False)
             chosen.running += 1
+            self.running += 1
             waiter.outcome.set_result(None)
-        else:
-            self.running -= 1
-        self._forget(state)
 
     def share(self) -> int | None:
         """Each caller's share while callers compete (None: one caller alone has it all)."""
@@ -158,7 +200,7 @@ class Slots:
     def _caller(self, name: str) -> _Caller:
         found = self._callers.get(name)
         if found is None:
-            found = self._callers[name] = _Caller(name)
+            found = self._callers[name] = _Caller(name, self.start)
         return found
 
     def _enqueue(self, caller: _Caller) -> _Waiter:
@@ -167,6 +209,9 @@ class Slots:
             if share is not None and caller.holding >= share:
                 self._forget(caller)
                 raise self._over_share(caller, share)
+            if self.running < self.slots:  # slots are free: its own grant holds it back
+                self._forget(caller)
+                raise self._over_grant(caller)
             victim = self._furthest_over(share)
             if victim is None:
                 self._forget(caller)
@@ -229,6 +274,8 @@ class Slots:
         share = self.share()
         if share is not None and caller.holding > share:
             return self._over_share(caller, share)
+        if caller.running >= caller.grant and self.running < self.slots:
+            return self._over_grant(caller)
         return Shed(
             503,
             "OVERLOADED",
@@ -242,6 +289,15 @@ class Slots:
             "TOO_MANY_REQUESTS",
             f"This caller has {caller.holding} requests running or waiting, its share ({share}) "
             f"while other callers wait; retry after {RETRY_AFTER_SECONDS} s.",
+        )
+
+    def _over_grant(self, caller: _Caller) -> Shed:
+        return Shed(
+            429,
+            "TOO_MANY_REQUESTS",
+            f"This caller has {caller.running} requests running and {len(caller.waiting)} "
+            f"waiting: as many as the gateway runs at once for one caller while its CPU is busy; "
+            f"retry after {RETRY_AFTER_SECONDS} s.",
         )
 
     def _count_queued(self, change: int) -> None:
