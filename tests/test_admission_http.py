@@ -53,8 +53,9 @@ def defaults() -> Iterator[LiveStack]:
 
 @pytest.fixture
 def wide() -> Iterator[LiveStack]:
-    """Upstream calls not limited per provider, so the gateway's slots are what binds."""
-    yield from _stack(0.3, GATEWAY_UPSTREAM_CONCURRENCY="256")
+    """Upstream calls not limited per provider, so the gateway's slots are what binds; waits
+    long enough that only the order of answers, not a busy test machine, decides the test."""
+    yield from _stack(0.3, GATEWAY_UPSTREAM_CONCURRENCY="256", GATEWAY_ADMISSION_WAIT="20")
 
 
 def _client() -> aiohttp.ClientSession:
