@@ -213,6 +213,7 @@ class Target:
     redis_url: str | None
     poll_interval: float
     poll_grace: float
+    attacker_rate: str | None = None  # the attacker's own rateLimit in the poller flood
 
     @property
     def graphql(self) -> str:
@@ -694,7 +695,10 @@ async def poller_flood(
     # each of the caller's budget of places makes at most this many polls.
     span = flooded - began + after
     polls = 1 + span / (0.9 * target.poll_interval) + span / max(target.poll_grace, 1.0)
-    bound = math.ceil(budget * per_poll * polls)
+    # A new watch reads its first snapshot at once, so each subscribe the caller's rate limit
+    # admits may cost one poll more: at most the limit's amount per window over the span.
+    allowed = rate_allowance(target.attacker_rate, span)
+    bound = math.ceil(budget * per_poll * polls + allowed * per_poll)
     pollers = max((s["pollers"] for s in samples), default=0)
     refused = sum(subscriber.codes.values())
     return {
@@ -713,11 +717,22 @@ async def poller_flood(
         "upstream_calls_by_provider": dict(calls_during + calls_after),
         "upstream_bound": bound,
         "poller_budget": budget,
+        "subscribes_allowed": allowed,
+        "attacker_rate": target.attacker_rate,
         "summary": (
             f"{counts.get('subscribes', 0)} subscribes ({refused} refused), "
             f"{int(pollers)} pollers at most"
         ),
     }
+
+
+def rate_allowance(rate: str | None, span: float) -> int:
+    """Requests a `rate` such as 120/minute admits over `span` seconds at most (a sliding
+    window counter admits at most its amount in any one window)."""
+    if not rate:
+        return 10**9
+    item = parse_limit(rate)
+    return math.ceil(item.amount * (1 + span / item.get_expiry()))
 
 
 def judge_pollers(row: dict[str, Any]) -> list[dict[str, Any]]:
@@ -728,7 +743,9 @@ def judge_pollers(row: dict[str, Any]) -> list[dict[str, Any]]:
             "upstream calls bounded by the caller's poller budget",
             f"{calls} calls ({row['upstream_calls_during']} during, "
             f"{row['upstream_calls_after']} after); bound {row['upstream_bound']} = "
-            f"{row['poller_budget']} pollers x {row['calls_per_poll']} calls per poll x polls",
+            f"{row['poller_budget']} pollers x {row['calls_per_poll']} calls per poll x polls "
+            f"+ {row['subscribes_allowed']} subscribes its rate limit "
+            f"({row['attacker_rate']}) admits x {row['calls_per_poll']}",
             calls <= row["upstream_bound"] if measured else None,
         )
     ]
@@ -899,15 +916,19 @@ class Keys:
     limited: str | None
 
 
-def api_keys(keys: Keys, person: dict[str, str], limited_rate: str) -> str:
-    """GATEWAY_API_KEYS for the three callers, as digests."""
+def api_keys(
+    keys: Keys, person: dict[str, str], limited_rate: str, attacker_rate: str | None = None
+) -> str:
+    """GATEWAY_API_KEYS for the three callers, as digests; the attacker's own `rateLimit` if
+    given."""
 
     def digest(key: str) -> str:
         return hashlib.sha256(key.encode()).hexdigest()
 
     users = [{"provider": provider, "id": person[provider]} for provider in ATTACKER_PROVIDERS]
     entries: list[dict[str, Any]] = [
-        {"name": "attacker", "key_sha256": digest(keys.attacker), "users": users},
+        {"name": "attacker", "key_sha256": digest(keys.attacker), "users": users}
+        | ({"rateLimit": attacker_rate} if attacker_rate else {}),
         {"name": "bystander", "key_sha256": digest(keys.bystander),
          "scopes": ["sessions:read:all"]},
     ]  # fmt: skip
@@ -1080,6 +1101,7 @@ async def attack_all(
                 redis_url=redis_url,
                 poll_interval=poll[0],
                 poll_grace=poll[1],
+                attacker_rate=args.attacker_rate,
             )
             await check_callers(target)
             rows: list[dict[str, Any]] = []
@@ -1217,7 +1239,12 @@ def run(args: argparse.Namespace) -> int:
             proc: Proc | None = None
             if bench is not None:
                 name = "gateway-attack-" + "-".join(group)
-                proc, url = bench.start_gateway(mocks, 1, name, env)
+                # The poller flood's subscribes are what the attacker's own rate limit counts.
+                rate = args.attacker_rate if "3" in group else None
+                keyed = env | {
+                    "GATEWAY_API_KEYS": api_keys(keys, mocks["users"][0], args.limited_rate, rate)
+                }
+                proc, url = bench.start_gateway(mocks, 1, name, keyed)
                 base, pids = url.removesuffix("/graphql"), proc.tree()
             rows += asyncio.run(attack_all(args, base, keys, redis_url, pids, poll, group))
             if bench is not None and proc is not None:
@@ -1276,6 +1303,12 @@ def main() -> int:
     parser.add_argument("--poll-grace", type=float, help="with --url: its GATEWAY_POLL_GRACE (30)")
     parser.add_argument(
         "--limited-rate", default="60/minute", help="the limited key's rateLimit (60/minute)"
+    )
+    parser.add_argument(
+        "--attacker-rate",
+        default="120/minute",
+        help="the attacker's own rateLimit in attack 3 (120/minute; with --url, the one its key "
+        "has, or empty for none)",
     )
     parser.add_argument(
         "--gateway-env",
