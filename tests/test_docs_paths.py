@@ -130,3 +130,13 @@ def test_paths_are_found_and_checked(tmp_path: Path) -> None:
     doc.write_text("# A title, `with` code\n\n[here](#a-title-with-code) [gone](#nowhere)\n")
     assert broken_links(doc) == ["#nowhere"]
     assert len(named_paths((ROOT / "README.md").read_text())) >= 10
+
+
+def test_readme_opens_with_the_two_commands_and_stays_short() -> None:
+    # README is the way in; reference lives in docs/.
+    lines = (ROOT / "README.md").read_text().splitlines()
+    assert len(lines) <= 200
+    block = lines[lines.index("```sh") + 1 :][:2]
+    assert block[0].startswith("scripts/setup && .venv/bin/session-gateway demo")
+    assert block[1].startswith("scripts/test ")
+    assert lines.index("```sh") < 5
