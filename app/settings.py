@@ -85,7 +85,8 @@ class Settings(BaseSettings):
     # resolvers/engine/plan.py, resolvers/engine/caching.py) and past Strawberry's HTTP view
     # (app/http/lean.py); false runs the libraries' own code paths only.
     fast_path: bool = True
-    # Apollo Federation 2 subgraph mode: `_service` and `_entities` on /graphql (README).
+    # Apollo Federation 2 subgraph mode: `_service` and `_entities` on /graphql
+    # (docs/federation.md).
     federation: bool = False
     # Query limits.
     introspection: bool = True

@@ -6,7 +6,7 @@ and four attacks, one after another. During each, a thread of its own times GET 
 20 ms on a fresh connection, and the bystander asks for 5 ZITADEL sessions every 200 ms. After
 each: how long /healthz took to be fast again, then /readyz and the circuits. A markdown table
 goes to stdout, the whole run to bench/results/<timestamp>-overload.json. See
-docs/performance.md, "Overload (issue 18)".
+docs/performance.md, "Overload".
 """
 
 from __future__ import annotations

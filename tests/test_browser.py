@@ -76,7 +76,7 @@ def browser(tmp_path: Path) -> Iterator[Browser]:
 
 
 def example(name: str) -> str:
-    """The README example query whose operation is `name`."""
+    """The example query (docs/examples.md) whose operation is `name`."""
     return next(query for _, query in EXAMPLES if query.split()[1] == name)
 
 
@@ -127,7 +127,7 @@ def test_graphiql_runs_a_sessions_query_offline(
     assert browser.blocked == []
     assert browser.console == []
 
-    # Every other README example runs from its tab too, the Kratos one among them.
+    # Every other example runs from its tab too, the Kratos one among them.
     queries = [q for _, q in EXAMPLES if "NewestSessions" not in q and q.startswith("query")]
     for name in [query.split()[1] for query in queries]:
         tabs.filter(has_text=name).click()

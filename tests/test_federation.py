@@ -3,7 +3,7 @@
 A second subgraph (accounts, a small Strawberry federation app written here) references
 SessionUser by `provider nativeId`; the supergraph is composed by tests/node/federation/
 compose.mjs and served by Hive Gateway with tests/node/federation/gateway.config.mjs, the
-config the README shows. Everything listens on loopback; nothing phones home.
+config docs/federation.md shows. Everything listens on loopback; nothing phones home.
 """
 
 from __future__ import annotations
@@ -292,8 +292,8 @@ def test_without_the_api_key_the_subgraph_refuses_and_says_why(supergraph: Super
     assert "UNAUTHENTICATED" in codes, result["errors"]
 
 
-def test_the_readme_shows_the_config_and_query_this_test_runs() -> None:
-    readme = (ROOT / "README.md").read_text()
+def test_the_docs_show_the_config_and_query_this_test_runs() -> None:
+    doc = (ROOT / "docs" / "federation.md").read_text()
 
     for file in (NODE_DIR / "gateway.config.mjs", QUERY_FILE):
-        assert file.read_text() in readme, f"README.md must show {file.name} as it is"
+        assert file.read_text() in doc, f"docs/federation.md must show {file.name} as it is"

@@ -1,4 +1,5 @@
-"""The README's example queries, run by a real GraphQL client (gql) against the live gateway."""
+"""The example queries of docs/examples.md (README's among them), run by a real GraphQL client
+(gql) against the live gateway."""
 
 from __future__ import annotations
 
@@ -12,12 +13,20 @@ from gql.transport.websockets import WebsocketsTransport
 
 from tests.live import LiveStack
 
-README = Path(__file__).resolve().parent.parent / "README.md"
-EXAMPLES = re.findall(r"```graphql\n(.*?)```", README.read_text(), flags=re.S)
+ROOT = Path(__file__).resolve().parent.parent
+_BLOCK = re.compile(r"```graphql\n(.*?)```", flags=re.S)
+EXAMPLES = _BLOCK.findall((ROOT / "docs" / "examples.md").read_text())
 
 
-def test_readme_has_examples() -> None:
+def test_the_examples_are_there() -> None:
     assert len(EXAMPLES) >= 5
+
+
+def test_the_readme_example_is_one_of_them() -> None:
+    # README shows one example; it runs below as one of docs/examples.md's, so it cannot drift.
+    shown = _BLOCK.findall((ROOT / "README.md").read_text())
+    assert shown
+    assert all(query in EXAMPLES for query in shown)
 
 
 @pytest.mark.parametrize("query", EXAMPLES, ids=lambda q: q.split()[1])

@@ -16,7 +16,7 @@ from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 NODE_MODULES = Path(__file__).resolve().parent / "graphiql" / "node_modules"
-README = Path(__file__).resolve().parents[2] / "README.md"
+EXAMPLES_FILE = Path(__file__).resolve().parents[2] / "docs" / "examples.md"
 PREFIX = "/graphiql"
 
 # Served name -> (npm package, file in it): UMD builds, which a page loads without a bundler.
@@ -144,9 +144,9 @@ it needs Node.js and npm), then reload this page. No restart is needed.</p>
 """)
 
 
-def read_examples(readme: Path = README) -> list[tuple[str, str]]:
-    """(description, query) for each ```graphql block of `readme`, or a built-in example."""
-    text = readme.read_text(encoding="utf-8") if readme.is_file() else ""
+def read_examples(document: Path = EXAMPLES_FILE) -> list[tuple[str, str]]:
+    """(description, query) for each ```graphql block of `document`, or a built-in example."""
+    text = document.read_text(encoding="utf-8") if document.is_file() else ""
     examples = [
         (" ".join(prose.split()).rstrip(":"), query) for prose, query in _EXAMPLE.findall(text)
     ]

@@ -181,7 +181,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
         return orjson.dumps(data)
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
-        """GraphiQL from the gateway's own files, with the README's examples as tabs."""
+        """GraphiQL from the gateway's own files, with docs/examples.md's queries as tabs."""
         return HTMLResponse(graphiql_html(EXAMPLES))
 
     async def run(
