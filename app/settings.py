@@ -102,11 +102,11 @@ class Settings(BaseSettings):
     max_field_comparisons: int = Field(default=100_000, ge=1000, le=10_000_000)
     # Upstream calls one request may make, retries included (app/upstream/accounting.py).
     max_upstream_calls: int = Field(default=100, ge=1, le=100_000)
-    # Admission control (app/http/admission.py): GraphQL requests running at once per process; the
-    # rest wait in a bounded queue for a bounded time. One caller alone grows to every slot
-    # while the event loop keeps up; shares bind while callers compete. Requests waiting on
-    # upstreams use no CPU, hence 32; CPU-bound ones gain nothing from that many, which is why
-    # a caller's grant falls back while the loop is behind (docs/security.md).
+    # Admission control (app/http/admission.py): GraphQL requests running at once per process;
+    # the rest wait in a bounded queue for a bounded time. One caller alone grows to every slot
+    # while the event loop has CPU to spare; shares bind while callers compete. Requests waiting
+    # on upstreams use no CPU, hence 32; CPU-bound ones gain nothing from that many, which is
+    # why a caller's grant falls back while the loop is busy (docs/security.md).
     max_in_flight: int = Field(default=32, ge=1, le=100_000)
     # A caller's first grant, and its share while callers compete (at most an equal split).
     max_in_flight_per_caller: int = Field(default=8, ge=1, le=100_000)

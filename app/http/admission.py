@@ -2,12 +2,12 @@
 
 A caller alone may use every slot of the process (GATEWAY_MAX_IN_FLIGHT), once the process shows
 it can take them: each caller starts with GATEWAY_MAX_IN_FLIGHT_PER_CALLER requests running, and
-every request it finishes while the event loop keeps up raises that by one, up to every slot;
-while the loop falls behind (the process is CPU-bound, where more requests at once only add
-latency) a finished request halves it, down to that start. So a BFF whose requests mostly wait
-on upstreams soon runs as many as the process has slots, and a client flooding it with heavy
-pages keeps to its start and leaves the CPU to others and to /healthz: requests already running
-cannot be taken back, so the grant has to be earned before it is given.
+every request it finishes while the event loop's thread has CPU to spare raises that by one,
+up to every slot; while that thread is busy on the CPU (the process is CPU-bound, where more
+requests at once only add latency) a finished request halves it, down to that start. So a BFF
+whose requests mostly wait on upstreams soon runs as many as the process has slots, and a client
+flooding it with heavy pages keeps to its start and leaves the CPU to others and to /healthz:
+requests already running cannot be taken back, so the grant has to be earned before it is given.
 
 Past its grant or the slots, a request waits in a bounded queue (GATEWAY_ADMISSION_QUEUE) for a
 bounded time (GATEWAY_ADMISSION_WAIT), well under the request deadline, which starts only once a
@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,20 +42,33 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.auth.principal import Principal
 from app.http.sse import is_event_stream
-from app.observability.loop_lag import LAG
 from app.observability.metrics import Metrics
 
 RETRY_AFTER_SECONDS = 1
-# The event loop is busy when a callback ran this late within the last BUSY_WINDOW seconds
-# (its probe ticks every 0.1 s): requests are then waiting for the CPU, not for upstreams.
-BUSY_LAG = 0.25
+# The event loop is busy when its thread spent more than BUSY_SHARE of the last BUSY_WINDOW
+# seconds on the CPU: its requests then wait for the CPU, not for upstreams. Its own thread's
+# CPU time, not lateness: a machine busy with other processes slows the loop without making
+# more requests at once any costlier, and that must not hold a caller back.
+BUSY_SHARE = 0.85
 BUSY_WINDOW = 0.5
 
 
-def loop_busy() -> bool:
-    """Whether the running event loop fell behind lately (app/observability/loop_lag.py)."""
-    now = asyncio.get_running_loop().time()
-    return LAG.worst_since(now - BUSY_WINDOW, now) > BUSY_LAG
+class LoopLoad:
+    """The share of wall time the calling thread (the event loop's) spent on the CPU, measured
+    over windows of BUSY_WINDOW seconds as requests end."""
+
+    def __init__(self) -> None:
+        self._mark = (time.monotonic(), time.thread_time())
+        self.share = 0.0
+
+    def busy(self) -> bool:
+        """Whether the last full window was busy; the window rolls over when one has passed."""
+        now, cpu = time.monotonic(), time.thread_time()
+        began, spent = self._mark
+        if now - began >= BUSY_WINDOW:
+            self.share = (cpu - spent) / (now - began)
+            self._mark = (now, cpu)
+        return self.share > BUSY_SHARE
 
 
 class Shed(Exception):
@@ -103,12 +117,12 @@ class Slots:
         queue: int,
         wait: float,
         metrics: Metrics | None = None,
-        busy: Callable[[], bool] = loop_busy,
+        busy: Callable[[], bool] | None = None,
     ) -> None:
         self.slots = slots
         self.per_caller = per_caller
         self.start = min(per_caller, slots)  # a caller's grant before it has shown anything
-        self._busy = busy
+        self._busy = busy if busy is not None else LoopLoad().busy
         self.queue = queue
         self.wait = wait
         self.metrics = metrics
