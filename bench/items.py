@@ -26,9 +26,9 @@ from strawberry.types.base import get_object_definition
 from app.core.records import Provider
 from app.listing import filter as filters
 from app.listing.filter import SessionFilter
-from resolvers.engine.inputs import strawberrys_own
 from resolvers.schema import Query, schema
 from resolvers.types.filters import COMPILED_INPUTS
+from tests.library_paths import strawberrys_own
 
 USERS = [
     (Provider.PRIVX, "8f0c1f4e-2b9e-4b8e-9d5c-0f1e2d3c4b5a"),
