@@ -1,4 +1,4 @@
-"""The libraries' own paths beside the gateway's shortcuts, to compare the two (tests, bench)."""
+"""The libraries' own paths beside the gateway's shortcuts, to compare the two in tests."""
 
 from __future__ import annotations
 
