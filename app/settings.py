@@ -81,9 +81,9 @@ class Settings(BaseSettings):
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     # OpenTelemetry spans per request and per upstream call (needs the `tracing` extra).
     tracing: bool = False
-    # Shortcuts through graphql-core's and Strawberry's internals (resolvers/engine/execution.py,
-    # resolvers/engine/plan.py, resolvers/engine/caching.py) and past Strawberry's HTTP view
-    # (app/http/lean.py); false runs the libraries' own code paths only.
+    # Shortcuts through graphql-core's and Strawberry's internals and past Strawberry's HTTP
+    # view (the seams listed in resolvers/engine/internals.py); false runs the libraries' own
+    # code paths only.
     fast_path: bool = True
     # Apollo Federation 2 subgraph mode: `_service` and `_entities` on /graphql
     # (docs/federation.md).

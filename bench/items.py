@@ -12,9 +12,10 @@ CPU µs per call, best of 5 repeats. Run as `.venv/bin/python bench/items.py [--
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,6 @@ from strawberry.types.base import get_object_definition
 from app.core.records import Provider
 from app.listing import filter as filters
 from app.listing.filter import SessionFilter
-from resolvers.engine.inputs import strawberrys_own
 from resolvers.schema import Query, schema
 from resolvers.types.filters import COMPILED_INPUTS
 
@@ -36,6 +36,20 @@ USERS = [
     (Provider.ZITADEL, "270000000000000001"),
     (Provider.HYPERID, "current"),
 ]
+
+
+@contextlib.contextmanager
+def strawberrys_own(*types: type) -> Iterator[None]:
+    """Strawberry's own conversion for the input `types` while inside (their hooks taken off)."""
+    definitions = [get_object_definition(kind, strict=True) for kind in types]
+    hooks = [definition.from_input for definition in definitions]
+    for definition in definitions:
+        definition.from_input = None
+    try:
+        yield
+    finally:
+        for definition, hook in zip(definitions, hooks, strict=True):
+            definition.from_input = hook
 
 
 def _cpu_us(call: Callable[[], Any], calls: int) -> float:

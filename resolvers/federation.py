@@ -28,7 +28,7 @@ from strawberry.types.base import StrawberryObjectDefinition, get_object_definit
 from app.core import ids
 from app.core.errors import BadUserInput
 from app.core.records import UserRecord
-from resolvers.schema import GatewaySchema
+from resolvers.engine.gateway_schema import GatewaySchema
 from resolvers.types.context import Info
 from resolvers.types.enums import Provider
 from resolvers.types.sessions import Session, SessionUser, resolve_session

@@ -2,28 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
-from strawberry.extensions import DisableIntrospection, SchemaExtension
-from strawberry.extensions.runner import SchemaExtensionsRunner
-from strawberry.types import ExecutionContext, ExecutionResult
-from strawberry.types.graphql import OperationType
+from strawberry.extensions import DisableIntrospection
 
 from app.core import ids
 from app.settings import Settings
-from resolvers.engine.caching import OPERATION_NAMED, Documents, DocumentStore
+from resolvers.engine import inputs
+from resolvers.engine.caching import Documents, DocumentStore
 from resolvers.engine.cost import Prices
 from resolvers.engine.document_limits import DocumentLimits, apply_comparison_budget
 from resolvers.engine.gateway_errors import GatewayErrors
-from resolvers.engine.hooks import lean_runner
-from resolvers.engine.plan import compiled_executor
+from resolvers.engine.gateway_schema import GatewaySchema
 from resolvers.engine.request_log import RequestLog
+from resolvers.federation import build_federated
 from resolvers.types.context import Info
+from resolvers.types.filters import COMPILED_INPUTS
 from resolvers.types.live import Subscription
 from resolvers.types.mutation import Mutation
 from resolvers.types.node import Node
@@ -36,6 +33,16 @@ from resolvers.types.sessions import (
     resolve_session,
     resolve_sessions,
 )
+
+__all__ = [
+    "DOCUMENT_CACHE_SIZE",
+    "GatewaySchema",
+    "Limits",
+    "Query",
+    "build_schema",
+    "default_schema",
+    "resolve_node",
+]
 
 
 async def resolve_node(info: Info, id: strawberry.ID) -> Node | None:
@@ -80,7 +87,8 @@ class Limits:
     max_cost: int = 50_000
     max_upstream_calls: int = 100
     introspection: bool = True
-    # The short path (resolvers/engine/execution.py) and compiled plans (resolvers/engine/plan.py).
+    # The engine's shortcuts through graphql-core's and Strawberry's internals (the seams of
+    # resolvers/engine/internals.py); false runs the libraries' own code only.
     fast_path: bool = True
     federation: bool = False  # subgraph mode (resolvers/federation.py)
 
@@ -106,64 +114,6 @@ class Limits:
         )
 
 
-_ANSWERED = frozenset({OperationType.QUERY, OperationType.MUTATION})
-
-
-class GatewaySchema(strawberry.Schema):
-    """The schema; GatewayErrors logs what needs logging, with the request id."""
-
-    documents: DocumentStore | None = None
-
-    def __init__(self, *args: Any, fast_path: bool = True, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fast_path = fast_path
-        # The short path for plain fields, with compiled plans for known documents.
-        executor = compiled_executor(self) if fast_path else None
-        if executor is not None:
-            self.execution_context_class = executor
-
-    async def execute(
-        self,
-        query: str | None,
-        variable_values: dict[str, Any] | None = None,
-        context_value: Any | None = None,
-        root_value: Any | None = None,
-        operation_name: str | None = None,
-        allowed_operation_types: Iterable[OperationType] | None = None,
-        operation_extensions: dict[str, Any] | None = None,
-    ) -> ExecutionResult:
-        OPERATION_NAMED.set(operation_name is not None)
-        # One call, one answer: a subscription runs through `subscribe` (SSE, WebSocket), and
-        # executed here it would only fail its root field. Refused instead, before validation.
-        if allowed_operation_types is None:
-            allowed_operation_types = _ANSWERED
-        elif OperationType.SUBSCRIPTION in allowed_operation_types:
-            allowed_operation_types = _ANSWERED.intersection(allowed_operation_types)
-        return await super().execute(
-            query,
-            variable_values,
-            context_value,
-            root_value,
-            operation_name,
-            allowed_operation_types,
-            operation_extensions,
-        )
-
-    def create_extensions_runner(
-        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
-    ) -> SchemaExtensionsRunner:
-        if self.fast_path:  # the hooks found once per extension class (resolvers/engine/hooks.py)
-            return lean_runner(execution_context, extensions)
-        return super().create_extensions_runner(execution_context, extensions)
-
-    def process_errors(
-        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
-    ) -> None:
-        # Strawberry's default logs every error with a traceback: client mistakes and upstream
-        # outages included. Unexpected ones are logged by GatewayErrors.
-        return
-
-
 def build_schema(limits: Limits) -> GatewaySchema:
     """The schema with `limits` enforced."""
     # Depth and aliases are measured with the other shape limits, in linear time (Strawberry's
@@ -187,15 +137,21 @@ def build_schema(limits: Limits) -> GatewaySchema:
         "scalar_overrides": SCALAR_OVERRIDES,
         "fast_path": limits.fast_path,
     }
-    if limits.federation:
-        from resolvers.federation import build_federated  # it builds on this module
-
-        built: GatewaySchema = build_federated(**arguments)
-    else:
-        built = GatewaySchema(**arguments)
+    inputs.install(COMPILED_INPUTS, fast_path=limits.fast_path)
+    built = build_federated(**arguments) if limits.federation else GatewaySchema(**arguments)
     built.documents = store
     return built
 
 
-# The default schema: what `export-schema` prints and schema.graphql holds.
-schema = build_schema(Limits())
+@cache
+def default_schema() -> GatewaySchema:
+    """The default schema: what `export-schema` prints and schema.graphql holds."""
+    return build_schema(Limits())
+
+
+def __getattr__(name: str) -> GatewaySchema:
+    # `schema` is the default schema, built on first use: importing this module builds none,
+    # so an app with the fast path off installs no shortcut.
+    if name == "schema":
+        return default_schema()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -21,10 +21,11 @@ from strawberry.types.base import (
 from strawberry.types.enum import StrawberryEnumDefinition
 from strawberry.types.unset import UNSET
 
-from resolvers.engine.inputs import compile_inputs, strawberrys_own
+from resolvers.engine.inputs import compile_inputs
 from resolvers.schema import schema
 from resolvers.types.filters import COMPILED_INPUTS as COMPILED
 from resolvers.types.filters import DateTimeRange, SessionFilterInput
+from tests.library_paths import strawberrys_own
 
 REGISTRY = schema.schema_converter.scalar_registry
 CONFIG = schema.config

@@ -17,19 +17,24 @@ stream asked for in Accept (when the view can stream over HTTP), a batch, APQ an
 requests, a body the view would refuse (one naming a key twice too: app/http/request_json.py), and
 the first request of each document (which the view parses, validates and caches).
 So every error the lean path could meet before execution is written by the view, as before.
-`GATEWAY_FAST_PATH=false` turns the lean path off with the other shortcuts.
+`GATEWAY_FAST_PATH=false` turns the lean path off with the other shortcuts, and so does a
+Strawberry whose view or request data are not what `LEAN` checks (resolvers/engine/internals.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 import orjson
+import strawberry
 from graphql import OperationType
 from graphql.utilities import get_operation_ast
 from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect
 from starlette.types import Message, Receive, Scope, Send
+from strawberry import http as strawberry_http
+from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLRequestData, process_result
 from strawberry.types.graphql import OperationType as Operation
 
@@ -39,6 +44,7 @@ from app.http.front import Prepared, refusal
 from app.http.media import GRAPHQL_RESPONSE, JSON, negotiate, request_error
 from app.state.persisted import Refused
 from resolvers.engine.caching import DocumentStore
+from resolvers.engine.internals import seam, signature_problems
 
 if TYPE_CHECKING:
     from app.http.view import GatewayGraphQL
@@ -48,6 +54,35 @@ _ALLOWED = (Operation.QUERY, Operation.MUTATION)  # the same two, as Strawberry 
 # What the view may stream in, if it has a stream transport (this gateway's view has none: urql's
 # and GraphiQL's Accept list them for every operation, and get one JSON answer either way).
 _STREAMS = ("multipart/mixed", "text/event-stream")
+
+# What the lean path does in the view's stead, by parameter names: the view's answer is
+# `process_result(result)`, and the request runs through `schema.execute`.
+_VIEW_METHODS = {"process_result": ("self", "request", "result")}
+_SCHEMA_METHODS = {
+    "execute": (
+        "self", "query", "variable_values", "context_value", "root_value", "operation_name",
+        "allowed_operation_types", "operation_extensions",
+    ),
+}  # fmt: skip
+_REQUEST_FIELDS = ("query", "variables", "operation_name", "extensions", "protocol")
+
+
+def _problems() -> list[str]:
+    """How Strawberry's view and request data differ from what the lean path stands in for."""
+    problems = signature_problems(strawberry_http, {"process_result": ("result",)})
+    problems += signature_problems(GraphQL, _VIEW_METHODS)
+    problems += signature_problems(strawberry.Schema, _SCHEMA_METHODS)
+    fields = tuple(f.name for f in dataclasses.fields(GraphQLRequestData))
+    if fields != _REQUEST_FIELDS:
+        problems.append(f"GraphQLRequestData has the fields {fields}")
+    return problems
+
+
+LEAN = seam(
+    "The lean POST path (app/http/lean.py)",
+    "every request takes Strawberry's view",
+    _problems,
+)
 
 
 async def lean(view: GatewayGraphQL, scope: Scope, receive: Receive, send: Send) -> Receive | None:

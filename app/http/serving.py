@@ -25,6 +25,7 @@ from websockets.server import ServerProtocol
 
 from app.http.media import JSON, negotiate
 from app.settings import Settings
+from resolvers.engine.internals import seam
 
 # The collector's thresholds for a gateway process (Python's own: 700, 10, 10). A request
 # allocates thousands of short-lived containers, and the requests in flight keep theirs alive,
@@ -48,8 +49,9 @@ RETRY_AFTER_SECONDS = 1
 # limit from GATEWAY_WEBSOCKET_INIT_MAX_BYTES to GATEWAY_MAX_BODY_BYTES.
 FRAME_LIMIT = "gateway.websocket.frame_limit"
 
-# GatewayProtocol overrides these uvicorn methods, checked when a server is configured so that
-# a uvicorn release without them stops start-up rather than serving without limits. It also
+# GatewayProtocol overrides these uvicorn methods, checked (`PROTOCOLS`) when a server is
+# configured so that a uvicorn release without them stops start-up rather than serving without
+# limits: these are limits, not a shortcut, so GATEWAY_FAST_PATH does not turn them off. It also
 # reads uvicorn internals (`cycle` and its `response_started`, `response_complete`,
 # `disconnected`, `message_event`; `pipeline`; `server_state.default_headers`;
 # `limit_concurrency`, `connections`, `tasks`), which tests/test_transport.py exercises.
@@ -353,9 +355,13 @@ class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
         self.conn.max_message_size = self.config.ws_max_size
 
 
-def _check_uvicorn() -> None:
-    """Stop start-up if uvicorn or websockets lack what the gateway's protocols rely on."""
-    missing = [name for name in _HOOKS if not callable(getattr(HttpToolsProtocol, name, None))]
+def _problems() -> list[str]:
+    """What uvicorn's or websockets' protocols lack of what the gateway's protocols rely on."""
+    missing = [
+        f"HttpToolsProtocol.{name}"
+        for name in _HOOKS
+        if not callable(getattr(HttpToolsProtocol, name, None))
+    ]
     missing += [
         f"WebSocketsSansIOProtocol.{name}"
         for name in _WS_HOOKS
@@ -363,11 +369,15 @@ def _check_uvicorn() -> None:
     ]
     if not hasattr(ServerProtocol(max_size=1), "max_message_size"):
         missing.append("websockets' ServerProtocol.max_message_size")
-    if missing:
-        raise RuntimeError(
-            f"uvicorn's protocols have no {', '.join(missing)}; app/http/serving.py cannot "
-            "enforce the transport limits with this uvicorn release."
-        )
+    return [f"{name} is missing" for name in missing]
+
+
+PROTOCOLS = seam(
+    "The transport limits in uvicorn's protocols (app/http/serving.py)",
+    "the gateway does not start without them",
+    _problems,
+    libraries="uvicorn or websockets",
+)
 
 
 # Seconds a shutdown waits, beyond the request deadline, for responses still being sent.
@@ -378,7 +388,7 @@ def server_options(
     settings: Settings, *, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info"
 ) -> dict[str, Any]:
     """Keyword arguments for uvicorn.run or uvicorn.Config that serve with `settings`' limits."""
-    _check_uvicorn()
+    PROTOCOLS.require()  # stops start-up: never served without the limits
     websockets = WebSocketSlots(settings.websocket_limit)
     return {
         "host": host,

@@ -31,7 +31,7 @@ from app.http import request_json
 from app.http.auth import wants_ide
 from app.http.front import RESOLVED, Front, Prepared, refusal
 from app.http.graphiql import EXAMPLES, graphiql_html
-from app.http.lean import lean
+from app.http.lean import LEAN, lean
 from app.http.media import (
     GRAPHQL_RESPONSE,
     SUBSCRIPTION_OVER_HTTP,
@@ -85,7 +85,8 @@ class GatewayGraphQL(GraphQL[Context, None]):
         self._call_budget = call_budget
         self.front = front
         self.documents: DocumentStore | None = getattr(schema, "documents", None)
-        self.lean = lean  # the lean path for known documents (app/http/lean.py)
+        # The lean path for known documents (app/http/lean.py), checked once here.
+        self.lean = LEAN.usable(fast_path=lean)
         # Whether Strawberry may answer a POST as a stream (multipart subscriptions); unsure
         # (its class attribute gone) counts as yes, so such requests keep going to the view.
         transports = getattr(self, "stream_transport_classes_by_protocol", None)

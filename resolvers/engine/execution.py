@@ -41,7 +41,7 @@ from graphql import (
 from graphql.pyutils import Path
 from strawberry.types import get_object_definition
 
-from resolvers.engine.internals import annotation_problems, checked, signature_problems, warn_once
+from resolvers.engine.internals import annotation_problems, seam, signature_problems
 
 try:  # Not public API: if these move, `_problems` says so and the short path stays off.
     from graphql.execution.collect_fields import FieldDetailsList
@@ -52,7 +52,14 @@ except ImportError as error:  # pragma: no cover - only on another release
 else:
     _IMPORT_PROBLEM = None
 
-__all__ = ["Read", "ShortPathExecutor", "field_reads", "short_path_executor"]
+__all__ = [
+    "Read",
+    "ShortPathExecutor",
+    "field_reader",
+    "field_reads",
+    "passes_type_check",
+    "short_path_executor",
+]
 
 # What the short path overrides or calls on graphql-core's Executor, by parameter names.
 _EXECUTOR_METHODS = {
@@ -80,7 +87,7 @@ _MISSING = object()
 
 @strawberry.type
 class _Probe:
-    """Two fields whose Strawberry definitions show the attributes `_reader` reads."""
+    """Two fields whose Strawberry definitions show the attributes `field_reader` reads."""
 
     plain: int
 
@@ -102,13 +109,7 @@ class Read:
 def short_path_executor(schema: strawberry.Schema) -> type[Executor[Any]] | None:
     """`schema`'s executor class with the short path, or None where it cannot be trusted."""
     base = schema.execution_context_class
-    problems = checked(lambda: _problems(schema, base))
-    if problems:
-        warn_once(
-            "The short path for plain fields (resolvers/engine/execution.py)",
-            problems,
-            "every field takes Strawberry's ordinary path",
-        )
+    if not SHORT_PATH.usable(schema, base):
         return None
     reads = field_reads(schema._schema)
     executor = type(f"ShortPath{base.__name__}", (ShortPathExecutor, base), {"reads": reads})
@@ -140,8 +141,15 @@ def _problems(schema: strawberry.Schema, base: type[Any]) -> list[str]:
     return problems
 
 
+SHORT_PATH = seam(
+    "The short path for plain fields (resolvers/engine/execution.py)",
+    "every field takes Strawberry's ordinary path",
+    _problems,
+)
+
+
 def _field_problems() -> list[str]:
-    """How Strawberry's field definitions differ from what `_reader` reads."""
+    """How Strawberry's field definitions differ from what `field_reader` reads."""
     fields = {f.python_name: f for f in get_object_definition(_Probe, strict=True).fields}
     plain, computed = fields["plain"], fields["computed"]
     resolver = computed.base_resolver
@@ -174,7 +182,7 @@ def field_reads(schema: GraphQLSchema) -> dict[int, Read]:
     """By field id: the argument-free leaf and object fields whose resolver only reads `self`."""
     reads: dict[int, Read] = {}
     for field in _object_fields(schema):
-        read = _reader(field)
+        read = field_reader(field)
         nullable = get_nullable_type(field.type)
         if read is not None and (is_leaf_type(nullable) or isinstance(nullable, GraphQLObjectType)):
             non_null = isinstance(field.type, GraphQLNonNull)
@@ -182,7 +190,7 @@ def field_reads(schema: GraphQLSchema) -> dict[int, Read]:
     return reads
 
 
-def _reader(field: GraphQLField) -> Callable[[Any], Any] | None:
+def field_reader(field: GraphQLField) -> Callable[[Any], Any] | None:
     """A one-argument reader equivalent to the field's Strawberry resolver, if it is that simple."""
     definition = _definition(field)
     # A subclass may resolve in its own way (get_result), and extensions wrap the resolver.
@@ -212,7 +220,7 @@ def _no_middleware(manager: object) -> bool:
     return type(manager) is MiddlewareManager and getattr(manager, "middlewares", None) == ()
 
 
-def _is_type(kind: GraphQLObjectType, value: Any) -> bool:
+def passes_type_check(kind: GraphQLObjectType, value: Any) -> bool:
     """Whether `kind`'s type check passes without an `info` (else the ordinary path checks)."""
     if kind.is_type_of is None:
         return True
@@ -280,13 +288,13 @@ class ShortPathExecutor(Executor[Any]):
                 return None
         elif not isinstance(value, Exception) and not self.is_awaitable(value):
             if isinstance(kind, GraphQLObjectType):
-                if _is_type(kind, value):
+                if passes_type_check(kind, value):
                     return self._select(plan, value, field_details_list, path, position_context)
             else:
                 coerced = _coerced(kind, value)
                 if coerced is not None:
                     return coerced
-        return self._complete(
+        return self.complete_read(
             plan.field, parent_type, value, field_details_list, path, position_context
         )
 
@@ -308,10 +316,10 @@ class ShortPathExecutor(Executor[Any]):
             self.handle_field_error(error, plan.field.type, field_details_list, path)
             return None
         if self.is_awaitable(completed):
-            return self._settle(completed, plan.field.type, field_details_list, path)
+            return self.settle_field(completed, plan.field.type, field_details_list, path)
         return completed
 
-    def _complete(
+    def complete_read(
         self,
         field: GraphQLField,
         parent_type: GraphQLObjectType,
@@ -336,16 +344,17 @@ class ShortPathExecutor(Executor[Any]):
             self.handle_field_error(error, return_type, field_details_list, path)
             return None
         if self.is_awaitable(completed):
-            return self._settle(completed, return_type, field_details_list, path)
+            return self.settle_field(completed, return_type, field_details_list, path)
         return completed
 
-    async def _settle(
+    async def settle_field(
         self,
         completed: Awaitable[Any],
         return_type: GraphQLOutputType,
         field_details_list: FieldDetailsList,
         path: Path,
     ) -> Any:
+        """`completed`'s value, its error handled as graphql-core handles a field's."""
         try:
             return await completed
         except Exception as error:

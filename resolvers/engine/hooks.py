@@ -12,7 +12,8 @@ in Strawberry's runner, which also never lets a hook suppress an error.
 
 Only hooks written as plain generators (`def on_operation(self): ... yield ...`, as all of the
 gateway's are) are taken this way. If an extension has a hook of another kind (an async
-generator, a plain or async function), the schema keeps Strawberry's own runner.
+generator, a plain or async function), the schema keeps Strawberry's own runner. So does a
+schema built where Strawberry's runner is not what `HOOKS` checks (resolvers/engine/internals.py).
 """
 
 from __future__ import annotations
@@ -24,14 +25,27 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
+import strawberry
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.types import ExecutionContext
 
-__all__ = ["HooksRunner", "lean_runner"]
+from resolvers.engine.internals import seam, signature_problems
+
+__all__ = ["HOOKS", "HooksRunner", "lean_runner"]
 
 _STAGES = ("on_operation", "on_parse", "on_validate", "on_execute")
 Hook = Callable[[SchemaExtension], contextlib.AbstractContextManager[None]]
+
+# What HooksRunner overrides on Strawberry's runner, and the schema method that makes one.
+_RUNNER_METHODS = {
+    "__init__": ("self", "execution_context", "extensions"),
+    "operation": ("self",),
+    "parsing": ("self",),
+    "validation": ("self",),
+    "executing": ("self",),
+}
+_SCHEMA_METHODS = {"create_extensions_runner": ("self", "execution_context", "extensions")}
 
 
 # By class: its four hook functions as last seen, and what _find made of them. Weak, so that
@@ -64,6 +78,21 @@ def _find(hooks: tuple[object, ...]) -> dict[str, Hook] | None:
             return None
         found[stage] = contextlib.contextmanager(hook)
     return found
+
+
+def _problems() -> list[str]:
+    """How Strawberry's runner, stages and hooks differ from what HooksRunner stands in for."""
+    problems = signature_problems(SchemaExtensionsRunner, _RUNNER_METHODS)
+    problems += signature_problems(strawberry.Schema, _SCHEMA_METHODS)
+    problems += signature_problems(SchemaExtension, {stage: ("self",) for stage in _STAGES})
+    return problems
+
+
+HOOKS = seam(
+    "The extensions' hooks runner (resolvers/engine/hooks.py)",
+    "every request takes Strawberry's runner",
+    _problems,
+)
 
 
 def lean_runner(

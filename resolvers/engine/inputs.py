@@ -3,28 +3,31 @@
 Strawberry turns an argument's input value into its input classes by walking the type anew on
 every request: `sessions(filter: {users: [...]})` with four users is about forty calls of
 `convert_argument`, each testing again which kind of type it has (4 % of the per-user request's
-CPU under load). The types do not change, so the walk can be decided once. `compile_inputs`
-sets each given input type's `from_input`, the hook Strawberry documents for integrations that
+CPU under load). The types do not change, so the walk can be decided once. `install`, called
+when a schema is built with the fast path on, has `compile_inputs` set each given input type's
+`from_input`, the hook Strawberry documents for integrations that
 build their own values (StrawberryObjectDefinition.from_input, as `strawberry.pydantic` does),
 to a converter compiled on first use for the schema's scalar registry and name converter: per
 field, its GraphQL name, its Python name and a converter for its type. It builds what
 Strawberry's own conversion builds (tests/test_inputs.py compares them): the same classes, the
 same defaults (None where a field has none), nulls and UNSET passed through, lists copied. A
 type with a field it does not know (GlobalID, a lazy or generic type, another hook) is built
-field by field by Strawberry's conversion (`InputContext.convert`), as before.
+field by field by Strawberry's conversion (`InputContext.convert`), as before. Where Strawberry
+does not call the hook as `INPUTS` checks (resolvers/engine/internals.py), nothing is installed.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import MISSING
 from typing import Any
 
+import strawberry
 from strawberry.relay.types import GlobalID
 from strawberry.scalars import is_scalar
 from strawberry.schema.config import StrawberryConfig
-from strawberry.types.arguments import InputContext
+from strawberry.schema.types.scalar import DEFAULT_SCALAR_REGISTRY
+from strawberry.types.arguments import InputContext, convert_argument
 from strawberry.types.base import (
     StrawberryList,
     StrawberryMaybe,
@@ -36,7 +39,9 @@ from strawberry.types.base import (
 from strawberry.types.enum import StrawberryEnumDefinition, has_enum_definition
 from strawberry.types.unset import UNSET
 
-__all__ = ["compile_inputs", "strawberrys_own"]
+from resolvers.engine.internals import annotation_problems, seam, signature_problems
+
+__all__ = ["INPUTS", "compile_inputs", "install"]
 
 Convert = Callable[[Any], Any]
 Registry = Mapping[object, Any]
@@ -46,6 +51,9 @@ Build = Callable[[Mapping[str, Any], InputContext], Any]
 # By input class: the registry and config its builder was compiled for, and the builder. One
 # per class: a process serving one schema compiles each once (tests with several recompile).
 _BUILDERS: dict[type, tuple[Registry, StrawberryConfig, Build]] = {}
+# What the converters read of Strawberry's definitions and of the context it passes the hook.
+_DEFINITION_ATTRIBUTES = ("from_input", "is_input")
+_CONTEXT_ATTRIBUTES = ("config", "scalar_registry")
 
 
 def compile_inputs(*types: type) -> None:
@@ -61,19 +69,63 @@ def compile_inputs(*types: type) -> None:
         definition.from_input = _from_input
 
 
-@contextlib.contextmanager
-def strawberrys_own(*types: type) -> Iterator[None]:
-    """Strawberry's own conversion for `types` while inside: to compare the two (tests/
-    test_inputs.py, bench/items.py)."""
-    definitions = [get_object_definition(kind, strict=True) for kind in types]
-    hooks = [definition.from_input for definition in definitions]
-    for definition in definitions:
-        definition.from_input = None
+def install(types: Iterable[type], *, fast_path: bool = True) -> bool:
+    """Compile `types` (those not compiled yet) where the fast path is on and Strawberry calls
+    the hook as expected; whether they are compiled."""
+    if not INPUTS.usable(fast_path=fast_path):
+        return False
+    for kind in types:
+        if get_object_definition(kind, strict=True).from_input is not _from_input:
+            compile_inputs(kind)
+    return True
+
+
+@strawberry.input
+class _ProbeItem:
+    name: str
+    tags: list[str] | None = None
+
+
+@strawberry.input
+class _Probe:
+    """An input that the check builds both ways: Strawberry's, then through the hook."""
+
+    items: list[_ProbeItem]
+    count: int = 3
+
+
+def _problems() -> list[str]:
+    """How Strawberry's input conversion differs from what the converters stand in for."""
+    problems = annotation_problems(StrawberryObjectDefinition, _DEFINITION_ATTRIBUTES)
+    problems += annotation_problems(InputContext, _CONTEXT_ATTRIBUTES)
+    problems += signature_problems(InputContext, {"convert": ("self", "value", "type_", "keys")})
+    if problems:
+        return problems
+    value = {"items": [{"name": "a", "tags": ["x"]}, {"name": "b"}]}
+    config = StrawberryConfig()
+    definitions = [get_object_definition(kind, strict=True) for kind in (_Probe, _ProbeItem)]
+    own = convert_argument(value, _Probe, DEFAULT_SCALAR_REGISTRY, config)
+    _BUILDERS.pop(_Probe, None)
     try:
-        yield
+        for definition in definitions:
+            definition.from_input = _from_input
+        compiled = convert_argument(value, _Probe, DEFAULT_SCALAR_REGISTRY, config)
     finally:
-        for definition, hook in zip(definitions, hooks, strict=True):
-            definition.from_input = hook
+        for definition in definitions:
+            definition.from_input = None
+    _BUILDERS.pop(_ProbeItem, None)
+    if _BUILDERS.pop(_Probe, None) is None:
+        problems.append("convert_argument does not call StrawberryObjectDefinition.from_input")
+    elif type(compiled) is not _Probe or compiled != own:
+        problems.append(f"the converters build {compiled!r} where Strawberry builds {own!r}")
+    return problems
+
+
+INPUTS = seam(
+    "Input converters (resolvers/engine/inputs.py)",
+    "inputs take Strawberry's conversion",
+    _problems,
+)
 
 
 def _from_input(cls: type, value: Mapping[str, Any], context: InputContext) -> Any:

@@ -46,8 +46,13 @@ from graphql.execution.collect_fields import FieldDetails, FieldDetailsList, Fra
 from graphql.language import FragmentSpreadNode, InlineFragmentNode, SelectionSetNode
 from graphql.pyutils import Path
 
-from resolvers.engine.execution import ShortPathExecutor, _is_type, _reader, short_path_executor
-from resolvers.engine.internals import annotation_problems, checked, signature_problems, warn_once
+from resolvers.engine.execution import (
+    ShortPathExecutor,
+    field_reader,
+    passes_type_check,
+    short_path_executor,
+)
+from resolvers.engine.internals import annotation_problems, seam, signature_problems
 
 try:  # Not public API: if it moves, `_problems` says so and plans stay off.
     from graphql.pyutils import gather_with_cancel
@@ -97,13 +102,7 @@ def compiled_executor(schema: strawberry.Schema) -> type[Executor[Any]] | None:
     short = short_path_executor(schema)
     if short is None:
         return None
-    problems = checked(_problems)
-    if problems:
-        warn_once(
-            "Compiled plans (resolvers/engine/plan.py)",
-            problems,
-            "fields take the short path or graphql-core's",
-        )
+    if not PLANS.usable():
         return short
     executor = type(f"Compiled{short.__name__}", (CompiledExecutor, short), {"plans": {}})
     return cast("type[Executor[Any]]", executor)
@@ -124,6 +123,13 @@ def _problems() -> list[str]:
         problems.append("FragmentSpreadNode has no arguments")
     problems += annotation_problems(Executor, ("fragments",))
     return problems
+
+
+PLANS = seam(
+    "Compiled plans (resolvers/engine/plan.py)",
+    "fields take the short path or graphql-core's",
+    _problems,
+)
 
 
 class CompiledExecutor(ShortPathExecutor):
@@ -261,7 +267,7 @@ class CompiledExecutor(ShortPathExecutor):
                         append(None)
                         continue
                     if done.__class__ is not dict and is_awaitable(done):
-                        append(self._settle(done, item.type, field_details_list, item_path))
+                        append(self.settle_field(done, item.type, field_details_list, item_path))
                         pending.append(index)
                     else:
                         append(done)
@@ -378,7 +384,7 @@ def _step(
     if node.name.value == "__typename" and _plain(group):
         return name, lambda _executor, _source, _path: tname, False
     field = executor.schema.get_field(parent, node.name.value)
-    read = _reader(field) if field is not None and _plain(group) else None
+    read = field_reader(field) if field is not None and _plain(group) else None
     shape = _shape(field.type) if field is not None else None
     if field is None or read is None or shape is None:
 
@@ -421,9 +427,9 @@ def _step(
                     executor.handle_field_error(error, rtype, group, here)
                     return None
                 if completed.__class__ not in _SETTLED and executor.is_awaitable(completed):
-                    return executor._settle(completed, rtype, group, here)
+                    return executor.settle_field(completed, rtype, group, here)
                 return completed
-            return executor._complete(field, parent, value, group, here, None)
+            return executor.complete_read(field, parent, value, group, here, None)
 
         return name, list_step, True
     if nested is not None:
@@ -447,9 +453,9 @@ def _step(
                     executor.handle_field_error(error, rtype, group, here)
                     return None
                 if completed.__class__ not in _SETTLED and executor.is_awaitable(completed):
-                    return executor._settle(completed, rtype, group, here)
+                    return executor.settle_field(completed, rtype, group, here)
                 return completed
-            return executor._complete(field, parent, value, group, here, None)
+            return executor.complete_read(field, parent, value, group, here, None)
 
         return name, object_step, True
     coerce = _coercer(kind)
@@ -466,9 +472,9 @@ def _step(
                 return out
         elif not non_null:
             return None
-        return executor._complete(field, parent, value, group, Path(path, name, tname), None)
+        return executor.complete_read(field, parent, value, group, Path(path, name, tname), None)
 
-    # A leaf's value may be an awaitable only where graphql-core completes it (`_complete`).
+    # A leaf's value may be an awaitable only where graphql-core completes it (`complete_read`).
     return name, leaf_step, True
 
 
@@ -513,7 +519,7 @@ def _type_check(kind: GraphQLLeafType | GraphQLObjectType) -> Callable[[Any], bo
     if not isinstance(kind, GraphQLObjectType) or kind.is_type_of is None:
         return lambda value: not isinstance(value, Exception)
     object_kind = kind
-    return lambda value: not isinstance(value, Exception) and _is_type(object_kind, value)
+    return lambda value: not isinstance(value, Exception) and passes_type_check(object_kind, value)
 
 
 def _coercer(kind: GraphQLLeafType | GraphQLObjectType) -> Callable[[Any], Any]:
@@ -526,7 +532,7 @@ def _coercer(kind: GraphQLLeafType | GraphQLObjectType) -> Callable[[Any], Any]:
         if strings and value.__class__ is str:
             return value  # what both return for a str
         if value.__class__ not in plain:
-            # graphql-core raises an exception and awaits an awaitable: `_complete` does both.
+            # graphql-core raises an exception and awaits an awaitable: `complete_read` does both.
             if isinstance(value, Exception | Awaitable | Generator):
                 return _NO
             plain.add(value.__class__)

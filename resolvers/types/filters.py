@@ -10,7 +10,6 @@ import strawberry
 from app.core import ids
 from app.core.errors import BadUserInput
 from app.listing.filter import SessionFilter, TimeRange, parse_network
-from resolvers.engine.inputs import compile_inputs
 from resolvers.types.enums import Provider, SessionStatus, describe_values
 
 MAX_IDS = 100
@@ -177,7 +176,7 @@ def to_user_filter(
     return to_filter(general)
 
 
-# Built by converters decided once (resolvers/engine/inputs.py).
+# Built by converters decided once (resolvers/engine/inputs.py) when the fast path is on.
 COMPILED_INPUTS = (
     SessionOrder,
     DateTimeRange,
@@ -185,4 +184,3 @@ COMPILED_INPUTS = (
     SessionFilterInput,
     UserSessionFilterInput,
 )
-compile_inputs(*COMPILED_INPUTS)
