@@ -14,13 +14,35 @@ T = TypeVar("T")
 
 
 class Provider(enum.Enum):
-    """The upstream session APIs the gateway knows."""
+    """The upstream session APIs the gateway knows, in schema order.
+
+    The members are the registry's (app/upstream/registry.py): the built-in provider packages,
+    named here so that code can spell them, then those from outside this tree, each added by
+    its package with `Provider.add` when the registry loads it.
+    """
 
     PRIVX = "PRIVX"
     PREFACTOR = "PREFACTOR"
     ZITADEL = "ZITADEL"
     HYPERID = "HYPERID"
     KRATOS = "KRATOS"
+
+    @classmethod
+    def add(cls, name: str) -> Provider:
+        """A new member `name` (its value too), after the others: for a provider package from
+        outside this tree, before anything reads the enum (the schema, the settings)."""
+        if not name.isidentifier() or not name.isupper() or name in cls._member_map_:
+            raise ValueError(f"{name!r} is not a new upper-case provider name")
+        # What building the class fills in for each member (the enum module of CPython 3.11).
+        member = object.__new__(cls)
+        member._name_ = member._value_ = name
+        member.__objclass__ = cls  # type: ignore[attr-defined]
+        member._sort_order_ = len(cls._member_names_)  # type: ignore[attr-defined]
+        type.__setattr__(cls, name, member)
+        cls._member_map_[name] = member
+        cls._member_names_.append(name)
+        cls._value2member_map_[name] = member
+        return member
 
 
 class SessionStatus(enum.Enum):
