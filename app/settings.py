@@ -1,7 +1,7 @@
 """Settings, read once from GATEWAY_* environment variables into a frozen object.
 
 The gateway's own settings are fields here; each provider's (`GATEWAY_<NAME>_*`) are its
-ProviderSettings model, declared in its module and found through the registry. A GATEWAY_*
+ProviderSettings model, declared in its package and found through the registry. A GATEWAY_*
 variable that is neither stops start-up, naming the closest known variable, unless it is one
 Kubernetes injects for a Service named `gateway…` (app/core/service_links.py).
 """

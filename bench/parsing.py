@@ -25,8 +25,11 @@ from app.core import ids
 from app.mocks import generate
 from app.mocks._time import wcf_date
 from app.mocks.prefactor import pagination
-from app.upstream import hyperid, prefactor, privx, zitadel
 from app.upstream.calls.decoding import decode
+from app.upstream.providers.hyperid import provider as hyperid
+from app.upstream.providers.prefactor import provider as prefactor
+from app.upstream.providers.privx import provider as privx
+from app.upstream.providers.zitadel import provider as zitadel
 
 PAGE = 100  # the gateway's largest page; PrivX full listings are longer still
 

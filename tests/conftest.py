@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 
 from app.mocks import MockData, MockUpstreams, generate
+from tests.expected import all_records
 from tests.live import LiveStack
 from tests.mode import FAST_PATH
 
@@ -32,11 +33,8 @@ def stack() -> Iterator[LiveStack]:
 
 
 def expiries(data: MockData) -> list[datetime]:
-    """Every expiry in the world's raw JSON: the moments a status changes."""
-    found = [s["expires"] for s in data.privx]
-    found += [s["expirationDate"] for s in data.zitadel if "expirationDate" in s]
-    found += [s["expirationTime"] for s in data.hyperid_sessions if "expirationTime" in s]
-    return [datetime.fromisoformat(text) for text in found]
+    """Every expiry in the world, of every registered provider: the moments a status changes."""
+    return [r.expires_at for r in all_records(data) if r.expires_at is not None]
 
 
 @pytest.fixture

@@ -10,19 +10,16 @@ from __future__ import annotations
 from app.core.records import SessionRecord
 from app.listing.filter import SessionFilter
 from app.mocks import MockData
-from app.upstream import hyperid, kratos, prefactor, privx, zitadel
+from app.upstream.registry import PACKAGES
 
 
 def all_records(data: MockData) -> list[SessionRecord]:
     # Statuses as of the world's own clock: tests/conftest.py keeps every expiry far enough
     # from it that the gateway's wall clock sees the same ones for the whole run.
-    now = data.now
     return [
-        *(privx.parse_session(item, now) for item in data.privx),
-        *(prefactor.parse_session(item, now) for item in data.prefactor),
-        *(zitadel.parse_session(item, now) for item in data.zitadel),
-        *(hyperid.parse_session(item, now) for item in data.hyperid_sessions),
-        *(kratos.parse_session(item, now) for item in data.kratos),
+        package.parse_session(item, data.now)
+        for package in PACKAGES
+        for item in data.sessions(package.kind.provider.value)
     ]
 
 

@@ -12,12 +12,12 @@ from aiohttp.test_utils import BaseTestServer, TestServer
 
 from app.core.circuit import CircuitBreaker, CircuitState
 from app.core.errors import UpstreamBadResponse, UpstreamUnauthorized, UpstreamUnavailable
-from app.upstream import hyperid
 from app.upstream.credentials import Forwarded
 from app.upstream.endpoint import Endpoint
 from app.upstream.health import ProviderHealth
-from app.upstream.prefactor import pfid_time
-from app.upstream.privx import Listing, PrivxClient, PrivxOAuth
+from app.upstream.providers.hyperid import provider as hyperid
+from app.upstream.providers.prefactor.provider import pfid_time
+from app.upstream.providers.privx.provider import Listing, PrivxClient, PrivxOAuth
 from app.upstream.timestamps import from_unix_seconds, parse_rfc3339, parse_servicestack
 
 

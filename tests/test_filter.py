@@ -10,7 +10,6 @@ import pytest
 
 from app.core.errors import BadUserInput
 from app.core.records import (
-    PrivxExtras,
     Provider,
     SessionRecord,
     SessionStatus,
@@ -20,6 +19,7 @@ from app.core.records import (
 from app.listing.filter import Part, SessionFilter, TimeRange, parse_network
 from app.listing.streams import LocalStream, Stream
 from app.upstream import fanout as plan
+from app.upstream.providers.privx.records import PrivxExtras
 
 EXTRAS = PrivxExtras("LOGIN", None, None, None, None, logged_out=False)
 

@@ -19,9 +19,12 @@ from aiohttp.test_utils import TestServer
 from app.core.errors import UpstreamBadResponse
 from app.core.records import Deferred, Provider, SessionRecord, SessionStatus
 from app.mocks import generate
-from app.upstream import hyperid, prefactor, privx, zitadel
 from app.upstream.endpoint import Endpoint
 from app.upstream.kept import KeptParses, Parsed
+from app.upstream.providers.hyperid import provider as hyperid
+from app.upstream.providers.prefactor import provider as prefactor
+from app.upstream.providers.privx import provider as privx
+from app.upstream.providers.zitadel import provider as zitadel
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -17,9 +17,6 @@ from app.core.errors import UpstreamBadResponse, UpstreamUnauthorized
 from app.core.records import (
     FactorRecord,
     FactorsRecord,
-    KratosDeviceRecord,
-    KratosExtras,
-    KratosMethodRecord,
     Provider,
     RevokeOutcome,
     SessionRecord,
@@ -30,7 +27,12 @@ from app.core.records import (
 from app.mocks import Credentials, Fault, FaultPlan, MockData, MockUpstreams, generate
 from app.mocks._time import parse_iso_ns, to_ns
 from app.upstream.endpoint import Endpoint
-from app.upstream.kratos import KratosClient, next_page_token, parse_session
+from app.upstream.providers.kratos.provider import KratosClient, next_page_token, parse_session
+from app.upstream.providers.kratos.records import (
+    KratosDeviceRecord,
+    KratosExtras,
+    KratosMethodRecord,
+)
 
 TOKEN = "ory_pat_kratos-demo-key"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -14,7 +14,6 @@ from app.auth.principal import Principal
 from app.core import ids
 from app.core.errors import UpstreamUnavailable
 from app.core.records import (
-    HyperIdExtras,
     Provider,
     SessionRecord,
     SessionStatus,
@@ -26,6 +25,7 @@ from app.live.events import EventKind, LiveProblem, ProviderSnapshot, SessionCha
 from app.live.hub import Hub, LiveConfig, Subscription, TooManySubscriptions, TooManyWatches
 from app.upstream.health import ProviderHealth
 from app.upstream.provider import RequestScope, SessionProvider
+from app.upstream.providers.hyperid.records import HyperIdExtras
 from app.upstream.revocations import Revoked
 from app.upstream.upstreams import Upstreams
 

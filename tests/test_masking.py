@@ -10,7 +10,7 @@ import pytest
 from app.core.records import Provider
 from app.listing.cursor import CursorCodec
 from app.upstream.health import ProviderHealth
-from app.upstream.privx import PrivxProvider
+from app.upstream.providers.privx.provider import PrivxProvider
 from app.upstream.upstreams import Upstreams
 from resolvers.schema import build_schema
 from resolvers.types.context import Context

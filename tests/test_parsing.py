@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from app.core.errors import UpstreamBadResponse
 from app.upstream._json import obj, opt_int, opt_str, opt_time, req_str
 from app.upstream.calls.decoding import decode
-from app.upstream.prefactor import _CROCKFORD, pfid_time
+from app.upstream.providers.prefactor.provider import _CROCKFORD, pfid_time
 
 json_values = st.recursive(
     st.none()

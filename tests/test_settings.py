@@ -11,7 +11,7 @@ from app.cli import main
 from app.core.errors import ConfigError
 from app.core.records import Provider
 from app.settings import Settings
-from app.upstream.prefactor import PrefactorSettings
+from app.upstream.providers.prefactor.provider import PrefactorSettings
 
 
 def test_unset_provider_urls_disable_providers() -> None:

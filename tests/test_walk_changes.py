@@ -15,10 +15,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.core import ids
-from app.core.records import PrivxExtras, Provider, SessionRecord, SessionStatus
+from app.core.records import Provider, SessionRecord, SessionStatus
 from app.listing.cursor import CursorState
 from app.listing.paginate import paginate
 from app.listing.streams import AscendingStream, LocalStream, OffsetStream, Stream
+from app.upstream.providers.privx.records import PrivxExtras
 
 EPOCH = datetime(2024, 5, 1, tzinfo=UTC)
 EXTRAS = PrivxExtras("login", None, None, None, None, False)

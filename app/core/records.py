@@ -14,13 +14,35 @@ T = TypeVar("T")
 
 
 class Provider(enum.Enum):
-    """The upstream session APIs the gateway knows."""
+    """The upstream session APIs the gateway knows, in schema order.
+
+    The members are the registry's (app/upstream/registry.py): the built-in provider packages,
+    named here so that code can spell them, then those from outside this tree, each added by
+    its package with `Provider.add` when the registry loads it.
+    """
 
     PRIVX = "PRIVX"
     PREFACTOR = "PREFACTOR"
     ZITADEL = "ZITADEL"
     HYPERID = "HYPERID"
     KRATOS = "KRATOS"
+
+    @classmethod
+    def add(cls, name: str) -> Provider:
+        """A new member `name` (its value too), after the others: for a provider package from
+        outside this tree, before anything reads the enum (the schema, the settings)."""
+        if not name.isidentifier() or not name.isupper() or name in cls._member_map_:
+            raise ValueError(f"{name!r} is not a new upper-case provider name")
+        # What building the class fills in for each member (the enum module of CPython 3.11).
+        member = object.__new__(cls)
+        member._name_ = member._value_ = name
+        member.__objclass__ = cls  # type: ignore[attr-defined]
+        member._sort_order_ = len(cls._member_names_)  # type: ignore[attr-defined]
+        type.__setattr__(cls, name, member)
+        cls._member_map_[name] = member
+        cls._member_names_.append(name)
+        cls._value2member_map_[name] = member
+        return member
 
 
 class SessionStatus(enum.Enum):
@@ -119,114 +141,10 @@ class MetadataEntry:
     value_base64: str
 
 
-@dataclass(frozen=True, slots=True)
-class InteractionRecord:
-    """Prefactor's first/last interaction with a session."""
+class Extras:
+    """Base of a provider's own session fields, declared in its package (records.py)."""
 
-    at: datetime | None
-    remote_ip: str | None
-    user_agent: str | None
-    asn: int | None = None
-    city: str | None = None
-    country_code: str | None = None
-    region_code: str | None = None
-    timezone: str | None = None
-    ja4_fingerprint: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PrivxExtras:
-    """PrivX fields with no common home."""
-
-    session_type: str
-    source_id: str | None
-    domain: str | None
-    username: str | None
-    current: bool | None
-    logged_out: bool
-
-
-@dataclass(frozen=True, slots=True)
-class PrefactorExtras:
-    """Prefactor fields with no common home."""
-
-    status: str
-    session_type: str | None
-    title: str | None
-    account_id: str | None
-    domain_id: str | None
-    pool_id: str | None
-    device_id: str | None
-    first_seen: InteractionRecord | None
-    last_seen: InteractionRecord | None
-    can_revoke: bool | None
-
-
-@dataclass(frozen=True, slots=True)
-class HeaderRecord:
-    """One HTTP header the client sent when ZITADEL created the session."""
-
-    name: str
-    values: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class ZitadelExtras:
-    """ZITADEL fields with no common home."""
-
-    sequence: str | None
-    headers: tuple[HeaderRecord, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class HyperIdExtras:
-    """hyper.id fields with no common home; the numeric codes' meanings are undocumented."""
-
-    host_name: str | None
-    identity_provider_id: int | None
-    restrict_to_site_id: str | None
-    protection_level: int | None
-    require_confirmation: bool | None
-    is_one_shot: bool | None
-    device_type_code: int | None
-    os_type_code: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class KratosMethodRecord:
-    """One entry of a Kratos session's `authentication_methods`."""
-
-    method: str
-    aal: str | None
-    completed_at: datetime | None
-    provider: str | None = None  # OIDC or SAML provider id
-    organization: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class KratosDeviceRecord:
-    """One entry of a Kratos session's `devices`: where the session was used."""
-
-    native_id: str
-    ip_address: str | None
-    user_agent: str | None
-    location: str | None  # "City, CC" from Cloudflare headers on Ory Network
-
-
-@dataclass(frozen=True, slots=True)
-class KratosExtras:
-    """Ory Kratos fields with no common home."""
-
-    active: bool | None  # as Kratos reported it: false also for expired sessions
-    aal: str | None
-    authenticated_at: datetime | None
-    methods: tuple[KratosMethodRecord, ...]
-    devices: tuple[KratosDeviceRecord, ...]
-    identity_state: str | None
-    schema_id: str | None
-
-
-Extras = PrivxExtras | PrefactorExtras | ZitadelExtras | HyperIdExtras | KratosExtras
+    __slots__ = ()
 
 
 @dataclass(frozen=True, slots=True)

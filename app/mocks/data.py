@@ -39,6 +39,16 @@ class MockData:
     zitadel_instance_id: str = ""
     hyperid_user: Person | None = None
 
+    def sessions(self, provider: str) -> list[dict[str, Any]]:
+        """The sessions of the provider named `provider` (`PRIVX`, ...), in its JSON shape."""
+        return {
+            "PRIVX": self.privx,
+            "PREFACTOR": self.prefactor,
+            "ZITADEL": self.zitadel,
+            "HYPERID": self.hyperid_sessions,
+            "KRATOS": self.kratos,
+        }[provider]
+
 
 def generate(
     seed: int = 7,

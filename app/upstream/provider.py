@@ -1,16 +1,20 @@
 """SessionProvider: what the gateway asks of every upstream session API, and the request scope.
 
-Each provider is one module in this package with one SessionProvider subclass (its listing
-streams, lookups, revokes and readiness probe) and one ProviderSettings subclass (its
-`GATEWAY_<NAME>_*` variables); app/upstream/registry.py lists them. Nothing outside a
-provider's module asks which provider it has (httpx's transports are the model).
+Each provider is one package under app/upstream/providers/ with one SessionProvider subclass
+(its listing streams, lookups, revokes, readiness probe, pricing and enum description), one
+ProviderSettings subclass (its `GATEWAY_<NAME>_*` variables), its Extras record and their
+GraphQL type, declared together as the package's ProviderPackage; app/upstream/registry.py
+lists them. Nothing outside a provider's package asks which provider it has (httpx's
+transports are the model).
 """
 
 from __future__ import annotations
 
 import abc
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
@@ -20,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
 
 from app.core.records import (
     AuthorizationRecord,
+    Extras,
     Provider,
     RevokeOutcome,
     SessionRecord,
@@ -96,6 +101,17 @@ def is_set(value: SecretStr | None) -> bool:
     return value is not None and bool(value.get_secret_value().strip())
 
 
+@dataclass(frozen=True, slots=True)
+class ProviderPackage:
+    """One provider package's registry entry: what the rest of the gateway uses of it."""
+
+    kind: type[SessionProvider]
+    # Its GraphQL type (with a `from_record(records)` classmethod), in the SessionExtras union.
+    extras: type[Any]
+    records: type[Extras]  # what its sessions carry in `SessionRecord.extras`
+    parse_session: Callable[[Mapping[str, Any], datetime], SessionRecord]  # one raw session
+
+
 class RequestScope:
     """Per-request memo a provider keeps its loaders in; it dies with the request."""
 
@@ -126,6 +142,7 @@ class SessionProvider(abc.ABC):
 
     provider: ClassVar[Provider]
     title: ClassVar[str]  # the name people know it by, for `Query.providers`
+    description: ClassVar[str]  # its `Provider` enum value's description in the schema
     settings_class: ClassVar[type[ProviderSettings]] = ProviderSettings
     # The request header a static or forwarded credential travels in.
     credential_header: ClassVar[str] = "Authorization"

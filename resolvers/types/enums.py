@@ -10,6 +10,7 @@ from app.core.circuit import CircuitState
 from app.core.records import AuthorizationKind, Provider, SessionStatus
 from app.core.useragent import DeviceType
 from app.upstream.health import Health
+from app.upstream.registry import PROVIDERS
 
 strawberry.enum(Provider, description="The upstream session APIs.")
 strawberry.enum(
@@ -40,14 +41,7 @@ def describe_values(kind: type[enum.Enum], **descriptions: str) -> None:
         value.description = descriptions[value.name]
 
 
-describe_values(
-    Provider,
-    PRIVX="Sessions from SSH PrivX.",
-    PREFACTOR="Sessions from Prefactor, in the configured pools.",
-    ZITADEL="Sessions from ZITADEL.",
-    HYPERID="Sessions from hyper.id: the signed-in user's own.",
-    KRATOS="Sessions from Ory Kratos.",
-)
+describe_values(Provider, **{kind.provider.name: kind.description for kind in PROVIDERS})
 describe_values(
     SessionStatus,
     ACTIVE="Usable now.",

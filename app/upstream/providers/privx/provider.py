@@ -23,7 +23,6 @@ from app.core.errors import (
     UpstreamUnavailable,
 )
 from app.core.records import (
-    PrivxExtras,
     Provider,
     RevokeOutcome,
     SessionRecord,
@@ -47,6 +46,7 @@ from app.upstream.provider import (
     is_set,
     secret,
 )
+from app.upstream.providers.privx.records import PrivxExtras
 
 BASE = "/auth/api/v1/sessionstorage"
 # House assumption: the search endpoint has no maximum `limit`. A full listing (parents and
@@ -200,6 +200,7 @@ class PrivxProvider(SessionProvider):
 
     provider = Provider.PRIVX
     title = "SSH PrivX"
+    description = "Sessions from SSH PrivX."
     ended_status = SessionStatus.LOGGED_OUT  # PrivX marks terminated sessions logged out
     settings_class = PrivxSettings
 

@@ -13,8 +13,6 @@ from pydantic_settings import NoDecode
 
 from app.core import ids
 from app.core.records import (
-    InteractionRecord,
-    PrefactorExtras,
     Provider,
     RevokeOutcome,
     SessionRecord,
@@ -35,6 +33,7 @@ from app.upstream.provider import (
     is_set,
     revoke_each,
 )
+from app.upstream.providers.prefactor.records import InteractionRecord, PrefactorExtras
 from app.upstream.timestamps import from_unix_seconds
 
 # House assumption (the list endpoint is undocumented): page_size defaults to 25, maximum 100.
@@ -146,6 +145,7 @@ class PrefactorProvider(SessionProvider):
 
     provider = Provider.PREFACTOR
     title = "Prefactor"
+    description = "Sessions from Prefactor, in the configured pools."
     settings_class = PrefactorSettings
 
     def __init__(self, endpoint: Endpoint, settings: ProviderSettings) -> None:

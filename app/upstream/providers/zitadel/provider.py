@@ -14,7 +14,6 @@ from app.core import ids
 from app.core.records import (
     FactorRecord,
     FactorsRecord,
-    HeaderRecord,
     MetadataEntry,
     Provider,
     RevokeOutcome,
@@ -22,7 +21,6 @@ from app.core.records import (
     SessionStatus,
     UserAgentRecord,
     UserRecord,
-    ZitadelExtras,
 )
 from app.listing.filter import Part, SessionFilter
 from app.listing.streams import OffsetStream, Stream
@@ -36,6 +34,7 @@ from app.upstream.provider import (
     is_set,
     revoke_each,
 )
+from app.upstream.providers.zitadel.records import HeaderRecord, ZitadelExtras
 
 # ZITADEL (v4.20+) rejects a `limit` above 1000.
 MAX_LIMIT = 1000
@@ -117,6 +116,7 @@ class ZitadelProvider(SessionProvider):
 
     provider = Provider.ZITADEL
     title = "ZITADEL"
+    description = "Sessions from ZITADEL."
     deletes_revoked = True  # ZITADEL ends a session by deleting it
     settings_class = ZitadelSettings
 

@@ -17,9 +17,6 @@ from app.core import ids
 from app.core.records import (
     FactorRecord,
     FactorsRecord,
-    KratosDeviceRecord,
-    KratosExtras,
-    KratosMethodRecord,
     Provider,
     RevokeOutcome,
     SessionRecord,
@@ -39,6 +36,11 @@ from app.upstream.provider import (
     fetch_each,
     first_user,
     secret,
+)
+from app.upstream.providers.kratos.records import (
+    KratosDeviceRecord,
+    KratosExtras,
+    KratosMethodRecord,
 )
 
 # GET /admin/sessions: 250 by default, and Kratos clamps anything above 1000 to 1000.
@@ -201,6 +203,7 @@ class KratosProvider(SessionProvider):
 
     provider = Provider.KRATOS
     title = "Ory Kratos"
+    description = "Sessions from Ory Kratos."
     settings_class = KratosSettings
 
     def __init__(self, endpoint: Endpoint, settings: ProviderSettings) -> None:

@@ -15,7 +15,6 @@ from app.core.records import (
     AuthorizationKind,
     AuthorizationRecord,
     Deferred,
-    HyperIdExtras,
     Provider,
     RevokeOutcome,
     SessionRecord,
@@ -29,6 +28,7 @@ from app.upstream._json import list_of, obj, opt_bool, opt_int, opt_str
 from app.upstream.credentials import Credential
 from app.upstream.endpoint import Endpoint, parse_shape
 from app.upstream.provider import ProviderSettings, RequestScope, SessionProvider, is_set, secret
+from app.upstream.providers.hyperid.records import HyperIdExtras
 from app.upstream.timestamps import parse_servicestack
 
 # hyper.id answers for the cookie's user only and names no user id; every session is theirs.
@@ -99,6 +99,7 @@ class HyperIdProvider(SessionProvider):
 
     provider = Provider.HYPERID
     title = "hyper.id"
+    description = "Sessions from hyper.id: the signed-in user's own."
     # A logout deletes the session: the gateway answers with the one it read before.
     ended_status = SessionStatus.LOGGED_OUT
     deletes_revoked = True

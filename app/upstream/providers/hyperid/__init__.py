@@ -1,0 +1,17 @@
+"""hyper.id's session API: everything of one provider.
+
+provider.py holds its client, parser, settings and SessionProvider; records.py the fields of its
+sessions that have no common home, and extras.py their GraphQL type. PACKAGE is its registry
+entry (app/upstream/registry.py).
+"""
+
+from __future__ import annotations
+
+from app.upstream.provider import ProviderPackage
+from app.upstream.providers.hyperid.extras import HyperIdSessionExtras
+from app.upstream.providers.hyperid.provider import HyperIdProvider, parse_session
+from app.upstream.providers.hyperid.records import HyperIdExtras
+
+PACKAGE = ProviderPackage(HyperIdProvider, HyperIdSessionExtras, HyperIdExtras, parse_session)
+
+__all__ = ["PACKAGE"]

@@ -1,0 +1,17 @@
+"""ZITADEL's session API: everything of one provider.
+
+provider.py holds its client, parser, settings and SessionProvider; records.py the fields of its
+sessions that have no common home, and extras.py their GraphQL type. PACKAGE is its registry
+entry (app/upstream/registry.py).
+"""
+
+from __future__ import annotations
+
+from app.upstream.provider import ProviderPackage
+from app.upstream.providers.zitadel.extras import ZitadelSessionExtras
+from app.upstream.providers.zitadel.provider import ZitadelProvider, parse_session
+from app.upstream.providers.zitadel.records import ZitadelExtras
+
+PACKAGE = ProviderPackage(ZitadelProvider, ZitadelSessionExtras, ZitadelExtras, parse_session)
+
+__all__ = ["PACKAGE"]
