@@ -11,24 +11,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import shutil
-import socket
 import statistics
 import subprocess
 import time
 from collections.abc import Awaitable, Callable
 
 import redis
+from procs import free_port
 
 from app.auth.principal import Principal
 from app.state.ratelimit import RateLimiter, parse_limit
 from app.state.shared import Shared
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def _time(checks: int, step: Callable[[int], Awaitable[None]]) -> dict[str, float]:
@@ -76,7 +69,7 @@ def main() -> None:
     parser.add_argument("--checks", type=int, default=2000)
     args = parser.parse_args()
     server = shutil.which("redis-server") or "/usr/bin/redis-server"
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,

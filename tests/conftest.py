@@ -9,9 +9,9 @@ import aiohttp
 import pytest
 
 from app.mocks import MockData, MockUpstreams, generate
-from tests.expected import all_records
-from tests.live import LiveStack
-from tests.mode import FAST_PATH
+from tests.support.expected import all_records
+from tests.support.live import LiveStack
+from tests.support.mode import FAST_PATH
 
 # The gateway derives statuses from expiries and its own wall clock. No session of the shared
 # world expires within this long after the world's `now`, so its statuses stay as they were
@@ -19,8 +19,19 @@ from tests.mode import FAST_PATH
 QUIET = timedelta(minutes=30)
 
 
+# Fixtures that start servers: a test using one (here or a module's own of the same name) is
+# marked `server`. Modules whose tests start servers otherwise mark them themselves.
+SERVER_FIXTURES = {"stack", "live", "small", "mocks", "browser"}
+
+
 def pytest_report_header() -> str:
     return f"gateway fast path: {'on' if FAST_PATH else 'off'} (GATEWAY_FAST_PATH)"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.server)
 
 
 @pytest.fixture(scope="session")

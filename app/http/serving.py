@@ -54,7 +54,7 @@ FRAME_LIMIT = "gateway.websocket.frame_limit"
 # limits: these are limits, not a shortcut, so GATEWAY_FAST_PATH does not turn them off. It also
 # reads uvicorn internals (`cycle` and its `response_started`, `response_complete`,
 # `disconnected`, `message_event`; `pipeline`; `server_state.default_headers`;
-# `limit_concurrency`, `connections`, `tasks`), which tests/test_transport.py exercises.
+# `limit_concurrency`, `connections`, `tasks`), which tests/http/test_transport.py exercises.
 _HOOKS = (
     "connection_made",
     "connection_lost",
@@ -65,7 +65,7 @@ _HOOKS = (
     "handle_websocket_upgrade",
 )
 # Likewise for GatewayWebSocketProtocol, which also sets the `max_message_size` of its
-# websockets ServerProtocol (`conn`) and adds to its `scope` (tests/test_websocket_limits.py).
+# websockets ServerProtocol (`conn`) and adds to its `scope` (tests/http/test_websocket_limits.py).
 _WS_HOOKS = ("connection_made", "connection_lost", "run_asgi")
 
 

@@ -9,8 +9,8 @@ when a schema is built with the fast path on, has `compile_inputs` set each give
 build their own values (StrawberryObjectDefinition.from_input, as `strawberry.pydantic` does),
 to a converter compiled on first use for the schema's scalar registry and name converter: per
 field, its GraphQL name, its Python name and a converter for its type. It builds what
-Strawberry's own conversion builds (tests/test_inputs.py compares them): the same classes, the
-same defaults (None where a field has none), nulls and UNSET passed through, lists copied. A
+Strawberry's own conversion builds (tests/engine/test_inputs.py compares them): the same classes,
+the same defaults (None where a field has none), nulls and UNSET passed through, lists copied. A
 type with a field it does not know (GlobalID, a lazy or generic type, another hook) is built
 field by field by Strawberry's conversion (`InputContext.convert`), as before. Where Strawberry
 does not call the hook as `INPUTS` checks (resolvers/engine/internals.py), nothing is installed.

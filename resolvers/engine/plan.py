@@ -18,7 +18,8 @@ At run time a step hands anything unusual (an exception, a null in a non-null po
 its type does not coerce, a failed type check) to graphql-core's own completion with the value
 as read, and errors go through `handle_field_error`: messages, paths and null propagation are
 graphql-core's. Mutations, subscriptions, `@defer`, and requests with field middleware are not
-compiled. `tests/test_plan.py` compares the answers with graphql-core's (a differential test).
+compiled. `tests/engine/test_plan.py` compares the answers with graphql-core's (a differential
+test).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 // Apollo Client 4 against the live gateway: pages forward and back, reads `node` from the cache,
 // revokes a session and a user's sessions, and checks the watched lists follow by themselves
-// (beyond `dropStatusFilteredLists`, which docs/clients.md shows). Run by tests/test_clients.py.
+// (beyond `dropStatusFilteredLists`, which docs/clients.md shows). Run by tests/e2e/test_clients.py.
 import assert from "node:assert/strict";
 
 import { gql } from "@apollo/client";

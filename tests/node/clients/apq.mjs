@@ -1,4 +1,4 @@
-// Apollo Client 4's PersistedQueryLink against the live gateway (tests/test_apq_client.py):
+// Apollo Client 4's PersistedQueryLink against the live gateway (tests/e2e/test_apq_client.py):
 // with APQ on, an unknown hash makes the link resend with the document, which registers it, and
 // a fresh client then runs it by hash alone; with APQ off, the link stops sending hashes.
 //   node apq.mjs <graphql url> <api key> allow|off

@@ -1,5 +1,5 @@
 // urql with graphcache against the live gateway: the same scenario as apollo.mjs, with the
-// updates of urql-config.mjs (quoted by docs/clients.md). Run by tests/test_clients.py.
+// updates of urql-config.mjs (quoted by docs/clients.md). Run by tests/e2e/test_clients.py.
 import assert from "node:assert/strict";
 
 import { readFileSync } from "node:fs";

@@ -1,0 +1,503 @@
+"""Compiled plans (resolvers/engine/plan.py) answer byte for byte as graphql-core's executor does.
+
+The differential tests draw documents over a schema (fields, aliases, inline and named
+fragments, `@include`/`@skip` with literals and variables, unions and interfaces, arguments from
+variables) and compare the JSON the view would send, errors and paths included, between the
+gateway's executor with plans and Strawberry's own. Over the real schema the data comes from the
+mock upstreams of tests/support/world.py, with an upstream failing or answering nonsense in some
+examples; over a small schema of tests/engine/test_execution.py, resolvers return nulls where the
+schema says non-null, raise, return values their type refuses and awaitables.
+
+`PLAN_EXAMPLES=100000 pytest tests/engine/test_plan.py -k differential` runs them at length
+(docs/testing.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import orjson
+import pytest
+import strawberry
+from graphql import (
+    GraphQLInterfaceType,
+    GraphQLSchema,
+    GraphQLUnionType,
+    get_named_type,
+    is_leaf_type,
+    is_required_argument,
+)
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from strawberry.extensions import ParserCache
+from strawberry.http import process_result
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.types import ExecutionResult
+
+from app.listing.cursor import CursorCodec
+from app.main import client_session
+from app.mocks import MockUpstreams
+from app.mocks.faults import Fault, FaultPlan
+from app.observability.metrics import Metrics
+from app.observability.tracing import Tracing
+from app.settings import Settings
+from app.upstream.upstreams import Upstreams
+from resolvers.engine import plan
+from resolvers.engine.execution import ShortPathExecutor
+from resolvers.engine.plan import CompiledExecutor, compiled_executor
+from resolvers.schema import GatewaySchema, Limits, build_schema
+from resolvers.types.context import Context
+from tests.engine import test_execution as things
+from tests.support.world import small_world
+
+# Coroutines dropped on null propagation: finalized by each test here, under the same filter
+# as in test_execution.py (which says why).
+pytestmark = things.pytestmark
+_dropped_coroutines_finalized = things._dropped_coroutines_finalized
+
+
+EXAMPLES = int(os.environ.get("PLAN_EXAMPLES", "150"))
+# Fixtures of tests/engine/test_execution.py, used here too.
+warnings_once = things.warnings_once
+wrapper_calls = things.wrapper_calls
+MAX_DEPTH = 4
+DIRECTIVES = (
+    "",
+    "",
+    "",
+    " @include(if: $yes)",
+    " @skip(if: $yes)",
+    " @include(if: $no)",
+    " @skip(if: $no)",
+    " @include(if: true)",
+    " @skip(if: true)",
+)
+# Arguments by (type, field); fields with required arguments not listed here are left out.
+GATEWAY_ARGUMENTS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("Query", "sessions"): (
+        "",
+        "(first: 2)",
+        "(first: $first)",
+        "(first: 3, after: $after)",
+        "(last: 2)",
+        "(first: 4, orderBy: {direction: ASC})",
+        "(first: 2, filter: {providers: [PRIVX, HYPERID]})",
+    ),
+    ("Query", "session"): ("(id: $id)",),
+    ("Query", "node"): ("(id: $id)",),
+    ("Session", "authorizations"): ("", "(first: 1)", "(first: 1, after: $after)"),
+    ("SessionUser", "sessions"): ("", "(first: 2)", "(first: 1, after: $after)"),
+}
+# Not the same from one run to the next: how long the upstreams took.
+GATEWAY_LEFT_OUT = {("ProviderInfo", "latencyMs")}
+THING_ARGUMENTS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("Thing", "shout"): ("", "(loud: false)", "(loud: $yes)"),
+}
+VARIABLE_TYPES = {"yes": "Boolean!", "no": "Boolean!", "first": "Int", "after": "String"}
+VARIABLE_TYPES["id"] = "ID!"
+
+
+@dataclass
+class _Document:
+    """A document being drawn: its fragment definitions and a counter for unique names."""
+
+    schema: GraphQLSchema
+    arguments: dict[tuple[str, str], tuple[str, ...]]
+    left_out: set[tuple[str, str]]
+    fragments: list[str] = field(default_factory=list)
+    names: int = 0
+
+    def name(self, prefix: str) -> str:
+        self.names += 1
+        return f"{prefix}{self.names}"
+
+
+def _selection(draw: st.DrawFn, doc: _Document, kind: Any, depth: int) -> str:
+    """A selection set (without braces) on `kind`."""
+    items = []
+    if isinstance(kind, GraphQLInterfaceType | GraphQLUnionType):
+        if draw(st.booleans()):
+            items.append("__typename")
+        if isinstance(kind, GraphQLInterfaceType):
+            items.extend(_fields(draw, doc, kind, depth))
+        for member in draw(st.lists(st.sampled_from(doc.schema.get_possible_types(kind)))):
+            items.append(f"... on {member.name} {{ {_selection(draw, doc, member, depth)} }}")
+    else:
+        items.extend(_fields(draw, doc, kind, depth))
+        if draw(st.integers(0, 5)) == 0:
+            items.append("__typename")
+    wrapped = [_wrapped(draw, doc, kind, item) for item in items]
+    return " ".join(wrapped) or "__typename"
+
+
+def _fields(draw: st.DrawFn, doc: _Document, kind: Any, depth: int) -> list[str]:
+    names = [
+        name
+        for name, found in kind.fields.items()
+        if (kind.name, name) not in doc.left_out
+        and (
+            (kind.name, name) in doc.arguments
+            or not any(is_required_argument(a) for a in found.args.values())
+        )
+        and (depth < MAX_DEPTH or is_leaf_type(get_named_type(found.type)))
+    ]
+    chosen = draw(st.lists(st.sampled_from(names), min_size=1, max_size=5)) if names else []
+    items = []
+    for name in chosen:
+        found = kind.fields[name]
+        arguments = draw(st.sampled_from(doc.arguments.get((kind.name, name), ("",))))
+        alias = f"{doc.name('a')}: " if arguments or draw(st.integers(0, 3)) == 0 else ""
+        named = get_named_type(found.type)
+        sub = "" if is_leaf_type(named) else f" {{ {_selection(draw, doc, named, depth + 1)} }}"
+        items.append(f"{alias}{name}{arguments}{draw(st.sampled_from(DIRECTIVES))}{sub}")
+    return items
+
+
+def _wrapped(draw: st.DrawFn, doc: _Document, kind: Any, item: str) -> str:
+    """`item` as it is, or in an inline fragment, or in a named fragment spread here."""
+    how = draw(st.integers(0, 5))
+    directive = draw(st.sampled_from(DIRECTIVES))
+    if how == 0:
+        return f"...{directive} {{ {item} }}"
+    if how == 1 and not isinstance(kind, GraphQLUnionType):
+        return f"... on {kind.name}{directive} {{ {item} }}"
+    if how == 2 and not isinstance(kind, GraphQLUnionType):
+        name = doc.name("F")
+        doc.fragments.append(f"fragment {name} on {kind.name} {{ {item} }}")
+        return f"...{name}{directive}"
+    return item
+
+
+@st.composite
+def documents(
+    draw: st.DrawFn,
+    schema: GraphQLSchema,
+    arguments: dict[tuple[str, str], tuple[str, ...]],
+    left_out: set[tuple[str, str]] = frozenset(),  # type: ignore[assignment]
+) -> str:
+    """A query document over `schema`, declaring the variables it uses."""
+    doc = _Document(schema, arguments, set(left_out))
+    body = _selection(draw, doc, schema.query_type, 0)
+    text = " ".join([body, *doc.fragments])
+    used = [n for n in VARIABLE_TYPES if re.search(rf"\${n}\b", text)]
+    declared = ", ".join(f"${n}: {VARIABLE_TYPES[n]}" for n in used)
+    header = f"query Drawn({declared})" if used else "query Drawn"
+    return " ".join([f"{header} {{ {body} }}", *doc.fragments])
+
+
+def _variables(ids: list[str]) -> st.SearchStrategy[dict[str, Any]]:
+    return st.fixed_dictionaries(
+        {
+            "yes": st.booleans(),
+            "no": st.booleans(),
+            "first": st.sampled_from([None, 0, 1, 2, 3, -1, 101]),
+            "after": st.sampled_from([None, "bogus", "1.abc.def", ""]),
+            "id": st.sampled_from([*ids, "nope", "U0VTU0lPTg"]),
+        }
+    )
+
+
+def _json(result: ExecutionResult) -> bytes:
+    """The response body as the view sends it."""
+    return orjson.dumps(process_result(result))
+
+
+def _plans(schema: strawberry.Schema) -> dict[Any, Any]:
+    """The plans kept by `schema`'s executor."""
+    executor = schema.execution_context_class
+    assert issubclass(executor, CompiledExecutor)
+    return cast("type[CompiledExecutor]", executor).plans
+
+
+def _declared(document: str, variables: dict[str, Any]) -> dict[str, Any]:
+    return {n: v for n, v in variables.items() if re.search(rf"\${n}\b", document)}
+
+
+@pytest.fixture
+def collected() -> Iterator[None]:
+    """After the test, its dropped coroutines are finalized (and reported under its filter)."""
+    yield
+    gc.collect()
+
+
+# The small schema: nulls in non-null positions, exceptions, refused values, awaitables.
+
+
+class _CompiledThings(strawberry.Schema):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        executor = compiled_executor(self)
+        assert executor is not None
+        assert issubclass(executor, CompiledExecutor)
+        self.execution_context_class = executor
+
+
+_PLAIN_THINGS = things.PlainSchema(query=things.Query)
+_COMPILED_THINGS = _CompiledThings(query=things.Query)
+
+
+@pytest.mark.parametrize("query", things.QUERIES)
+async def test_the_short_path_cases_answer_the_same_with_plans(query: str) -> None:
+    plain = await _PLAIN_THINGS.execute(query)
+    for _ in range(2):  # compiled, then from the kept plan
+        compiled = await _COMPILED_THINGS.execute(query)
+        assert _json(compiled) == _json(plain)
+
+
+# When a null propagates past a field whose sibling is still pending, graphql-core drops the
+# sibling's coroutine unawaited (its own executor as well as the plans, which do the same).
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    document=documents(_PLAIN_THINGS._schema, THING_ARGUMENTS),
+    variables=_variables([]),
+)
+def test_differential_small_schema(
+    collected: None, document: str, variables: dict[str, Any]
+) -> None:
+    variables = _declared(document, variables)
+
+    async def both() -> tuple[bytes, bytes]:
+        plain = await _PLAIN_THINGS.execute(document, variables)
+        compiled = await _COMPILED_THINGS.execute(document, variables)
+        return _json(plain), _json(compiled)
+
+    plain, compiled = asyncio.run(both())
+    gc.collect(1)  # those coroutines are reported now, under this test's filter
+    assert compiled == plain, document
+
+
+@pytest.mark.parametrize(("query", "calls"), things.ONCE)
+async def test_a_value_a_plan_rejects_is_not_read_twice(query: str, calls: dict[str, int]) -> None:
+    for _ in range(2):  # compiled, then from the kept plan
+        things.CALLS.clear()
+        await _CompiledThings(query=things.Query).execute(query)
+        assert dict(things.CALLS) == calls
+
+
+# Its gc.collect() may finalize coroutines that other tests' null propagation dropped.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+async def test_plans_are_kept_by_document_and_by_what_include_and_skip_select() -> None:
+    schema = build_schema(Limits())
+    plans = _plans(schema)
+    query = "query ($yes: Boolean!) { providers { provider enabled @include(if: $yes) } }"
+
+    def run(yes: bool) -> Any:
+        context = Context.create(Upstreams.none(), CursorCodec(b"k"))
+        return schema.execute(query, {"yes": yes}, context_value=context)
+
+    first = await run(True)
+    ((operation, kept),) = plans.items()
+    assert len(kept) == 1
+    compiled = dict(kept)
+    again = await run(True)
+    assert plans == {operation: compiled}  # the same parsed document (resolvers/engine/caching.py)
+    assert _json(again) == _json(first)
+    other = await run(False)
+    assert len(kept) == 2
+    assert other.data is not None
+    assert other.data["providers"][0] == {"provider": "PRIVX"}
+
+    # Plans go with their document.
+    assert schema.documents is not None
+    schema.documents.entries.clear()
+    del first, again, other
+    gc.collect()  # Strawberry's execution context refers to the document in a cycle
+    assert plans == {}
+
+
+@pytest.mark.parametrize(
+    ("query", "collections"),
+    [
+        # Nothing in the nested selections depends on variables: their plans are kept in the
+        # plans that hold them, and only the root field's list is collected again.
+        ("{ things { name twin { name strictTwin { colour } } } }", 1),
+        ("{ things { ...T } } fragment T on Thing { twin { ... on Thing { name } } }", 1),
+        # A variable in a directive (or a fragment spread's directive): collected every time.
+        ("query ($yes: Boolean!) { things { twin { name @include(if: $yes) } } }", 2),
+        ("query ($yes: Boolean!) { things { twin { ...N @skip(if: $yes) } } } "
+         "fragment N on Thing { name }", 2),
+    ],
+)  # fmt: skip
+async def test_nested_selections_are_collected_once_where_no_directive_can_change_them(
+    query: str, collections: int
+) -> None:
+    # The same parsed document for every request, as the gateway's document cache gives.
+    schema = _CompiledThings(query=things.Query, extensions=[ParserCache])
+    compiled = schema.execution_context_class
+    counted: list[int] = []
+
+    class Counting(compiled):  # type: ignore[valid-type,misc]
+        def collect_subfields(self, *args: Any) -> Any:
+            counted.append(1)
+            return super().collect_subfields(*args)
+
+    schema.execution_context_class = Counting
+    answers = []
+    for _ in range(3):
+        counted.clear()
+        result = await schema.execute(query, {"yes": True})
+        assert result.errors is None
+        answers.append(_json(result))
+    assert len(counted) == collections  # the third request, as the second
+    plain = _json(await _PLAIN_THINGS.execute(query, {"yes": True}))
+    assert answers == [plain] * 3
+
+
+async def test_no_plans_with_field_middleware_or_for_mutations(
+    wrapper_calls: Any,
+) -> None:
+    shouting = _CompiledThings(query=things.Query, extensions=[things.Shout])
+    calls = wrapper_calls(shouting._schema)
+    result = await shouting.execute("{ things { name nickname } }")
+    assert result.data == {
+        "things": [{"name": "A", "nickname": None}, {"name": "B", "nickname": "B"}]
+    }
+    assert (calls["name"], calls["nickname"]) == (2, 2)
+    assert _plans(shouting) == {}
+
+    @strawberry.type
+    class Mutation:
+        @strawberry.mutation
+        def touch(self) -> list[things.Thing]:
+            return [things.Thing(name=n, nickname=None, secret="") for n in "ab"]
+
+    mutating = _CompiledThings(query=things.Query, mutation=Mutation)
+    result = await mutating.execute("mutation { touch { name colour } }")
+    assert result.data == {
+        "touch": [{"name": "a", "colour": "RED"}, {"name": "b", "colour": "BLUE"}]
+    }
+    assert _plans(mutating) == {}
+
+
+async def test_unexpected_internals_keep_the_short_path_with_one_warning(
+    warnings_once: None, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(plan, "_EXECUTOR_METHODS", {"collect_subfields": ("self", "renamed")})
+    with caplog.at_level(logging.WARNING, logger="session_gateway"):
+        built = [compiled_executor(things.PlainSchema(query=things.Query)) for _ in range(2)]
+
+    for executor in built:
+        assert executor is not None
+        assert issubclass(executor, ShortPathExecutor)
+        assert not issubclass(executor, CompiledExecutor)
+    (record,) = caplog.records
+    assert record.getMessage().startswith("Compiled plans (resolvers/engine/plan.py) is off")
+    assert "collect_subfields" in record.getMessage()
+
+
+# The gateway's schema over the mock upstreams.
+
+
+@dataclass
+class _Gateway:
+    loop: asyncio.AbstractEventLoop
+    mocks: MockUpstreams
+    settings: Settings
+    session: Any
+    compiled: GatewaySchema
+    plain: GatewaySchema
+    ids: list[str]
+
+    def run(self, schema: GatewaySchema, document: str, variables: dict[str, Any]) -> bytes:
+        """One request with fresh upstream clients: circuit breakers start closed each time."""
+
+        async def request() -> ExecutionResult:
+            upstreams = Upstreams.create(self.session, self.settings, Metrics(), Tracing(False))
+            context = Context.create(upstreams, CursorCodec(b"plan"), request_id="r1")
+            return await schema.execute(document, variables, context_value=context)
+
+        return _json(self.loop.run_until_complete(request()))
+
+
+@pytest.fixture(scope="module")
+def gateway() -> Iterator[_Gateway]:
+    loop = asyncio.new_event_loop()
+    mocks = MockUpstreams(small_world())
+    loop.run_until_complete(mocks.start())
+    env = {**mocks.gateway_env(), "GATEWAY_CURSOR_SECRET": "plan", "GATEWAY_ALLOW_ANONYMOUS": "1"}
+    # A circuit that opens within a request makes errors depend on which concurrent call
+    # failed fifth: keep it closed.
+    env["GATEWAY_BREAKER_FAILURES"] = "1000"
+    configured = Settings.from_environ(env)
+
+    async def opened() -> Any:  # aiohttp binds its connector to the running loop
+        return client_session(configured)
+
+    session = loop.run_until_complete(opened())
+    compiled = build_schema(Limits())
+    assert issubclass(compiled.execution_context_class, CompiledExecutor)
+    plain = build_schema(Limits(fast_path=False))
+    assert plain.execution_context_class is StrawberryGraphQLCoreExecutionContext
+    gateway = _Gateway(loop, mocks, configured, session, compiled, plain, [])
+    found = orjson.loads(
+        gateway.run(plain, "{ sessions(first: 50) { nodes { id user { id } } } }", {})
+    )
+    nodes = found["data"]["sessions"]["nodes"]
+    gateway.ids = sorted({n["id"] for n in nodes} | {n["user"]["id"] for n in nodes if n["user"]})
+    try:
+        yield gateway
+    finally:
+        loop.run_until_complete(session.close())
+        loop.run_until_complete(mocks.close())
+        loop.close()
+
+
+_FAULTS = st.one_of(
+    st.none(),
+    st.tuples(
+        st.sampled_from(["PRIVX", "PREFACTOR", "ZITADEL", "HYPERID", "KRATOS"]),
+        st.sampled_from([Fault.UNAUTHORIZED, Fault.WRONG_SHAPE, Fault.TRUNCATED]),
+    ),
+)
+
+
+@pytest.mark.server
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # as above
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    document=documents(build_schema(Limits())._schema, GATEWAY_ARGUMENTS, GATEWAY_LEFT_OUT),
+    data=st.data(),
+    fault=_FAULTS,
+)
+def test_differential_gateway_schema(
+    collected: None,
+    gateway: _Gateway,
+    document: str,
+    data: st.DataObject,
+    fault: tuple[str, Fault] | None,
+) -> None:
+    variables = _declared(document, data.draw(_variables(gateway.ids)))
+    if fault is not None:
+        gateway.mocks.set_fault(fault[0], FaultPlan(fault[1]))
+    try:
+        plain = gateway.run(gateway.plain, document, variables)
+        compiled = gateway.run(gateway.compiled, document, variables)
+        # Concurrent fields that fail report in the order their upstream calls end, on either
+        # executor: the compiled answer must be one that Strawberry's executor gives.
+        for _ in range(3):
+            if compiled == plain:
+                break
+            plain = gateway.run(gateway.plain, document, variables)
+    finally:
+        gateway.mocks.clear_faults()
+    gc.collect(1)
+    assert compiled == plain, (document, variables, fault)
+    answer = orjson.loads(compiled)  # what was compared (--hypothesis-show-statistics)
+    event("data" if answer.get("data") else "no data")
+    event("errors" if answer.get("errors") else "no errors")

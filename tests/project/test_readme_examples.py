@@ -1,0 +1,53 @@
+"""The example queries of docs/examples.md (README's among them), run by a real GraphQL client
+(gql) against the live gateway."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from gql import Client, gql
+from gql.transport.aiohttp import AIOHTTPTransport
+from gql.transport.websockets import WebsocketsTransport
+
+from tests.support.live import LiveStack
+from tests.support.paths import ROOT
+
+pytestmark = pytest.mark.server
+
+_BLOCK = re.compile(r"```graphql\n(.*?)```", flags=re.S)
+EXAMPLES = _BLOCK.findall((ROOT / "docs" / "examples.md").read_text())
+
+
+def test_the_examples_are_there() -> None:
+    assert len(EXAMPLES) >= 5
+
+
+def test_the_readme_example_is_one_of_them() -> None:
+    # README shows one example; it runs below as one of docs/examples.md's, so it cannot drift.
+    shown = _BLOCK.findall((ROOT / "README.md").read_text())
+    assert shown
+    assert all(query in EXAMPLES for query in shown)
+
+
+@pytest.mark.parametrize("query", EXAMPLES, ids=lambda q: q.split()[1])
+async def test_readme_example_runs(live: LiveStack, query: str) -> None:
+    if query.startswith("subscription"):
+        # Over graphql-transport-ws; its first event (includeInitial) is the example's result.
+        ws = WebsocketsTransport(
+            url=live.url.replace("http://", "ws://"),
+            subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+        )
+        async with Client(transport=ws) as stream:
+            result = await anext(aiter(stream.subscribe(gql(query))))
+        assert result["sessionEvents"]["session"]
+        return
+    transport = AIOHTTPTransport(url=live.url)
+    async with Client(transport=transport, fetch_schema_from_transport=True) as session:
+        result = await session.execute(gql(query))
+
+    (field,) = result.values()
+    assert field  # every example returns data from the mock upstreams
+    if "nodes" in field or "edges" in field:
+        rows = field.get("nodes") or field.get("edges")
+        assert rows

@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: worlds, live stacks, keys, raw HTTP, servers and paths."""
