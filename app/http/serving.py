@@ -31,10 +31,8 @@ from resolvers.engine.internals import seam
 # allocates thousands of short-lived containers, and the requests in flight keep theirs alive,
 # so at 700 net allocations a young collection ran about every other request and walked all
 # of them, and the older generations followed. Refcounting frees nearly everything a request
-# leaves; the few cycles it leaves (about 130 objects) now wait longer for a collection.
-# bench/collector.py (docs/performance.md): collections took 0.32 ms
-# of CPU per request at concurrency 32, and take 0.09 ms at 20,000 as at 50,000, where a young
-# collection pauses about 11 ms instead of 29.
+# leaves; the few cycles it leaves now wait longer for a collection. bench/collector.py measures
+# what collections cost per request at each threshold (docs/performance.md has the figures).
 GC_THRESHOLDS = (20_000, 10, 10)
 
 # Seconds a refused connection keeps reading (and dropping) what the client still sends, so

@@ -3,9 +3,8 @@
 Strawberry's runner rebuilds each stage's context manager for every request: for four stages
 and every extension it looks the hook up, asks `inspect` what kind of function it is, wraps it
 with `contextlib.contextmanager` (copying the function's metadata each time) and enters it
-through an exit stack, about 25 µs per request for the gateway's three extensions
-(docs/performance.md). Here the
-lookup and the wrapping happen once per extension class; a request only makes each hook's
+through an exit stack, a cost per request that docs/performance.md measures. Here the lookup
+and the wrapping happen once per extension class; a request only makes each hook's
 generator context manager, and a stage with one hook enters it directly. The order (the
 extensions' order on entry, the reverse on exit) and exception handling are contextlib's, as
 in Strawberry's runner, which also never lets a hook suppress an error.
