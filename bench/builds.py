@@ -44,16 +44,24 @@ async def _samples(ready: dict[str, Any], requests: int, samples: int) -> list[f
     """In a build's process: CPU ms per request of `samples` runs of `requests` requests."""
     import gc
 
-    from app.http.serving import tune_collector
     from app.listing.cursor import CursorCodec
     from app.main import client_session
-    from app.observability.metrics import Metrics
-    from app.observability.tracing import Tracing
     from app.settings import Settings
     from app.upstream.upstreams import Upstreams
     from bench.queries import GATEWAY_USER_QUERY
     from resolvers.schema import Limits, build_schema
-    from resolvers.types.context import Context
+
+    # A checkout from before app/ and resolvers/ were layered keeps these at their old paths.
+    try:
+        from app.http.serving import tune_collector
+        from app.observability.metrics import Metrics
+        from app.observability.tracing import Tracing
+        from resolvers.types.context import Context
+    except ImportError:
+        from app.metrics import Metrics  # type: ignore[no-redef]
+        from app.serving import tune_collector  # type: ignore[no-redef]
+        from app.tracing import Tracing  # type: ignore[no-redef]
+        from resolvers.context import Context  # type: ignore[no-redef]
 
     tune_collector()
     env = {**ready["env"], "GATEWAY_CURSOR_SECRET": "bench", "GATEWAY_ALLOW_ANONYMOUS": "true"}
