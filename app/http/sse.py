@@ -61,6 +61,34 @@ def operation_problem(query: str, operation_name: str | None, transport: str) ->
     )
 
 
+async def subscription_query(
+    persisted: PersistedDocuments | None,
+    payload: dict[str, Any],
+    principal: Principal,
+    transport: str,
+) -> str | None:
+    """A subscription's document text from its request `payload`: its `query`, or the document a
+    `documentId` or APQ hash names, by the trusted-document rules of queries (`require` mode
+    included); None when there is none. Refused when it may not run over `transport`."""
+    query = payload.get("query")
+    name = payload.get("operationName")
+    if persisted is not None:
+        extensions = payload.get("extensions")
+        data = GraphQLRequestData(
+            query,
+            payload.get("variables"),
+            name if isinstance(name, str) else None,
+            extensions if isinstance(extensions, dict) else None,
+        )
+        query = (await persisted.resolve(data, payload.get("documentId"), principal)).query
+    if not isinstance(query, str):
+        return None
+    problem = operation_problem(query, name if isinstance(name, str) else None, transport)
+    if problem is not None:
+        raise Refused(400, "BAD_REQUEST", problem)
+    return query
+
+
 def _payload(result: ExecutionResult) -> bytes:
     body: dict[str, Any] = {"data": result.data}
     if result.errors:
@@ -112,27 +140,12 @@ class SseEndpoint:
         if operation_name is not None and not isinstance(operation_name, str):
             return error_response(400, "BAD_REQUEST", "`operationName` must be a string.")
         principal: Principal = request.state.principal
-        extensions = body.get("extensions")
-        data = GraphQLRequestData(
-            body.get("query"),
-            variables,
-            operation_name,
-            extensions if isinstance(extensions, dict) else None,
-        )
-        if self._persisted is not None:
-            # The same trusted-document rules as queries: `documentId`, APQ, `require` mode.
-            try:
-                data = await self._persisted.resolve(data, body.get("documentId"), principal)
-            except Refused as exc:
-                return error_response(
-                    400 if exc.status == 200 else exc.status, exc.code, exc.message
-                )
-        if not isinstance(data.query, str):
+        try:
+            query = await subscription_query(self._persisted, body, principal, "SSE")
+        except Refused as exc:
+            return error_response(400 if exc.status == 200 else exc.status, exc.code, exc.message)
+        if query is None:
             return error_response(400, "BAD_REQUEST", "The body needs a `query` string.")
-        query = data.query
-        problem = operation_problem(query, operation_name, "SSE")
-        if problem is not None:
-            return error_response(400, "BAD_REQUEST", problem)
         authenticator: Authenticator = request.state.authenticator
         address = request.client.host if request.client else None
         live = LiveCaller.create(

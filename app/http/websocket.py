@@ -31,7 +31,6 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter
-from strawberry.http import GraphQLRequestData
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
@@ -46,7 +45,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 from app.auth.authenticator import Authenticator, TwoCredentials, Unauthenticated
 from app.core.echo import clip_echoes
 from app.http.serving import FRAME_LIMIT
-from app.http.sse import operation_problem
+from app.http.sse import subscription_query
 from app.live.caller import LiveCaller
 from app.state.persisted import PersistedDocuments, Refused
 from app.state.ratelimit import RateLimiter, Refusal, refusal_error
@@ -211,33 +210,17 @@ class AuthenticatingTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
         payload: object = message.get("payload")
         if not isinstance(payload, dict):
             return message  # malformed: Strawberry closes the socket, as the protocol says
-        query: object = payload.get("query")
-        name = payload.get("operationName")
-        if query is not None and not isinstance(query, str):
+        if payload.get("query") is not None and not isinstance(payload.get("query"), str):
             return message
-        if self.persisted is not None:
-            # The same trusted-document rules as HTTP and SSE: `documentId`, APQ, `require` mode.
-            extensions = payload.get("extensions")
-            data = GraphQLRequestData(
-                query,
-                payload.get("variables"),
-                name if isinstance(name, str) else None,
-                extensions if isinstance(extensions, dict) else None,
+        try:
+            query = await subscription_query(
+                self.persisted, payload, self.context.principal, "WebSocket"
             )
-            try:
-                data = await self.persisted.resolve(
-                    data, payload.get("documentId"), self.context.principal
-                )
-            except Refused as exc:
-                await self._refuse(message, exc.message, exc.code)
-                return None
-            query = data.query
-        if not isinstance(query, str):
-            return message  # no document at all: Strawberry closes the socket (4400)
-        problem = operation_problem(query, name, "WebSocket")
-        if problem is not None:
-            await self._refuse(message, problem, "BAD_REQUEST")
+        except Refused as exc:
+            await self._refuse(message, exc.message, exc.code)
             return None
+        if query is None:
+            return message  # no document at all: Strawberry closes the socket (4400)
         return cast("SubscribeMessage", {**message, "payload": {**payload, "query": query}})
 
     async def _refuse(self, message: SubscribeMessage, problem: str, code: str) -> None:
