@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.core import ids
 from app.mocks import generate
-from app.mocks._time import wcf_date
-from app.mocks.prefactor import pagination
+from app.mocks.prefactor.server import pagination
+from app.mocks.timestamps import wcf_date
 from app.upstream.calls.decoding import decode
 from app.upstream.providers.hyperid import provider as hyperid
 from app.upstream.providers.prefactor import provider as prefactor

@@ -15,8 +15,8 @@ import time
 import uuid
 from typing import Any
 
-from app.mocks._kratos_data import stamp
 from app.mocks.data import MockData
+from app.mocks.kratos.data import stamp
 
 __all__ = ["churn", "create_session", "end_session"]
 

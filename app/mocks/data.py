@@ -7,8 +7,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from app.mocks import _hyperid_data, _kratos_data, _prefactor_data, _privx_data, _zitadel_data
-from app.mocks._world import Device, Person, make_people, make_tenants
+from app.mocks.hyperid import data as _hyperid_data
+from app.mocks.kratos import data as _kratos_data
+from app.mocks.prefactor import data as _prefactor_data
+from app.mocks.privx import data as _privx_data
+from app.mocks.world import Device, Person, make_people, make_tenants
+from app.mocks.zitadel import data as _zitadel_data
 
 __all__ = ["Device", "MockData", "Person", "generate"]
 

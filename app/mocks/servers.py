@@ -10,11 +10,15 @@ from typing import Self
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from app.mocks import hyperid, kratos, prefactor, privx, zitadel
 from app.mocks.calls import CALLS, Call
 from app.mocks.credentials import Credentials
 from app.mocks.data import MockData, generate
 from app.mocks.faults import FAULT, FaultPlan
+from app.mocks.hyperid import server as hyperid
+from app.mocks.kratos import server as kratos
+from app.mocks.prefactor import server as prefactor
+from app.mocks.privx import server as privx
+from app.mocks.zitadel import server as zitadel
 
 __all__ = ["PROVIDERS", "Credentials", "MockUpstreams"]
 

@@ -26,7 +26,7 @@ from app.core.records import Provider
 from app.http.auth import AuthMiddleware
 from app.main import client_session
 from app.mocks import generate
-from app.mocks.privx import TOKEN_PATH
+from app.mocks.privx.server import TOKEN_PATH
 from app.settings import Settings
 from tests.support.digest import sha256
 from tests.support.jwks import AUDIENCE, ISSUER, SigningKey, jwks

@@ -11,9 +11,9 @@ import aiohttp
 import pytest
 
 from app.mocks import Call, Credentials, MockData, MockUpstreams, generate
-from app.mocks._time import parse_iso_ns
-from app.mocks._zitadel_data import FACTOR_KINDS
-from app.mocks.pfid import make_pfid, pfid_partition, pfid_timestamp_ms
+from app.mocks.prefactor.pfid import make_pfid, pfid_partition, pfid_timestamp_ms
+from app.mocks.timestamps import parse_iso_ns
+from app.mocks.zitadel.data import FACTOR_KINDS
 
 NOW = datetime(2024, 5, 14, 9, 0, tzinfo=UTC)
 PRIVX = "/auth/api/v1/sessionstorage"

@@ -34,7 +34,7 @@ def global_id(provider: str, native_id: object) -> str:
 
 
 def pfid_time(pfid: str) -> datetime:
-    """A PFID's first 48 of 158 bits are its millisecond timestamp (app/mocks/pfid.py)."""
+    """A PFID's first 48 of 158 bits are its millisecond timestamp (app/mocks/prefactor/pfid.py)."""
     value = 0
     for char in pfid:
         value = value * 32 + "0123456789abcdefghjkmnpqrstvwxyz".index(char)

@@ -10,7 +10,7 @@ import pytest
 from app.core import ids
 from app.core.records import Provider
 from app.mocks import Fault, FaultPlan
-from app.mocks.privx import BASE as PRIVX_BASE
+from app.mocks.privx.server import BASE as PRIVX_BASE
 from tests.support.live import LiveStack, post
 
 pytestmark = pytest.mark.server

@@ -25,7 +25,7 @@ from app.core.records import (
     UserRecord,
 )
 from app.mocks import Credentials, Fault, FaultPlan, MockData, MockUpstreams, generate
-from app.mocks._time import parse_iso_ns, to_ns
+from app.mocks.timestamps import parse_iso_ns, to_ns
 from app.upstream.endpoint import Endpoint
 from app.upstream.providers.kratos.provider import KratosClient, next_page_token, parse_session
 from app.upstream.providers.kratos.records import (

@@ -11,8 +11,8 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from app.mocks._time import NS_PER_SECOND, parse_iso_ns, rfc3339_ns, to_ns
-from app.mocks._world import Person
+from app.mocks.timestamps import NS_PER_SECOND, parse_iso_ns, rfc3339_ns, to_ns
+from app.mocks.world import Person
 
 __all__ = ["METHOD_PLANS", "kratos_identities", "kratos_sessions", "stamp"]
 

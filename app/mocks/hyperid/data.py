@@ -6,9 +6,9 @@ import random
 from datetime import datetime, timedelta
 from typing import Any
 
-from app.mocks._catalog import DESKTOP, MOBILE, TABLET, UserAgent, random_ip
-from app.mocks._time import iso_millis
-from app.mocks._world import Person
+from app.mocks.catalog import DESKTOP, MOBILE, TABLET, UserAgent, random_ip
+from app.mocks.timestamps import iso_millis
+from app.mocks.world import Person
 
 __all__ = ["hyperid_app_authorizations", "hyperid_sessions"]
 

@@ -7,9 +7,9 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from app.mocks._catalog import USER_AGENTS, UserAgent, random_ip
-from app.mocks._time import NS_PER_SECOND, parse_iso_ns, rfc3339_ns, to_ns
-from app.mocks._world import Person, Tenants, zitadel_id
+from app.mocks.catalog import USER_AGENTS, UserAgent, random_ip
+from app.mocks.timestamps import NS_PER_SECOND, parse_iso_ns, rfc3339_ns, to_ns
+from app.mocks.world import Person, Tenants, zitadel_id
 
 __all__ = ["FACTOR_KINDS", "zitadel_sessions"]
 

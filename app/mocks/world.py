@@ -9,8 +9,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from app.mocks._catalog import FIRST_NAMES, LAST_NAMES, USER_AGENTS, UserAgent, random_ip
-from app.mocks.pfid import make_pfid
+from app.mocks.catalog import FIRST_NAMES, LAST_NAMES, USER_AGENTS, UserAgent, random_ip
+from app.mocks.prefactor.pfid import make_pfid
 
 __all__ = ["Device", "Person", "Tenants", "make_people", "make_tenants", "zitadel_id"]
 

@@ -9,12 +9,12 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from app.mocks._time import parse_iso_ns, rfc3339_ns, to_ns
-from app.mocks._zitadel_search import InvalidArgument, parse_search
 from app.mocks.calls import CALLS, record_calls
 from app.mocks.credentials import Credentials
 from app.mocks.data import MockData
 from app.mocks.faults import ErrorShape, fault_middleware, install_faults
+from app.mocks.timestamps import parse_iso_ns, rfc3339_ns, to_ns
+from app.mocks.zitadel.search import InvalidArgument, parse_search
 
 __all__ = ["create_app", "grpc_error"]
 

@@ -7,8 +7,8 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from app.mocks._time import rfc3339_seconds
-from app.mocks._world import Device, Person
+from app.mocks.timestamps import rfc3339_seconds
+from app.mocks.world import Device, Person
 
 __all__ = ["privx_sessions"]
 

@@ -21,11 +21,11 @@ from urllib.parse import urlencode
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from app.mocks._time import parse_iso_ns, to_ns
 from app.mocks.calls import CALLS, record_calls
 from app.mocks.credentials import Credentials
 from app.mocks.data import MockData
 from app.mocks.faults import ErrorShape, fault_middleware, install_faults
+from app.mocks.timestamps import parse_iso_ns, to_ns
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",

@@ -8,11 +8,11 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from app.mocks._time import wcf_date
 from app.mocks.calls import CALLS, record_calls
 from app.mocks.credentials import Credentials
 from app.mocks.data import MockData
 from app.mocks.faults import ErrorShape, fault_middleware, install_faults
+from app.mocks.timestamps import wcf_date
 
 __all__ = ["DATE_STYLES", "SESSION_COOKIES", "create_app"]
 

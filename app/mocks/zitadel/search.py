@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from app.mocks._time import parse_iso_ns
+from app.mocks.timestamps import parse_iso_ns
 
 __all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "InvalidArgument", "Search", "parse_search"]
 

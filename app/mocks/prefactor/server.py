@@ -11,7 +11,7 @@ from app.mocks.calls import CALLS, record_calls
 from app.mocks.credentials import Credentials
 from app.mocks.data import MockData
 from app.mocks.faults import ErrorShape, fault_middleware, install_faults
-from app.mocks.pfid import is_pfid
+from app.mocks.prefactor.pfid import is_pfid
 
 __all__ = ["DEFAULT_PAGE_SIZE", "MAX_PAGE_SIZE", "create_app", "pagination"]
 

@@ -6,9 +6,9 @@ import random
 from datetime import datetime
 from typing import Any
 
-from app.mocks._catalog import USER_AGENTS, UserAgent, random_ipv4
-from app.mocks._world import Person, Tenants
-from app.mocks.pfid import make_pfid
+from app.mocks.catalog import USER_AGENTS, UserAgent, random_ipv4
+from app.mocks.prefactor.pfid import make_pfid
+from app.mocks.world import Person, Tenants
 
 __all__ = ["STATUSES", "prefactor_sessions"]
 

@@ -1,0 +1,1 @@
+"""The Ory Kratos mock: its server (admin session API) and its identities and sessions."""

@@ -1,0 +1,1 @@
+"""The PrivX mock: its server (sessionstorage API) and its generated sessions."""

@@ -1,0 +1,1 @@
+"""The ZITADEL mock: its server (Session Service v2), its search filters and its sessions."""
