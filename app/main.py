@@ -37,7 +37,7 @@ from app.http.view import GatewayGraphQL
 from app.http.websocket import TextWebSocketAdapter, WebSocketsPerAddress, transport_ws_handler
 from app.listing.cursor import CursorCodec
 from app.live.hub import Hub, LiveConfig
-from app.live.metrics import LiveMetrics
+from app.live.live_metrics import LiveMetrics
 from app.observability.loop_lag import LAG
 from app.observability.metrics import Metrics
 from app.observability.tracing import Tracing

@@ -45,7 +45,7 @@ from app.listing.cursor import CursorCodec
 from app.observability.metrics import Metrics
 from app.observability.tracing import Tracing
 from app.state.persisted import NOT_KEPT, Refused
-from app.upstream import accounting, deadline
+from app.upstream import accounting, request_deadline
 from app.upstream.credentials import CALLER_HEADERS
 from app.upstream.upstreams import Upstreams
 from resolvers.engine.caching import DocumentStore
@@ -135,7 +135,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
     ) -> Context:
         """A request's context; starts its deadline and call budget (contextvars)."""
         # The deadline travels to every upstream call of this request via a contextvar.
-        deadline.start(self._request_timeout)
+        request_deadline.start(self._request_timeout)
         accounting.start(self._call_budget)
         # Forwarded upstream credentials are read from the caller's headers via a contextvar.
         CALLER_HEADERS.set(headers)

@@ -33,9 +33,9 @@ from app.core.records import Provider, SessionStatus
 from app.listing.filter import SessionFilter
 from app.live.clock import Clock, SystemClock
 from app.live.events import EventKind, LiveProblem, ProviderSnapshot, SessionChange
-from app.live.metrics import LiveMetrics
+from app.live.live_metrics import LiveMetrics
 from app.live.poll import Listing, read_provider
-from app.upstream import accounting, deadline
+from app.upstream import accounting, request_deadline
 from app.upstream.credentials import CALLER_HEADERS
 from app.upstream.revocations import Revoked
 from app.upstream.upstreams import Upstreams
@@ -404,7 +404,7 @@ class Hub:
     async def poll(self, watch: Watch) -> None:
         """One poll of every provider the watch covers, with a request's deadline and budget."""
         CALLER_HEADERS.set(watch.headers)
-        deadline.start(self.config.request_timeout)
+        request_deadline.start(self.config.request_timeout)
         accounting.start(self.config.call_budget)
         providers = watch.session_filter.in_scope(self.upstreams.enabled)
         limit = self.config.max_sessions

@@ -15,7 +15,7 @@ from typing import Any
 
 from app.core.errors import UpstreamError
 from app.core.records import Provider
-from app.upstream import deadline
+from app.upstream import request_deadline
 from app.upstream.endpoint import UNQUEUED
 from app.upstream.upstreams import Upstreams
 
@@ -48,7 +48,7 @@ class Readiness:
 
 async def check(upstreams: Upstreams) -> dict[str, dict[str, Any]]:
     """Per enabled provider: ready or not, the latency, and the error code when not."""
-    deadline.start(PROBE_SECONDS)
+    request_deadline.start(PROBE_SECONDS)
     UNQUEUED.set(True)
 
     async def one(provider: Provider, probe: Callable[[], Awaitable[Any]]) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from app.core.errors import (
     UpstreamUnavailable,
 )
 from app.observability.metrics import Metrics
-from app.upstream import deadline
+from app.upstream import request_deadline
 from app.upstream.calls import retrying
 from app.upstream.credentials import Credential
 from app.upstream.endpoint import Endpoint
@@ -288,7 +288,7 @@ async def test_a_retry_after_that_ends_past_the_deadline_is_not_waited_for(
     upstream: Upstream,
 ) -> None:
     async with aiohttp.ClientSession() as session:
-        deadline.start(1.0)
+        request_deadline.start(1.0)
         with pytest.raises(UpstreamUnavailable) as caught:
             await endpoint(session, upstream, retries=2).call("GET", "/retry-later", body)
 

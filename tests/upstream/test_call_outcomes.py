@@ -25,7 +25,7 @@ from app.core.errors import (
 )
 from app.observability.loop_lag import LAG, LoopLag
 from app.observability.metrics import Metrics
-from app.upstream import accounting, deadline
+from app.upstream import accounting, request_deadline
 from app.upstream.calls import retrying
 from app.upstream.endpoint import Endpoint
 from app.upstream.health import Health, ProviderHealth
@@ -135,7 +135,7 @@ async def test_a_call_cut_by_the_deadline_in_the_gateways_queue_is_not_a_failure
         holder = asyncio.ensure_future(calls.call("GET", "/hang", body))
         while "hang" not in upstream.seen:  # noqa: ASYNC110 - the server only has a list
             await asyncio.sleep(0.01)
-        deadline.start(0.2)
+        request_deadline.start(0.2)
         with pytest.raises(RequestDeadline) as caught:
             await calls.call("GET", "/items", body)  # waits for the only slot
         holder.cancel()
@@ -161,7 +161,7 @@ async def test_a_call_cut_by_the_deadline_in_flight_counts_only_if_the_upstream_
     async with aiohttp.ClientSession() as session:
         # The upstream holds the call for most of the second, far beyond 0.05 s even if
         # connecting takes a while on a busy machine.
-        deadline.start(1.0)
+        request_deadline.start(1.0)
         with pytest.raises(UpstreamTimeout) as caught:
             await endpoint(session, upstream, health, slow_call=slow_call).call(
                 "GET", "/hang", body
@@ -196,7 +196,7 @@ async def test_a_deadline_cut_while_the_gateways_loop_lagged_is_not_the_upstream
 
 
 async def calls_with_deadline(calls: Endpoint, seconds: float) -> Any:
-    deadline.start(seconds)
+    request_deadline.start(seconds)
     return await calls.call("GET", "/hang", body)
 
 
@@ -448,7 +448,7 @@ async def test_a_retry_that_would_outlast_the_deadline_reports_the_failure_now(
 ) -> None:
     health = tripping()
     async with aiohttp.ClientSession() as session:
-        deadline.start(retrying.WAIT_MAX / 2)  # less time left than a backoff may take
+        request_deadline.start(retrying.WAIT_MAX / 2)  # less time left than a backoff may take
         with pytest.raises(UpstreamUnavailable) as caught:
             await endpoint(session, upstream, health).call("GET", "/down", body)
 
@@ -555,7 +555,7 @@ async def test_a_retry_queued_behind_a_full_limit_at_the_deadline_is_not_a_failu
     health = tripping()
 
     async def flaky() -> Any:
-        deadline.start(3.0)
+        request_deadline.start(3.0)
         return await calls.call("GET", "/flaky", body)
 
     async with aiohttp.ClientSession() as session:

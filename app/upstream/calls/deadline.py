@@ -7,7 +7,7 @@ import asyncio
 from app.core.errors import RequestDeadline, UpstreamTimeout
 from app.observability.loop_lag import LAG
 from app.upstream.calls.exchange import Call, Layer, Response
-from app.upstream.deadline import DEADLINE
+from app.upstream.request_deadline import DEADLINE
 
 
 class Deadline:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import stamina
 
 from app.core.errors import CallBudgetExceeded, UpstreamError, UpstreamUnavailable
-from app.upstream import deadline
+from app.upstream import request_deadline
 from app.upstream.calls.decoding import status_error
 from app.upstream.calls.exchange import Call, Layer, Response
 
@@ -89,7 +89,7 @@ def _wait(exc: Exception) -> bool | float:
         return False
     if wait is not None and wait > MAX_RETRY_AFTER:
         return False
-    left = deadline.remaining()
+    left = request_deadline.remaining()
     if left is not None and (WAIT_MAX if wait is None else wait) >= left:
         return False  # waiting would outlast the request: report the failure now
     return True if wait is None else wait
