@@ -328,7 +328,7 @@ def test_jwks_from_a_url_is_fetched_and_cached(keys: dict[str, SigningKey]) -> N
     assert served == ["/.well-known/jwks.json"]  # fetched once, then cached
 
 
-async def test_websockets_elsewhere_are_closed_and_graphql_ones_authenticate_at_init() -> None:
+async def test_only_graphql_websockets_open_and_authenticate_at_init() -> None:
     # /graphql sockets reach the view, which authenticates at connection_init
     # (tests/live/test_transports.py checks a socket without credentials gets nothing).
     reached: list[str] = []
@@ -360,7 +360,7 @@ def test_api_key_bound_to_a_blank_user_id_is_refused_at_start() -> None:
         ApiKeyStore.load(keys)
 
 
-def test_scoped_callers_are_checked_in_the_gateway_whatever_an_upstream_filters() -> None:
+def test_scoped_callers_are_checked_whatever_an_upstream_filters() -> None:
     from app.auth.principal import Principal
     from app.listing.filter import Part, SessionFilter
 
@@ -475,7 +475,7 @@ def test_an_api_key_with_an_authorization_header_is_400(
     assert ADMIN_KEY not in json.dumps(got)
 
 
-def test_an_authorization_header_forwarded_upstream_is_no_second_credential() -> None:
+def test_an_upstream_authorization_header_is_no_second_credential() -> None:
     keys = [{"name": "app", "key": ADMIN_KEY, "scopes": ["sessions:read:all"]}]
     env = {
         "GATEWAY_ALLOW_ANONYMOUS": "false",

@@ -165,7 +165,7 @@ KUBERNETES = {
 }
 
 
-def test_kubernetes_service_links_for_services_named_gateway_are_not_settings(
+def test_service_links_of_a_service_named_gateway_are_not_settings(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert {"GATEWAY_PORT", "GATEWAY_PRIVX_SERVICE_HOST", "GATEWAY_PORT_8000_TCP_ADDR"} <= set(

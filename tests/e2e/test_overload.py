@@ -168,7 +168,7 @@ async def test_aliased_gateway_side_filters_are_priced_before_any_upstream_call(
     _healthy_afterwards(gateway)
 
 
-async def test_a_non_matching_gateway_side_filter_within_its_price_stays_within_the_budget(
+async def test_a_gateway_side_filter_matching_nothing_stays_in_budget(
     gateway: LiveStack,
 ) -> None:
     query = (

@@ -37,7 +37,7 @@ def refusal(query: str, limits: DocumentLimits | None = None) -> tuple[str, dict
     return error.message, dict(error.extensions or {})
 
 
-def test_fragments_spread_twice_per_level_are_counted_as_execution_expands_them() -> None:
+def test_fragments_spread_twice_per_level_count_as_expanded() -> None:
     # Nested under two fields, 25 levels expand to 2**25 copies: refused with the exact figure.
     message, extensions = refusal(fan_out(25, nested=True))
 

@@ -26,7 +26,7 @@ def users(n: int) -> list[dict[str, str]]:
     ]
 
 
-def test_entities_cost_one_object_per_representation_and_a_listing_per_provider() -> None:
+def test_entities_cost_an_object_each_and_a_listing_per_provider() -> None:
     assert estimate(parse(ENTITIES), {"r": users(100)}, listings=5) == (1 + 100 * 2, 5)
     assert estimate(parse(ENTITIES), {"r": users(2)}, listings=5) == (1 + 2 * 2, 2)
 

@@ -88,7 +88,7 @@ def _strawberrys(context: Any, extensions: list[SchemaExtension]) -> SchemaExten
 
 
 @pytest.mark.parametrize("fail_in", [None, "operation", "validate"])
-async def test_hooks_enter_in_order_leave_in_reverse_and_see_errors_as_strawberrys_runner(
+async def test_hooks_nest_and_see_errors_as_in_strawberrys_runner(
     fail_in: str | None,
 ) -> None:
     assert isinstance(lean_runner(None, [_recording("A", [])()]), HooksRunner)  # type: ignore[arg-type]

@@ -330,7 +330,7 @@ async def test_plans_are_kept_by_document_and_by_what_include_and_skip_select() 
          "fragment N on Thing { name }", 2),
     ],
 )  # fmt: skip
-async def test_nested_selections_are_collected_once_where_no_directive_can_change_them(
+async def test_nested_selections_without_directives_are_collected_once(
     query: str, collections: int
 ) -> None:
     # The same parsed document for every request, as the gateway's document cache gives.

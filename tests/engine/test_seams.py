@@ -199,7 +199,7 @@ def _answers(live: LiveStack) -> list[dict[str, object]]:
     return [post(live.url, PROVIDERS) for _ in range(2)]
 
 
-def test_a_failed_lean_path_check_leaves_every_request_to_the_view_with_one_warning(
+def test_a_failed_lean_path_check_warns_once_and_uses_the_view(
     warnings_once: None, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with LiveStack(env=FAST) as live:
@@ -232,7 +232,7 @@ def _view(live: LiveStack) -> GatewayGraphQL:
 # uvicorn's protocols: limits, not a shortcut.
 
 
-def test_uvicorn_without_the_hooks_stops_start_up_with_the_fast_path_on_or_off(
+def test_uvicorn_without_the_hooks_stops_start_up_either_way(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(serving, "_HOOKS", (*serving._HOOKS, "gone"))

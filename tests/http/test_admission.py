@@ -68,7 +68,7 @@ async def requests() -> Any:
         await one.close()
 
 
-async def test_a_caller_alone_grows_to_every_slot_then_waits_instead_of_being_refused(
+async def test_a_lone_caller_takes_every_slot_then_waits_not_refused(
     requests: Callable[[Slots], Requests],
 ) -> None:
     slots = Slots(4, per_caller=1, queue=16, wait=LONG, busy=lambda: False)
@@ -138,7 +138,7 @@ async def test_a_freed_slot_goes_to_the_waiting_caller_with_the_fewest_running(
     assert sent.outcomes.get("a5") is None  # still waiting
 
 
-async def test_a_full_queue_gives_a_newcomer_the_place_of_a_greedy_callers_newest_request(
+async def test_a_full_queue_drops_a_greedy_callers_newest_for_a_newcomer(
     requests: Callable[[Slots], Requests],
 ) -> None:
     slots = Slots(2, per_caller=8, queue=3, wait=LONG)
@@ -236,7 +236,7 @@ def holding_app(release: asyncio.Event, bodies: list[bytes]) -> Callable[..., Aw
     return app
 
 
-async def test_a_waiting_request_whose_client_hangs_up_leaves_the_queue_unanswered() -> None:
+async def test_a_waiting_request_whose_client_left_leaves_the_queue() -> None:
     release, bodies = asyncio.Event(), list[bytes]()
     metrics = Metrics()
     admission = Admission(

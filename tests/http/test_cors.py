@@ -63,7 +63,7 @@ def test_a_preflight_is_answered_before_authentication(listed: LiveStack) -> Non
     assert "vary" in headers
 
 
-def test_a_preflight_allows_last_event_id_and_the_forwarded_credential_headers() -> None:
+def test_a_preflight_allows_last_event_id_and_credential_headers() -> None:
     env = {
         "GATEWAY_CORS_ORIGINS": APP,
         "GATEWAY_HYPERID_COOKIE": "",

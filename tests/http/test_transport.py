@@ -179,7 +179,7 @@ def test_a_slow_body_is_refused_in_the_media_type_asked_for(tight: LiveStack) ->
     assert b"\r\ncontent-type: application/graphql-response+json\r\n" in response.lower()
 
 
-def test_a_slow_pipelined_body_closes_without_answering_for_the_request_before(
+def test_a_slow_pipelined_body_closes_with_no_answer_out_of_turn(
     tight: LiveStack,
 ) -> None:
     tight.mocks.set_fault("PRIVX", FaultPlan(Fault.SLOW, delay=1.5))  # /readyz waits on it

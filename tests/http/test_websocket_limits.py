@@ -165,7 +165,7 @@ async def _closed(socket_: ClientConnection) -> tuple[int | None, str | None]:
         return socket_.close_code, socket_.close_reason
 
 
-async def test_upgrades_past_the_websocket_limit_get_503_and_requests_still_answer(
+async def test_websocket_upgrades_past_the_limit_get_503_not_requests(
     caps: LiveStack,
 ) -> None:
     # As in an upgrade flood: sockets that never send connection_init.
@@ -329,7 +329,7 @@ async def test_two_credentials_close_the_socket_with_4400(
     assert reason.startswith("Send one credential, not ")
 
 
-def test_an_authorization_forwarded_upstream_rides_beside_the_key_but_only_once() -> None:
+def test_one_upstream_authorization_may_ride_beside_the_key() -> None:
     # As on HTTP: where an upstream takes the caller's Authorization as its own credential,
     # it is no second credential; two of them still are.
     upgrade = Headers({"Authorization": "Bearer upstream-token"})

@@ -109,7 +109,7 @@ def test_a_filter_selects_exactly_the_sessions_it_describes(
     assert matching(given) == expected
 
 
-def test_what_an_upstream_applied_is_not_checked_again_except_enforced_users() -> None:
+def test_an_upstreams_filtering_is_trusted_except_enforced_users() -> None:
     given = SessionFilter(
         users=frozenset({(Provider.PRIVX, "u2")}), statuses=frozenset({SessionStatus.ACTIVE})
     )

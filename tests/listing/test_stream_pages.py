@@ -216,7 +216,7 @@ async def test_a_page_that_ends_the_listing_exactly_has_no_next_page() -> None:
     assert calls.count == 1
 
 
-async def test_a_stream_failing_on_a_later_read_is_left_out_of_the_page_with_its_error() -> None:
+async def test_a_stream_failing_on_a_later_read_is_left_out_with_its_error() -> None:
     # PRIVX is filtered to s1 and s3 and reads two at a time; its second read fails. Newest
     # first the page would be p4, p3, s3, p2: without PRIVX, it is p4, p3, p2, p1.
     privx = Listing(S)
@@ -276,7 +276,7 @@ async def test_a_page_after_deletions_left_holes_where_the_cursor_pointed() -> N
     assert listing.calls == 2
 
 
-async def test_a_page_back_to_the_first_record_left_after_deletions_has_no_previous_page() -> None:
+async def test_paging_back_to_the_first_record_left_has_no_previous_page() -> None:
     # As above, the cursor taken before the deletions at t3 (position 6); back from it, t8 and t4
     # stand at positions 4 and 5, and 4 is now the first position that holds a record.
     listing = Listing(T)
@@ -331,7 +331,7 @@ async def test_a_page_back_after_the_listing_shrank_below_the_cursors_place() ->
     assert back.totals == {0: 3}
 
 
-async def test_a_page_back_after_an_oldest_first_listing_shrank_below_the_cursors_place() -> None:
+async def test_oldest_first_page_back_after_shrinking_below_the_cursor() -> None:
     # Oldest first: t0=0 ... t9=9; the cursor at t7 says position 8. Seven sessions are then
     # deleted: t0, t1 and t7 are left, at positions 0 to 2.
     listing = Listing(T)
@@ -401,7 +401,7 @@ async def test_a_stream_back_after_failing_names_its_provider_in_what_it_missed(
 # Calls: each test below counts the upstream calls a page costs when its hints hold.
 
 
-async def test_a_first_page_of_an_oldest_first_listing_read_newest_first_costs_one_call() -> None:
+async def test_reversed_oldest_first_listing_first_page_costs_one_call() -> None:
     calls = Calls()
     stream = AscendingStream(
         "b", Provider.PREFACTOR, ascending_page(P, calls, 7), descending=True, max_chunk=7
@@ -411,7 +411,7 @@ async def test_a_first_page_of_an_oldest_first_listing_read_newest_first_costs_o
     assert calls.count == 1  # the read that learns the size holds the whole listing
 
 
-async def test_a_page_back_in_an_oldest_first_listing_longer_than_a_read_costs_one_call() -> None:
+async def test_oldest_first_long_listing_page_back_costs_one_call() -> None:
     # Read seven at a time; the first page learns the size (0-2) and reads the newest two (8-9).
     calls = Calls()
     stream = AscendingStream(
@@ -460,7 +460,7 @@ async def test_a_filtered_streams_first_read_is_large_enough_for_a_page() -> Non
     assert calls.count == 1
 
 
-async def test_a_stream_left_off_a_page_keeps_a_hint_that_costs_one_read_next() -> None:
+async def test_a_stream_left_off_a_page_is_one_read_next() -> None:
     # PRIVX: t0 to t9 (seconds 10 to 100); PREFACTOR: q0 and q1 at 1 and 2, q2 to q4 at 95 to
     # 97. Newest first: t9, q4, q3, q2, t8, t7, t6, ... t0, q1, q0.
     q = [record(Provider.PREFACTOR, f"1-{i:03d}", s) for i, s in enumerate((1, 2, 95, 96, 97))]
@@ -488,7 +488,7 @@ async def test_a_stream_left_off_a_page_keeps_a_hint_that_costs_one_read_next() 
     assert calls.count == 2  # one read each: PREFACTOR's starts at q2, created before t7
 
 
-async def test_a_page_back_with_a_stream_whose_records_all_come_later_costs_one_read_each() -> None:
+async def test_a_page_back_with_an_all_later_stream_costs_one_read_each() -> None:
     # PRIVX newer than every PREFACTOR session, read three at a time: the first page is PRIVX's,
     # and PREFACTOR's place in its cursors is 0, before all of it.
     calls = Calls()
@@ -521,7 +521,7 @@ async def test_a_page_back_with_a_stream_whose_records_all_come_later_costs_one_
     assert calls.count == 2
 
 
-async def test_a_page_back_from_a_listings_last_record_reads_no_further_than_its_end() -> None:
+async def test_a_page_back_from_the_last_record_reads_no_further() -> None:
     calls = Calls()
     stream = OffsetStream("a", Provider.PRIVX, offset_page(S, calls), descending=True)
     first = await one(stream, descending=True, forward=True, size=5)
@@ -545,7 +545,7 @@ async def test_a_page_back_once_every_session_is_gone_costs_one_read() -> None:
     assert listing.calls == 1
 
 
-async def test_a_stream_left_off_a_page_back_keeps_a_hint_that_costs_one_read_next() -> None:
+async def test_a_stream_left_off_a_page_back_is_one_read_next() -> None:
     # As above, walking back from the end: q1, q0; then t1, t0, where PREFACTOR's place is 3
     # (its next record back, q2, is at position 2); then t3, t2.
     q = [record(Provider.PREFACTOR, f"1-{i:03d}", s) for i, s in enumerate((1, 2, 95, 96, 97))]
@@ -725,7 +725,7 @@ async def test_a_large_page_of_a_filtered_listing_reads_one_more_than_the_page()
     assert calls.count == 1
 
 
-async def test_a_page_back_past_sessions_created_since_reads_on_in_doubling_steps() -> None:
+async def test_a_page_back_past_new_sessions_reads_on_in_doubling_steps() -> None:
     # Newest first, v29=0 ... v0=29; the cursor at v28 says position 1 (hint 2). Four newer
     # sessions are then created: v28 now stands at 5. The first read back (positions 1-2) ends
     # before it, so the read goes on by 1, 2, then 4 positions (3, 4-5, 6-9), until the last

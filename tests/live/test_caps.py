@@ -122,7 +122,7 @@ async def still_open(socket: ClientConnection) -> None:
     assert await reply(socket) == {"type": "pong"}
 
 
-def test_subscribe_and_complete_with_new_filters_keeps_the_callers_pollers_in_budget() -> None:
+def test_churning_filters_keep_a_callers_pollers_in_budget() -> None:
     env = {
         "GATEWAY_MAX_WATCHES_PER_CALLER": "3",
         "GATEWAY_POLL_INTERVAL": "0.5",
@@ -155,7 +155,7 @@ def polled(stack: LiveStack) -> set[str]:
     return {p.split("/")[3] for p in paths if p.startswith("/admin/identities/")}
 
 
-def test_past_the_budget_with_every_watch_subscribed_a_new_filter_is_refused() -> None:
+def test_a_new_filter_past_a_budget_of_busy_watches_is_refused() -> None:
     with LiveStack(env={"GATEWAY_MAX_WATCHES_PER_CALLER": "2"}) as stack:
 
         async def run() -> dict[str, Any]:
@@ -199,7 +199,7 @@ def without_seconds(error: dict[str, Any]) -> dict[str, Any]:
     return {**error, "message": re.sub(r"\d+ s\b", "N s", error["message"])}
 
 
-def test_websocket_subscribes_count_against_the_rate_limit_as_sse_ones_do() -> None:
+def test_websocket_subscribes_count_on_the_rate_limit_as_sse() -> None:
     with LiveStack(env={"GATEWAY_RATE_LIMIT": "3/minute"}) as stack:
 
         async def run() -> dict[str, Any]:
@@ -241,7 +241,7 @@ def cost_left(stack: LiveStack) -> float:
     return stack.run(window).remaining
 
 
-def test_a_websocket_subscription_spends_the_cost_budget_as_an_sse_one_does() -> None:
+def test_websocket_subscriptions_spend_the_cost_budget_as_sse() -> None:
     with LiveStack(env={"GATEWAY_COST_BUDGET": "5/hour"}) as stack:
 
         async def run() -> dict[str, Any]:

@@ -358,7 +358,7 @@ async def test_idle_watches_count_and_a_callers_own_make_room_for_its_new_ones()
     await hub.close()
 
 
-async def test_a_caller_whose_watches_all_have_subscribers_is_refused_and_nothing_starts() -> None:
+async def test_a_caller_with_every_watch_in_use_is_refused_starting_nothing() -> None:
     fake = FakeProvider(Provider.KRATOS)
     hub, _ = make_hub(fake, max_watches_per_caller=2, max_watches=3)
     held = [hub.subscribe("a", agent(n)) for n in range(2)]

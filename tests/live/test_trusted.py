@@ -63,7 +63,7 @@ def test_an_arbitrary_subscription_over_sse_is_refused_in_require_mode(stack: Li
     assert answer["errors"][0]["extensions"]["code"] == "PERSISTED_DOCUMENT_REQUIRED"
 
 
-def test_an_arbitrary_subscription_over_websocket_is_refused_in_require_mode(
+def test_require_mode_refuses_arbitrary_websocket_subscriptions(
     stack: LiveStack,
 ) -> None:
     client = Client(_options(stack, "ws", "app-key", ARBITRARY))

@@ -201,7 +201,7 @@ def _code(body: dict[str, Any] | None) -> str:
     return code
 
 
-def test_in_require_mode_a_registered_document_does_not_run_over_http_without_documents_any(
+def test_in_require_mode_registered_documents_need_documents_any(
     require: LiveStack,
 ) -> None:
     digest = sha256(DOCS[0])
@@ -227,7 +227,7 @@ def test_in_require_mode_a_registered_document_does_not_run_over_http_without_do
     assert post_json(require.url, {"documentId": sha256(TRUSTED)}, key="app-key")[2]["data"]
 
 
-def test_in_require_mode_a_registered_subscription_does_not_stream_without_documents_any(
+def test_in_require_mode_registered_subscriptions_need_documents_any(
     require: LiveStack,
 ) -> None:
     digest = sha256(SUBSCRIPTION)

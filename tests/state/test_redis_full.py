@@ -132,7 +132,7 @@ def test_a_full_redis_refuses_requests_when_configured_to_fail_closed(
         assert (ready["redis"]["full"], ready["redis"]["failOpen"]) == (True, False)
 
 
-def test_an_apq_registration_refused_by_a_full_redis_says_so_and_the_query_runs(
+def test_a_full_redis_refuses_apq_registration_but_runs_the_query(
     server: RedisServer, store: redis.Redis
 ) -> None:
     with LiveStack(env=_env(server)) as live:

@@ -29,7 +29,7 @@ query FullPage($first: Int!) {
 """
 
 
-def test_page_of_100_with_nested_fields_costs_at_most_two_calls_per_provider(
+def test_a_nested_page_of_100_costs_two_calls_per_provider_at_most(
     live: LiveStack,
 ) -> None:
     result = post(live.url, FULL_PAGE, {"first": 100})

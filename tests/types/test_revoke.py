@@ -149,7 +149,7 @@ STATUS = "query ($id: ID!) { session(id: $id) { id status } }"
 
 
 @pytest.mark.parametrize("children_read", [True, False], ids=["named", "unreadable"])
-def test_revoking_a_privx_parent_purges_its_children_from_the_response_cache(
+def test_revoking_a_privx_parent_purges_its_cached_children(
     children_read: bool,
 ) -> None:
     # PrivX logs a session's children out with it. When they cannot be read after the revoke,

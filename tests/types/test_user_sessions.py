@@ -53,7 +53,7 @@ def user_page(live: LiveStack, user: dict[str, str], **arguments: Any) -> dict[s
     return page
 
 
-def test_walking_a_users_sessions_visits_what_sessions_filtered_by_the_user_lists(
+def test_walking_user_sessions_visits_what_a_user_filter_lists(
     live: LiveStack,
 ) -> None:
     user = busiest_user(live, "PRIVX")

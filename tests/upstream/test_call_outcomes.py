@@ -125,7 +125,7 @@ async def test_a_cancelled_probe_is_given_back_and_records_nothing(upstream: Ups
 
 
 @pytest.mark.parametrize("slow_call", [30.0, 0.05])
-async def test_a_call_cut_by_the_deadline_in_the_gateways_queue_is_not_a_failure(
+async def test_a_deadline_cut_in_the_gateways_queue_is_not_a_failure(
     upstream: Upstream, slow_call: float
 ) -> None:
     health = tripping()
@@ -154,7 +154,7 @@ async def test_a_call_cut_by_the_deadline_in_the_gateways_queue_is_not_a_failure
 
 
 @pytest.mark.parametrize(("slow_call", "counted"), [(30.0, False), (0.05, True)])
-async def test_a_call_cut_by_the_deadline_in_flight_counts_only_if_the_upstream_was_slow(
+async def test_a_deadline_cut_in_flight_counts_only_against_a_slow_upstream(
     upstream: Upstream, slow_call: float, counted: bool
 ) -> None:
     health = tripping()
@@ -178,7 +178,7 @@ async def test_a_call_cut_by_the_deadline_in_flight_counts_only_if_the_upstream_
     assert (health.health is Health.DOWN) is counted
 
 
-async def test_a_deadline_cut_while_the_gateways_loop_lagged_is_not_the_upstreams_fault(
+async def test_a_deadline_cut_during_loop_lag_is_not_the_upstreams_fault(
     upstream: Upstream,
 ) -> None:
     health = tripping()
@@ -549,7 +549,7 @@ async def test_telemetry_counts_every_outcome_but_cancellation(upstream: Upstrea
     assert health.last_error_code == "UPSTREAM_BAD_RESPONSE"  # the budget's refusal is not health's
 
 
-async def test_a_retry_queued_behind_a_full_limit_at_the_deadline_is_not_a_failure(
+async def test_a_retry_stuck_in_the_queue_at_the_deadline_is_no_failure(
     upstream: Upstream,
 ) -> None:
     health = tripping()
