@@ -122,7 +122,7 @@ def test_demo_serves_graphiql_and_merged_sessions() -> None:
     assert f"GraphiQL: http://127.0.0.1:{port}/graphql" in output
 
 
-def test_demo_with_api_keys_set_checks_them_and_allows_only_its_own_origin() -> None:
+def test_demo_with_api_keys_checks_them_and_allows_its_own_origin() -> None:
     port = free_port()
     keys = json.dumps([{"name": "demo-ops", "key": "demo-key-0123456789"}])
     env = {**os.environ, "GATEWAY_API_KEYS": keys}

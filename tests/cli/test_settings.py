@@ -117,7 +117,7 @@ def test_config_file_errors_name_the_key_where_it_was_set(tmp_path: Path) -> Non
         Settings.from_environ({}, config_file=str(config))
 
 
-def test_check_config_prints_the_effective_configuration_without_secrets(
+def test_check_config_prints_the_effective_config_without_secrets(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = tmp_path / "gateway.toml"

@@ -143,7 +143,7 @@ async def test_same_name_selections_are_refused_before_validation(gateway: LiveS
     _healthy_afterwards(gateway)
 
 
-async def test_aliased_gateway_side_filters_are_priced_before_any_upstream_call(
+async def test_aliased_gateway_side_filters_are_priced_before_any_call(
     gateway: LiveStack,
 ) -> None:
     aliases = " ".join(

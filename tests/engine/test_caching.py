@@ -44,7 +44,7 @@ async def test_cached_validation_errors_name_each_request() -> None:
     assert [(e.extensions or {}).get("code") for e in seen] == ["GRAPHQL_VALIDATION_FAILED"] * 2
 
 
-async def test_validation_by_strawberry_is_cached_and_keeps_the_gateways_rules() -> None:
+async def test_strawberrys_validation_is_cached_with_the_gateways_rules() -> None:
     schema = build_schema(Limits(fast_path=False))
 
     await _cached_and_complete(schema)

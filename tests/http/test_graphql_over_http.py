@@ -65,7 +65,7 @@ def test_a_mutation_over_get_is_405_with_allow(keyed: LiveStack) -> None:
 
 
 @pytest.mark.parametrize("accept", [GRAPHQL_RESPONSE, "application/json"])
-def test_a_subscription_posted_as_json_is_400_naming_the_stream_transports(
+def test_a_subscription_posted_as_json_is_400_naming_transports(
     keyed: LiveStack, accept: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     body = json.dumps({"query": "subscription { sessionEvents { kind } }"}).encode()

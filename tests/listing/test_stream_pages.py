@@ -299,7 +299,7 @@ async def test_paging_back_to_the_first_record_left_has_no_previous_page() -> No
     assert listing.calls == 1
 
 
-async def test_an_upstream_whose_total_counts_more_than_it_lists_ends_the_walk() -> None:
+async def test_a_total_above_what_an_upstream_lists_still_ends_the_walk() -> None:
     # The total says six; five are listed. Newest first: s4=0 ... s0=4.
     listing = Listing(S, lie=1)
     stream = OffsetStream("a", Provider.PRIVX, listing.page, descending=True)
@@ -360,7 +360,7 @@ async def test_a_last_page_longer_than_an_oldest_first_listing() -> None:
     assert calls.count == 1
 
 
-async def test_a_stream_back_after_failing_names_its_provider_in_what_it_missed() -> None:
+async def test_a_recovered_stream_names_its_provider_in_what_it_missed() -> None:
     # hyper.id's listing (answered in full) fails on the first page and answers on the second.
     calls = Calls()
     up = False
@@ -591,7 +591,7 @@ async def test_a_stream_left_off_a_page_back_is_one_read_next() -> None:
     assert calls.count == 2
 
 
-async def test_a_stream_that_fails_after_answering_reports_what_it_missed_since() -> None:
+async def test_a_stream_failing_after_answering_reports_what_it_missed() -> None:
     # PREFACTOR (oldest first only, two at a time) answers the first page, fails on the second
     # and answers again on the third. Newest first: p4, s4, p3, s3, p2, s2, p1, s1, p0, s0.
     calls = Calls()

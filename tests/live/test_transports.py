@@ -251,7 +251,7 @@ def test_ws_resume_with_since(stack: LiveStack) -> None:
 
 
 @pytest.mark.parametrize("transport", ["sse", "ws"])
-def test_provider_down_for_two_polls_is_one_coded_error_and_no_false_ended(
+def test_a_provider_down_two_polls_is_one_error_not_a_false_ended(
     stack: LiveStack, transport: str
 ) -> None:
     client = Client(options(stack, transport))

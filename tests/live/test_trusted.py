@@ -52,7 +52,7 @@ def _options(stack: LiveStack, transport: str, key: str, query: str) -> dict[str
     return {"transport": transport, "url": url, "query": query, **credentials}
 
 
-def test_an_arbitrary_subscription_over_sse_is_refused_in_require_mode(stack: LiveStack) -> None:
+def test_require_mode_refuses_arbitrary_sse_subscriptions(stack: LiveStack) -> None:
     body = json.dumps({"query": ARBITRARY}).encode()
     headers = {"Content-Type": "application/json", "Accept": EVENT_STREAM, "X-API-Key": "app-key"}
     request = urllib.request.Request(stack.url, body, headers, method="POST")

@@ -432,7 +432,7 @@ def test_a_hit_is_counted_and_logged_as_an_answered_operation(live: LiveStack) -
     assert answered[0].endswith(" 2.0"), answered
 
 
-def test_a_key_and_a_token_subject_of_the_same_name_are_different_callers() -> None:
+def test_a_key_and_a_token_subject_of_one_name_are_two_callers() -> None:
     key = Principal(name="alice")
     token = Principal(name="alice", source="jwt")
     anonymous = Principal(name="anonymous", anonymous=True)

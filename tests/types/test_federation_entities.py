@@ -130,7 +130,7 @@ def test_100_users_of_four_providers_cost_one_listing_each_in_order(subgraph: Li
     assert subgraph.calls("HYPERID") == []
 
 
-def test_a_scoped_caller_gets_null_for_users_and_sessions_it_may_not_see(
+def test_a_scoped_caller_gets_null_for_what_it_may_not_see(
     subgraph: LiveStack,
 ) -> None:
     data = subgraph.mocks.data

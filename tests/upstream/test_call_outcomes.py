@@ -443,7 +443,7 @@ async def test_retries_stop_when_the_budget_is_spent_before_the_first_attempt(
     assert health.health is Health.UNKNOWN
 
 
-async def test_a_retry_that_would_outlast_the_deadline_reports_the_failure_now(
+async def test_a_retry_past_the_deadline_reports_the_failure_now(
     upstream: Upstream,
 ) -> None:
     health = tripping()

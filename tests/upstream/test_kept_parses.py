@@ -59,7 +59,7 @@ def _counting(records: list[SessionRecord]) -> tuple[Callable[[Any], Parsed], li
     return parse, calls
 
 
-def test_the_same_bytes_are_parsed_once_and_each_caller_gets_its_own_list() -> None:
+def test_the_same_bytes_parse_once_into_a_list_for_each_caller() -> None:
     clock = Clock(T0)
     kept = KeptParses(clock=clock)
     records = [_record("1", T0 + timedelta(hours=1)), _record("2", None)]
@@ -104,7 +104,7 @@ def test_expiries_already_past_do_not_end_a_kept_parse() -> None:
     assert kept.get(parse, b"answer") == (records, 3)
 
 
-def test_kept_answers_are_bounded_by_their_bytes_least_recently_used_out() -> None:
+def test_kept_answers_are_bounded_in_bytes_least_recently_used_out() -> None:
     kept = KeptParses(max_bytes=10, clock=Clock(T0))
     parse, _ = _counting([])
     for body in (b"aaaa", b"bbbb"):
