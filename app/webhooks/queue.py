@@ -163,7 +163,7 @@ class RedisQueue:
         self._outbox: deque[Message] = deque()
 
     async def put(self, message: Message) -> int:
-        if self._outbox:
+        if self._outbox and self._shared.available():
             await self.flush()
         if not self._outbox:
             try:
@@ -204,7 +204,7 @@ class RedisQueue:
 
     async def lead(self) -> int:
         loop = asyncio.get_running_loop()
-        if self._outbox:
+        if self._outbox and self._shared.available():
             await self.flush()
         try:
             await self._make_group()
@@ -260,6 +260,8 @@ class RedisQueue:
                 self._pending_from = None
             return await self._read(">", count)
         except ERRORS as exc:
+            if isinstance(exc, ResponseError) and "NOGROUP" in str(exc):
+                self._group_made = False  # a Redis that lost its data: made again next time
             self._shared.failed("webhooks", exc)
             return []
 

@@ -203,3 +203,52 @@ def test_replicas_deliver_each_event_once(redis_url: str) -> None:
             time.sleep(1.0)
     # Both replicas saw every change; each message was queued and delivered once.
     assert len(receiver.accepted) == len(receiver.unique()) == 4
+
+
+def test_a_hanging_receiver_fills_only_its_own_queue(caplog: pytest.LogCaptureFixture) -> None:
+    env = {**FAST, "GATEWAY_WEBHOOK_QUEUE": "1", "GATEWAY_WEBHOOK_TIMEOUT": "30"}
+    with Receiver(then="hang") as receiver:
+        env["GATEWAY_WEBHOOKS"] = webhooks(receiver.url)
+        with LiveStack(env=env) as stack:
+            watching(stack)
+            for _ in range(3):
+                begin(stack)
+            deadline = time.monotonic() + 30
+            while metric(stack, "gateway_webhook_queue_full_total") < 2:
+                assert time.monotonic() < deadline, "the full queue was never reported"
+                time.sleep(0.05)
+            # The gateway goes on answering while the receiver holds its one delivery.
+            answer = post(stack.url, "{ sessions(first: 1) { totalCount } }")
+            assert answer["data"]["sessions"]["totalCount"] > 0
+            assert metric(stack, "gateway_webhook_queue_depth") == 1
+            assert metric(stack, "gateway_webhook_dead_letters_total") == 2
+    assert len(receiver.requests) == 1
+    assert "its queue is full; new messages are dead-lettered" in caplog.text
+
+
+@needs_redis
+def test_messages_wait_in_the_process_while_redis_is_down(caplog: pytest.LogCaptureFixture) -> None:
+    server = RedisServer(free_port())
+    server.start()
+    try:
+        with Receiver() as receiver:
+            env = {
+                **FAST,
+                "GATEWAY_REDIS_URL": f"redis://127.0.0.1:{server.port}/0",
+                "GATEWAY_WEBHOOKS": webhooks(receiver.url),
+            }
+            with LiveStack(env=env) as stack:
+                watching(stack)
+                _, before = begin(stack)
+                receiver.wait(lambda r: before in {d.session for d in r.unique().values()})
+                server.stop()
+                _, during = begin(stack)
+                deadline = time.monotonic() + 30
+                while "webhook messages wait in this process" not in caplog.text:
+                    assert time.monotonic() < deadline, "the outage was never reported"
+                    time.sleep(0.05)
+                server.start()
+                receiver.wait(lambda r: during in {d.session for d in r.unique().values()})
+    finally:
+        server.stop()
+    assert "webhook messages held in this process are queued" in caplog.text
