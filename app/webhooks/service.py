@@ -137,19 +137,27 @@ class Webhooks:
                 log.error("Webhooks could not watch their sessions (%s); retrying.", exc.code)
                 await asyncio.sleep(RESUBSCRIBE_SECONDS)
                 continue
+            # Resuming later replays from here: events before it were never this pump's.
+            floor = max(sub.watch.last_sequence, sub.watch.started_after)
+            since = floor if since is None else since
+            incomplete = False
             try:
                 while True:
                     item = await sub.next()
                     if isinstance(item, LiveProblem):
                         if item.code == "REPLAY_INCOMPLETE":
+                            incomplete = True
                             log.error(
-                                "Webhooks fell too far behind the session events: some may "
-                                "be missing (those already queued are not sent twice)."
+                                "Webhooks fell further behind the session events than the "
+                                "replay buffer holds (GATEWAY_SUBSCRIPTION_REPLAY): events "
+                                "in between are missing."
                             )
                         if item.final:
                             break
                         continue
-                    since = max(since or 0, item.sequence)
+                    if incomplete and item.sequence <= floor:
+                        continue  # the current sessions a resumed subscriber is shown: not news
+                    since = max(since, item.sequence)
                     queued = message(item, time.time())
                     for delivery in deliveries:
                         await delivery.put(queued)
