@@ -146,10 +146,11 @@ class Delivery:
             if session in self._busy:
                 continue
             head = waiting[0]
-            if head.due <= now and len(self._busy) < IN_FLIGHT:
+            if head.due > now:
+                next_due = min(next_due, head.due)
+            elif len(self._busy) < IN_FLIGHT:
                 self._busy[session] = asyncio.create_task(self._attempt(session, head))
-            else:
-                next_due = min(next_due, max(head.due, now))
+            # else: due, but every slot is taken; an attempt that ends wakes the loop
         await self._sleep(next_due - now)
 
     async def _sleep(self, seconds: float) -> None:
@@ -196,7 +197,9 @@ class Delivery:
                 )
             held.due = time.monotonic() + wait
         finally:
-            self._busy.pop(session, None)
+            # Only its own slot: after a lease change the session may have a new attempt.
+            if self._busy.get(session) is asyncio.current_task():
+                del self._busy[session]
             self._wake.set()
 
     async def _finish(self, session: str, held: Held) -> None:

@@ -165,7 +165,7 @@ class RedisQueue:
     async def put(self, message: Message) -> int:
         if self._outbox and self._shared.available():
             await self.flush()
-        if not self._outbox:
+        if not self._outbox and self._shared.available():
             try:
                 return await self._write(message)
             except ERRORS as exc:
@@ -204,7 +204,10 @@ class RedisQueue:
 
     async def lead(self) -> int:
         loop = asyncio.get_running_loop()
-        if self._outbox and self._shared.available():
+        if not self._shared.available():
+            # Nobody can take the lease over while Redis is away: go on with what is held.
+            return self._won if self._held else 0
+        if self._outbox:
             await self.flush()
         try:
             await self._make_group()
@@ -251,6 +254,8 @@ class RedisQueue:
         self._pending_from = "0"
 
     async def take(self, count: int) -> list[Entry]:
+        if not self._shared.available():
+            return []
         try:
             if self._pending_from is not None:
                 entries = await self._read(self._pending_from, count)
@@ -292,6 +297,8 @@ class RedisQueue:
             self._shared.failed("webhooks", exc)
 
     async def depth(self) -> int:
+        if not self._shared.available():
+            return len(self._outbox)
         try:
             return int(await self._client.xlen(self._stream)) + len(self._outbox)
         except ERRORS as exc:
