@@ -392,9 +392,11 @@ def _from_file(path: str) -> tuple[dict[str, object], dict[str, str]]:
     origins: dict[str, str] = {}
     for key, value in document.items():
         name = key.lower().removeprefix("gateway_")
-        # API keys may be written as a TOML array of tables; the setting reads JSON.
+        # API keys and webhooks may be written as a TOML array of tables; the settings read JSON.
         values[name] = (
-            json.dumps(value) if name == "api_keys" and isinstance(value, list) else value
+            json.dumps(value)
+            if name in ("api_keys", "webhooks") and isinstance(value, list)
+            else value
         )
         origins[name] = f"{key} in {path}"
     return values, origins

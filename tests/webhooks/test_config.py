@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -103,3 +104,14 @@ def test_serve_stops_at_a_malformed_entry() -> None:
     assert done.returncode == 2
     assert "GATEWAY_WEBHOOKS: entry 0 (https://hooks.example.com/in): `secret`" in done.stderr
     assert "whsec_bad" not in done.stderr
+
+
+def test_a_config_file_lists_them_as_an_array_of_tables(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.toml"
+    path.write_text(
+        f'[[webhooks]]\nurl = "{URL}"\nsecret = "{SECRET}"\nevents = ["session.ended"]\n'
+        '[webhooks.filter]\nproviders = ["KRATOS"]\n'
+    )
+    (endpoint,) = Settings.from_environ({}, config_file=str(path)).webhook_endpoints
+    assert endpoint.events == frozenset({"session.ended"})
+    assert endpoint.session_filter.providers == frozenset({Provider.KRATOS})
