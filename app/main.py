@@ -48,6 +48,8 @@ from app.state.response_cache import ResponseCache
 from app.state.shared import Shared
 from app.upstream.readiness import Readiness
 from app.upstream.upstreams import Upstreams
+from app.webhooks.metrics import WebhookMetrics
+from app.webhooks.service import Webhooks
 from resolvers.schema import Limits, build_schema
 
 log = logging.getLogger("session_gateway")
@@ -159,6 +161,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     cursors = CursorCodec(_cursor_secret(settings))
     metrics = Metrics()
     live_metrics = LiveMetrics(metrics.registry)
+    webhook_metrics = WebhookMetrics(metrics.registry)
     tracing = Tracing(settings.tracing)
     redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
     shared = Shared(redis_url, metrics, settings.rate_limit_fail_open, settings.redis_timeout)
@@ -186,6 +189,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             if cache is not None:
                 upstreams.revocations.listen(cache.purge)
             hub = Hub(upstreams, LiveConfig.of(settings), live_metrics)
+            webhooks = Webhooks.of(settings, hub, shared, webhook_metrics)
+            await webhooks.start()
             try:
                 yield {
                     "upstreams": upstreams,
@@ -197,6 +202,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     "limiter": limiter,  # app/http/websocket.py counts each subscribe with it
                 }
             finally:
+                await webhooks.close()  # first: its subscriptions are the hub's
                 await hub.close()
                 await shared.close()
 

@@ -32,6 +32,7 @@ from app.core.service_links import is_service_link
 from app.http.cors import ANY_ORIGIN, parse_origins
 from app.upstream.provider import ProviderSettings, is_set
 from app.upstream.registry import PROVIDERS
+from app.webhooks.config import Endpoint, parse_endpoints
 
 
 class Settings(BaseSettings):
@@ -164,8 +165,28 @@ class Settings(BaseSettings):
     # Poll loops (watches), idle ones in their grace period included: each polls the upstreams.
     max_watches: int = Field(default=1000, ge=1, le=100_000)
     max_watches_per_caller: int = Field(default=20, ge=1, le=100_000)
+    # Webhooks (app/webhooks/): a JSON list of {"url", "secret", "events", "filter"}; secret
+    # because each entry holds a signing secret.
+    webhooks: SecretStr | None = None
+    webhook_timeout: float = Field(default=10.0, gt=0, le=300)  # one delivery attempt
+    webhook_retry_first: float = Field(default=5.0, gt=0, le=3600)  # the first retry's wait
+    webhook_retry_most: float = Field(default=3600.0, gt=0, le=86_400)  # the longest wait
+    webhook_retry_for: float = Field(default=86_400.0, gt=0, le=7 * 86_400)  # then dead-lettered
+    webhook_queue: int = Field(default=10_000, ge=1, le=1_000_000)  # messages per endpoint
     heartbeat_interval: float = Field(default=15.0, gt=0, le=3600)  # SSE comments, WS pings
     reauth_interval: float = Field(default=60.0, gt=0, le=86_400)  # re-check a stream's caller
+
+    @field_validator("webhooks")
+    @classmethod
+    def _check_webhooks(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parse_endpoints(value.get_secret_value())  # ValueError names the bad entry
+        return value
+
+    @property
+    def webhook_endpoints(self) -> tuple[Endpoint, ...]:
+        """The GATEWAY_WEBHOOKS endpoints (checked when the settings were read)."""
+        return parse_endpoints(self.webhooks.get_secret_value()) if self.webhooks else ()
 
     @field_validator("jwt_user_claims", mode="before")
     @classmethod
@@ -371,9 +392,11 @@ def _from_file(path: str) -> tuple[dict[str, object], dict[str, str]]:
     origins: dict[str, str] = {}
     for key, value in document.items():
         name = key.lower().removeprefix("gateway_")
-        # API keys may be written as a TOML array of tables; the setting reads JSON.
+        # API keys and webhooks may be written as a TOML array of tables; the settings read JSON.
         values[name] = (
-            json.dumps(value) if name == "api_keys" and isinstance(value, list) else value
+            json.dumps(value)
+            if name in ("api_keys", "webhooks") and isinstance(value, list)
+            else value
         )
         origins[name] = f"{key} in {path}"
     return values, origins

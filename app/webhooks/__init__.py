@@ -1,0 +1,1 @@
+"""Webhooks: session events POSTed to configured endpoints, signed per Standard Webhooks."""
