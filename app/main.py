@@ -47,7 +47,7 @@ from app.state.ratelimit import RateLimit, RateLimiter, parse_limit
 from app.state.response_cache import ResponseCache
 from app.state.shared import Shared
 from app.upstream.readiness import Readiness
-from app.upstream.upstreams import Upstreams
+from app.upstream.upstreams import Upstreams, people_directory
 from resolvers.schema import Limits, build_schema
 
 log = logging.getLogger("session_gateway")
@@ -158,6 +158,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ApiKeyStore.load(settings.api_keys.get_secret_value())  # fail at start-up, not per call
     cursors = CursorCodec(_cursor_secret(settings))
     metrics = Metrics()
+    people = people_directory(settings, metrics)  # a malformed people file stops start-up
     live_metrics = LiveMetrics(metrics.registry)
     tracing = Tracing(settings.tracing)
     redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
@@ -182,7 +183,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         gc.collect()
         gc.freeze()
         async with LAG.running(), client_session(settings) as session:
-            upstreams = Upstreams.create(session, settings, metrics, tracing)
+            upstreams = Upstreams.create(session, settings, metrics, tracing, people)
             if cache is not None:
                 upstreams.revocations.listen(cache.purge)
             hub = Hub(upstreams, LiveConfig.of(settings), live_metrics)

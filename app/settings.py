@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     # JSON object: provider -> claim holding the caller's user id there, e.g. {"<PROVIDER>": "sub"}.
     jwt_user_claims: Annotated[dict[Provider, str], NoDecode] = Field(default_factory=dict)
     allow_anonymous: bool = False
+    # The identity map (app/people/file.py): a JSON file of people and their provider users,
+    # re-read when it changes.
+    people_file: str | None = None
     # Origins allowed by CORS (app/http/cors.py): comma-separated, or `*` for anonymous demos.
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     # OpenTelemetry spans per request and per upstream call (needs the `tracing` extra).
