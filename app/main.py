@@ -117,6 +117,7 @@ def authenticator(settings: Settings, session: aiohttp.ClientSession) -> Authent
             issuer=settings.jwt_issuer or "",
             audience=settings.jwt_audience,
             user_claims=settings.jwt_user_claims,
+            session_claims=settings.jwt_session_claims,
         )
     return Authenticator(
         api_keys,

@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     jwt_audience: Annotated[tuple[str, ...], NoDecode] = ()
     # JSON object: provider -> claim holding the caller's user id there, e.g. {"<PROVIDER>": "sub"}.
     jwt_user_claims: Annotated[dict[Provider, str], NoDecode] = Field(default_factory=dict)
+    # JSON object: provider -> claim holding the id of the session the token was issued for
+    # there, e.g. {"ZITADEL": "sid"}: that session is the caller's current one.
+    jwt_session_claims: Annotated[dict[Provider, str], NoDecode] = Field(default_factory=dict)
     allow_anonymous: bool = False
     # The identity map (app/people/file.py): a JSON file of people and their provider users,
     # re-read when it changes.
@@ -170,7 +173,7 @@ class Settings(BaseSettings):
     heartbeat_interval: float = Field(default=15.0, gt=0, le=3600)  # SSE comments, WS pings
     reauth_interval: float = Field(default=60.0, gt=0, le=86_400)  # re-check a stream's caller
 
-    @field_validator("jwt_user_claims", mode="before")
+    @field_validator("jwt_user_claims", "jwt_session_claims", mode="before")
     @classmethod
     def _parse_claims(cls, value: object) -> object:
         if isinstance(value, str):
