@@ -11,7 +11,7 @@ from app.auth.principal import REVOKE_ALL, REVOKE_OWN
 from app.core import ids
 from app.core.echo import echo
 from app.core.errors import BadUserInput, Forbidden, GatewayError, UpstreamError
-from app.core.records import SessionRecord
+from app.core.records import Provider, SessionRecord
 from app.listing.filter import SessionFilter
 from app.live.poll import read_provider
 from app.people import Person as PersonRecord
@@ -115,22 +115,35 @@ async def _open_sessions(
     statuses = OPEN if requested.statuses is None else requested.statuses & OPEN
     session_filter = info.context.principal.restrict(replace(requested, statuses=statuses))
     upstreams = info.context.upstreams
-    providers = session_filter.in_scope(upstreams.enabled)
+    # One read per provider, or per user where the filter names users: a provider lists one
+    # user at a time, and the reads run at once rather than one after another.
+    reads: list[tuple[Provider, SessionFilter]] = []
+    for provider in session_filter.in_scope(upstreams.enabled):
+        if session_filter.users is None:
+            reads.append((provider, session_filter))
+            continue
+        reads += [
+            (provider, replace(session_filter, users=frozenset({user})))
+            for user in sorted(session_filter.users, key=lambda u: u[1])
+            if user[0] is provider
+        ]
     listings = await asyncio.gather(
-        *(read_provider(upstreams, p, session_filter, limit) for p in providers),
-        return_exceptions=True,
+        *(read_provider(upstreams, p, f, limit) for p, f in reads), return_exceptions=True
     )
-    found: list[SessionRecord] = []
-    failed: list[EndFailure] = []
-    for provider, listing in zip(providers, listings, strict=True):
+    found: dict[str, SessionRecord] = {}
+    failed: dict[Provider, EndFailure] = {}
+    for (provider, _), listing in zip(reads, listings, strict=True):
         if isinstance(listing, UpstreamError):
-            failed.append(EndFailure(provider, listing.code, str(listing)))
+            failed.setdefault(provider, EndFailure(provider, listing.code, str(listing)))
         elif isinstance(listing, BaseException):
             raise listing
         else:
-            found += listing.records
-    found.sort(key=lambda r: r.sort_key, reverse=True)
-    return found, failed
+            found.update((r.global_id, r) for r in listing.records)
+    # A provider that failed for one of its users may have ended nothing of the others' yet:
+    # leave it out whole, so a second run sees one consistent picture.
+    kept = [r for r in found.values() if r.provider not in failed]
+    kept.sort(key=lambda r: r.sort_key, reverse=True)
+    return kept, list(failed.values())
 
 
 def _person_filter(person: PersonRecord) -> SessionFilter:
