@@ -29,7 +29,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import jwt
 import orjson
+from cryptography.hazmat.primitives.asymmetric import ec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -38,9 +40,37 @@ from app.main import create_app
 from app.mocks import MockData, MockUpstreams, generate
 from app.mocks.people import people_map
 from app.settings import Settings
+from app.upstream.registry import PACKAGES
 from bench.request_path import _post, _started
-from tests.support.expected import all_records
-from tests.support.jwks import AUDIENCE, ISSUER, SigningKey, jwks
+
+ISSUER, AUDIENCE = "https://bench.invalid", "session-gateway-bench"
+
+
+class SigningKey:
+    """A P-256 key: its JWKS document, and tokens it signs."""
+
+    def __init__(self, kid: str) -> None:
+        self.kid = kid
+        self._private = ec.generate_private_key(ec.SECP256R1())
+
+    def jwks(self) -> str:
+        public = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(self._private.public_key()))
+        return json.dumps({"keys": [{**public, "kid": self.kid, "alg": "ES256", "use": "sig"}]})
+
+    def token(self, *, lifetime: int, **claims: Any) -> str:
+        now = int(time.time())
+        body = {"iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + lifetime, **claims}
+        return jwt.encode(body, self._private, algorithm="ES256", headers={"kid": self.kid})
+
+
+def all_records(data: MockData) -> list[SessionRecord]:
+    """Every session of the world, as the adapters read it at the world's `now`."""
+    return [
+        package.parse_session(item, data.now)
+        for package in PACKAGES
+        for item in data.sessions(package.kind.provider.value)
+    ]
+
 
 CLAIMS = {p.value: f"{p.value.lower()}_users" for p in Provider}
 FIELDS = "nodes { id current userAgent { description browserName osName deviceType } }"
@@ -54,7 +84,7 @@ OPEN = {SessionStatus.ACTIVE, SessionStatus.PENDING}
 
 
 def _env(mocks: MockUpstreams, folder: Path, key: SigningKey, data: MockData) -> dict[str, str]:
-    (folder / "jwks.json").write_text(jwks(key))
+    (folder / "jwks.json").write_text(key.jwks())
     (folder / "people.json").write_text(json.dumps(people_map(data)))
     return {
         **mocks.gateway_env(),
@@ -152,16 +182,12 @@ def _wide_users(data: MockData) -> tuple[set[tuple[Provider, str]], SessionRecor
     for provider in Provider:
         count = 0
         for r in sorted(all_records(data), key=lambda r: r.global_id):
-            if r.provider is provider and r.status in OPEN and r.user and count < 20:
-                if (provider, r.user.native_id) not in chosen:
-                    chosen.add((provider, r.user.native_id))
-                    count += len(
-                        [
-                            s
-                            for s in _owned(data, {(provider, r.user.native_id)})
-                            if s.status in OPEN
-                        ]
-                    )
+            if r.provider is not provider or r.status not in OPEN or r.user is None:
+                continue
+            user = (provider, r.user.native_id)
+            if count < 20 and user not in chosen:
+                chosen.add(user)
+                count += sum(s.status in OPEN for s in _owned(data, {user}))
     current = next(
         r for r in _owned(data, chosen) if r.provider is Provider.ZITADEL and r.status in OPEN
     )
