@@ -4,10 +4,13 @@ provider failing and with scoped callers."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from app.core import ids
@@ -260,3 +263,36 @@ def test_the_cache_keeps_each_tokens_current_session_apart(tmp_path: Path) -> No
             headers = bearer(people.token(person, session))
             viewer = _data(post(people.url, page, headers=headers))["viewer"]
             assert viewer["currentSession"] == {"id": session.global_id}
+
+
+async def test_every_end_reaches_session_events_at_once(tmp_path: Path) -> None:
+    # Polls far apart: an ENDED event can only come from the sign-out itself.
+    with people_stack(tmp_path, {"GATEWAY_POLL_INTERVAL": "3600"}) as people:
+        person, _ = active_person(people)
+        users = [{"provider": p.value, "nativeId": n} for p, n in people.users(person)]
+        watch = (
+            "subscription($users: [ProviderUserInput!]) { sessionEvents(filter: {users: $users},"
+            " includeInitial: true) { kind sessionId } }"
+        )
+        body = {"query": watch, "variables": {"users": users}}
+        headers = {**ADMIN, "Accept": "text/event-stream"}
+        seen: list[dict[str, str]] = []
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(people.url, json=body, headers=headers) as stream,
+        ):
+
+            async def events(count: int) -> None:
+                while len(seen) < count:
+                    line = (await stream.content.readline()).decode()
+                    if line.startswith("data:") and '"sessionEvents"' in line:
+                        seen.append(json.loads(line[5:])["data"]["sessionEvents"])
+
+            initial = len(_open(people.sessions(person)))
+            await asyncio.wait_for(events(initial), 60)
+            assert {e["kind"] for e in seen} == {"CREATED"}
+            variables = {"person": ids.encode_person(person_id(person)), "keep": []}
+            result = _data(post(people.url, REVOKE_PERSON, variables, ADMIN))
+            ended = {s["id"] for s in result["revokePersonSessions"]["ended"]}
+            await asyncio.wait_for(events(initial + len(ended)), 60)
+        assert {e["sessionId"] for e in seen[initial:] if e["kind"] == "ENDED"} >= ended
