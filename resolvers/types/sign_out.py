@@ -111,7 +111,7 @@ async def _open_sessions(
     info: Info, requested: SessionFilter, limit: int
 ) -> tuple[list[SessionRecord], list[EndFailure]]:
     """The open sessions `requested` selects that the caller may see (up to `limit` per
-    provider, newest first), and the providers that could not be listed."""
+    listing read, newest first), and the providers that could not be listed."""
     statuses = OPEN if requested.statuses is None else requested.statuses & OPEN
     session_filter = info.context.principal.restrict(replace(requested, statuses=statuses))
     upstreams = info.context.upstreams
@@ -139,8 +139,8 @@ async def _open_sessions(
             raise listing
         else:
             found.update((r.global_id, r) for r in listing.records)
-    # A provider that failed for one of its users may have ended nothing of the others' yet:
-    # leave it out whole, so a second run sees one consistent picture.
+    # A provider that could not list one of the users is left out whole, with its failure:
+    # ending part of what it holds would look like all of it.
     kept = [r for r in found.values() if r.provider not in failed]
     kept.sort(key=lambda r: r.sort_key, reverse=True)
     return kept, list(failed.values())
@@ -170,7 +170,8 @@ async def resolve_sign_out_other_sessions(info: Info) -> SignOutResult:
         for r in found
         if (r.provider, r.native_id) not in current and principal.may_revoke(r.user)
     ]
-    report = await end_sessions(info.context.upstreams, others)
+    # At most MAX_ENDED, newest first: a second run ends the rest.
+    report = await end_sessions(info.context.upstreams, others[:MAX_ENDED])
     report.failed[:0] = failed
     return SignOutResult(report=report)
 
@@ -196,7 +197,7 @@ async def resolve_revoke_person_sessions(
         raise BadUserInput(f"No person with id '{echo(person)}'.")
     found, failed = await _open_sessions(info, _person_filter(found_person), MAX_ENDED)
     ending = [r for r in found if (r.provider, r.native_id) not in keep_keys]
-    report = await end_sessions(info.context.upstreams, ending)
+    report = await end_sessions(info.context.upstreams, ending[:MAX_ENDED])
     report.failed[:0] = failed
     return SignOutResult(report=report)
 
