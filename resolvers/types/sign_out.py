@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections import Counter
 from dataclasses import replace
 
 import strawberry
@@ -21,6 +23,24 @@ from resolvers.types.current import current_sessions, viewer_person, visible
 from resolvers.types.enums import Provider as ProviderEnum
 from resolvers.types.filters import MAX_IDS, SessionFilterInput, to_filter
 from resolvers.types.sessions import Session
+
+log = logging.getLogger("session_gateway.sign_out")
+
+
+def _audit(info: Info, action: str, report: EndReport) -> None:
+    """One line per person-wide end: who asked, how many ended and failed, per provider."""
+    ended = Counter(r.provider.value for r in report.ended)
+    failed = Counter(f.provider.value for f in report.failed)
+    log.info(
+        "%s by %s (request %s): ended %d %s, failed %d %s",
+        action,
+        info.context.principal.identity,
+        info.context.request_id or "-",
+        len(report.ended),
+        dict(ended),
+        len(report.failed),
+        dict(failed),
+    )
 
 
 class NoCurrentSession(GatewayError):
@@ -173,6 +193,7 @@ async def resolve_sign_out_other_sessions(info: Info) -> SignOutResult:
     # At most MAX_ENDED, newest first: a second run ends the rest.
     report = await end_sessions(info.context.upstreams, others[:MAX_ENDED])
     report.failed[:0] = failed
+    _audit(info, "signOutOtherSessions", report)
     return SignOutResult(report=report)
 
 
@@ -199,6 +220,9 @@ async def resolve_revoke_person_sessions(
     ending = [r for r in found if (r.provider, r.native_id) not in keep_keys]
     report = await end_sessions(info.context.upstreams, ending[:MAX_ENDED])
     report.failed[:0] = failed
+    # A derived id is made of user ids, which stay out of the log.
+    named = "a person of users only" if found_person.derived else repr(found_person.id)
+    _audit(info, f"revokePersonSessions of {named}", report)
     return SignOutResult(report=report)
 
 
@@ -220,6 +244,7 @@ async def resolve_revoke_sessions(
     if not dry_run:
         report = await end_sessions(info.context.upstreams, found)
         report.failed[:0] = failed
+        _audit(info, "revokeSessions", report)
     return BulkRevokeResult(dry_run=dry_run, matched_records=found, report=report)
 
 

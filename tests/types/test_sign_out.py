@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -114,7 +115,10 @@ def test_a_scoped_caller_signs_out_only_its_own_users(people: PeopleStack) -> No
         assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
 
 
-def test_revoke_person_sessions_keeps_exactly_what_it_is_told(people: PeopleStack) -> None:
+def test_revoke_person_sessions_keeps_exactly_what_it_is_told(
+    people: PeopleStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="session_gateway.sign_out")
     person, _ = active_person(people)
     open_before = _open(people.sessions(person))
     keep = open_before[:2]
@@ -130,6 +134,11 @@ def test_revoke_person_sessions_keeps_exactly_what_it_is_told(people: PeopleStac
     result = _data(post(people.url, REVOKE_PERSON, variables, ADMIN))["revokePersonSessions"]
     assert sorted(s["id"] for s in result["ended"]) == sorted(keep)
     assert _open(people.sessions(person)) == []
+    # Each run is one audit line: what, who, how many.
+    lines = [r.getMessage() for r in caplog.records if r.name == "session_gateway.sign_out"]
+    assert len(lines) == 2
+    assert lines[1].startswith(f"revokePersonSessions of {person_id(person)!r} by key:admin")
+    assert f"ended {len(keep)} " in lines[1]
 
 
 def test_a_provider_failing_fails_its_own_sessions_only(people: PeopleStack) -> None:
