@@ -47,7 +47,7 @@ from app.state.ratelimit import RateLimit, RateLimiter, parse_limit
 from app.state.response_cache import ResponseCache
 from app.state.shared import Shared
 from app.upstream.readiness import Readiness
-from app.upstream.upstreams import Upstreams
+from app.upstream.upstreams import Upstreams, people_directory
 from app.webhooks.metrics import WebhookMetrics
 from app.webhooks.service import Webhooks
 from resolvers.schema import Limits, build_schema
@@ -119,6 +119,7 @@ def authenticator(settings: Settings, session: aiohttp.ClientSession) -> Authent
             issuer=settings.jwt_issuer or "",
             audience=settings.jwt_audience,
             user_claims=settings.jwt_user_claims,
+            session_claims=settings.jwt_session_claims,
         )
     return Authenticator(
         api_keys,
@@ -129,9 +130,10 @@ def authenticator(settings: Settings, session: aiohttp.ClientSession) -> Authent
 
 
 def forward_headers(settings: Settings) -> tuple[str, ...]:
-    """The caller's headers sent on as upstream credentials (GATEWAY_<P>_FORWARD_HEADER)."""
-    named = (settings.provider(provider).forward_header for provider in Provider)
-    return tuple(dict.fromkeys(header.lower() for header in named if header))
+    """The caller's headers sent on as upstream credentials (GATEWAY_<P>_FORWARD_HEADER, and
+    GATEWAY_KRATOS_SESSION_HEADER with GATEWAY_KRATOS_PUBLIC_URL)."""
+    named = (h for provider in Provider for h in settings.provider(provider).caller_headers())
+    return tuple(dict.fromkeys(header.lower() for header in named))
 
 
 def client_session(settings: Settings) -> aiohttp.ClientSession:
@@ -160,6 +162,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ApiKeyStore.load(settings.api_keys.get_secret_value())  # fail at start-up, not per call
     cursors = CursorCodec(_cursor_secret(settings))
     metrics = Metrics()
+    people = people_directory(settings, metrics)  # a malformed people file stops start-up
     live_metrics = LiveMetrics(metrics.registry)
     webhook_metrics = WebhookMetrics(metrics.registry)
     tracing = Tracing(settings.tracing)
@@ -185,7 +188,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         gc.collect()
         gc.freeze()
         async with LAG.running(), client_session(settings) as session:
-            upstreams = Upstreams.create(session, settings, metrics, tracing)
+            upstreams = Upstreams.create(session, settings, metrics, tracing, people)
             if cache is not None:
                 upstreams.revocations.listen(cache.purge)
             hub = Hub(upstreams, LiveConfig.of(settings), live_metrics)

@@ -149,6 +149,17 @@ def test_upstream_calls_are_priced_per_listing(arguments: str, selection: str, r
     assert calls == 2 * 5 * reads
 
 
+def test_a_persons_sessions_are_priced_like_sessions() -> None:
+    query = (
+        "{ viewer { sessions { nodes { id } } person { sessions { totalCount } } } "
+        "person(id: 1) { ...P } } fragment P on Person { sessions { nodes { id } } }"
+    )
+
+    _, calls = estimate(parse(query), {}, listings=5)
+
+    assert calls == 3 * 5
+
+
 def test_a_filter_in_a_variable_is_priced_by_its_value() -> None:
     query = "query ($f: SessionFilterInput) { sessions(filter: $f) { totalCount } }"
 
