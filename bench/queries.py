@@ -119,10 +119,10 @@ def _compact(query: str) -> str:
     return " ".join(query.split())
 
 
-def gateway_body(user: dict[str, str]) -> dict[str, Any]:
-    """The per-user GraphQL request for the gateway."""
+def gateway_body(user: dict[str, str], query: str = GATEWAY_USER_QUERY) -> dict[str, Any]:
+    """The per-user GraphQL request for the gateway (`query` takes `$users`)."""
     users = [{"provider": provider, "nativeId": native} for provider, native in user.items()]
-    return {"query": _compact(GATEWAY_USER_QUERY), "variables": {"users": users}}
+    return {"query": _compact(query), "variables": {"users": users}}
 
 
 def peer_body(user: dict[str, str], pool_id: str) -> dict[str, Any]:

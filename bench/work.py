@@ -1,0 +1,193 @@
+"""`bench/run --check-work`: whether gateway and peer do the same work, workload by workload.
+
+A few sequential requests per side (no load), counted at the mocks: upstream calls, the bytes the
+upstreams answered, and the bytes of the answer itself, per request. A ratio between gateway and
+peer is only worth reading where the first two agree within `TOLERANCE`; `bench/run` refuses one
+otherwise. Prints a markdown table; exits 1 when a workload's work differs or a side failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import secrets
+import sys
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import live_fanout
+import peer
+import workloads
+from harness import Bench, mock_calls
+
+TOLERANCE = 0.05
+
+
+@dataclass
+class Side:
+    """What one side cost per request on one workload."""
+
+    calls: float
+    upstream_bytes: float
+    response_bytes: float
+    paths: dict[str, float]
+
+
+def differs(a: float, b: float, tolerance: float = TOLERANCE) -> bool:
+    """Whether `a` and `b` are more than `tolerance` (a share of the larger) apart."""
+    return abs(a - b) > tolerance * max(abs(a), abs(b))
+
+
+def same_work(gateway: Side, peer_side: Side) -> bool:
+    """Equal work: the same upstream calls and upstream bytes per request, within 5 %."""
+    return not (
+        differs(gateway.calls, peer_side.calls)
+        or differs(gateway.upstream_bytes, peer_side.upstream_bytes)
+    )
+
+
+def send(url: str, body: dict[str, Any], timeout: float = 60.0) -> bytes:
+    """POST `body` and answer the raw answer; raises on a GraphQL error or a failed status."""
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            raw: bytes = response.read()
+    except urllib.error.HTTPError as error:
+        raise RuntimeError(f"HTTP {error.code}: {error.read()[:400]!r}") from None
+    answer = json.loads(raw)
+    if answer.get("errors") or not answer.get("data"):
+        raise RuntimeError(f"answered errors: {json.dumps(answer.get('errors'))[:600]}")
+    return raw
+
+
+def measure(url: str, bodies: list[dict[str, Any]], mocks: dict[str, Any], requests: int) -> Side:
+    """`requests` sequential requests cycling through `bodies`, after one not counted."""
+    send(url, bodies[0])
+    mock_calls(mocks)
+    sizes = 0
+    for index in range(requests):
+        sizes += len(send(url, bodies[index % len(bodies)]))
+    counted = mock_calls(mocks)
+    return Side(
+        calls=sum(counted["calls"].values()) / requests,
+        upstream_bytes=sum(counted["bytes"].values()) / requests,
+        response_bytes=sizes / requests,
+        paths={path: n / requests for path, n in sorted(counted["paths"].items())},
+    )
+
+
+def subscribers(bench: Bench, mocks: dict[str, Any], count: int, seconds: float) -> str:
+    """The SSE workload on the gateway: upstream calls per poll interval with `count` streams."""
+    admin = secrets.token_urlsafe(16)
+    keys, _ = live_fanout.api_keys([], admin)
+    env = Bench.UNBOUNDED | {
+        "GATEWAY_ALLOW_ANONYMOUS": "false",
+        "GATEWAY_API_KEYS": keys,
+        "GATEWAY_POLL_INTERVAL": "1",
+        "GATEWAY_MAX_SUBSCRIPTIONS_PER_CALLER": str(count),
+    }
+    proc, url = bench.start_gateway(mocks, 1, "gateway-sse", env)
+    try:
+        row = asyncio.run(live_fanout.window(url, [admin] * count, seconds, 1.0, proc, mocks))
+    finally:
+        bench.stop(proc)
+    calls = sum(row["calls_per_interval"].values())
+    return f"{int(row['open'])} open, {calls:g} upstream calls per poll interval"
+
+
+def ratio_cell(gateway: Side | None, peer_side: Side | None) -> str:
+    if gateway is None or peer_side is None:
+        return "-"
+    return "yes" if same_work(gateway, peer_side) else "**no: no ratio**"
+
+
+def run(args: argparse.Namespace) -> int:
+    chosen = [workloads.BY_NAME[n] for n in args.workload] if args.workload else workloads.WORKLOADS
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-check-work"
+    bench = Bench(args, stamp)
+    rows: list[str] = []
+    failed = False
+    try:
+        _mocks_proc, mocks = bench.start_mocks(large=False)
+        peer_url: str | None = None
+        peer_missing = ""
+        if any(w.peer is not None for w in chosen):
+            try:
+                _peer_proc, peer_url = bench.start_peer(mocks)
+            except peer.PeerUnavailable as exc:
+                peer_missing = str(exc)
+        gateways: dict[str, str] = {}
+        for workload in chosen:
+            print(f"# {workload.name}", file=sys.stderr, flush=True)
+            if workload.kind == "sse":
+                seen = subscribers(bench, mocks, args.subscribers, args.sse_seconds)
+                rows.append(f"| {workload.name} | {seen} | {workload.no_peer} | no ratio |")
+                continue
+            key = json.dumps(workload.gateway_env, sort_keys=True)
+            if key not in gateways:
+                name = f"gateway-{len(gateways)}"
+                _proc, gateways[key] = bench.start_gateway(
+                    mocks, 1, name, Bench.UNBOUNDED | workload.gateway_env
+                )
+            cells: dict[str, Side | None] = {"gateway": None, "peer": None}
+            notes: dict[str, str] = {}
+            sides = [("gateway", gateways[key], workload.gateway)]
+            if workload.peer is not None and peer_url is not None:
+                sides.append(("peer", peer_url, workload.peer))
+            elif workload.peer is not None:
+                notes["peer"] = f"not started: {peer_missing[:200]}"
+            for side, url, bodies in sides:
+                try:
+                    cells[side] = measure(url, bodies(mocks), mocks, args.requests)
+                except (RuntimeError, OSError, ValueError) as exc:
+                    notes[side] = f"failed: {exc}"
+                    failed = True
+            if args.verbose:
+                for side, measured in cells.items():
+                    if measured is not None:
+                        print(f"# {workload.name} {side}: {json.dumps(measured.paths)}",
+                              file=sys.stderr)  # fmt: skip
+            equal = ratio_cell(cells["gateway"], cells["peer"])
+            if equal.startswith("**"):
+                failed = True
+            described = [
+                notes.get(side)
+                or (
+                    f"{c.calls:g} / {c.upstream_bytes:,.0f} B / {c.response_bytes:,.0f} B"
+                    if (c := cells[side]) is not None
+                    else workload.no_peer or "-"
+                )
+                for side in ("gateway", "peer")
+            ]
+            rows.append(f"| {workload.name} | {described[0]} | {described[1]} | {equal} |")
+    finally:
+        bench.stop_all()
+    print("| workload | gateway: calls / upstream bytes / answer bytes per request | "
+          "peer: the same | same work (±5 %) |")  # fmt: skip
+    print("|---|---|---|---|")
+    for row in rows:
+        print(row)
+    for name, why in workloads.TODO.items():
+        print(f"| {name} | TODO: {why} | - | - |")
+    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workload", nargs="*", choices=sorted(workloads.BY_NAME))
+    parser.add_argument("--requests", type=int, default=5, help="counted requests per side")
+    parser.add_argument("--latency-ms", type=float, default=1.0, help="mock upstream latency")
+    parser.add_argument("--subscribers", type=int, default=200)
+    parser.add_argument("--sse-seconds", type=float, default=2.0)
+    parser.add_argument("--verbose", action="store_true", help="upstream calls by path")
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
