@@ -2,8 +2,8 @@
 
 A few sequential requests per side (no load), counted at the mocks: upstream calls, the bytes the
 upstreams answered, and the bytes of the answer itself, per request. A ratio between gateway and
-peer is only worth reading where the first two agree within `TOLERANCE`; `bench/run` refuses one
-otherwise. Prints a markdown table; exits 1 when a workload's work differs or a side failed.
+peer is only worth reading where the first two agree within 5 % (workloads.TOLERANCE); bench/run
+refuses one otherwise. Prints a markdown table; exits 1 when the work differs or a side failed.
 """
 
 from __future__ import annotations
@@ -24,8 +24,6 @@ import peer
 import workloads
 from harness import Bench, mock_calls
 
-TOLERANCE = 0.05
-
 
 @dataclass
 class Side:
@@ -37,16 +35,10 @@ class Side:
     paths: dict[str, float]
 
 
-def differs(a: float, b: float, tolerance: float = TOLERANCE) -> bool:
-    """Whether `a` and `b` are more than `tolerance` (a share of the larger) apart."""
-    return abs(a - b) > tolerance * max(abs(a), abs(b))
-
-
 def same_work(gateway: Side, peer_side: Side) -> bool:
     """Equal work: the same upstream calls and upstream bytes per request, within 5 %."""
-    return not (
-        differs(gateway.calls, peer_side.calls)
-        or differs(gateway.upstream_bytes, peer_side.upstream_bytes)
+    return workloads.same_work(
+        (gateway.calls, peer_side.calls), (gateway.upstream_bytes, peer_side.upstream_bytes)
     )
 
 

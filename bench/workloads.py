@@ -22,6 +22,19 @@ import queries
 
 Body = dict[str, Any]
 Mocks = dict[str, Any]
+# How far apart the two sides' upstream calls, or upstream bytes, per request may be for a ratio
+# of their figures to mean anything.
+TOLERANCE = 0.05
+
+
+def differs(a: float, b: float, tolerance: float = TOLERANCE) -> bool:
+    """Whether `a` and `b` are more than `tolerance` (a share of the larger) apart."""
+    return abs(a - b) > tolerance * max(abs(a), abs(b))
+
+
+def same_work(calls: tuple[float, float], upstream_bytes: tuple[float, float]) -> bool:
+    """Equal work: the same upstream calls and the same upstream bytes per request."""
+    return not (differs(*calls) or differs(*upstream_bytes))
 
 
 def _compact(query: str) -> str:
@@ -342,5 +355,7 @@ WORKLOADS: tuple[Workload, ...] = (
     ),
 )
 # The people issue's viewer page is not on main yet: named here so the output says so.
+# The per-user workloads the floor (bench/floor.py) can stand beside: PrivX's and ZITADEL's page.
+FLOOR_LIMITS = {"user-20": 20, "user-50": 50}
 TODO = {"viewer-page": "the viewer page: waits for the people feature (issue 28) on main"}
 BY_NAME = {w.name: w for w in WORKLOADS}
