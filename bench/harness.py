@@ -54,9 +54,10 @@ def post_raw(url: str, body: dict[str, Any], timeout: float = 30.0) -> bytes:
     return raw
 
 
-def mock_calls(mocks: dict[str, Any]) -> dict[str, Any]:
-    """Calls the mocks received since the last read (and forget them)."""
-    with urllib.request.urlopen(f"{mocks['control']}/calls", timeout=10) as response:
+def mock_calls(mocks: dict[str, Any], *, detail: bool = False) -> dict[str, Any]:
+    """Calls the mocks received since the last read (and forget them); `detail`: each call."""
+    query = "?detail=1" if detail else ""
+    with urllib.request.urlopen(f"{mocks['control']}/calls{query}", timeout=10) as response:
         result: dict[str, Any] = json.loads(response.read())
     return result
 
@@ -74,6 +75,8 @@ class Subject:
     # What the upstreams answered it, and what it answered, per request (bytes).
     upstream_bytes_per_request: float
     response_bytes_per_request: float
+    # Which upstream pages its checked requests fetched (workloads.pages_digest).
+    upstream_pages: str
     windows: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     failure: str | None = None  # why its load stopped early (no row then)
 
@@ -128,6 +131,7 @@ class Subject:
         row["upstream_calls_per_req"] = round(self.calls_per_request, 2)
         row["upstream_bytes_per_req"] = round(self.upstream_bytes_per_request)
         row["response_bytes_per_req"] = round(self.response_bytes_per_request)
+        row["upstream_pages"] = self.upstream_pages
         row["rss_mb"] = round(self.proc.rss_bytes() / MB, 1)
         return row
 
@@ -251,13 +255,16 @@ class Bench:
         wanted = sorted(set(mocks["urls"]) - {"KRATOS"})
         if per_user and sorted(p for p, n in seen.items() if n) != wanted:
             raise RuntimeError(f"{target} answers lack providers: sessions seen {seen}")
-        counted = mock_calls(mocks)
+        counted = mock_calls(mocks, detail=True)
         load.run(url, body_file, 32, self.args.warmup)
         proc.settle()
         mock_calls(mocks)  # forget the warm-up's calls
         calls = sum(counted["calls"].values()) / checks
         upstream = sum(counted["bytes"].values()) / checks
-        return Subject(target, proc, url, body_file, processes, calls, upstream, answered / checks)
+        pages = workloads.pages_digest(counted["every"])
+        return Subject(
+            target, proc, url, body_file, processes, calls, upstream, answered / checks, pages
+        )
 
     def window(
         self, subject: Subject, mocks_proc: Proc, concurrency: int, seconds: float
@@ -434,11 +441,12 @@ def work_line(name: str, row: dict[str, Any]) -> str:
 
 
 def same_work(gateway: dict[str, Any], peer_row: dict[str, Any]) -> bool:
-    """Whether gateway and peer made the same upstream calls and fetched the same bytes."""
+    """Whether gateway and peer made the same upstream calls and fetched the same bytes (within
+    5 %), from the same pages."""
     return workloads.same_work(
         (gateway["upstream_calls_per_req"], peer_row["upstream_calls_per_req"]),
         (gateway["upstream_bytes_per_req"], peer_row["upstream_bytes_per_req"]),
-    )
+    ) and gateway.get("upstream_pages") == peer_row.get("upstream_pages")
 
 
 def targets(rows: dict[str, dict[str, Any]], per_user: bool = True) -> list[dict[str, Any]]:
@@ -498,7 +506,9 @@ def targets(rows: dict[str, dict[str, Any]], per_user: bool = True) -> list[dict
         for name in p50_names:
             check(name, None, 0, lambda v: False)
     if gateway and peer_row and not same_work(gateway, peer_row):
-        refused = "refused: the peer's upstream calls or bytes differ by more than 5 %"
+        refused = (
+            "refused: the peer's upstream calls or bytes differ by more than 5 %, or its pages"
+        )
         for name in peer_names:
             check(name, None, 0, lambda v: False, note=refused)
     elif gateway and peer_row and clean(gateway) and clean(peer_row):
@@ -646,8 +656,11 @@ def run(args: argparse.Namespace) -> int:
     for name in ("gateway", "peer"):
         if name in rows and "upstream_calls_per_req" in rows[name]:
             print(work_line(name, rows[name]))
-    if "gateway" in rows and "peer" in rows and not same_work(rows["gateway"], rows["peer"]):
-        print("NOT THE SAME WORK: no ratio to the peer is reported")
+    if "gateway" in rows and "peer" in rows:
+        if same_work(rows["gateway"], rows["peer"]):
+            print("same work: calls and upstream bytes within 5 %, the same upstream pages")
+        else:
+            print("NOT THE SAME WORK: no ratio to the peer is reported")
     for name, why in workloads.TODO.items():
         print(f"TODO {name}: {why}")
     print()

@@ -15,6 +15,7 @@ import secrets
 import sys
 import urllib.error
 import urllib.request
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -22,7 +23,7 @@ from typing import Any
 import live_fanout
 import peer
 import workloads
-from harness import Bench, mock_calls
+from harness import Bench
 
 
 @dataclass
@@ -33,6 +34,8 @@ class Side:
     upstream_bytes: float
     response_bytes: float
     paths: dict[str, float]
+    # Every upstream call, normalized: which pages were fetched, not only how many.
+    pages: Counter[str]
 
 
 def same_work(gateway: Side, peer_side: Side) -> bool:
@@ -40,6 +43,13 @@ def same_work(gateway: Side, peer_side: Side) -> bool:
     return workloads.same_work(
         (gateway.calls, peer_side.calls), (gateway.upstream_bytes, peer_side.upstream_bytes)
     )
+
+
+def calls_made(mocks: dict[str, Any]) -> dict[str, Any]:
+    """The mocks' count since the last read, every call listed (and forget them)."""
+    with urllib.request.urlopen(f"{mocks['control']}/calls?detail=1", timeout=10) as response:
+        result: dict[str, Any] = json.loads(response.read())
+    return result
 
 
 def send(url: str, body: dict[str, Any], timeout: float = 60.0) -> bytes:
@@ -61,16 +71,17 @@ def send(url: str, body: dict[str, Any], timeout: float = 60.0) -> bytes:
 def measure(url: str, bodies: list[dict[str, Any]], mocks: dict[str, Any], requests: int) -> Side:
     """`requests` sequential requests cycling through `bodies`, after one not counted."""
     send(url, bodies[0])
-    mock_calls(mocks)
+    calls_made(mocks)
     sizes = 0
     for index in range(requests):
         sizes += len(send(url, bodies[index % len(bodies)]))
-    counted = mock_calls(mocks)
+    counted = calls_made(mocks)
     return Side(
         calls=sum(counted["calls"].values()) / requests,
         upstream_bytes=sum(counted["bytes"].values()) / requests,
         response_bytes=sizes / requests,
         paths={path: n / requests for path, n in sorted(counted["paths"].items())},
+        pages=Counter(workloads.page(call) for call in counted["every"]),
     )
 
 
@@ -94,9 +105,14 @@ def subscribers(bench: Bench, mocks: dict[str, Any], count: int, seconds: float)
 
 
 def ratio_cell(gateway: Side | None, peer_side: Side | None) -> str:
+    """Whether the work is the same: the gate bench/run applies, and the pages themselves."""
     if gateway is None or peer_side is None:
         return "-"
-    return "yes" if same_work(gateway, peer_side) else "**no: no ratio**"
+    if not same_work(gateway, peer_side):
+        return "**no: no ratio**"
+    if gateway.pages != peer_side.pages:
+        return "**calls and bytes within 5 %, but other pages**"
+    return "yes, the same pages"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -140,10 +156,19 @@ def run(args: argparse.Namespace) -> int:
                 except (RuntimeError, OSError, ValueError) as exc:
                     notes[side] = f"failed: {exc}"
                     failed = True
+            gateway_side, peer_side = cells["gateway"], cells["peer"]
             if args.verbose:
                 for side, measured in cells.items():
                     if measured is not None:
                         print(f"# {workload.name} {side}: {json.dumps(measured.paths)}",
+                              file=sys.stderr)  # fmt: skip
+            if gateway_side is not None and peer_side is not None:
+                for only, pages in (
+                    ("gateway", gateway_side.pages - peer_side.pages),
+                    ("peer", peer_side.pages - gateway_side.pages),
+                ):
+                    for text, n in sorted(pages.items())[:5]:
+                        print(f"# {workload.name}: only the {only} fetched ({n}x) {text[:300]}",
                               file=sys.stderr)  # fmt: skip
             equal = ratio_cell(cells["gateway"], cells["peer"])
             if equal.startswith("**"):

@@ -13,6 +13,8 @@ to follow.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,8 +39,29 @@ def same_work(calls: tuple[float, float], upstream_bytes: tuple[float, float]) -
     return not (differs(*calls) or differs(*upstream_bytes))
 
 
+def page(call: list[str]) -> str:
+    """One upstream call as text that two clients agree on: query parameters sorted, the
+    JSON body with its keys sorted."""
+    provider, method, path, query, body = call
+    parameters = "&".join(sorted(query.split("&"))) if query else ""
+    with contextlib.suppress(ValueError):  # not JSON: as it came
+        body = json.dumps(json.loads(body), sort_keys=True) if body else ""
+    return f"{provider} {method} {path}?{parameters} {body}"
+
+
+def pages_digest(calls: list[list[str]]) -> str:
+    """A short digest of the upstream calls made (`page` of each, order aside)."""
+    text = json.dumps(sorted(page(call) for call in calls))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def _compact(query: str) -> str:
     return " ".join(query.split())
+
+
+def _value(text: str) -> str:
+    """A GraphQL value: a `$variable` as it is, any other text as a string literal."""
+    return text if text.startswith("$") else json.dumps(text)
 
 
 # --- what the peer selects of each upstream's records ----------------------------------------
@@ -93,7 +116,7 @@ HYPERID_ALL = (
 def privx(alias: str, offset: int, limit: int, select: str, *, user: str | None = None,
           ascending: bool = False) -> str:  # fmt: skip
     """PrivX's session search; `user` None searches every session."""
-    search = "{}" if user is None else "{user_id: " + json.dumps(user) + "}"
+    search = "{}" if user is None else "{user_id: " + _value(user) + "}"
     direction = "ASC" if ascending else "DESC"
     return (
         f"{alias}: privx_search_sessions(offset: {offset}, limit: {limit}, sortkey: created,"
@@ -104,9 +127,9 @@ def privx(alias: str, offset: int, limit: int, select: str, *, user: str | None 
 def prefactor(alias: str, pool: str, page_size: int, select: str, *, identity: str | None = None,
               pagination: bool = False) -> str:  # fmt: skip
     """One Prefactor pool's first page; `identity` None lists the whole pool."""
-    who = "" if identity is None else f" authenticated_identity_id: {json.dumps(identity)}"
+    who = "" if identity is None else f" authenticated_identity_id: {_value(identity)}"
     return (
-        f"{alias}: prefactor_list_sessions(pool_id: {json.dumps(pool)}{who}"
+        f"{alias}: prefactor_list_sessions(pool_id: {_value(pool)}{who}"
         " pagination_LEFT_SQUARE_BRACE_offset_RIGHT_SQUARE_BRACE_: 0"
         f" pagination_LEFT_SQUARE_BRACE_page_size_RIGHT_SQUARE_BRACE_: {page_size})"
         f" {{ status summaries {{ {select} }}{' ' + PREFACTOR_PAGINATION if pagination else ''} }}"
@@ -116,7 +139,7 @@ def prefactor(alias: str, pool: str, page_size: int, select: str, *, identity: s
 def zitadel(alias: str, limit: int, select: str, *, user: str | None = None,
             ascending: bool = False) -> str:  # fmt: skip
     """ZITADEL's session search, newest first unless `ascending`; `user` None: every session."""
-    where = "[]" if user is None else "[{userIdQuery: {id: " + json.dumps(user) + "}}]"
+    where = "[]" if user is None else "[{userIdQuery: {id: " + _value(user) + "}}]"
     return (
         f'{alias}: zitadel_list_sessions(input: {{query: {{offset: "0", limit: {limit},'
         f" asc: {'true' if ascending else 'false'}}}, queries: {where},"
@@ -154,19 +177,34 @@ def _user_bodies(first: int) -> Callable[[Mocks], list[Body]]:
 
 def _user_peer(first: int) -> Callable[[Mocks], list[Body]]:
     """The gateway asks PrivX and ZITADEL for `first`, Prefactor for a page of 100 (its
-    smallest useful page) and hyper.id for everything (its only listing)."""
+    smallest useful page) and hyper.id for everything (its only listing). One document with
+    variables, as the gateway's, so that both parse it once."""
+    query = _compact(
+        "query UserSessions($privx: String!, $identity: String!, $pool: String!,"
+        " $zitadel: String!) { "
+        + " ".join(
+            [
+                privx("privx", 0, first, PRIVX_BRIEF, user="$privx"),
+                prefactor("prefactor", "$pool", 100, PREFACTOR_BRIEF, identity="$identity"),
+                zitadel("zitadel", first, ZITADEL_BRIEF, user="$zitadel"),
+                hyperid("hyperid", f"sessions {{ {HYPERID_BRIEF} }}"),
+            ]
+        )
+        + " }"
+    )
 
     def bodies(mocks: Mocks) -> list[Body]:
         pool = mocks["prefactor_pool_id"]
         return [
-            _peer(
-                [
-                    privx("privx", 0, first, PRIVX_BRIEF, user=user["PRIVX"]),
-                    prefactor("prefactor", pool, 100, PREFACTOR_BRIEF, identity=user["PREFACTOR"]),
-                    zitadel("zitadel", first, ZITADEL_BRIEF, user=user["ZITADEL"]),
-                    hyperid("hyperid", f"sessions {{ {HYPERID_BRIEF} }}"),
-                ]
-            )
+            {
+                "query": query,
+                "variables": {
+                    "privx": user["PRIVX"],
+                    "identity": user["PREFACTOR"],
+                    "pool": pool,
+                    "zitadel": user["ZITADEL"],
+                },
+            }
             for user in mocks["users"]
         ]
 
