@@ -36,6 +36,8 @@ class Side:
     paths: dict[str, float]
     # Every upstream call, normalized: which pages were fetched, not only how many.
     pages: Counter[str]
+    # Sessions answered per request, by provider (workloads.sessions_answered).
+    sessions: dict[str, float]
 
 
 def same_work(gateway: Side, peer_side: Side) -> bool:
@@ -52,8 +54,8 @@ def calls_made(mocks: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def send(url: str, body: dict[str, Any], timeout: float = 60.0) -> bytes:
-    """POST `body` and answer the raw answer; raises on a GraphQL error or a failed status."""
+def send(url: str, body: dict[str, Any], timeout: float = 60.0) -> tuple[bytes, dict[str, Any]]:
+    """POST `body`; the raw answer and its data. Raises on a GraphQL error or a failed status."""
     request = urllib.request.Request(
         url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
     )
@@ -65,16 +67,21 @@ def send(url: str, body: dict[str, Any], timeout: float = 60.0) -> bytes:
     answer = json.loads(raw)
     if answer.get("errors") or not answer.get("data"):
         raise RuntimeError(f"answered errors: {json.dumps(answer.get('errors'))[:600]}")
-    return raw
+    return raw, answer["data"]
 
 
-def measure(url: str, bodies: list[dict[str, Any]], mocks: dict[str, Any], requests: int) -> Side:
+def measure(
+    side: str, url: str, bodies: list[dict[str, Any]], mocks: dict[str, Any], requests: int
+) -> Side:
     """`requests` sequential requests cycling through `bodies`, after one not counted."""
     send(url, bodies[0])
     calls_made(mocks)
     sizes = 0
+    sessions: Counter[str] = Counter()
     for index in range(requests):
-        sizes += len(send(url, bodies[index % len(bodies)]))
+        raw, data = send(url, bodies[index % len(bodies)])
+        sizes += len(raw)
+        sessions += workloads.sessions_answered(side, data)
     counted = calls_made(mocks)
     return Side(
         calls=sum(counted["calls"].values()) / requests,
@@ -82,6 +89,7 @@ def measure(url: str, bodies: list[dict[str, Any]], mocks: dict[str, Any], reque
         response_bytes=sizes / requests,
         paths={path: n / requests for path, n in sorted(counted["paths"].items())},
         pages=Counter(workloads.page(call) for call in counted["every"]),
+        sessions={provider: n / requests for provider, n in sorted(sessions.items())},
     )
 
 
@@ -115,6 +123,16 @@ def ratio_cell(gateway: Side | None, peer_side: Side | None) -> str:
     return "yes, the same pages"
 
 
+def answered_cell(gateway: Side | None, peer_side: Side | None) -> str:
+    """Sessions per request on each side; the peer must hold at least the gateway's of every
+    provider (it answers every record it fetched)."""
+    if gateway is None or peer_side is None:
+        return "-"
+    cell = f"{sum(gateway.sessions.values()):g} / {sum(peer_side.sessions.values()):g}"
+    short = [p for p, n in gateway.sessions.items() if peer_side.sessions.get(p, 0) < n]
+    return cell if not short else f"**{cell}: the peer answers fewer of {', '.join(short)}**"
+
+
 def run(args: argparse.Namespace) -> int:
     chosen = [workloads.BY_NAME[n] for n in args.workload] if args.workload else workloads.WORKLOADS
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-check-work"
@@ -135,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"# {workload.name}", file=sys.stderr, flush=True)
             if workload.kind == "sse":
                 seen = subscribers(bench, mocks, args.subscribers, args.sse_seconds)
-                rows.append(f"| {workload.name} | {seen} | {workload.no_peer} | no ratio |")
+                rows.append(f"| {workload.name} | {seen} | {workload.no_peer} | no ratio | - |")
                 continue
             key = json.dumps(workload.gateway_env, sort_keys=True)
             if key not in gateways:
@@ -152,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
                 notes["peer"] = f"not started: {peer_missing[:200]}"
             for side, url, bodies in sides:
                 try:
-                    cells[side] = measure(url, bodies(mocks), mocks, args.requests)
+                    cells[side] = measure(side, url, bodies(mocks), mocks, args.requests)
                 except (RuntimeError, OSError, ValueError) as exc:
                     notes[side] = f"failed: {exc}"
                     failed = True
@@ -182,16 +200,21 @@ def run(args: argparse.Namespace) -> int:
                 )
                 for side in ("gateway", "peer")
             ]
-            rows.append(f"| {workload.name} | {described[0]} | {described[1]} | {equal} |")
+            answered = answered_cell(cells["gateway"], cells["peer"])
+            if answered.startswith("**"):
+                failed = True
+            rows.append(
+                f"| {workload.name} | {described[0]} | {described[1]} | {equal} | {answered} |"
+            )
     finally:
         bench.stop_all()
     print("| workload | gateway: calls / upstream bytes / answer bytes per request | "
-          "peer: the same | same work (±5 %) |")  # fmt: skip
-    print("|---|---|---|---|")
+          "peer: the same | same work (±5 %) | sessions answered, gateway / peer |")  # fmt: skip
+    print("|---|---|---|---|---|")
     for row in rows:
         print(row)
     for name, why in workloads.TODO.items():
-        print(f"| {name} | TODO: {why} | - | - |")
+        print(f"| {name} | TODO: {why} | - | - | - |")
     return 1 if failed else 0
 
 

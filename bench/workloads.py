@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -215,7 +216,7 @@ PROVIDER_QUERY = """
 {
   sessions(first: 100, filter: {providers: [ZITADEL]}) {
     edges { node {
-      id createdAt expiresAt status
+      id provider createdAt expiresAt status
       user { id nativeId loginName displayName organizationId }
       userAgent { raw ip fingerprintId browserName osName }
       factors { user { verifiedAt } password { verifiedAt } }
@@ -328,6 +329,34 @@ def _entities_peer(mocks: Mocks) -> list[Body]:
         else:
             fields.append(zitadel(f"zitadel{index}", 20, ZITADEL_BRIEF, user=native))
     return [_peer(fields)]
+
+
+# The peer's record lists, by the prefix of the aliases above.
+PEER_LISTS = {
+    "privx": ("PRIVX", "items"),
+    "prefactor": ("PREFACTOR", "summaries"),
+    "zitadel": ("ZITADEL", "sessions"),
+    "hyperid": ("HYPERID", "sessions"),
+}
+
+
+def sessions_answered(side: str, data: dict[str, Any]) -> Counter[str]:
+    """The sessions an answer's `data` holds, by provider: the gateway's merged edges (or its
+    entities' sessions), the peer's records as the upstreams gave them."""
+    counts: Counter[str] = Counter()
+    if side == "peer":
+        for alias, value in data.items():
+            for prefix, (provider, key) in PEER_LISTS.items():
+                if alias.startswith(prefix) and isinstance(value, dict):
+                    counts[provider] += len(value.get(key) or [])
+        return counts
+    if data.get("sessions"):
+        for edge in data["sessions"]["edges"]:
+            counts[edge["node"].get("provider", "?")] += 1
+    for entity in data.get("_entities") or []:
+        if entity:
+            counts[entity["provider"]] += len(entity["sessions"]["edges"])
+    return counts
 
 
 @dataclass(frozen=True)
