@@ -1,7 +1,7 @@
 """The floor: a plain aiohttp server that makes the gateway's four upstream calls in parallel.
 
-POST / with `{"privx", "identity", "pool", "zitadel"}` answers the four upstream bodies as they
-came, in one JSON object by provider. No parsing, no merging: what the machine allows.
+POST / with `{"privx", "identity", "pool", "zitadel", "limit"}` answers the four upstream bodies
+as they came, in one JSON object by provider. No parsing, no merging: what the machine allows.
 Upstreams and credentials come from the `GATEWAY_*` and `BENCH_*` environment bench/run sets.
 """
 
@@ -24,6 +24,7 @@ async def handle(request: web.Request) -> web.Response:
     env = os.environ
     privx, prefactor = env["GATEWAY_PRIVX_URL"], env["GATEWAY_PREFACTOR_URL"]
     zitadel, hyperid = env["GATEWAY_ZITADEL_URL"], env["GATEWAY_HYPERID_URL"]
+    limit = str(wanted.get("limit", 50))
 
     async def fetch(method: str, url: str, **kwargs: object) -> bytes:
         async with session.request(method, url, **kwargs) as response:  # type: ignore[arg-type]
@@ -34,7 +35,7 @@ async def handle(request: web.Request) -> web.Response:
         fetch(
             "POST",
             f"{privx}/auth/api/v1/sessionstorage/sessions/search",
-            params={"offset": "0", "limit": "50", "sortkey": "created", "sortdir": "DESC"},
+            params={"offset": "0", "limit": limit, "sortkey": "created", "sortdir": "DESC"},
             json={"user_id": wanted["privx"]},
             headers={"Authorization": f"Bearer {env['BENCH_PRIVX_TOKEN']}"},
         ),
@@ -53,7 +54,7 @@ async def handle(request: web.Request) -> web.Response:
             "POST",
             f"{zitadel}/v2/sessions/search",
             json={
-                "query": {"offset": "0", "limit": 50, "asc": False},
+                "query": {"offset": "0", "limit": int(limit), "asc": False},
                 "queries": [{"userIdQuery": {"id": wanted["zitadel"]}}],
                 "sortingColumn": "SESSION_FIELD_NAME_CREATION_DATE",
             },

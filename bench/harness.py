@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 import load
 import peer
 import queries
+import workloads
 from procs import Proc, free_port, machine_busy, read_handshake, start, wait_http, wait_quiet
 
 HERE = Path(__file__).resolve().parent
@@ -37,20 +38,26 @@ MB = 1024 * 1024
 
 def post(url: str, body: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
     """POST JSON and decode the answer, whatever its status."""
+    return json.loads(post_raw(url, body, timeout))  # type: ignore[no-any-return]
+
+
+def post_raw(url: str, body: dict[str, Any], timeout: float = 30.0) -> bytes:
+    """POST JSON and answer the body as it came, whatever its status."""
     request = urllib.request.Request(
         url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            result: dict[str, Any] = json.loads(response.read())
+            raw: bytes = response.read()
     except urllib.error.HTTPError as error:
-        result = json.loads(error.read())
-    return result
+        raw = error.read()
+    return raw
 
 
-def mock_calls(mocks: dict[str, Any]) -> dict[str, Any]:
-    """Calls the mocks received since the last read (and forget them)."""
-    with urllib.request.urlopen(f"{mocks['control']}/calls", timeout=10) as response:
+def mock_calls(mocks: dict[str, Any], *, detail: bool = False) -> dict[str, Any]:
+    """Calls the mocks received since the last read (and forget them); `detail`: each call."""
+    query = "?detail=1" if detail else ""
+    with urllib.request.urlopen(f"{mocks['control']}/calls{query}", timeout=10) as response:
         result: dict[str, Any] = json.loads(response.read())
     return result
 
@@ -65,6 +72,11 @@ class Subject:
     body_file: Path
     processes: int
     calls_per_request: float
+    # What the upstreams answered it, and what it answered, per request (bytes).
+    upstream_bytes_per_request: float
+    response_bytes_per_request: float
+    # Which upstream pages its checked requests fetched (workloads.pages_digest).
+    upstream_pages: str
     windows: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     failure: str | None = None  # why its load stopped early (no row then)
 
@@ -117,6 +129,9 @@ class Subject:
                     "cpu_s_by_process_c32": [round(v, 2) for v in by_pid.values() if v >= 0.01],
                 }
         row["upstream_calls_per_req"] = round(self.calls_per_request, 2)
+        row["upstream_bytes_per_req"] = round(self.upstream_bytes_per_request)
+        row["response_bytes_per_req"] = round(self.response_bytes_per_request)
+        row["upstream_pages"] = self.upstream_pages
         row["rss_mb"] = round(self.proc.rss_bytes() / MB, 1)
         return row
 
@@ -207,7 +222,7 @@ class Bench:
                 proc.stop()
         self.started = [proc for proc in self.started if proc in kept]
 
-    # --- the per-user query under load -------------------------------------------------
+    # --- one workload under load -------------------------------------------------------
 
     def prepare(
         self,
@@ -218,25 +233,38 @@ class Bench:
         bodies: list[dict[str, Any]],
         processes: int,
     ) -> Subject:
-        """Check `target`'s answers, count its upstream calls exactly, and warm it up."""
+        """Check `target`'s answers, count its upstream calls and bytes exactly, warm it up."""
         body_file = self.logs / f"bodies-{target}.jsonl"
         body_file.write_text("".join(json.dumps(b) + "\n" for b in bodies))
         kind = "floor" if target == "floor" else ("peer" if target == "peer" else "gateway")
+        per_user = self.args.workload in workloads.FLOOR_LIMITS
         mock_calls(mocks)
         seen: dict[str, int] = {}
-        checks = min(len(bodies), 20)
-        for body in bodies[:checks]:
-            for provider, n in queries.sessions_in(kind, post(url, body)).items():
-                seen[provider] = seen.get(provider, 0) + n
+        checks = min(max(len(bodies), 3), 20)
+        answered = 0
+        for index in range(checks):
+            raw = post_raw(url, bodies[index % len(bodies)])
+            answered += len(raw)
+            answer = json.loads(raw)
+            if per_user:
+                for provider, n in queries.sessions_in(kind, answer).items():
+                    seen[provider] = seen.get(provider, 0) + n
+            elif answer.get("errors") or not answer.get("data"):
+                raise RuntimeError(f"{target} answered errors: {raw[:500]!r}")
         # The per-user query names a user of each provider but Kratos (issue 5's four).
-        if sorted(p for p, n in seen.items() if n) != sorted(set(mocks["urls"]) - {"KRATOS"}):
+        wanted = sorted(set(mocks["urls"]) - {"KRATOS"})
+        if per_user and sorted(p for p, n in seen.items() if n) != wanted:
             raise RuntimeError(f"{target} answers lack providers: sessions seen {seen}")
-        counted = mock_calls(mocks)
+        counted = mock_calls(mocks, detail=True)
         load.run(url, body_file, 32, self.args.warmup)
         proc.settle()
         mock_calls(mocks)  # forget the warm-up's calls
         calls = sum(counted["calls"].values()) / checks
-        return Subject(target, proc, url, body_file, processes, calls)
+        upstream = sum(counted["bytes"].values()) / checks
+        pages = workloads.pages_digest(counted["every"])
+        return Subject(
+            target, proc, url, body_file, processes, calls, upstream, answered / checks, pages
+        )
 
     def window(
         self, subject: Subject, mocks_proc: Proc, concurrency: int, seconds: float
@@ -403,9 +431,28 @@ def machine() -> dict[str, Any]:
     }
 
 
-def targets(rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+def work_line(name: str, row: dict[str, Any]) -> str:
+    """A target's work per request: upstream calls, upstream bytes, answer bytes."""
+    return (
+        f"{name}: {row['upstream_calls_per_req']:g} upstream calls, "
+        f"{row['upstream_bytes_per_req']:,} B from the upstreams, "
+        f"{row['response_bytes_per_req']:,} B answered per request"
+    )
+
+
+def same_work(gateway: dict[str, Any], peer_row: dict[str, Any]) -> bool:
+    """Whether gateway and peer made the same upstream calls and fetched the same bytes (within
+    5 %), from the same pages."""
+    return workloads.same_work(
+        (gateway["upstream_calls_per_req"], peer_row["upstream_calls_per_req"]),
+        (gateway["upstream_bytes_per_req"], peer_row["upstream_bytes_per_req"]),
+    ) and gateway.get("upstream_pages") == peer_row.get("upstream_pages")
+
+
+def targets(rows: dict[str, dict[str, Any]], per_user: bool = True) -> list[dict[str, Any]]:
     """Issue 5's and issue 16's targets, each a ratio of figures from this run; for those
-    comparing windows that took turns, the same ratio round by round as well."""
+    comparing windows that took turns, the same ratio round by round as well. No ratio to the
+    peer unless both did the same work (upstream calls and bytes within 5 %)."""
     gateway, floor, peer_row = rows.get("gateway"), rows.get("floor"), rows.get("peer")
     walk = rows.get("gateway-walk")
     checks: list[dict[str, Any]] = []
@@ -416,6 +463,7 @@ def targets(rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         limit: float,
         ok: Callable[[float], bool],
         by_round: list[float] | None = None,
+        note: str | None = None,
     ) -> None:
         checks.append(
             {
@@ -425,6 +473,7 @@ def targets(rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
                 "met": None if value is None else ok(value),
             }
             | ({"by_round": [round(v, 3) for v in by_round]} if by_round else {})
+            | ({"note": note} if note else {})
         )
 
     def rounds(
@@ -456,7 +505,13 @@ def targets(rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     else:
         for name in p50_names:
             check(name, None, 0, lambda v: False)
-    if gateway and peer_row and clean(gateway) and clean(peer_row):
+    if gateway and peer_row and not same_work(gateway, peer_row):
+        refused = (
+            "refused: the peer's upstream calls or bytes differ by more than 5 %, or its pages"
+        )
+        for name in peer_names:
+            check(name, None, 0, lambda v: False, note=refused)
+    elif gateway and peer_row and clean(gateway) and clean(peer_row):
         ratio = gateway["rps_c32"] / peer_row["rps_c32"]
         ratios = rounds(gateway, peer_row, "rps", 32, "ratio")
         check(peer_names[0], ratio, 1.5, lambda v: v >= 1.5, ratios)
@@ -470,7 +525,7 @@ def targets(rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     else:
         for name in peer_names:
             check(name, None, 0, lambda v: False)
-    if gateway:
+    if gateway and per_user:
         calls = gateway["upstream_calls_per_req"]
         check(
             "upstream calls per user query == providers", calls, PROVIDERS, lambda v: v == PROVIDERS
@@ -487,7 +542,7 @@ def targets(rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    """The per-user rows as a small fixed-width table."""
+    """The loaded rows as a small fixed-width table."""
     columns = [
         ("target", "target", "{}"),
         ("rps_c32", "rps@32", "{:.0f}"),
@@ -497,6 +552,8 @@ def table(rows: list[dict[str, Any]]) -> str:
         ("p99_c32_ms", "p99@32 ms", "{:.1f}"),
         ("cpu_ms_per_req_c32", "CPU ms/req", "{:.2f}"),
         ("upstream_calls_per_req", "calls/req", "{:.2f}"),
+        ("upstream_bytes_per_req", "up B/req", "{:,}"),
+        ("response_bytes_per_req", "resp B/req", "{:,}"),
         ("machine_busy_c32", "busy@32", "{:.0%}"),
         ("other_cores_c32", "others@32", "{:.2f}"),
     ]
@@ -519,22 +576,32 @@ def run(args: argparse.Namespace) -> int:
         mocks_proc, mocks = bench.start_mocks(large=False)
         users = mocks["users"]
         pool = mocks["prefactor_pool_id"]
+        workload = workloads.BY_NAME[args.workload]
+        asked = workload.gateway(mocks)
+        unbounded = Bench.UNBOUNDED | workload.gateway_env
         plans: list[tuple[str, Callable[[], tuple[Proc, str]], list[dict[str, Any]], int]] = [
-            ("floor", lambda: bench.start_floor(mocks),
-             [queries.floor_body(u, pool) for u in users], 1),
-            ("gateway", lambda: bench.start_gateway(mocks, 1, "gateway", Bench.UNBOUNDED),
-             [queries.gateway_body(u) for u in users], 1),
-            ("gateway-w2", lambda: bench.start_gateway(mocks, 2, "gateway-w2", Bench.UNBOUNDED),
-             [queries.gateway_body(u) for u in users], 2),
-            # The same per-user query with the response cache on (5 s): 28 users cycle, so
-            # most requests are hits once each user's answer is stored.
+            ("gateway", lambda: bench.start_gateway(mocks, 1, "gateway", unbounded), asked, 1),
+            ("gateway-w2", lambda: bench.start_gateway(mocks, 2, "gateway-w2", unbounded),
+             asked, 2),
+            # The same workload with the response cache on (5 s): the per-user workloads cycle
+            # through 28 users, so most requests are hits once each user's answer is stored.
             ("gateway-cache5",
              lambda: bench.start_gateway(mocks, 1, "gateway-cache5",
-                                         Bench.UNBOUNDED | {"GATEWAY_RESPONSE_CACHE_TTL": "5"}),
-             [queries.gateway_body(u) for u in users], 1),
-            ("peer", lambda: bench.start_peer(mocks),
-             [queries.peer_body(u, pool) for u in users], 1),
+                                         unbounded | {"GATEWAY_RESPONSE_CACHE_TTL": "5"}),
+             asked, 1),
         ]  # fmt: skip
+        limit = workloads.FLOOR_LIMITS.get(workload.name)
+        if limit is not None:  # the floor makes the per-user query's four calls only
+            floor_bodies = [queries.floor_body(u, pool, limit) for u in users]
+            plans.insert(0, ("floor", lambda: bench.start_floor(mocks), floor_bodies, 1))
+        elif not args.only or "floor" in args.only:
+            missing["floor"] = (
+                f"the floor makes the per-user query's calls only, not {workload.name}'s"
+            )
+        if workload.peer is not None:
+            plans.append(("peer", lambda: bench.start_peer(mocks), workload.peer(mocks), 1))
+        elif not args.only or "peer" in args.only:
+            missing["peer"] = workload.no_peer
         # The targets the issue compares are loaded in turns (Bench.interleave); the other
         # gateway settings are measured afterwards, one at a time, in the same way.
         compared = ("floor", "gateway", "peer")
@@ -584,7 +651,18 @@ def run(args: argparse.Namespace) -> int:
     finally:
         bench.stop_all()
 
-    checks = targets(rows)
+    checks = targets(rows, per_user=args.workload in workloads.FLOOR_LIMITS)
+    print(f"\nworkload {args.workload}: {workloads.BY_NAME[args.workload].title}")
+    for name in ("gateway", "peer"):
+        if name in rows and "upstream_calls_per_req" in rows[name]:
+            print(work_line(name, rows[name]))
+    if "gateway" in rows and "peer" in rows:
+        if same_work(rows["gateway"], rows["peer"]):
+            print("same work: calls and upstream bytes within 5 %, the same upstream pages")
+        else:
+            print("NOT THE SAME WORK: no ratio to the peer is reported")
+    for name, why in workloads.TODO.items():
+        print(f"TODO {name}: {why}")
     print()
     print(table(list(rows.values())))
     walk = rows.get("gateway-walk")
@@ -601,7 +679,9 @@ def run(args: argparse.Namespace) -> int:
         verdict = {True: "met", False: "MISSED", None: "not measured"}[check["met"]]
         rounds = check.get("by_round")
         each = f"  (round by round: {', '.join(f'{v:g}' for v in rounds)})" if rounds else ""
-        if check["met"] is None and rounds is None:
+        if check.get("note"):
+            each = f"  ({check['note']})"
+        elif check["met"] is None and rounds is None:
             each = "  (a row is missing or had errors)"
         print(f"{verdict:>12}  {check['target']}: {check['value']}{each}")
     noisy = [r["target"] for r in rows.values() if r.get("other_cores_c32", 0) > 0.2]
@@ -615,6 +695,7 @@ def run(args: argparse.Namespace) -> int:
         "seconds": round(time.monotonic() - began, 1),
         "machine": machine(),
         "settings": {
+            "workload": args.workload,
             "latency_ms": args.latency_ms,
             "warmup_s": args.warmup,
             "c1_s": args.c1_seconds,
@@ -646,6 +727,14 @@ def main() -> int:
         type=int,
         default=5,
         help="windows per target and concurrency; floor, gateway and peer take turns",
+    )
+    loaded = [w.name for w in workloads.WORKLOADS if w.kind == "query"]
+    parser.add_argument(
+        "--workload",
+        default="user-50",
+        choices=loaded,
+        help="what floor, gateway and peer are loaded with (bench/workloads.py; the SSE "
+        "subscribers: bench/live_fanout.py)",
     )
     parser.add_argument("--walk-sessions", type=int, default=10_000)
     parser.add_argument("--walk-seconds", type=float, default=180.0, help="walk time limit")

@@ -3,7 +3,9 @@
 Prints one JSON line once listening: the upstream URLs, the `GATEWAY_*` environment pointing at
 them (one Prefactor pool, so the per-user query costs one call per provider), the users to rotate
 through and the control URL. Control: `GET /calls` answers the calls each upstream received since
-the last read, by provider and path, with the latest call of each, and forgets them.
+the last read, by provider and path, the response body bytes each upstream sent, the connections
+they came on and the latest call of each (every call with `?detail=1`), and forgets them: what a
+target really fetched, whatever it was asked.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import sys
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from app.mocks import MockData, MockUpstreams, generate
 
@@ -57,24 +60,62 @@ def users_in_every_provider(data: MockData, pool_index: int = 0) -> list[dict[st
     return users
 
 
+SENT = web.AppKey("sent", list[int])
+# The client ends of the connections each upstream was called on since the last read: a target
+# that opens a connection per call does more work than one that keeps them alive.
+PEERS = web.AppKey("peers", set[object])
+
+
+@web.middleware
+async def count_sent(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Add the body bytes of every answer to `request.app[SENT]` (streams are not counted)."""
+    if request.transport is not None:
+        request.app[PEERS].add(request.transport.get_extra_info("peername"))
+    response = await handler(request)
+    body = getattr(response, "body", None)
+    if isinstance(body, bytes | bytearray):
+        request.app[SENT][0] += len(body)
+    return response
+
+
+def count_bytes(mocks: MockUpstreams) -> None:
+    """Count the bytes every upstream answers; before the mocks start (middlewares freeze)."""
+    for app in mocks.apps.values():
+        app[SENT] = [0]
+        app[PEERS] = set()
+        app.middlewares.insert(0, count_sent)
+
+
 def control_app(mocks: MockUpstreams) -> web.Application:
-    """`GET /calls`: per-provider call counts since the last read."""
+    """`GET /calls`: per-provider call counts and answer bytes since the last read."""
 
     async def calls(request: web.Request) -> web.Response:
         counts: dict[str, Any] = {}
+        sent: dict[str, int] = {}
+        connections: dict[str, int] = {}
         paths: dict[str, int] = {}
         last: dict[str, Any] = {}
+        # `?detail=1`: every call, not only the latest of each upstream.
+        detail = request.query.get("detail") == "1"
+        every: list[list[str]] = []
         for provider in mocks.urls:
             recorded = mocks.calls(provider)
             counts[provider] = len(recorded)
+            sent[provider] = mocks.apps[provider][SENT][0]
+            mocks.apps[provider][SENT][0] = 0
+            connections[provider] = len(mocks.apps[provider][PEERS])
+            mocks.apps[provider][PEERS].clear()
             if recorded:
                 call = recorded[-1]
                 last[provider] = [call.method, call.path, call.query_string, call.body]
             for call in recorded:
                 key = f"{provider} {call.method} {call.path}"
                 paths[key] = paths.get(key, 0) + 1
+                if detail:
+                    every.append([provider, call.method, call.path, call.query_string, call.body])
         mocks.reset_calls()
-        return web.json_response({"calls": counts, "paths": paths, "last": last})
+        answer = {"calls": counts, "bytes": sent, "connections": connections, "paths": paths}
+        return web.json_response(answer | {"last": last} | ({"every": every} if detail else {}))
 
     app = web.Application()
     app.router.add_get("/calls", calls)
@@ -85,7 +126,9 @@ async def serve(args: argparse.Namespace) -> None:
     sizes = LARGE if args.large else {}
     data = generate(args.seed, **sizes)
     pool_id = data.prefactor_pool_ids[0]
-    async with MockUpstreams(data, latency=args.latency_ms / 1000) as mocks:
+    mocks = MockUpstreams(data, latency=args.latency_ms / 1000)
+    count_bytes(mocks)
+    async with mocks:
         runner = web.AppRunner(control_app(mocks), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -76,7 +76,9 @@ def compose(mocks: dict[str, Any], timeout: float = 120.0) -> Path:
 
 
 def serve(mocks: dict[str, Any], port: int, logs: Path) -> Proc:
-    """Start one Hive Gateway process (no forks) on `port`."""
+    """Start one Hive Gateway process (no forks) on `port`, as Hive Gateway's documentation
+    has it for production: `NODE_ENV=production`, and workers only when asked (the CLI does not
+    fork by itself), here one against one gateway process."""
     command = [
         str(BIN / "hive-gateway"), "supergraph", "-c", "gateway.config.ts",
         "--host", "127.0.0.1", "--port", str(port), "--fork", "1",

@@ -1,4 +1,7 @@
-"""What each target is asked: request bodies for the per-user query, and the full-page query."""
+"""What each target is asked: the per-user query, the floor's request and the full-page query.
+
+The peer's queries, and the other workloads, are in bench/workloads.py.
+"""
 
 from __future__ import annotations
 
@@ -10,36 +13,6 @@ GATEWAY_USER_QUERY = """
 query UserSessions($users: [ProviderUserInput!]!) {
   sessions(first: 50, filter: {users: $users}) {
     edges { node { id provider createdAt status userAgent { browserName osName } } }
-  }
-}
-"""
-
-# The same data from the Mesh-composed peer: the four listings the gateway calls, with the
-# fields the gateway needs for id, createdAt, status and the user agent.
-PEER_USER_QUERY = """
-query UserSessions($privx: String!, $identity: String!, $pool: String!, $zitadel: String!) {
-  privx_search_sessions(
-    offset: 0, limit: 50, sortkey: created, sortdir: DESC, input: {user_id: $privx}
-  ) {
-    items { id created expires logged_out user_agent }
-  }
-  prefactor_list_sessions(
-    pool_id: $pool
-    authenticated_identity_id: $identity
-    pagination_LEFT_SQUARE_BRACE_offset_RIGHT_SQUARE_BRACE_: 0
-    pagination_LEFT_SQUARE_BRACE_page_size_RIGHT_SQUARE_BRACE_: 100
-  ) {
-    summaries { id status first_seen { at user_agent } last_seen { at user_agent } }
-  }
-  zitadel_list_sessions(input: {
-    query: {offset: "0", limit: 50, asc: false}
-    queries: [{userIdQuery: {id: $zitadel}}]
-    sortingColumn: SESSION_FIELD_NAME_CREATION_DATE
-  }) {
-    sessions { id creationDate expirationDate userAgent { header } }
-  }
-  hyperid_sessions {
-    sessions { sessionID creationTime expirationTime userAgent { browserName osType } }
   }
 }
 """
@@ -119,27 +92,17 @@ def _compact(query: str) -> str:
     return " ".join(query.split())
 
 
-def gateway_body(user: dict[str, str]) -> dict[str, Any]:
-    """The per-user GraphQL request for the gateway."""
+def gateway_body(user: dict[str, str], query: str = GATEWAY_USER_QUERY) -> dict[str, Any]:
+    """The per-user GraphQL request for the gateway (`query` takes `$users`)."""
     users = [{"provider": provider, "nativeId": native} for provider, native in user.items()]
-    return {"query": _compact(GATEWAY_USER_QUERY), "variables": {"users": users}}
+    return {"query": _compact(query), "variables": {"users": users}}
 
 
-def peer_body(user: dict[str, str], pool_id: str) -> dict[str, Any]:
-    """The per-user GraphQL request for the Mesh + Hive Gateway peer."""
-    variables = {
-        "privx": user["PRIVX"],
-        "identity": user["PREFACTOR"],
-        "pool": pool_id,
-        "zitadel": user["ZITADEL"],
-    }
-    return {"query": _compact(PEER_USER_QUERY), "variables": variables}
-
-
-def floor_body(user: dict[str, str], pool_id: str) -> dict[str, Any]:
-    """The floor's request: just the ids its four upstream calls need."""
+def floor_body(user: dict[str, str], pool_id: str, limit: int = 50) -> dict[str, Any]:
+    """The floor's request: just the ids its four upstream calls need, and PrivX's and
+    ZITADEL's page size (the gateway asks them for `first`)."""
     return {"privx": user["PRIVX"], "identity": user["PREFACTOR"], "pool": pool_id,
-            "zitadel": user["ZITADEL"]}  # fmt: skip
+            "zitadel": user["ZITADEL"], "limit": limit}  # fmt: skip
 
 
 def sessions_in(target: str, response: dict[str, Any]) -> dict[str, int]:
@@ -154,12 +117,12 @@ def sessions_in(target: str, response: dict[str, Any]) -> dict[str, int]:
             "HYPERID": len(response["HYPERID"]["sessions"]),
         }
     data = response["data"]
-    if target == "peer":
+    if target == "peer":  # the aliases of bench/workloads.py's per-user peer query
         return {
-            "PRIVX": len(data["privx_search_sessions"]["items"]),
-            "PREFACTOR": len(data["prefactor_list_sessions"]["summaries"]),
-            "ZITADEL": len(data["zitadel_list_sessions"].get("sessions") or []),
-            "HYPERID": len(data["hyperid_sessions"]["sessions"]),
+            "PRIVX": len(data["privx"]["items"]),
+            "PREFACTOR": len(data["prefactor"]["summaries"]),
+            "ZITADEL": len(data["zitadel"].get("sessions") or []),
+            "HYPERID": len(data["hyperid"]["sessions"]),
         }
     counts: dict[str, int] = {}
     for edge in data["sessions"]["edges"]:
