@@ -10,9 +10,11 @@ and signOutOtherSessions over about 100 sessions at five providers.
    for the mocks in this process alike, so the difference is the gateway's.
 2. The mocks with `--latency` seconds added to every call; a token naming enough users at each
    provider that their person has about 100 open sessions at five providers; one
-   signOutOtherSessions, timed from the request to the answer, on a fresh world each round.
+   signOutOtherSessions, timed from the request to the answer (wall and this process's CPU),
+   on a fresh world each round; `--mocks-apart` serves the worlds from a process of their own.
 
-Run as `.venv/bin/python bench/people.py [--requests 300] [--rounds 5] [--latency 0.02]`.
+Run as `.venv/bin/python bench/people.py [--requests 300] [--rounds 5] [--latency 0.02]
+[--sign-out-rounds 3] [--mocks-apart] [--sign-out-only]`.
 """
 
 from __future__ import annotations
