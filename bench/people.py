@@ -10,24 +10,29 @@ and signOutOtherSessions over about 100 sessions at five providers.
    for the mocks in this process alike, so the difference is the gateway's.
 2. The mocks with `--latency` seconds added to every call; a token naming enough users at each
    provider that their person has about 100 open sessions at five providers; one
-   signOutOtherSessions, timed from the request to the answer, on a fresh world each round.
+   signOutOtherSessions, timed from the request to the answer (wall and this process's CPU),
+   on a fresh world each round; `--mocks-apart` serves the worlds from a process of their own.
 
-Run as `.venv/bin/python bench/people.py [--requests 300] [--rounds 5] [--latency 0.02]`.
+Run as `.venv/bin/python bench/people.py [--requests 300] [--rounds 5] [--latency 0.02]
+[--sign-out-rounds 3] [--mocks-apart] [--sign-out-only]`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
+import multiprocessing
 import statistics
 import sys
 import tempfile
 import time
 from collections import Counter
+from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import jwt
 import orjson
@@ -83,11 +88,11 @@ SIGN_OUT = "mutation { signOutOtherSessions { ended { id } failed { provider cod
 OPEN = {SessionStatus.ACTIVE, SessionStatus.PENDING}
 
 
-def _env(mocks: MockUpstreams, folder: Path, key: SigningKey, data: MockData) -> dict[str, str]:
+def _env(mocks: dict[str, str], folder: Path, key: SigningKey, data: MockData) -> dict[str, str]:
     (folder / "jwks.json").write_text(key.jwks())
     (folder / "people.json").write_text(json.dumps(people_map(data)))
     return {
-        **mocks.gateway_env(),
+        **mocks,
         "GATEWAY_CURSOR_SECRET": "bench",
         "GATEWAY_ALLOW_ANONYMOUS": "true",
         "GATEWAY_JWKS_FILE": str(folder / "jwks.json"),
@@ -133,7 +138,8 @@ async def _page_cpu(requests: int, rounds: int) -> None:
     }
     with tempfile.TemporaryDirectory() as folder:
         async with MockUpstreams(data) as mocks:
-            app = create_app(Settings.from_environ(_env(mocks, Path(folder), key, data)))
+            env = _env(mocks.gateway_env(), Path(folder), key, data)
+            app = create_app(Settings.from_environ(env))
             headers = ((b"authorization", f"Bearer {_token(key, users, current)}".encode()),)
             async with _started(app) as state:
 
@@ -194,37 +200,144 @@ def _wide_users(data: MockData) -> tuple[set[tuple[Provider, str]], SessionRecor
     return chosen, current
 
 
-async def _sign_out(latency: float, rounds: int) -> None:
-    walls: list[float] = []
-    for _ in range(rounds):
-        data = generate()
-        users, current = _wide_users(data)
-        open_sessions = [r for r in _owned(data, users) if r.status in OPEN]
-        key = SigningKey("bench")
-        with tempfile.TemporaryDirectory() as folder:
+class Mocks(Protocol):
+    """The mock upstreams of one sign-out round, wherever they run."""
+
+    def gateway_env(self) -> dict[str, str]: ...
+    def reset_calls(self) -> None: ...
+    def call_counts(self) -> dict[str, int]: ...
+
+
+class InProcess:
+    """The mocks on this process's event loop (their CPU time is the gateway's too)."""
+
+    def __init__(self, mocks: MockUpstreams) -> None:
+        self.mocks = mocks
+
+    def gateway_env(self) -> dict[str, str]:
+        return self.mocks.gateway_env()
+
+    def reset_calls(self) -> None:
+        self.mocks.reset_calls()
+
+    def call_counts(self) -> dict[str, int]:
+        return {p.value: len(self.mocks.calls(p.value)) for p in Provider}
+
+
+def _serve_apart(latency: float, conn: Connection) -> None:
+    """In a process of its own: for each world received, serve it and send the gateway's
+    environment, then answer "reset" and "calls" until told "next"; "stop" ends."""
+
+    async def serve() -> None:
+        loop = asyncio.get_running_loop()
+        while (data := await loop.run_in_executor(None, conn.recv)) != "stop":
             async with MockUpstreams(data, latency=latency) as mocks:
-                app = create_app(Settings.from_environ(_env(mocks, Path(folder), key, data)))
-                headers = ((b"authorization", f"Bearer {_token(key, users, current)}".encode()),)
-                async with _started(app) as state:
-                    mocks.reset_calls()
-                    started = time.perf_counter()
-                    status, answer = await _post(
-                        app, state, orjson.dumps({"query": SIGN_OUT}), headers
+                conn.send(mocks.gateway_env())
+                while (message := await loop.run_in_executor(None, conn.recv)) != "next":
+                    if message == "reset":
+                        mocks.reset_calls()
+                    conn.send({p.value: len(mocks.calls(p.value)) for p in Provider})
+
+    asyncio.run(serve())
+
+
+class Apart:
+    """The mocks in a process of their own, as real upstreams are: their CPU time is not the
+    gateway's. One process serves every round's world in turn (warm after the first)."""
+
+    def __init__(self, latency: float) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self._process = context.Process(target=_serve_apart, args=(latency, child))
+        self._env: dict[str, str] = {}
+
+    def __enter__(self) -> Apart:
+        self._process.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._conn.send("stop")
+        self._process.join(timeout=30)
+
+    def serve(self, data: MockData) -> Apart:
+        """Serve `data` from now on (a fresh world)."""
+        self._conn.send(data)
+        self._env = self._conn.recv()
+        return self
+
+    def done(self) -> None:
+        """Stop serving the current world."""
+        self._conn.send("next")
+
+    def gateway_env(self) -> dict[str, str]:
+        return self._env
+
+    def reset_calls(self) -> None:
+        self._conn.send("reset")
+        self._conn.recv()
+
+    def call_counts(self) -> dict[str, int]:
+        self._conn.send("calls")
+        counts: dict[str, int] = self._conn.recv()
+        return counts
+
+
+async def _sign_out_once(
+    mocks: Mocks, data: MockData, key: SigningKey, token: str
+) -> tuple[float, float, int, dict[str, Any], dict[str, int]]:
+    with tempfile.TemporaryDirectory() as folder:
+        app = create_app(Settings.from_environ(_env(mocks.gateway_env(), Path(folder), key, data)))
+        headers = ((b"authorization", f"Bearer {token}".encode()),)
+        async with _started(app) as state:
+            mocks.reset_calls()
+            cpu, started = time.process_time(), time.perf_counter()
+            status, answer = await _post(app, state, orjson.dumps({"query": SIGN_OUT}), headers)
+            wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+            result = orjson.loads(answer)["data"]["signOutOtherSessions"]
+            return wall, cpu, status, result, mocks.call_counts()
+
+
+async def _sign_out(latency: float, rounds: int, apart: bool) -> None:
+    walls: list[float] = []
+    cpus: list[float] = []
+    with contextlib.ExitStack() as stack:
+        outside = stack.enter_context(Apart(latency)) if apart else None
+        for _ in range(rounds):
+            data = generate()
+            users, current = _wide_users(data)
+            open_sessions = [r for r in _owned(data, users) if r.status in OPEN]
+            key = SigningKey("bench")
+            token = _token(key, users, current)
+            if outside is not None:
+                wall, cpu, status, result, calls = await _sign_out_once(
+                    outside.serve(data), data, key, token
+                )
+                outside.done()
+            else:
+                async with MockUpstreams(data, latency=latency) as mocks:
+                    wall, cpu, status, result, calls = await _sign_out_once(
+                        InProcess(mocks), data, key, token
                     )
-                    walls.append(time.perf_counter() - started)
-                    result = orjson.loads(answer)["data"]["signOutOtherSessions"]
-                    calls = {p.value: len(mocks.calls(p.value)) for p in Provider}
-        assert status == 200
-        assert result["failed"] == [], result["failed"]
+            walls.append(wall)
+            cpus.append(cpu)
+            assert status == 200
+            assert result["failed"] == [], result["failed"]
     per_provider = dict(Counter(r.provider.value for r in open_sessions))
+    where = "in a process of their own" if apart else "in this process"
     print(
         f"\nsignOutOtherSessions: {len(open_sessions)} open sessions {per_provider}, "
-        f"{len(result['ended'])} ended, mock latency {latency * 1000:.0f} ms per call"
+        f"{len(result['ended'])} ended, mock latency {latency * 1000:.0f} ms per call, "
+        f"mocks {where}"
     )
     print(f"upstream calls per provider: {calls}")
     print(
         f"wall time, median of {rounds}: {statistics.median(walls) * 1000:.0f} ms "
-        f"(3 x latency + 100 ms = {(3 * latency + 0.1) * 1000:.0f} ms)"
+        f"(3 x latency + 100 ms = {(3 * latency + 0.1) * 1000:.0f} ms); "
+        f"each: {', '.join(f'{w * 1000:.0f}' for w in walls)} ms"
+    )
+    print(
+        f"CPU time of this process during it, median: {statistics.median(cpus) * 1000:.0f} ms"
+        + ("" if apart else " (the mocks' included)")
     )
 
 
@@ -233,9 +346,17 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300, help="requests per round and mode")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--latency", type=float, default=0.02, help="seconds per mock call")
+    parser.add_argument("--sign-out-rounds", type=int, default=3, help="fresh worlds signed out")
+    parser.add_argument(
+        "--mocks-apart",
+        action="store_true",
+        help="run the sign-out's mocks in a process of their own (as real upstreams are)",
+    )
+    parser.add_argument("--sign-out-only", action="store_true", help="skip the viewer page")
     args = parser.parse_args()
-    asyncio.run(_page_cpu(args.requests, args.rounds))
-    asyncio.run(_sign_out(args.latency, 3))
+    if not args.sign_out_only:
+        asyncio.run(_page_cpu(args.requests, args.rounds))
+    asyncio.run(_sign_out(args.latency, args.sign_out_rounds, args.mocks_apart))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import aiohttp
 from aiodataloader import DataLoader
 from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
 
+from app.core.errors import UpstreamError
 from app.core.records import (
     AuthorizationRecord,
     Extras,
@@ -43,6 +44,18 @@ Batch = Callable[[list[K]], Coroutine[Any, Any, list[V]]]
 
 # `relatives` relations: the parent of a session, or its children.
 PARENT, CHILDREN = "parent", "children"
+
+
+@dataclass(frozen=True, slots=True)
+class Ending:
+    """How ending one session of a batch went: the upstream's outcome or its error, and (when
+    ended) the other sessions the upstream ended with it, by native id, and whether it may have
+    ended more that it could not name."""
+
+    record: SessionRecord
+    outcome: RevokeOutcome | UpstreamError
+    along: tuple[str, ...] = ()
+    unnamed: bool = False
 
 
 def origin(value: str | None) -> str | None:
@@ -213,6 +226,30 @@ class SessionProvider(abc.ABC):
         """Other sessions the upstream ended with `native_id` (just revoked), so that what is
         kept about them is dropped too; None when they could not be read."""
         return ()
+
+    async def revoke_record(self, record: SessionRecord) -> RevokeOutcome:
+        """End one session already read from this provider: what it was read with may spare
+        the lookup `revoke` makes by id."""
+        return await self.revoke(record.native_id)
+
+    async def revoke_many(self, records: Sequence[SessionRecord], concurrency: int) -> list[Ending]:
+        """End each of `records` (read from this provider), `concurrency` calls at a time, in
+        the order given. By default each is ended as `revoke` and `ended_along` end one;
+        providers where one end ends others, or where a read can be spared, do less."""
+        limit = asyncio.Semaphore(concurrency)
+
+        async def one(record: SessionRecord) -> Ending:
+            async with limit:
+                try:
+                    outcome = await self.revoke_record(record)
+                except UpstreamError as exc:
+                    return Ending(record, exc)
+                if outcome is not RevokeOutcome.REVOKED:
+                    return Ending(record, outcome)
+                along = await self.ended_along(record.native_id)
+                return Ending(record, outcome, tuple(along or ()), unnamed=along is None)
+
+        return list(await asyncio.gather(*(one(r) for r in records)))
 
     @abc.abstractmethod
     async def revoke_user(self, user_id: str) -> list[SessionRecord]:

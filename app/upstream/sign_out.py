@@ -1,8 +1,11 @@
 """Ending many sessions at once (sign out elsewhere, offboarding, incident response).
 
-Each session is ended with revoke_session, as `revokeSession` ends one: every end reaches the
-revocation listeners (live events, cache purges). Providers are asked concurrently, each with
-a bounded number of calls at a time; a provider that fails fails its own sessions only.
+Each provider ends its share in one batch (`SessionProvider.revoke_many`) from the records
+already read, doing only the upstream calls an end needs there: no lookup by id before a
+revoke, one call for a session and the children it ends. Every end reaches the revocation
+listeners (live events, cache purges) as `revokeSession`'s does. Providers are asked
+concurrently, each with a bounded number of calls at a time; a provider that fails fails its
+own sessions only.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ from dataclasses import dataclass, field
 from app.core.errors import UpstreamError
 from app.core.records import Provider, RevokeOutcome, SessionRecord, SessionStatus
 from app.upstream import accounting
-from app.upstream.revoke import ended_as, revoke_session
+from app.upstream.provider import Ending
+from app.upstream.revocations import Revoked
+from app.upstream.revoke import ended_as
 from app.upstream.upstreams import Upstreams
 
 # Calls at once per provider: the default GATEWAY_UPSTREAM_CONCURRENCY (each provider's
@@ -65,29 +70,38 @@ async def end_sessions(
         by_provider[record.provider].append(record)
     report = EndReport()
 
-    async def one(record: SessionRecord, limit: asyncio.Semaphore) -> None:
-        async with limit:
-            try:
-                outcome = await revoke_session(upstreams, record.provider, record.native_id)
-            except UpstreamError as exc:
-                report.failed.append(EndFailure(record.provider, exc.code, str(exc), record))
-                return
-        if outcome is RevokeOutcome.REVOKED:
-            report.ended.append(ended_as(record, upstreams))
-        elif outcome is RevokeOutcome.NOT_FOUND:
-            message = f"{record.provider.value} no longer has this session."
-            report.failed.append(EndFailure(record.provider, NOT_FOUND, message, record))
-        else:
-            message = f"{record.provider.value} refused to end this session."
-            report.failed.append(EndFailure(record.provider, REFUSED, message, record))
-
-    limits = {provider: asyncio.Semaphore(concurrency) for provider in by_provider}
+    async def provider_batch(provider: Provider, group: list[SessionRecord]) -> None:
+        found = upstreams.providers.get(provider)
+        # A disabled provider knows no sessions.
+        endings = (
+            [Ending(r, RevokeOutcome.NOT_FOUND) for r in group]
+            if found is None
+            else await found.revoke_many(group, concurrency)
+        )
+        named: list[str] = []
+        unnamed = False
+        for ending in endings:
+            record, outcome = ending.record, ending.outcome
+            if isinstance(outcome, UpstreamError):
+                report.failed.append(EndFailure(provider, outcome.code, str(outcome), record))
+            elif outcome is RevokeOutcome.REVOKED:
+                report.ended.append(ended_as(record, upstreams))
+                named += (record.native_id, *ending.along)
+                unnamed = unnamed or ending.unnamed
+            elif outcome is RevokeOutcome.NOT_FOUND:
+                message = f"{provider.value} no longer has this session."
+                report.failed.append(EndFailure(provider, NOT_FOUND, message, record))
+            else:
+                message = f"{provider.value} refused to end this session."
+                report.failed.append(EndFailure(provider, REFUSED, message, record))
+        if named:
+            # One notice for the provider's batch: listeners purge and publish by id.
+            revoked = Revoked(provider, tuple(dict.fromkeys(named)), unnamed=unnamed)
+            await upstreams.revocations.publish(revoked)
 
     async def run() -> None:
         accounting.start(None)  # this task's own tally: ends are bounded by their number
-        await asyncio.gather(
-            *(one(r, limits[p]) for p, group in by_provider.items() for r in group)
-        )
+        await asyncio.gather(*(provider_batch(p, g) for p, g in by_provider.items()))
 
     await asyncio.create_task(run())
     order = {r.global_id: i for i, r in enumerate(r for g in by_provider.values() for r in g)}

@@ -14,7 +14,7 @@ import pytest
 
 from app.core import ids
 from app.core.records import Provider
-from app.mocks.kratos import session_token
+from app.mocks.kratos.server import session_token
 from app.mocks.people import person_id
 from tests.support.live import post, send
 from tests.support.people import (

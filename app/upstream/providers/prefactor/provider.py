@@ -222,6 +222,12 @@ class PrefactorProvider(SessionProvider):
             return RevokeOutcome.NOT_FOUND
         return await self.client.revoke(native_id)
 
+    async def revoke_record(self, record: SessionRecord) -> RevokeOutcome:
+        # A session read from Prefactor carries its pool: no read before the revoke.
+        if not self._ours(record):
+            return RevokeOutcome.NOT_FOUND
+        return await self.client.revoke(record.native_id)
+
     async def revoke_user(self, user_id: str) -> list[SessionRecord]:
         records: list[SessionRecord] = []
         for pool_id in self.client.pool_ids:

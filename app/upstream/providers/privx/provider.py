@@ -39,6 +39,7 @@ from app.upstream.provider import (
     CHILDREN,
     ENDED,
     PARENT,
+    Ending,
     ProviderSettings,
     RequestScope,
     SessionProvider,
@@ -49,6 +50,7 @@ from app.upstream.provider import (
 from app.upstream.providers.privx.records import PrivxExtras
 
 BASE = "/auth/api/v1/sessionstorage"
+REVOKED = RevokeOutcome.REVOKED
 # House assumption: the search endpoint has no maximum `limit`. A full listing (parents and
 # children of a page, PrivX ids) takes one call up to this many sessions.
 SCAN_LIMIT = 5000
@@ -152,6 +154,15 @@ class Listing:
                 family.append(by_id[native_id])
                 pending.extend(_id(kid) for kid in kids.get(native_id, []))
         return Listing(family).sessions()
+
+    def children(self) -> dict[str, list[str]]:
+        """Each listed session's children (native ids) by its native id, read raw."""
+        found: dict[str, list[str]] = defaultdict(list)
+        for item in self.items:
+            parent, native_id = item.get("parent_session_id"), _id(item)
+            if isinstance(parent, str) and parent and isinstance(native_id, str):
+                found[parent].append(native_id)
+        return found
 
     def sessions(self, native_ids: Collection[str] | None = None) -> list[SessionRecord]:
         """The sessions with `native_ids` (every one without), parsed; a bad one is PrivX's bad
@@ -266,14 +277,63 @@ class PrivxProvider(SessionProvider):
         for record in family:
             if record.parent_native_id is not None:
                 children[record.parent_native_id].append(record.native_id)
-        found: list[str] = []
-        pending = list(children.get(native_id, []))
-        while pending:
-            child = pending.pop()
-            if child != native_id and child not in found:
-                found.append(child)
-                pending.extend(children.get(child, []))
-        return found
+        return descendants(children, native_id)
+
+    async def revoke_many(self, records: Sequence[SessionRecord], concurrency: int) -> list[Ending]:
+        # Terminating a session ends its children: a child whose parent this batch terminates
+        # needs no call of its own. The children each terminate ends are named from one listing
+        # (of the one user where the batch is one user's, as relatives are), read beside the
+        # terminates instead of once after each.
+        if not records:
+            return []
+        limit = asyncio.Semaphore(concurrency)
+        batch = {r.native_id for r in records}
+        parents = {r.native_id for r in records if r.parent_native_id not in batch}
+        direct = [r for r in records if r.parent_native_id not in parents]
+        users = {r.user.native_id if r.user else None for r in records}
+
+        async def families() -> dict[str, list[str]] | None:
+            async with limit:
+                try:
+                    listing = await self.client.listing(users.pop() if len(users) == 1 else None)
+                except UpstreamError:
+                    return None
+            return listing.children()
+
+        async def terminate(record: SessionRecord) -> RevokeOutcome | UpstreamError:
+            async with limit:
+                try:
+                    return await self.client.terminate(record.native_id)
+                except UpstreamError as exc:
+                    return exc
+
+        async def each(ending: list[SessionRecord]) -> dict[str, RevokeOutcome | UpstreamError]:
+            outcomes = await asyncio.gather(*(terminate(r) for r in ending))
+            return {r.native_id: o for r, o in zip(ending, outcomes, strict=True)}
+
+        children, done = await asyncio.gather(families(), each(direct))
+        # A child whose parent did not end is terminated on its own.
+        done |= await each(
+            [
+                r
+                for r in records
+                if r.parent_native_id in parents and done[r.parent_native_id] is not REVOKED
+            ]
+        )
+        # What this batch knows of the families, should the listing have missed some.
+        known: dict[str, list[str]] = defaultdict(list, children or {})
+        for record in records:
+            if record.native_id not in done and record.parent_native_id is not None:
+                known[record.parent_native_id].append(record.native_id)
+        endings: list[Ending] = []
+        for record in records:
+            outcome = done.get(record.native_id, REVOKED)  # else ended with its parent
+            if outcome is not REVOKED:
+                endings.append(Ending(record, outcome))
+                continue
+            along = tuple(descendants(known, record.native_id))
+            endings.append(Ending(record, outcome, along, unnamed=children is None))
+        return endings
 
     async def revoke_user(self, user_id: str) -> list[SessionRecord]:
         records = (await self.client.listing(user_id)).sessions()
@@ -326,6 +386,18 @@ class PrivxProvider(SessionProvider):
             return [family.get(key, []) for key in keys]
 
         return scope.loader("privx_family", load)
+
+
+def descendants(children: Mapping[str, list[str]], native_id: str) -> list[str]:
+    """Every descendant of `native_id` in a family given as children by parent."""
+    found: dict[str, None] = {}
+    pending = list(children.get(native_id, []))
+    while pending:
+        child = pending.pop()
+        if child != native_id and child not in found:
+            found[child] = None
+            pending.extend(children.get(child, []))
+    return list(found)
 
 
 def _id(item: Mapping[str, Any]) -> Any:
