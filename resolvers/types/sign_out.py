@@ -43,6 +43,9 @@ def _audit(info: Info, action: str, report: EndReport) -> None:
     )
 
 
+PARENT_OF_KEPT = "PARENT_OF_KEPT"
+
+
 class NoCurrentSession(GatewayError):
     """The request names no session of its own, so "the others" are not known."""
 
@@ -62,8 +65,9 @@ class TooManySessions(GatewayError):
 class SignOutFailure:
     provider: ProviderEnum
     code: str = strawberry.field(
-        description="UPSTREAM_* as in errors, SESSION_NOT_FOUND (gone meanwhile) or "
-        "REVOKE_REFUSED (the provider would not end it)."
+        description="UPSTREAM_* as in errors, SESSION_NOT_FOUND (gone meanwhile), "
+        "REVOKE_REFUSED (the provider would not end it) or PARENT_OF_KEPT (left open because "
+        "ending it would end a kept or current session, its child, with it)."
     )
     message: str
     record: strawberry.Private[SessionRecord | None]
@@ -170,6 +174,38 @@ def _person_filter(person: PersonRecord) -> SessionFilter:
     return SessionFilter(users=person.users)
 
 
+Key = tuple[Provider, str]
+
+
+def _sparing(
+    found: list[SessionRecord], kept: set[Key]
+) -> tuple[list[SessionRecord], list[EndFailure]]:
+    """The sessions to end, and the ancestors of kept sessions left open: a provider that ends
+    children with their parent (PrivX) would end a kept session along with its parent."""
+    by_key = {(r.provider, r.native_id): r for r in found}
+    spared: dict[Key, SessionRecord] = {}
+    for key in kept:
+        record = by_key.get(key)
+        while record is not None and record.parent_native_id is not None:
+            parent_key = (record.provider, record.parent_native_id)
+            if parent_key in spared or parent_key in kept:
+                break
+            record = by_key.get(parent_key)
+            if record is not None:
+                spared[parent_key] = record
+    ending = [r for r in found if (r.provider, r.native_id) not in kept | spared.keys()]
+    left_open = [
+        EndFailure(
+            r.provider,
+            PARENT_OF_KEPT,
+            "Left open: ending it would end a kept session with it, as its child.",
+            r,
+        )
+        for r in spared.values()
+    ]
+    return ending, left_open
+
+
 async def resolve_sign_out_other_sessions(info: Info) -> SignOutResult:
     """End every open session of the caller's person except the one the request is made with."""
     principal = info.context.principal
@@ -185,14 +221,11 @@ async def resolve_sign_out_other_sessions(info: Info) -> SignOutResult:
             "or a forwarded credential), so the other sessions are not known; nothing was ended."
         )
     found, failed = await _open_sessions(info, _person_filter(person), MAX_ENDED)
-    others = [
-        r
-        for r in found
-        if (r.provider, r.native_id) not in current and principal.may_revoke(r.user)
-    ]
+    mine = [r for r in found if principal.may_revoke(r.user)]
+    others, left_open = _sparing(mine, set(current))
     # At most MAX_ENDED, newest first: a second run ends the rest.
     report = await end_sessions(info.context.upstreams, others[:MAX_ENDED])
-    report.failed[:0] = failed
+    report.failed[:0] = failed + left_open
     _audit(info, "signOutOtherSessions", report)
     return SignOutResult(report=report)
 
@@ -217,9 +250,9 @@ async def resolve_revoke_person_sessions(
     if found_person is None:
         raise BadUserInput(f"No person with id '{echo(person)}'.")
     found, failed = await _open_sessions(info, _person_filter(found_person), MAX_ENDED)
-    ending = [r for r in found if (r.provider, r.native_id) not in keep_keys]
+    ending, left_open = _sparing(found, keep_keys)
     report = await end_sessions(info.context.upstreams, ending[:MAX_ENDED])
-    report.failed[:0] = failed
+    report.failed[:0] = failed + left_open
     # A derived id is made of user ids, which stay out of the log.
     named = "a person of users only" if found_person.derived else repr(found_person.id)
     _audit(info, f"revokePersonSessions of {named}", report)

@@ -200,3 +200,20 @@ def test_ending_a_privx_parent_in_bulk_purges_its_childrens_cached_answers(
         assert [s["id"] for s in result["revokeSessions"]["ended"]] == [parent_id]
         after = _data(post(people.url, SESSION, {"id": child.global_id}, ADMIN))["session"]
         assert after == {"id": child.global_id, "status": "LOGGED_OUT"}
+
+
+def test_keeping_a_privx_child_leaves_its_parent_open(people: PeopleStack) -> None:
+    person, children = _family_person(people)
+    child = children[0]
+    parent_id = ids.encode(ids.SESSION, Provider.PRIVX, child.parent_native_id or "")
+    variables = {"person": ids.encode_person(person_id(person)), "keep": [child.global_id]}
+
+    result = _data(post(people.url, REVOKE_PERSON, variables, ADMIN))["revokePersonSessions"]
+
+    assert {(f["sessionId"], f["code"]) for f in result["failed"]} >= {
+        (parent_id, "PARENT_OF_KEPT")
+    }
+    still_open = {r.global_id for r in _open(people.sessions(person))}
+    assert child.global_id in still_open
+    assert parent_id in still_open
+    assert child.global_id not in {s["id"] for s in result["ended"]}
