@@ -7,7 +7,11 @@ import enum
 import functools
 import gc
 import json
+import logging
+import signal
+import time
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -23,6 +27,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from uvicorn.server import ServerState
 from websockets.server import ServerProtocol
 
+from app.http.drain import DRAIN
 from app.http.media import JSON, negotiate
 from app.settings import Settings
 from resolvers.engine.internals import seam
@@ -65,6 +70,9 @@ _HOOKS = (
 # Likewise for GatewayWebSocketProtocol, which also sets the `max_message_size` of its
 # websockets ServerProtocol (`conn`) and adds to its `scope` (tests/http/test_websocket_limits.py).
 _WS_HOOKS = ("connection_made", "connection_lost", "run_asgi")
+# And for DrainingServer, which also appends to uvicorn.Server's `_captured_signals` (without it
+# the process exits 0 rather than by the signal).
+_SERVER_HOOKS = ("handle_exit", "on_tick", "shutdown")
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,6 +373,11 @@ def _problems() -> list[str]:
         for name in _WS_HOOKS
         if not callable(getattr(WebSocketsSansIOProtocol, name, None))
     ]
+    missing += [
+        f"uvicorn.Server.{name}"
+        for name in _SERVER_HOOKS
+        if not callable(getattr(uvicorn.Server, name, None))
+    ]
     if not hasattr(ServerProtocol(max_size=1), "max_message_size"):
         missing.append("websockets' ServerProtocol.max_message_size")
     return [f"{name} is missing" for name in missing]
@@ -431,6 +444,56 @@ def server_config(
     """The uvicorn configuration serving `app` with `settings`' transport limits."""
     options = server_options(settings, host=host, port=port, log_level=log_level)
     return uvicorn.Config(app, **options)
+
+
+# Seconds the streams get to send their last event before uvicorn's shutdown closes their
+# connections.
+STREAM_END_WAIT = 2.0
+
+log = logging.getLogger("session_gateway.serving")
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, stopping cleanly on SIGTERM (app/http/drain.py): not ready at once and
+    still serving for `drain_seconds`, then the streams end with a cursor to resume from, then
+    uvicorn's own shutdown lets the requests in flight finish. A second signal, or SIGINT
+    (Ctrl+C), skips what is left of the drain."""
+
+    def __init__(self, config: Config, drain_seconds: float) -> None:
+        super().__init__(config)
+        self.drain_seconds = drain_seconds
+        self._drain_until: float | None = None
+        self._announced = False
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        DRAIN.begin()
+        first = self._drain_until is None and not self.should_exit
+        if sig == signal.SIGTERM and first and self.drain_seconds > 0:
+            self._drain_until = time.monotonic() + self.drain_seconds
+            # uvicorn re-raises the signals it caught once it has shut down.
+            captured = getattr(self, "_captured_signals", None)
+            if isinstance(captured, list):
+                captured.append(sig)
+            return
+        super().handle_exit(sig, frame)
+
+    async def on_tick(self, counter: int) -> bool:
+        if self._drain_until is not None:
+            if not self._announced:  # here, not in the signal handler, which may not log
+                self._announced = True
+                log.info(
+                    "SIGTERM: draining for %s s (/readyz answers 503, requests are served), "
+                    "then shutting down.",
+                    self.drain_seconds,
+                )
+            if time.monotonic() >= self._drain_until:
+                self.should_exit = True
+        return await super().on_tick(counter)
+
+    async def shutdown(self, sockets: list[Any] | None = None) -> None:
+        DRAIN.begin()
+        await DRAIN.end_streams(STREAM_END_WAIT)
+        await super().shutdown(sockets)
 
 
 def tune_collector() -> None:

@@ -16,7 +16,7 @@ import pytest
 import uvicorn
 
 from app.cli import main
-from app.http.serving import GC_THRESHOLDS
+from app.http.serving import GC_THRESHOLDS, DrainingServer
 from tests.support.net import free_port
 from tests.support.paths import ROOT
 
@@ -61,7 +61,12 @@ def test_serve_tunes_the_collector_of_each_serving_process(
     def run(app: object, **options: object) -> None:
         served.append((app, options, gc.get_threshold()))
 
+    def run_server(server: DrainingServer, sockets: object = None) -> None:
+        served.append((server.config.app, {}, gc.get_threshold()))
+        server.started = True
+
     monkeypatch.setattr(uvicorn, "run", run)
+    monkeypatch.setattr(DrainingServer, "run", run_server)
     assert main(["serve", "--port", "9", "--workers", str(workers)]) == 0
     [(app, options, thresholds)] = served
     if workers == 1:
