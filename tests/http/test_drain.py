@@ -77,8 +77,9 @@ class Load:
         self.outcomes: list[Outcome] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        # Staggered, so that requests start and end all the time rather than in step.
         self._threads = [
-            threading.Thread(target=self._run, args=(i % 2 == 0,), daemon=True)
+            threading.Thread(target=self._run, args=(i % 2 == 0, i / threads), daemon=True)
             for i in range(threads)
         ]
 
@@ -91,7 +92,8 @@ class Load:
         for thread in self._threads:
             thread.join(timeout=30)
 
-    def _run(self, keep_alive: bool) -> None:
+    def _run(self, keep_alive: bool, delay: float) -> None:
+        self._stop.wait(delay)
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         body = json.dumps({"query": QUERY})
         headers = {"Content-Type": "application/json"}
@@ -265,15 +267,17 @@ def test_sigterm_under_load_fails_no_request_and_ends_streams_with_a_cursor(
     sse.connection.close()
     ws.thread.join(timeout=10)
 
-    outcomes = load.outcomes
-    before = [o for o in outcomes if o.started < signalled]
-    answered_after = [o for o in outcomes if o.started >= signalled and not o.refused]
-    failed = [o for o in outcomes if o.error is not None]
-    assert len(before) >= 4
-    assert [o for o in before if o.ended > signalled], "no request was in flight at the signal"
-    assert answered_after, "no request was answered while draining"
+    # The process listens until about DRAIN_SECONDS after the signal. A connection made in the
+    # instant it stops can be reset from the accept queue, as with any server; so a request
+    # counts from half a second earlier on, when it is surely accepted.
+    closing = signalled + DRAIN_SECONDS - 0.5
+    must_answer = [o for o in load.outcomes if o.started < closing]
+    failed = [o for o in must_answer if o.error is not None or o.refused]
     assert not failed, f"{len(failed)} requests failed: {failed[:3]}"
-    assert not [o for o in before if o.refused]
+    assert [o for o in must_answer if o.started < signalled < o.ended], "none in flight at SIGTERM"
+    assert [o for o in must_answer if o.started > signalled], "none answered while draining"
+    stopped = signalled + DRAIN_SECONDS
+    assert [o for o in must_answer if o.ended > stopped], "none in flight when it stopped listening"
 
     # The SSE stream's last event names the cursor to resume from, as its id, then completes.
     events = [(event, event_id) for event, event_id, _ in sse.events]
