@@ -14,7 +14,13 @@ import uvicorn
 
 from app.core.errors import ConfigError
 from app.http.cors import ANY_ORIGIN
-from app.http.serving import DrainingServer, server_config, server_options, tune_collector
+from app.http.serving import (
+    DrainingServer,
+    DrainingSupervisor,
+    server_config,
+    server_options,
+    tune_collector,
+)
 from app.observability import logs
 from app.settings import Settings
 
@@ -34,9 +40,9 @@ def _serve(args: argparse.Namespace) -> int:
     options = server_options(settings, host=args.host, port=args.port, log_level=args.log_level)
     workers = args.workers if args.workers is not None else settings.workers
     if workers > 1:
-        # Each worker process builds its own app from the same environment; uvicorn's
-        # supervisor stops them (no drain period: one process per pod drains, docs/deploying.md).
-        uvicorn.run("app.main:worker_app", factory=True, workers=workers, **options)
+        # Each worker process builds its own app from the same environment.
+        config = uvicorn.Config("app.main:worker_app", factory=True, workers=workers, **options)
+        DrainingSupervisor(config, [config.bind_socket()], settings.drain_seconds).run()
         return 0
     tune_collector()
     server = DrainingServer(uvicorn.Config(app, **options), settings.drain_seconds)

@@ -27,7 +27,7 @@ from app.http.admission import Admission
 from app.http.auth import AuthMiddleware
 from app.http.body_limit import BodyLimit
 from app.http.cors import cors
-from app.http.drain import DRAIN, CloseWhileDraining
+from app.http.drain import DRAIN, CloseWhileDraining, follow_supervisor
 from app.http.error_media import ErrorMediaType
 from app.http.front import Front
 from app.http.graphiql import EXAMPLES, graphiql_routes
@@ -274,6 +274,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
 
 def worker_app() -> Starlette:
-    """The app of one `serve --workers N` worker process, with the collector tuned."""
+    """The app of one `serve --workers N` worker process, with the collector tuned and the
+    supervisor's drain signals followed."""
     tune_collector()
+    follow_supervisor()
     return create_app()

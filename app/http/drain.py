@@ -8,14 +8,18 @@
 3. uvicorn's own shutdown: the listening socket closes, requests in flight finish, the process
    exits by re-raising the signal.
 
-One `DRAIN` per process: the signal reaches the process, not an app.
+One `DRAIN` per process: the signal reaches the process, not an app. With `serve --workers N`
+the supervisor (DrainingSupervisor) gets SIGTERM and walks its workers through the same steps
+with DRAIN_SIGNAL, then END_STREAMS_SIGNAL, then uvicorn's SIGTERM.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 from collections.abc import Iterator
+from types import FrameType
 
 from graphql import GraphQLError, GraphQLFormattedError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,6 +30,9 @@ MESSAGE = "The gateway is shutting down: reconnect, and resume from `resumeFrom`
 # The close code of a WebSocket ended by a shutdown (RFC 6455's "Service Restart").
 SERVICE_RESTART = 1012
 CLOSE_REASON = "The gateway is shutting down: reconnect and resubscribe with since."
+# What the supervisor of `serve --workers N` sends its workers: draining begins; streams end.
+DRAIN_SIGNAL = signal.SIGUSR1
+END_STREAMS_SIGNAL = signal.SIGUSR2
 
 
 class Drain:
@@ -53,10 +60,14 @@ class Drain:
     def open_streams(self) -> int:
         return len(self._streams)
 
-    async def end_streams(self, wait: float) -> None:
-        """Tell every open stream to end, and wait up to `wait` seconds until they have."""
+    def end(self) -> None:
+        """Tell every open stream to end (on the event loop's thread)."""
         for ending in self._streams:
             ending.set()
+
+    async def end_streams(self, wait: float) -> None:
+        """Tell every open stream to end, and wait up to `wait` seconds until they have."""
+        self.end()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
         # The streams unregister themselves as they end; uvicorn polls its own state likewise.
@@ -65,6 +76,25 @@ class Drain:
 
 
 DRAIN = Drain()
+
+
+def follow_supervisor() -> None:
+    """In a worker process of `serve --workers N`: DRAIN_SIGNAL begins the drain,
+    END_STREAMS_SIGNAL ends the open streams. Call it on the main thread, before serving."""
+
+    def begin(sig: int, frame: FrameType | None) -> None:
+        DRAIN.begin()
+
+    def end(sig: int, frame: FrameType | None) -> None:
+        # A signal handler runs on the main thread, the event loop's, between two steps of it.
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # not serving (yet, or any more)
+        loop.call_soon_threadsafe(DRAIN.end)
+
+    signal.signal(DRAIN_SIGNAL, begin)
+    signal.signal(END_STREAMS_SIGNAL, end)
 
 
 def shutting_down(resume_from: str | None) -> GraphQLFormattedError:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import functools
 import gc
 import json
 import logging
+import os
 import signal
+import socket
 import time
 from dataclasses import dataclass
 from types import FrameType
@@ -25,9 +28,10 @@ from uvicorn.protocols.http.httptools_impl import (
 )
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from uvicorn.server import ServerState
+from uvicorn.supervisors.multiprocess import Multiprocess
 from websockets.server import ServerProtocol
 
-from app.http.drain import DRAIN
+from app.http.drain import DRAIN, DRAIN_SIGNAL, END_STREAMS_SIGNAL
 from app.http.media import JSON, negotiate
 from app.settings import Settings
 from resolvers.engine.internals import seam
@@ -73,6 +77,8 @@ _WS_HOOKS = ("connection_made", "connection_lost", "run_asgi")
 # And for DrainingServer, which also appends to uvicorn.Server's `_captured_signals` (without it
 # the process exits 0 rather than by the signal).
 _SERVER_HOOKS = ("handle_exit", "on_tick", "shutdown")
+# And for DrainingSupervisor, which reads Multiprocess's `processes` and `should_exit`.
+_SUPERVISOR_HOOKS = ("handle_term", "keep_subprocess_alive")
 
 
 @dataclass(frozen=True, slots=True)
@@ -378,6 +384,11 @@ def _problems() -> list[str]:
         for name in _SERVER_HOOKS
         if not callable(getattr(uvicorn.Server, name, None))
     ]
+    missing += [
+        f"uvicorn's Multiprocess.{name}"
+        for name in _SUPERVISOR_HOOKS
+        if not callable(getattr(Multiprocess, name, None))
+    ]
     if not hasattr(ServerProtocol(max_size=1), "max_message_size"):
         missing.append("websockets' ServerProtocol.max_message_size")
     return [f"{name} is missing" for name in missing]
@@ -494,6 +505,42 @@ class DrainingServer(uvicorn.Server):
         DRAIN.begin()
         await DRAIN.end_streams(STREAM_END_WAIT)
         await super().shutdown(sockets)
+
+
+class DrainingSupervisor(Multiprocess):
+    """uvicorn's supervisor of `serve --workers N`, stopping its workers as DrainingServer stops
+    one process: on SIGTERM each worker drains (DRAIN_SIGNAL) for `drain_seconds` while the
+    supervisor replaces no worker, then ends its streams (END_STREAMS_SIGNAL), then gets
+    uvicorn's SIGTERM. A second SIGTERM, or SIGINT, stops them at once."""
+
+    def __init__(self, config: Config, sockets: list[socket.socket], drain_seconds: float) -> None:
+        super().__init__(config, sockets)
+        self.drain_seconds = drain_seconds
+        self._drain_until: float | None = None
+
+    def handle_term(self) -> None:
+        if self._drain_until is None and not self.should_exit.is_set():
+            log.info(
+                "SIGTERM: draining the workers for %s s, then shutting down.", self.drain_seconds
+            )
+            self._drain_until = time.monotonic() + self.drain_seconds
+            self._signal_workers(DRAIN_SIGNAL)
+            return
+        super().handle_term()
+
+    def keep_subprocess_alive(self) -> None:
+        if self._drain_until is None:
+            super().keep_subprocess_alive()
+        elif time.monotonic() >= self._drain_until and not self.should_exit.is_set():
+            self._signal_workers(END_STREAMS_SIGNAL)
+            time.sleep(STREAM_END_WAIT)
+            self.should_exit.set()
+
+    def _signal_workers(self, sig: int) -> None:
+        for process in self.processes:
+            if process.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(process.pid, sig)
 
 
 def tune_collector() -> None:

@@ -1,6 +1,7 @@
 """SIGTERM under load: `session-gateway serve` drains, ends its streams with a cursor, and exits.
 
-The gateway runs as its own process (`python -m app.cli serve`) against the mock upstreams in
+The gateway runs as its own process (`python -m app.cli serve`), alone or as the supervisor of
+two workers, against the mock upstreams in
 this process, one of them slowed so that requests are in flight when the signal comes. Clients
 in threads keep sending queries on new and on keep-alive connections, an SSE stream and a
 WebSocket subscription listen, then the process gets SIGTERM.
@@ -195,8 +196,8 @@ def readyz(port: int) -> tuple[int, dict[str, Any]]:
         connection.close()
 
 
-@pytest.fixture
-def gateway() -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+@pytest.fixture(params=[1, 2], ids=["one-process", "two-workers"])
+def gateway(request: pytest.FixtureRequest) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     with Mocks() as mocks:
         # Every `sessions` query waits a second on ZITADEL, so queries are in flight whenever
         # the signal comes.
@@ -211,8 +212,9 @@ def gateway() -> Iterator[tuple[subprocess.Popen[bytes], int]]:
             "GATEWAY_POLL_INTERVAL": "1",
             "GATEWAY_HEARTBEAT_INTERVAL": "1",
         }
+        command = [sys.executable, "-m", "app.cli", "serve", "--port", str(port)]
         process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+            [*command, "--workers", str(request.param)],
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
