@@ -1,4 +1,5 @@
-"""Render the chart offline as `helm template` does, and validate every manifest.
+"""Lint and render the chart offline as `helm lint --strict` and `helm template` do, and validate
+every manifest.
 
 Runs with .venv-helm's Python (scripts/setup-helm): helm-python-sdk is Helm's own Go SDK (v4)
 behind a C ABI, so values are coalesced with the chart's defaults, checked against
@@ -48,6 +49,17 @@ def render(values: dict[str, Any], release: str, namespace: str) -> dict[str, An
     with helm.Chart.load(str(CHART)) as chart:
         try:
             chart.validate_schema(chart.merge_values(values))
+        except helm.HelmError as exc:
+            report["errors"].append(f"helm: {exc}")
+            return report
+        # `helm lint --strict`: warnings count as errors (severity 2 warning, 3 error).
+        linted = helm.lint(
+            str(CHART), values, strict=True, namespace=namespace, skip_schema_validation=True
+        )
+        report["errors"] += [
+            f"lint: {m['path']}: {m['error']}" for m in linted["messages"] if m["severity"] >= 2
+        ]
+        try:
             manifests = chart.render(values, name=release, namespace=namespace, is_install=True)
         except helm.HelmError as exc:
             report["errors"].append(f"helm: {exc}")
