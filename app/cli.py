@@ -17,7 +17,13 @@ import uvicorn
 
 from app.core.errors import ConfigError
 from app.http.cors import ANY_ORIGIN
-from app.http.serving import server_config, server_options, tune_collector
+from app.http.serving import (
+    DrainingServer,
+    DrainingSupervisor,
+    server_config,
+    server_options,
+    tune_collector,
+)
 from app.observability import logs
 from app.settings import Settings
 
@@ -38,13 +44,16 @@ def _serve(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 2
     options = server_options(settings, host=args.host, port=args.port, log_level=args.log_level)
-    if args.workers > 1:
+    workers = args.workers if args.workers is not None else settings.workers
+    if workers > 1:
         # Each worker process builds its own app from the same environment.
-        uvicorn.run("app.main:worker_app", factory=True, workers=args.workers, **options)
+        config = uvicorn.Config("app.main:worker_app", factory=True, workers=workers, **options)
+        DrainingSupervisor(config, [config.bind_socket()], settings.drain_seconds).run()
         return 0
     tune_collector()
-    uvicorn.run(app, **options)
-    return 0
+    server = DrainingServer(uvicorn.Config(app, **options), settings.drain_seconds)
+    server.run()
+    return 0 if server.started else 3
 
 
 # Seconds between the demo's session churn steps (one session begins, one ends).
@@ -184,7 +193,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         command.add_argument("--port", type=int, default=8000)
         command.add_argument("--log-level", default="info")
         if name == "serve":
-            command.add_argument("--workers", type=int, default=1, help="worker processes")
+            command.add_argument(
+                "--workers", type=int, help="worker processes (default: GATEWAY_WORKERS, or 1)"
+            )
             command.add_argument("--config", help="TOML config file (environment overrides it)")
         else:
             command.add_argument(

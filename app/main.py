@@ -27,6 +27,7 @@ from app.http.admission import Admission
 from app.http.auth import AuthMiddleware
 from app.http.body_limit import BodyLimit
 from app.http.cors import cors
+from app.http.drain import DRAIN, CloseWhileDraining, follow_supervisor
 from app.http.error_media import ErrorMediaType
 from app.http.front import Front
 from app.http.graphiql import EXAMPLES, graphiql_routes
@@ -84,7 +85,10 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 async def readyz(request: Request) -> JSONResponse:
-    """Readiness: every enabled provider answered a cheap call within a short timeout."""
+    """Readiness: every enabled provider answered a cheap call within a short timeout, and the
+    process is not shutting down (app/http/drain.py)."""
+    if DRAIN.draining:
+        return JSONResponse({"status": "draining"}, status_code=503)
     providers = await request.state.readiness.check()
     ready = all(p["ready"] for p in providers.values())
     shared: Shared = request.state.shared
@@ -256,7 +260,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *graphiql_routes(),
     ]
     middleware = [
-        # Outermost: a preflight is answered before any check that needs credentials.
+        # Outermost: every answer of a draining process closes its connection.
+        Middleware(CloseWhileDraining),
+        # A preflight is answered before any check that needs credentials.
         *cors(settings.cors_origins, forward_headers(settings)),
         Middleware(WebSocketsPerAddress, limit=settings.max_websockets_per_address),
         Middleware(ErrorMediaType),
@@ -277,6 +283,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
 
 def worker_app() -> Starlette:
-    """The app of one `serve --workers N` worker process, with the collector tuned."""
+    """The app of one `serve --workers N` worker process, with the collector tuned and the
+    supervisor's drain signals followed."""
     tune_collector()
+    follow_supervisor()
     return create_app()

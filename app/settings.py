@@ -160,6 +160,11 @@ class Settings(BaseSettings):
             raise ValueError("must be a redis:// or rediss:// URL")
         return value
 
+    # `serve`: worker processes (`--workers` wins), and the seconds a SIGTERM'd process keeps
+    # serving while not ready, before it stops (app/http/drain.py).
+    workers: int = Field(default=1, ge=1, le=64)
+    drain_seconds: float = Field(default=0.0, ge=0, le=300)
+
     # Live subscriptions (app/live/): one poll loop per distinct filter and caller scope.
     poll_interval: float = Field(default=5.0, ge=0.1, le=3600)
     poll_grace: float = Field(default=30.0, ge=0, le=3600)  # a watch outlives its last subscriber

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import functools
 import gc
 import json
+import logging
+import os
+import signal
+import socket
+import time
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -21,8 +28,10 @@ from uvicorn.protocols.http.httptools_impl import (
 )
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from uvicorn.server import ServerState
+from uvicorn.supervisors.multiprocess import Multiprocess
 from websockets.server import ServerProtocol
 
+from app.http.drain import DRAIN, DRAIN_SIGNAL, END_STREAMS_SIGNAL
 from app.http.media import JSON, negotiate
 from app.settings import Settings
 from resolvers.engine.internals import seam
@@ -65,6 +74,11 @@ _HOOKS = (
 # Likewise for GatewayWebSocketProtocol, which also sets the `max_message_size` of its
 # websockets ServerProtocol (`conn`) and adds to its `scope` (tests/http/test_websocket_limits.py).
 _WS_HOOKS = ("connection_made", "connection_lost", "run_asgi")
+# And for DrainingServer, which also appends to uvicorn.Server's `_captured_signals` (without it
+# the process exits 0 rather than by the signal).
+_SERVER_HOOKS = ("handle_exit", "on_tick", "shutdown")
+# And for DrainingSupervisor, which reads Multiprocess's `processes` and `should_exit`.
+_SUPERVISOR_HOOKS = ("handle_term", "keep_subprocess_alive")
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,6 +379,16 @@ def _problems() -> list[str]:
         for name in _WS_HOOKS
         if not callable(getattr(WebSocketsSansIOProtocol, name, None))
     ]
+    missing += [
+        f"uvicorn.Server.{name}"
+        for name in _SERVER_HOOKS
+        if not callable(getattr(uvicorn.Server, name, None))
+    ]
+    missing += [
+        f"uvicorn's Multiprocess.{name}"
+        for name in _SUPERVISOR_HOOKS
+        if not callable(getattr(Multiprocess, name, None))
+    ]
     if not hasattr(ServerProtocol(max_size=1), "max_message_size"):
         missing.append("websockets' ServerProtocol.max_message_size")
     return [f"{name} is missing" for name in missing]
@@ -431,6 +455,92 @@ def server_config(
     """The uvicorn configuration serving `app` with `settings`' transport limits."""
     options = server_options(settings, host=host, port=port, log_level=log_level)
     return uvicorn.Config(app, **options)
+
+
+# Seconds the streams get to send their last event before uvicorn's shutdown closes their
+# connections.
+STREAM_END_WAIT = 2.0
+
+log = logging.getLogger("session_gateway.serving")
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, stopping cleanly on SIGTERM (app/http/drain.py): not ready at once and
+    still serving for `drain_seconds`, then the streams end with a cursor to resume from, then
+    uvicorn's own shutdown lets the requests in flight finish. A second signal, or SIGINT
+    (Ctrl+C), skips what is left of the drain."""
+
+    def __init__(self, config: Config, drain_seconds: float) -> None:
+        super().__init__(config)
+        self.drain_seconds = drain_seconds
+        self._drain_until: float | None = None
+        self._announced = False
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        DRAIN.begin()
+        first = self._drain_until is None and not self.should_exit
+        if sig == signal.SIGTERM and first and self.drain_seconds > 0:
+            self._drain_until = time.monotonic() + self.drain_seconds
+            # uvicorn re-raises the signals it caught once it has shut down.
+            captured = getattr(self, "_captured_signals", None)
+            if isinstance(captured, list):
+                captured.append(sig)
+            return
+        super().handle_exit(sig, frame)
+
+    async def on_tick(self, counter: int) -> bool:
+        if self._drain_until is not None:
+            if not self._announced:  # here, not in the signal handler, which may not log
+                self._announced = True
+                log.info(
+                    "SIGTERM: draining for %s s (/readyz answers 503, requests are served), "
+                    "then shutting down.",
+                    self.drain_seconds,
+                )
+            if time.monotonic() >= self._drain_until:
+                self.should_exit = True
+        return await super().on_tick(counter)
+
+    async def shutdown(self, sockets: list[Any] | None = None) -> None:
+        DRAIN.begin()
+        await DRAIN.end_streams(STREAM_END_WAIT)
+        await super().shutdown(sockets)
+
+
+class DrainingSupervisor(Multiprocess):
+    """uvicorn's supervisor of `serve --workers N`, stopping its workers as DrainingServer stops
+    one process: on SIGTERM each worker drains (DRAIN_SIGNAL) for `drain_seconds` while the
+    supervisor replaces no worker, then ends its streams (END_STREAMS_SIGNAL), then gets
+    uvicorn's SIGTERM. A second SIGTERM, or SIGINT, stops them at once."""
+
+    def __init__(self, config: Config, sockets: list[socket.socket], drain_seconds: float) -> None:
+        super().__init__(config, sockets)
+        self.drain_seconds = drain_seconds
+        self._drain_until: float | None = None
+
+    def handle_term(self) -> None:
+        if self._drain_until is None and not self.should_exit.is_set():
+            log.info(
+                "SIGTERM: draining the workers for %s s, then shutting down.", self.drain_seconds
+            )
+            self._drain_until = time.monotonic() + self.drain_seconds
+            self._signal_workers(DRAIN_SIGNAL)
+            return
+        super().handle_term()
+
+    def keep_subprocess_alive(self) -> None:
+        if self._drain_until is None:
+            super().keep_subprocess_alive()
+        elif time.monotonic() >= self._drain_until and not self.should_exit.is_set():
+            self._signal_workers(END_STREAMS_SIGNAL)
+            time.sleep(STREAM_END_WAIT)
+            self.should_exit.set()
+
+    def _signal_workers(self, sig: int) -> None:
+        for process in self.processes:
+            if process.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(process.pid, sig)
 
 
 def tune_collector() -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from asyncio import FIRST_COMPLETED
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from typing import Any
@@ -29,6 +30,7 @@ from strawberry.types import ExecutionResult
 from app.auth.authenticator import Authenticator
 from app.auth.principal import Principal
 from app.http import request_json
+from app.http.drain import DRAIN, shutting_down
 from app.http.media import EVENT_STREAM, error_response, prefers_event_stream
 from app.live.caller import LiveCaller
 from app.state.persisted import PersistedDocuments, Refused
@@ -106,6 +108,14 @@ def _next(result: ExecutionResult, cursor: str | None) -> bytes:
 COMPLETE = b"event: complete\ndata:\n\n"
 
 
+def _shutting_down(cursor: str | None) -> bytes:
+    head = b"event: next\n"
+    if cursor:
+        head += b"id: " + cursor.encode() + b"\n"
+    body = orjson.dumps({"data": None, "errors": [shutting_down(cursor)]})
+    return head + b"data: " + body + b"\n\n"
+
+
 class SseEndpoint:
     """Runs one subscription per request through `schema.subscribe`."""
 
@@ -179,24 +189,35 @@ class SseEndpoint:
                 await queue.put(_DONE)
 
         task = asyncio.create_task(pump(), name="sse-pump")
-        try:
-            yield b": connected\n\n"
-            while True:
-                try:
-                    item = await asyncio.wait_for(queue.get(), self._heartbeat)
-                except TimeoutError:
-                    yield b": ping\n\n"
-                    continue
-                if item is _DONE:
-                    break
-                assert isinstance(item, ExecutionResult)
-                yield _next(item, live.last_cursor)
-            yield COMPLETE
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            await results.aclose()
+        with DRAIN.stream() as ending:
+            shutdown = asyncio.create_task(ending.wait(), name="sse-shutdown")
+            try:
+                yield b": connected\n\n"
+                while True:
+                    getter = asyncio.ensure_future(queue.get())
+                    await asyncio.wait(
+                        (getter, shutdown), timeout=self._heartbeat, return_when=FIRST_COMPLETED
+                    )
+                    if not getter.done():
+                        getter.cancel()
+                        if shutdown.done():
+                            # The last event: the cursor to resume from, on another replica.
+                            yield _shutting_down(live.last_cursor)
+                            break
+                        yield b": ping\n\n"
+                        continue
+                    item = getter.result()
+                    if item is _DONE:
+                        break
+                    assert isinstance(item, ExecutionResult)
+                    yield _next(item, live.last_cursor)
+                yield COMPLETE
+            finally:
+                shutdown.cancel()
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                await results.aclose()
 
 
 _HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}

@@ -37,13 +37,16 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     Operation,
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    CompleteMessage,
     ConnectionInitMessage,
     ErrorMessage,
+    Message,
     SubscribeMessage,
 )
 
 from app.auth.authenticator import Authenticator, TwoCredentials, Unauthenticated
 from app.core.echo import clip_echoes
+from app.http.drain import CLOSE_REASON, DRAIN, SERVICE_RESTART, shutting_down
 from app.http.serving import FRAME_LIMIT
 from app.http.sse import subscription_query
 from app.live.caller import LiveCaller
@@ -250,14 +253,44 @@ class AuthenticatingTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
     def _caller(self) -> str:
         return self.context.principal.caller(cast("ASGIWebSocketAdapter", self.websocket).ws.client)
 
+    async def send_message(self, message: Message) -> None:
+        if message.get("type") == "next" and self.context.live is not None:
+            # The cursor of the event this `next` carries: where the operation resumes.
+            self._resume[cast("str", message.get("id"))] = self.context.live.last_cursor
+        await super().send_message(message)
+
     async def handle(self) -> None:
-        try:
-            await super().handle()
-        finally:
-            if self._heartbeat is not None:
-                self._heartbeat.cancel()
+        self._resume: dict[str, str | None] = {}
+        with DRAIN.stream() as ending:
+            shutdown = asyncio.create_task(self._end_on_shutdown(ending), name="ws-shutdown")
+            try:
+                await super().handle()
+            finally:
+                shutdown.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await self._heartbeat
+                    await shutdown
+                await self._stop_heartbeat()
+
+    async def _end_on_shutdown(self, ending: asyncio.Event) -> None:
+        """When the process shuts down: each operation's last `next` is a SHUTTING_DOWN error
+        with its cursor to resubscribe `since`, then `complete`; then the socket closes, 1012."""
+        await ending.wait()
+        with contextlib.suppress(WebSocketDisconnected, WebSocketDisconnect, RuntimeError):
+            for operation_id in list(self.operations):
+                await self.cleanup_operation(operation_id)
+                error = shutting_down(self._resume.get(operation_id))
+                payload = {"data": None, "errors": [error]}
+                await self.send_message(
+                    cast("Message", {"id": operation_id, "type": "next", "payload": payload})
+                )
+                await self.send_message(CompleteMessage(id=operation_id, type="complete"))
+            await self.websocket.close(code=SERVICE_RESTART, reason=CLOSE_REASON)
+
+    async def _stop_heartbeat(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
 
     async def _beat(self) -> None:
         """graphql-transport-ws pings: keep proxies from closing an idle socket."""

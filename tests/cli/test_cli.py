@@ -13,10 +13,9 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 
 from app.cli import main
-from app.http.serving import GC_THRESHOLDS
+from app.http.serving import GC_THRESHOLDS, DrainingServer, DrainingSupervisor
 from tests.support.net import free_port
 from tests.support.paths import ROOT
 
@@ -58,10 +57,17 @@ def test_serve_tunes_the_collector_of_each_serving_process(
     monkeypatch.setenv("GATEWAY_ALLOW_ANONYMOUS", "true")
     served: list[tuple[object, dict[str, object], tuple[int, ...]]] = []
 
-    def run(app: object, **options: object) -> None:
-        served.append((app, options, gc.get_threshold()))
+    def run_server(server: DrainingServer, sockets: object = None) -> None:
+        served.append((server.config.app, {}, gc.get_threshold()))
+        server.started = True
 
-    monkeypatch.setattr(uvicorn, "run", run)
+    def run_supervisor(supervisor: DrainingSupervisor) -> None:
+        config = supervisor.config
+        options: dict[str, object] = {"factory": config.factory, "workers": config.workers}
+        served.append((config.app, options, gc.get_threshold()))
+
+    monkeypatch.setattr(DrainingServer, "run", run_server)
+    monkeypatch.setattr(DrainingSupervisor, "run", run_supervisor)
     assert main(["serve", "--port", "9", "--workers", str(workers)]) == 0
     [(app, options, thresholds)] = served
     if workers == 1:
