@@ -185,7 +185,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             upstreams = Upstreams.create(session, settings, metrics, tracing)
             if cache is not None:
                 upstreams.revocations.listen(cache.purge)
-            hub = Hub(upstreams, LiveConfig.of(settings), live_metrics)
+            hub = Hub(upstreams, LiveConfig.of(settings), live_metrics, shared=shared)
             try:
                 yield {
                     "upstreams": upstreams,
