@@ -186,6 +186,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             if cache is not None:
                 upstreams.revocations.listen(cache.purge)
             hub = Hub(upstreams, LiveConfig.of(settings), live_metrics, shared=shared)
+            await hub.start()
             try:
                 yield {
                     "upstreams": upstreams,

@@ -170,6 +170,13 @@ class Bus:
         found = {k.decode(): v for k, v in zip(state[::2], state[1::2], strict=True)}
         return Joined(epoch.decode(), int(since), entries, found)
 
+    async def epoch(self) -> str:
+        """The epoch of the shared sequence (made now when Redis has none)."""
+        assert self.shared.client is not None
+        await self.shared.client.set(EPOCH, secrets.token_hex(4), nx=True)
+        value = await self.shared.client.get(EPOCH)
+        return value.decode() if isinstance(value, bytes) else str(value)
+
     async def publish(
         self, wid: str, outgoing: Outgoing, *, fenced: bool, lease: str, lease_ttl: float
     ) -> tuple[str, list[int]] | None:

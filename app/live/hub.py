@@ -223,6 +223,11 @@ class Hub:
             Replication(self, shared) if shared is not None and shared.configured else None
         )
 
+    async def start(self) -> None:
+        """What needs a round trip before the first subscription (the replicas' epoch)."""
+        if self.replication is not None:
+            await self.replication.start()
+
     # -- cursors
 
     def cursor(self, sequence: int) -> str:

@@ -45,6 +45,11 @@ DELAYED = LiveProblem(
     "Redis, through which this gateway's replicas share events, is unreachable: events are "
     "kept and follow when it answers again.",
 )
+RESTARTED = LiveProblem(
+    "EVENTS_LOST",
+    "Redis, through which this gateway's replicas share events, lost them (it restarted "
+    "empty): some events may be missing; resubscribe with includeInitial for the sessions now.",
+)
 
 
 @dataclass(eq=False)
@@ -55,6 +60,7 @@ class Replica:
     lease: Lease
     joined: bool = False
     joined_once: bool = False
+    epoch: str | None = None  # of the stream `last` counts in
     polling: bool = False  # holds the lease and has read the stream to its end
     last: int = 0  # the newest stream sequence delivered here
     outbox: list[tuple[SessionChange, bool]] = field(default_factory=list)  # (change, fenced)
@@ -81,6 +87,12 @@ class Replication:
         self._by_wid: dict[str, Watch] = {}
         self._changed = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
+        self._outage = False  # the reader saw Redis fail and has not checked its epoch since
+
+    async def start(self) -> None:
+        """Learn the replicas' epoch, so cursors from other replicas are known at once."""
+        with contextlib.suppress(*ERRORS):
+            self.hub.epoch = await self.bus.epoch()
 
     def replica(self, watch: Watch) -> Replica:
         found = self._replicas.get(watch)
@@ -202,7 +214,7 @@ class Replication:
 
     def _joined(self, watch: Watch, replica: Replica, joined: Joined) -> None:
         hub = self.hub
-        hub.epoch = joined.epoch
+        hub.epoch = replica.epoch = joined.epoch
         # The state subscribers were told of: each provider the holder has polled at least once.
         snapshots: dict[Provider, ProviderSnapshot] = {}
         for name in joined.state:
@@ -222,7 +234,8 @@ class Replication:
             snapshot = snapshots.get(record.provider)
             if snapshot is not None:
                 snapshot.records[record.global_id] = record
-        watch.snapshots = snapshots
+        if not replica.polling:  # the holder's own snapshot is ahead of (or equal to) this
+            watch.snapshots = snapshots
         watch.started_after = joined.since
         changes = [c for c in (self._decode(replica, e) for e in joined.entries) if c is not None]
         fresh = [c for c in changes if c.sequence > replica.last] if replica.joined_once else []
@@ -328,7 +341,18 @@ class Replication:
             if fenced:
                 replica.lost = 0
                 replica.baselines.clear()
+            if replica.joined and result[0] != replica.epoch:
+                self._reset(watch, replica)
             self.hub.epoch = result[0]
+
+    def _reset(self, watch: Watch, replica: Replica) -> None:
+        """Redis lost the watch's stream (it restarted empty): start over from the new one."""
+        replica.last = 0
+        replica.joined = False
+        if replica.polling:
+            replica.baselines = set(watch.snapshots)  # the state again, for later joiners
+        self.hub._tell(watch, RESTARTED)
+        self._changed.set()
 
     def _delay(self, watch: Watch, replica: Replica) -> None:
         if not replica.delayed:
@@ -362,9 +386,18 @@ class Replication:
             await asyncio.sleep(RETRY_SECONDS / 4)
             return
         try:
+            if self._outage:
+                # Back after an outage: a Redis that lost its data has a new epoch.
+                epoch = await self.bus.epoch()
+                self._outage = False
+                for watch, replica in list(self._replicas.items()):
+                    if replica.joined and replica.epoch != epoch:
+                        self._reset(watch, replica)
+                return
             found = await self.bus.read(after)
         except ERRORS as exc:
             self.shared.failed("live", exc)
+            self._outage = True
             for watch, replica in list(self._replicas.items()):
                 self._delay(watch, replica)
             await asyncio.sleep(RETRY_SECONDS / 4)

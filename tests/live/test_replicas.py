@@ -82,7 +82,7 @@ def kratos_id(session: dict[str, Any]) -> str:
 
 
 @pytest.fixture
-def stack() -> Iterator[tuple[list[Gateway], ThreadedMocks]]:
+def stack() -> Iterator[tuple[list[Gateway], ThreadedMocks, RedisServer]]:
     server = RedisServer(free_port())
     server.start()
     keys = [{"name": "ops", "key": KEY, "scopes": ["sessions:read:all", "sessions:revoke:all"]}]
@@ -104,12 +104,21 @@ def stack() -> Iterator[tuple[list[Gateway], ThreadedMocks]]:
                 gateways = [Gateway(env) for _ in range(3)]
                 for gateway in gateways:
                     gateway.wait_healthy()
-                yield gateways, mocks
+                yield gateways, mocks, server
             finally:
                 for gateway in gateways:
                     gateway.stop()
     finally:
         server.stop()
+
+
+def polling(gateway: Gateway) -> None:
+    """Wait until `gateway` polls the watch, and past its first poll (the starting point)."""
+    deadline = time.monotonic() + WAIT
+    while gateway.metric("gateway_live_leases") != 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    time.sleep(2 * INTERVAL)
 
 
 def calls_in(mocks: ThreadedMocks, intervals: int) -> int:
@@ -119,16 +128,12 @@ def calls_in(mocks: ThreadedMocks, intervals: int) -> int:
 
 
 def test_one_replica_polls_all_deliver_and_a_killed_poller_is_replaced(
-    stack: tuple[list[Gateway], ThreadedMocks],
+    stack: tuple[list[Gateway], ThreadedMocks, RedisServer],
 ) -> None:
-    gateways, mocks = stack
+    gateways, mocks, _ = stack
     data = mocks.mocks.data
     first = Watcher(gateways[0])
-    deadline = time.monotonic() + WAIT
-    while gateways[0].metric("gateway_live_leases") != 1:  # it polls the watch
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
-    time.sleep(2 * INTERVAL)  # past its first poll, which is the starting point, not news
+    polling(gateways[0])
     s0 = kratos_id(mocks.call(lambda: create_session(data)))
     first.wait_for("CREATED", s0)
     one = calls_in(mocks, 6)
@@ -174,4 +179,37 @@ def test_one_replica_polls_all_deliver_and_a_killed_poller_is_replaced(
     assert Counter(first.events)["CREATED", s0] == 1
     assert sorted(g.metric("gateway_live_leases") for g in survivors) == [0, 1]
     for watcher in watchers:
+        watcher.sub.close()
+
+
+def test_with_redis_down_the_holder_keeps_polling_and_subscribers_are_told(
+    stack: tuple[list[Gateway], ThreadedMocks, RedisServer],
+) -> None:
+    gateways, mocks, server = stack
+    data = mocks.mocks.data
+    holder = Watcher(gateways[0])
+    polling(gateways[0])
+    other = Watcher(gateways[1])
+    s0 = kratos_id(mocks.call(lambda: create_session(data)))
+    for watcher in (holder, other):
+        watcher.wait_for("CREATED", s0)
+
+    server.stop()
+    s1 = kratos_id(mocks.call(lambda: create_session(data)))
+    for watcher in (holder, other):
+        deadline = time.monotonic() + WAIT
+        while "EVENTS_DELAYED" not in watcher.problems:
+            assert time.monotonic() < deadline, watcher.problems
+            watcher.pump(0.5)
+    assert calls_in(mocks, 3) > 0  # the lease holder polls on
+    assert gateways[0].metric("gateway_live_outbox") >= 1  # CREATED s1 waits for Redis
+
+    server.start()  # empty: the stream and its sequence are gone
+    for watcher in (holder, other):
+        watcher.wait_for("CREATED", s1)
+        watcher.pump(3 * INTERVAL)
+        assert Counter(watcher.events)["CREATED", s1] == 1, watcher.events
+        assert Counter(watcher.events)["CREATED", s0] == 1, watcher.events
+        assert "EVENTS_LOST" in watcher.problems  # the old cursors cannot be honoured
+    for watcher in (holder, other):
         watcher.sub.close()
