@@ -11,6 +11,10 @@ watch counts against its owner, the caller who started it (or, once that caller 
 subscribes to it, a caller who does). A new watch past the caller's budget first stops the
 caller's own longest-idle watch, past the process's budget anyone's, so a screen that changes
 its filter never meets the cap; when every counted watch has subscribers, it is refused.
+
+With Redis (GATEWAY_REDIS_URL) replicas share each watch (app/live/replication.py): `_run`
+polls only while this replica holds the watch's lease, and `_publish` sends a change to the
+shared stream, from which every replica's `deliver` hands it to its own subscribers.
 """
 
 from __future__ import annotations
@@ -296,7 +300,13 @@ class Hub:
         return sub
 
     def begin(
-        self, sub: Subscription, include_initial: bool, since: int | None, resuming: bool
+        self,
+        sub: Subscription,
+        include_initial: bool,
+        since: int | None,
+        resuming: bool,
+        *,
+        wake: bool = False,
     ) -> None:
         """Give a new subscriber its replayed or initial events, and its watch's problems."""
         watch = sub.watch
@@ -320,8 +330,8 @@ class Hub:
                 watch.waiting_initial.add(sub)
         for provider in watch.failing:
             sub.offer(_failing(provider, None))
-        if sub.backlog:
-            sub.offer(_WAKE)  # started later than subscribed (replicated): a reader may wait
+        if wake and sub.backlog:
+            sub.offer(_WAKE)  # started after subscribing: its reader may wait on the queue
 
     def leave(self, sub: Subscription) -> None:
         watch = sub.watch
@@ -519,6 +529,7 @@ class Hub:
             snapshot = watch.snapshots.get(revoked.provider)
             if snapshot is None:
                 continue
+            ended_here = False
             for record in list(snapshot.records.values()):
                 if record.status is not SessionStatus.ACTIVE:
                     continue
@@ -529,7 +540,8 @@ class Hub:
                         EventKind.ENDED, record.provider, record.global_id, now, ended
                     )
                     self._publish(watch, change, polled=False)
-            if self.replication is not None:
+                    ended_here = True
+            if ended_here and self.replication is not None:
                 await self.replication.flush(watch)
 
     async def close(self) -> None:

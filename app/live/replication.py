@@ -256,7 +256,7 @@ class Replication:
         pending, replica.pending = replica.pending, []
         for sub, include_initial, since, resuming in pending:
             if not sub.closed:
-                hub.begin(sub, include_initial, since, resuming)
+                hub.begin(sub, include_initial, since, resuming, wake=True)
         self._changed.set()
 
     def _decode(self, replica: Replica, entry: Entry) -> SessionChange | None:
