@@ -95,14 +95,15 @@ def watch_id(session_filter: SessionFilter, credentials: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One stream entry: a change (`change`), a first poll done (`baseline`), or events a
-    replica could not publish (`lost`, how many)."""
+    """One stream entry: a change (`change`), a poll's problem (`problem`), a first poll done
+    (`baseline`), or events a replica could not publish (`lost`, how many)."""
 
     sequence: int
     origin: str
     change: bytes | None = None
     baseline: bool = False
     lost: int = 0
+    problem: bytes | None = None
 
 
 @dataclass(slots=True)
@@ -130,6 +131,9 @@ class Outgoing:
     def baseline(self, provider: str) -> None:
         """The holder's first poll of `provider` is in the state (the records before this)."""
         self.groups.append(("b", provider.encode(), f"{POLLED}:{provider}", b"1"))
+
+    def problem(self, body: bytes) -> None:
+        self.groups.append(("p", body, "", b""))
 
     def lost(self, count: int) -> None:
         self.groups.append(("g", str(count).encode(), "", b""))
@@ -228,6 +232,8 @@ def _entry(id_: bytes, fields: dict[bytes, bytes] | list[bytes]) -> Entry:
     origin = fields.get(b"o", b"").decode()
     if b"c" in fields:
         return Entry(sequence, origin, change=fields[b"c"])
+    if b"p" in fields:
+        return Entry(sequence, origin, problem=fields[b"p"])
     if b"g" in fields:
         return Entry(sequence, origin, lost=int(fields[b"g"]))
     return Entry(sequence, origin, baseline=b"b" in fields)

@@ -18,7 +18,7 @@ from typing import Any
 
 from app.core import records
 from app.core.records import Extras, Provider, SessionRecord
-from app.live.events import EventKind, SessionChange
+from app.live.events import EventKind, LiveProblem, SessionChange
 
 
 class CodecError(ValueError):
@@ -141,3 +141,18 @@ def load_change(data: bytes, sequence: int) -> SessionChange:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise CodecError(f"not a session change: {exc}") from None
+
+
+def dump_problem(problem: LiveProblem) -> bytes:
+    provider = problem.provider.value if problem.provider is not None else None
+    body = {"c": problem.code, "m": problem.message, "p": provider, "f": problem.final}
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def load_problem(data: bytes) -> LiveProblem:
+    try:
+        body = json.loads(data)
+        provider = Provider(body["p"]) if body["p"] is not None else None
+        return LiveProblem(str(body["c"]), str(body["m"]), provider, bool(body["f"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CodecError(f"not a problem: {exc}") from None

@@ -515,6 +515,14 @@ class Hub:
             sub.offer(change)
 
     def _tell(self, watch: Watch, problem: LiveProblem) -> None:
+        if self.replication is not None:
+            # A poll's problem (a failing provider, ...) is news for every replica's subscribers.
+            self.replication.outbox(watch, problem, fenced=True)
+            return
+        self.tell_here(watch, problem)
+
+    def tell_here(self, watch: Watch, problem: LiveProblem) -> None:
+        """Tell this process's subscribers of `watch` about `problem`."""
         self.metrics.problems.labels(problem.code).inc()
         for sub in list(watch.subscribers):
             sub.offer(problem)

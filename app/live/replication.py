@@ -38,6 +38,7 @@ log = logging.getLogger("session_gateway.live")
 # The lease lives one interval and is renewed (or tried for) three times in it: a dead
 # holder's lease is taken within an interval and a third of its last renewal.
 RENEWALS = 3
+MIN_LEASE_SECONDS = 1.0
 BLOCK_SECONDS = 1.0  # a blocking stream read waits at most this long, then reads again
 
 DELAYED = LiveProblem(
@@ -63,7 +64,8 @@ class Replica:
     epoch: str | None = None  # of the stream `last` counts in
     polling: bool = False  # holds the lease and has read the stream to its end
     last: int = 0  # the newest stream sequence delivered here
-    outbox: list[tuple[SessionChange, bool]] = field(default_factory=list)  # (change, fenced)
+    # (a change or a poll's problem, whether it is a poll's: only the lease holder's go in)
+    outbox: list[tuple[SessionChange | LiveProblem, bool]] = field(default_factory=list)
     baselines: set[Provider] = field(default_factory=set)
     lost: int = 0  # events dropped from a full outbox, not yet published as lost
     delayed: bool = False  # subscribers were told events are delayed
@@ -79,7 +81,8 @@ class Replication:
         self.hub, self.shared = hub, shared
         self.owner = owner or secrets.token_hex(8)
         config = hub.config
-        self.lease_ttl = config.interval
+        # At least a second: a busy replica must not lose its lease to a short stall.
+        self.lease_ttl = max(config.interval, MIN_LEASE_SECONDS)
         self.bus = Bus(
             shared, self.owner, config.replay, max(config.grace, 60.0) * 2, BLOCK_SECONDS
         )
@@ -155,7 +158,7 @@ class Replication:
 
     async def _renew(self, watch: Watch, replica: Replica) -> None:
         """Join the watch, then renew or take its lease, RENEWALS times an interval."""
-        tick = self.hub.config.interval / RENEWALS
+        tick = self.lease_ttl / RENEWALS
         while True:
             try:
                 await self._renew_once(watch, replica)
@@ -172,6 +175,11 @@ class Replication:
                 # Poll from what subscribers were told: the stream to its end first.
                 if await self._catch_up(watch, replica):
                     replica.polling = True
+                    # Its first publish writes the whole state again: whatever Redis lost of
+                    # it, later joiners start from what subscribers were told. What an
+                    # earlier turn as holder left unpublished, this turn's polls find again.
+                    replica.baselines = set(watch.snapshots)
+                    replica.outbox = [(c, fenced) for c, fenced in replica.outbox if not fenced]
                     self.hub.metrics.leases.inc()
                     self.hub.metrics.takeovers.inc()
                     log.info("This replica polls watch %s now.", replica.wid)
@@ -214,6 +222,10 @@ class Replication:
 
     def _joined(self, watch: Watch, replica: Replica, joined: Joined) -> None:
         hub = self.hub
+        if replica.joined_once and replica.epoch not in (None, joined.epoch):
+            # Redis lost the stream and nothing here noticed yet (see `_reset`).
+            replica.last = 0
+            hub.tell_here(watch, RESTARTED)
         hub.epoch = replica.epoch = joined.epoch
         # The state subscribers were told of: each provider the holder has polled at least once.
         snapshots: dict[Provider, ProviderSnapshot] = {}
@@ -235,6 +247,9 @@ class Replication:
             if snapshot is not None:
                 snapshot.records[record.global_id] = record
         if not replica.polling:  # the holder's own snapshot is ahead of (or equal to) this
+            # A provider Redis has no state of (it lost its data) keeps what was told here.
+            for provider, kept in watch.snapshots.items():
+                snapshots.setdefault(provider, kept)
             watch.snapshots = snapshots
         watch.started_after = joined.since
         changes = [c for c in (self._decode(replica, e) for e in joined.entries) if c is not None]
@@ -276,7 +291,7 @@ class Replication:
 
     # -- publishing
 
-    def outbox(self, watch: Watch, change: SessionChange, fenced: bool) -> None:
+    def outbox(self, watch: Watch, change: SessionChange | LiveProblem, fenced: bool) -> None:
         """Queue `change` for the stream: `fenced` for a poll's (only the lease holder's count)."""
         replica = self.replica(watch)
         replica.outbox.append((change, fenced))
@@ -314,6 +329,9 @@ class Replication:
                         outgoing.state(record.global_id, codec.dump_record(record))
                     outgoing.baseline(provider.value)
             for change in items:
+                if isinstance(change, LiveProblem):
+                    outgoing.problem(codec.dump_problem(change))
+                    continue
                 state = None if change.record is None else codec.dump_record(change.record)
                 outgoing.change(codec.dump_change(change), change.global_id, state)
             if not self.shared.available():
@@ -349,15 +367,16 @@ class Replication:
         """Redis lost the watch's stream (it restarted empty): start over from the new one."""
         replica.last = 0
         replica.joined = False
+        replica.epoch = None  # the subscribers are told here: not again when it is joined
         if replica.polling:
             replica.baselines = set(watch.snapshots)  # the state again, for later joiners
-        self.hub._tell(watch, RESTARTED)
+        self.hub.tell_here(watch, RESTARTED)
         self._changed.set()
 
     def _delay(self, watch: Watch, replica: Replica) -> None:
         if not replica.delayed:
             replica.delayed = True
-            self.hub._tell(watch, DELAYED)
+            self.hub.tell_here(watch, DELAYED)
             for sub, *_ in replica.pending:
                 sub.offer(DELAYED)
 
@@ -418,7 +437,7 @@ class Replication:
                 continue
             replica.last = entry.sequence
             if entry.lost:
-                hub._tell(
+                hub.tell_here(
                     watch,
                     LiveProblem(
                         "EVENTS_LOST",
@@ -426,6 +445,14 @@ class Replication:
                         "unreachable; resubscribe with includeInitial for the sessions now.",
                     ),
                 )
+                continue
+            if entry.problem is not None:
+                try:
+                    hub.tell_here(watch, codec.load_problem(entry.problem))
+                except codec.CodecError as exc:
+                    log.error(
+                        "Watch %s has a problem this gateway cannot read: %s", replica.wid, exc
+                    )
                 continue
             if entry.baseline:
                 if entry.origin != self.owner:

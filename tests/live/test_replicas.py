@@ -12,7 +12,7 @@ import os
 import queue
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -68,6 +68,13 @@ class Watcher:
             event = payload["data"]["sessionEvents"]
             self.events.append((event["kind"], event["sessionId"]))
             self.cursor = cursor
+
+    def wait_until(self, done: Callable[[Watcher], bool]) -> None:
+        deadline = time.monotonic() + WAIT
+        while not done(self):
+            assert not self.ended, f"the stream ended; saw {self.problems}"
+            assert time.monotonic() < deadline, f"not yet; saw {self.problems}"
+            self.pump(0.5)
 
     def wait_for(self, kind: str, session_id: str) -> None:
         deadline = time.monotonic() + WAIT
@@ -194,13 +201,16 @@ def test_with_redis_down_the_holder_keeps_polling_and_subscribers_are_told(
     for watcher in (holder, other):
         watcher.wait_for("CREATED", s0)
 
+    # A poll's problem reaches the subscribers on the replica that does not poll too.
+    mocks.run(mocks.mocks.stop_provider("PRIVX"))
+    for watcher in (holder, other):
+        watcher.wait_until(lambda w: any(p.startswith("UPSTREAM_") for p in w.problems))
+    mocks.run(mocks.mocks.start_provider("PRIVX"))
+
     server.stop()
     s1 = kratos_id(mocks.call(lambda: create_session(data)))
     for watcher in (holder, other):
-        deadline = time.monotonic() + WAIT
-        while "EVENTS_DELAYED" not in watcher.problems:
-            assert time.monotonic() < deadline, watcher.problems
-            watcher.pump(0.5)
+        watcher.wait_until(lambda w: "EVENTS_DELAYED" in w.problems)
     assert calls_in(mocks, 3) > 0  # the lease holder polls on
     assert gateways[0].metric("gateway_live_outbox") >= 1  # CREATED s1 waits for Redis
 

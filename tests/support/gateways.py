@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -50,6 +50,10 @@ class ThreadedMocks:
             return function()
 
         return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout=10)
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Await `coroutine` on the mocks' loop (stop_provider, start_provider, ...)."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=30)
 
     def upstream_calls(self) -> int:
         return self.call(lambda: sum(len(self.mocks.calls(p)) for p in self.mocks.urls))
