@@ -46,6 +46,11 @@ DELAYED = LiveProblem(
     "Redis, through which this gateway's replicas share events, is unreachable: events are "
     "kept and follow when it answers again.",
 )
+TRIMMED = LiveProblem(
+    "EVENTS_LOST",
+    "Some events of this watch were trimmed from Redis before this replica read them; "
+    "resubscribe with includeInitial for the sessions now.",
+)
 RESTARTED = LiveProblem(
     "EVENTS_LOST",
     "Redis, through which this gateway's replicas share events, lost them (it restarted "
@@ -258,6 +263,8 @@ class Replication:
         watch.replay.extend(changes)
         full = len(joined.entries) >= self.bus.replay and joined.entries
         watch.evicted_through = joined.entries[0].sequence - 1 if full else 0
+        if replica.joined_once and full and joined.entries[0].sequence > replica.last + 1:
+            hub.tell_here(watch, TRIMMED)  # away so long that the stream moved past us
         if joined.entries:
             replica.last = max(replica.last, joined.entries[-1].sequence)
         watch.last_sequence = max(watch.last_sequence, replica.last)
@@ -424,7 +431,8 @@ class Replication:
         self.shared.succeeded()
         for wid, entry in found:
             reading = self._by_wid.get(wid)
-            if reading is not None:
+            # One that is (re)joining gets what it missed from the join, not from here.
+            if reading is not None and self._replicas[reading].joined:
                 self._receive(reading, self._replicas[reading], [entry])
         for replica in self._replicas.values():
             if replica.joined:
