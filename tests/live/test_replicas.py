@@ -11,6 +11,7 @@ import json
 import os
 import queue
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -82,6 +83,17 @@ class Watcher:
             assert not self.ended, f"the stream ended; saw {self.events[-5:]}"
             assert time.monotonic() < deadline, f"no {kind} {session_id}; saw {self.events[-5:]}"
             self.pump(0.5)
+
+
+def post(gateway: Gateway, body: dict[str, Any]) -> dict[str, Any]:
+    request = urllib.request.Request(
+        f"{gateway.url}/graphql",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", **HEADERS},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        answer: dict[str, Any] = json.loads(response.read())
+    return answer
 
 
 def kratos_id(session: dict[str, Any]) -> str:
@@ -200,6 +212,13 @@ def test_with_redis_down_the_holder_keeps_polling_and_subscribers_are_told(
     s0 = kratos_id(mocks.call(lambda: create_session(data)))
     for watcher in (holder, other):
         watcher.wait_for("CREATED", s0)
+
+    # Revoked through the replica that does not poll: ENDED on both.
+    revoke = "mutation R($id: ID!) { revokeSession(id: $id) { __typename } }"
+    answer = post(gateways[1], {"query": revoke, "variables": {"id": s0}})
+    assert answer["data"]["revokeSession"]["__typename"] == "SessionRevoked", answer
+    for watcher in (holder, other):
+        watcher.wait_for("ENDED", s0)
 
     # A poll's problem reaches the subscribers on the replica that does not poll too.
     mocks.run(mocks.mocks.stop_provider("PRIVX"))
