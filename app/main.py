@@ -195,7 +195,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             upstreams = Upstreams.create(session, settings, metrics, tracing, people)
             if cache is not None:
                 upstreams.revocations.listen(cache.purge)
-            hub = Hub(upstreams, LiveConfig.of(settings), live_metrics)
+            hub = Hub(upstreams, LiveConfig.of(settings), live_metrics, shared=shared)
+            await hub.start()
             webhooks = Webhooks.of(settings, hub, shared, webhook_metrics)
             await webhooks.start()
             try:

@@ -11,6 +11,10 @@ watch counts against its owner, the caller who started it (or, once that caller 
 subscribes to it, a caller who does). A new watch past the caller's budget first stops the
 caller's own longest-idle watch, past the process's budget anyone's, so a screen that changes
 its filter never meets the cap; when every counted watch has subscribers, it is refused.
+
+With Redis (GATEWAY_REDIS_URL) replicas share each watch (app/live/replication.py): `_run`
+polls only while this replica holds the watch's lease, and `_publish` sends a change to the
+shared stream, from which every replica's `deliver` hands it to its own subscribers.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ from app.live.clock import Clock, SystemClock
 from app.live.events import EventKind, LiveProblem, ProviderSnapshot, SessionChange
 from app.live.live_metrics import LiveMetrics
 from app.live.poll import Listing, read_provider
+from app.live.replication import Replication
+from app.state.shared import Shared
 from app.upstream import accounting, request_deadline
 from app.upstream.credentials import CALLER_HEADERS
 from app.upstream.revocations import Revoked
@@ -199,6 +205,7 @@ class Hub:
         config: LiveConfig | None = None,
         metrics: LiveMetrics | None = None,
         clock: Clock | None = None,
+        shared: Shared | None = None,
     ) -> None:
         self.upstreams = upstreams
         self.config = config or LiveConfig()
@@ -215,6 +222,15 @@ class Hub:
         self._idle: dict[Watch, None] = {}  # watches without subscribers, longest idle first
         self._stopping: set[asyncio.Task[None]] = set()  # pollers of watches made room for
         upstreams.revocations.listen(self.on_revoked)
+        # With Redis, replicas share each watch: one polls, every one delivers its events.
+        self.replication = (
+            Replication(self, shared) if shared is not None and shared.configured else None
+        )
+
+    async def start(self) -> None:
+        """What needs a round trip before the first subscription (the replicas' epoch)."""
+        if self.replication is not None:
+            await self.replication.start()
 
     # -- cursors
 
@@ -277,6 +293,23 @@ class Hub:
         self._open += 1
         self._per_caller[caller] = self._per_caller.get(caller, 0) + 1
         self.metrics.subscriptions.inc()
+        if self.replication is None or self.replication.begin(
+            sub, include_initial, since, resuming
+        ):
+            self.begin(sub, include_initial, since, resuming)
+        return sub
+
+    def begin(
+        self,
+        sub: Subscription,
+        include_initial: bool,
+        since: int | None,
+        resuming: bool,
+        *,
+        wake: bool = False,
+    ) -> None:
+        """Give a new subscriber its replayed or initial events, and its watch's problems."""
+        watch = sub.watch
         # All of the below happens without awaiting: no event can slip between replay and live.
         if resuming:
             if since is None or since < watch.started_after or since < watch.evicted_through:
@@ -297,7 +330,8 @@ class Hub:
                 watch.waiting_initial.add(sub)
         for provider in watch.failing:
             sub.offer(_failing(provider, None))
-        return sub
+        if wake and sub.backlog:
+            sub.offer(_WAKE)  # started after subscribing: its reader may wait on the queue
 
     def leave(self, sub: Subscription) -> None:
         watch = sub.watch
@@ -391,6 +425,9 @@ class Hub:
 
     async def _run(self, watch: Watch) -> None:
         try:
+            if self.replication is not None:
+                await self.replication.run(watch)
+                return
             while True:
                 await self.poll(watch)
                 wait = self.config.interval * self._random.uniform(1 - JITTER, 1 + JITTER)
@@ -425,12 +462,16 @@ class Hub:
                     watch.failing.add(provider)
                     self._tell(watch, _failing(provider, result))
         if not watch.polled:
-            watch.polled = True
-            initial = watch.initial()
-            for sub in watch.waiting_initial:
-                sub.backlog.extend(initial)
-                sub.offer(_WAKE)  # a reader waiting on the queue looks at the backlog again
-            watch.waiting_initial.clear()
+            self.release_initial(watch)
+
+    def release_initial(self, watch: Watch) -> None:
+        """The watch knows its sessions: subscribers waiting for them get them."""
+        watch.polled = True
+        initial = watch.initial()
+        for sub in watch.waiting_initial:
+            sub.backlog.extend(initial)
+            sub.offer(_WAKE)  # a reader waiting on the queue looks at the backlog again
+        watch.waiting_initial.clear()
 
     def _apply(self, watch: Watch, provider: Provider, listing: Listing, now: datetime) -> None:
         watch.failing.discard(provider)
@@ -455,9 +496,16 @@ class Hub:
         for change in changes:
             self._publish(watch, change)
 
-    def _publish(self, watch: Watch, change: SessionChange) -> None:
+    def _publish(self, watch: Watch, change: SessionChange, *, polled: bool = True) -> None:
+        if self.replication is not None:
+            # Sequenced by the shared stream, delivered here as on every replica by `deliver`.
+            self.replication.outbox(watch, change, fenced=polled)
+            return
         self._sequence += 1
-        change = replace(change, sequence=self._sequence)
+        self.deliver(watch, replace(change, sequence=self._sequence))
+
+    def deliver(self, watch: Watch, change: SessionChange) -> None:
+        """Keep `change` (sequenced) for replay and offer it to the watch's subscribers."""
         if len(watch.replay) == watch.replay.maxlen:
             watch.evicted_through = watch.replay[0].sequence
         watch.replay.append(change)
@@ -467,6 +515,14 @@ class Hub:
             sub.offer(change)
 
     def _tell(self, watch: Watch, problem: LiveProblem) -> None:
+        if self.replication is not None:
+            # A poll's problem (a failing provider, ...) is news for every replica's subscribers.
+            self.replication.outbox(watch, problem, fenced=True)
+            return
+        self.tell_here(watch, problem)
+
+    def tell_here(self, watch: Watch, problem: LiveProblem) -> None:
+        """Tell this process's subscribers of `watch` about `problem`."""
         self.metrics.problems.labels(problem.code).inc()
         for sub in list(watch.subscribers):
             sub.offer(problem)
@@ -481,6 +537,7 @@ class Hub:
             snapshot = watch.snapshots.get(revoked.provider)
             if snapshot is None:
                 continue
+            ended_here = False
             for record in list(snapshot.records.values()):
                 if record.status is not SessionStatus.ACTIVE:
                     continue
@@ -490,7 +547,10 @@ class Hub:
                     change = SessionChange(
                         EventKind.ENDED, record.provider, record.global_id, now, ended
                     )
-                    self._publish(watch, change)
+                    self._publish(watch, change, polled=False)
+                    ended_here = True
+            if ended_here and self.replication is not None:
+                await self.replication.flush(watch)
 
     async def close(self) -> None:
         """Stop every poller (app shutdown)."""
@@ -501,6 +561,8 @@ class Hub:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self.replication is not None:
+            await self.replication.close()
 
 
 def _digest(headers: Mapping[str, str]) -> str:

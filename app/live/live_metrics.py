@@ -6,7 +6,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 
 class LiveMetrics:
-    """Open subscriptions, running pollers, events by kind, dropped subscribers."""
+    """Open subscriptions, pollers, events, dropped subscribers, and the replicas' leases."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         registry = registry or CollectorRegistry()
@@ -33,5 +33,25 @@ class LiveMetrics:
         self.dropped = Counter(
             "gateway_live_dropped_subscribers",
             "Subscribers dropped because they did not keep up with their events.",
+            registry=registry,
+        )
+        self.leases = Gauge(
+            "gateway_live_leases",
+            "Watches this replica polls for every replica (it holds their lease in Redis).",
+            registry=registry,
+        )
+        self.takeovers = Counter(
+            "gateway_live_lease_takeovers",
+            "Leases this replica took: a watch it began polling for every replica.",
+            registry=registry,
+        )
+        self.outbox = Gauge(
+            "gateway_live_outbox",
+            "Events found or made here and not yet in the shared stream (Redis unreachable).",
+            registry=registry,
+        )
+        self.lost = Counter(
+            "gateway_live_events_lost",
+            "Events dropped from a full outbox while Redis was unreachable (subscribers are told).",
             registry=registry,
         )
