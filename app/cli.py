@@ -8,7 +8,8 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import AsyncIterator, Sequence
 
 import uvicorn
 
@@ -62,10 +63,13 @@ async def _demo(args: argparse.Namespace) -> int:
     from app.main import create_app
     from app.mocks import MockUpstreams
     from app.mocks.churn import churn
+    from app.mocks.geo import write_databases
 
-    async with MockUpstreams() as mocks:
+    # GeoIP databases for the mock world's networks, so locations show: written, never fetched.
+    async with MockUpstreams() as mocks, _scratch() as geo_dir:
         try:
-            settings = _demo_settings(mocks.gateway_env(), args.host, args.port)
+            mock_env = {**write_databases(geo_dir), **mocks.gateway_env()}
+            settings = _demo_settings(mock_env, args.host, args.port)
             app = create_app(settings)
         except ConfigError as exc:
             print(exc, file=sys.stderr)
@@ -89,6 +93,12 @@ async def _demo(args: argparse.Namespace) -> int:
         finally:
             churning.cancel()
     return 0
+
+
+@contextlib.asynccontextmanager
+async def _scratch() -> AsyncIterator[str]:
+    with tempfile.TemporaryDirectory(prefix="session-gateway-demo-") as directory:
+        yield directory
 
 
 def _demo_banner(settings: Settings) -> str:

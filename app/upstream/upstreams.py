@@ -10,6 +10,7 @@ import aiohttp
 
 from app.core.circuit import CircuitBreaker, CircuitState
 from app.core.records import Provider
+from app.geo import Locator
 from app.upstream.endpoint import Endpoint
 from app.upstream.health import ProviderHealth
 from app.upstream.provider import SessionProvider
@@ -35,6 +36,10 @@ class Upstreams:
     forwarded: frozenset[Provider] = frozenset()  # providers whose credential callers bring
     # Told of every session ended through this app (live events, cache purges).
     revocations: Revocations = field(default_factory=Revocations)
+    # Where sessions are (Session.location, the countries and asns filters) and how fast a
+    # person may travel between sign-ins (IMPOSSIBLE_TRAVEL).
+    locator: Locator = field(default_factory=Locator)
+    max_travel_kmh: float = 1000.0
 
     @classmethod
     def none(cls) -> Upstreams:
@@ -48,6 +53,7 @@ class Upstreams:
         settings: Settings,
         metrics: Metrics | None = None,
         tracing: Tracing | None = None,
+        locator: Locator | None = None,
     ) -> Upstreams:
         """A provider for every registered one whose URL is configured."""
         health = {
@@ -76,7 +82,13 @@ class Upstreams:
             )
             providers[kind.provider] = kind(endpoint, own)
         forwarded = frozenset(p for p, given in providers.items() if given.settings.forward_header)
-        upstreams = cls(providers, health, forwarded)
+        upstreams = cls(
+            providers,
+            health,
+            forwarded,
+            locator=locator or Locator(),
+            max_travel_kmh=settings.max_travel_kmh,
+        )
         if metrics is not None:
             for provider in providers:
                 metrics.watch_circuit(provider.value, partial(_state, health[provider]))

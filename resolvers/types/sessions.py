@@ -33,6 +33,7 @@ from resolvers.types.filters import (
     to_filter,
     to_user_filter,
 )
+from resolvers.types.location import Location, location_of
 from resolvers.types.node import Node
 from resolvers.types.pagination import DEFAULT_PAGE_SIZE, PageArgs, PageInfo, page_args
 
@@ -130,6 +131,14 @@ class Session(Node):
     @strawberry.field
     def remote_address(self) -> str | None:
         return self.record.remote_address
+
+    @strawberry.field(
+        description="Where `remoteAddress` (else `userAgent.ip`) is: null without a GeoIP "
+        "database, without an address, or for a network the database does not hold (private, "
+        "loopback and documentation ranges, unless it has them)."
+    )
+    def location(self, info: Info) -> Location | None:
+        return location_of(info.context.upstreams.locator, self.record)
 
     @strawberry.field
     def user_agent(self) -> UserAgent | None:
