@@ -48,7 +48,7 @@ from app.state.ratelimit import RateLimit, RateLimiter, parse_limit
 from app.state.response_cache import ResponseCache
 from app.state.shared import Shared
 from app.upstream.readiness import Readiness
-from app.upstream.upstreams import Upstreams
+from app.upstream.upstreams import Upstreams, people_directory
 from resolvers.schema import Limits, build_schema
 
 log = logging.getLogger("session_gateway")
@@ -118,6 +118,7 @@ def authenticator(settings: Settings, session: aiohttp.ClientSession) -> Authent
             issuer=settings.jwt_issuer or "",
             audience=settings.jwt_audience,
             user_claims=settings.jwt_user_claims,
+            session_claims=settings.jwt_session_claims,
         )
     return Authenticator(
         api_keys,
@@ -159,6 +160,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ApiKeyStore.load(settings.api_keys.get_secret_value())  # fail at start-up, not per call
     cursors = CursorCodec(_cursor_secret(settings))
     metrics = Metrics()
+    people = people_directory(settings, metrics)  # a malformed people file stops start-up
     # Opened here, not in the lifespan: a database that cannot be opened stops start-up.
     locator = open_locator(
         settings.geoip_city_db, settings.geoip_asn_db, ReloadFailures(metrics.registry)
@@ -187,7 +189,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         gc.collect()
         gc.freeze()
         async with LAG.running(), client_session(settings) as session:
-            upstreams = Upstreams.create(session, settings, metrics, tracing, locator)
+            upstreams = Upstreams.create(
+                session, settings, metrics, tracing, people, locator=locator
+            )
             if cache is not None:
                 upstreams.revocations.listen(cache.purge)
             hub = Hub(upstreams, LiveConfig.of(settings), live_metrics)

@@ -76,7 +76,13 @@ class Settings(BaseSettings):
     jwt_audience: Annotated[tuple[str, ...], NoDecode] = ()
     # JSON object: provider -> claim holding the caller's user id there, e.g. {"<PROVIDER>": "sub"}.
     jwt_user_claims: Annotated[dict[Provider, str], NoDecode] = Field(default_factory=dict)
+    # JSON object: provider -> claim holding the id of the session the token was issued for
+    # there, e.g. {"ZITADEL": "sid"}: that session is the caller's current one.
+    jwt_session_claims: Annotated[dict[Provider, str], NoDecode] = Field(default_factory=dict)
     allow_anonymous: bool = False
+    # The identity map (app/people/file.py): a JSON file of people and their provider users,
+    # re-read when it changes.
+    people_file: str | None = None
     # Origins allowed by CORS (app/http/cors.py): comma-separated, or `*` for anonymous demos.
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     # OpenTelemetry spans per request and per upstream call (needs the `tracing` extra).
@@ -173,7 +179,7 @@ class Settings(BaseSettings):
     # IMPOSSIBLE_TRAVEL: the fastest a person is taken to travel between two sign-ins.
     max_travel_kmh: float = Field(default=1000.0, gt=0, le=100_000)
 
-    @field_validator("jwt_user_claims", mode="before")
+    @field_validator("jwt_user_claims", "jwt_session_claims", mode="before")
     @classmethod
     def _parse_claims(cls, value: object) -> object:
         if isinstance(value, str):

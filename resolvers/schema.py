@@ -24,9 +24,11 @@ from resolvers.types.filters import COMPILED_INPUTS
 from resolvers.types.live import Subscription
 from resolvers.types.mutation import Mutation
 from resolvers.types.node import Node
+from resolvers.types.people import Viewer, resolve_person, resolve_viewer
 from resolvers.types.providers import ProviderInfo, resolve_providers
 from resolvers.types.scalars import SCALAR_OVERRIDES
 from resolvers.types.sessions import (
+    Person,
     Session,
     SessionConnection,
     SessionUser,
@@ -47,6 +49,8 @@ __all__ = [
 
 async def resolve_node(info: Info, id: strawberry.ID) -> Node | None:
     """Any object by global id (Relay)."""
+    if ids.person_id(str(id)) is not None:
+        return await resolve_person(info, id=id)
     kind, provider, native_id = ids.decode(str(id))
     if kind == ids.SESSION:
         return await resolve_session(info, id)
@@ -72,6 +76,17 @@ class Query:
     node: Node | None = strawberry.field(resolver=resolve_node, description="Relay refetch.")
     providers: list[ProviderInfo] = strawberry.field(
         resolver=resolve_providers, description="The upstreams and their recent health."
+    )
+    viewer: Viewer | None = strawberry.field(
+        resolver=resolve_viewer,
+        description="The caller as a person; null for a caller that is not one (anonymous, "
+        "an API key without `users`).",
+    )
+    person: Person | None = strawberry.field(
+        resolver=resolve_person,
+        description="A person by global `id`, or the person a provider `user` belongs to (a "
+        "person of that user alone when nothing links it); exactly one of the two. Null when "
+        "unknown or not the caller's own (without `sessions:read:all`).",
     )
 
 
@@ -132,7 +147,7 @@ def build_schema(limits: Limits) -> GatewaySchema:
         "query": Query,
         "mutation": Mutation,
         "subscription": Subscription,
-        "types": [Session, SessionUser],
+        "types": [Session, SessionUser, Person],
         "extensions": extensions,
         "scalar_overrides": SCALAR_OVERRIDES,
         "fast_path": limits.fast_path,

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import jwt
 
-from app.auth.principal import Principal, UserKey
+from app.auth.principal import Principal
 from app.core.echo import clip_echoes
 from app.core.records import Provider
 
@@ -94,11 +94,13 @@ class JwtVerifier:
         issuer: str,
         audience: Sequence[str],
         user_claims: Mapping[Provider, str],
+        session_claims: Mapping[Provider, str] | None = None,
     ) -> None:
         self._jwks = jwks
         self._issuer = issuer
         self._audience = list(audience)
         self._user_claims = dict(user_claims)
+        self._session_claims = dict(session_claims or {})
 
     async def verify(self, token: str) -> Principal:
         """The principal a valid token stands for, or InvalidToken saying why not."""
@@ -137,21 +139,26 @@ class JwtVerifier:
         return Principal(
             name=str(claims.get("sub", "jwt")),
             scopes=_scopes(claims),
-            users=self._users(claims),
+            users=_pairs(claims, self._user_claims),
             source="jwt",
+            sessions=_pairs(claims, self._session_claims),
         )
 
-    def _users(self, claims: Mapping[str, Any]) -> frozenset[UserKey]:
-        users: set[UserKey] = set()
-        for provider, claim in self._user_claims.items():
-            value = claims.get(claim)
-            values = value if isinstance(value, list) else [value]
-            users.update(
-                (provider, str(v).strip())
-                for v in values
-                if isinstance(v, str | int) and not isinstance(v, bool) and str(v).strip()
-            )
-        return frozenset(users)
+
+def _pairs(
+    claims: Mapping[str, Any], named: Mapping[Provider, str]
+) -> frozenset[tuple[Provider, str]]:
+    """(provider, id) for each provider's claim in `named` that holds ids (one, or a list)."""
+    users: set[tuple[Provider, str]] = set()
+    for provider, claim in named.items():
+        value = claims.get(claim)
+        values = value if isinstance(value, list) else [value]
+        users.update(
+            (provider, str(v).strip())
+            for v in values
+            if isinstance(v, str | int) and not isinstance(v, bool) and str(v).strip()
+        )
+    return frozenset(users)
 
 
 def _scopes(claims: Mapping[str, Any]) -> frozenset[str]:

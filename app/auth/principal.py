@@ -14,6 +14,7 @@ REVOKE_ALL = "sessions:revoke:all"
 DOCUMENTS_ANY = "documents:any"
 
 UserKey = tuple[Provider, str]
+SessionKey = tuple[Provider, str]  # (provider, native session id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,9 @@ class Principal:
     # Where `name` comes from ("key": an API key's name, "jwt": a token's subject), so that a
     # key and a subject with the same name are different callers for limits.
     source: str = "key"
+    # The sessions this request is made with, as its credential names them
+    # (GATEWAY_JWT_SESSION_CLAIMS): `Session.current`.
+    sessions: frozenset[SessionKey] = frozenset()
 
     def caller(self, client: tuple[str, int] | None) -> str:
         """Who a request counts against (admission, rate limits): this principal, or the

@@ -20,7 +20,14 @@ from app.core.records import Provider
 SESSION: Final = "S"
 USER: Final = "U"
 AUTHORIZATION: Final = "A"  # native id `<kind>:<id>`: hyper.id numbers site and app ones apart
-_KIND_NAMES: Final = {SESSION: "Session", USER: "SessionUser", AUTHORIZATION: "Authorization"}
+# A person spans providers: its id is `P:<person id>`, without a provider part.
+PERSON: Final = "P"
+_KIND_NAMES: Final = {
+    SESSION: "Session",
+    USER: "SessionUser",
+    AUTHORIZATION: "Authorization",
+    PERSON: "Person",
+}
 _CACHED_IDS: Final = 1024  # a page of sessions and their users, many times over
 
 
@@ -36,16 +43,43 @@ def _encode(text: str) -> str:
     return base64.b32hexencode(text.encode()).decode("ascii").rstrip("=").lower()
 
 
-def decode(global_id: str) -> tuple[str, Provider, str]:
-    """Split a global id into (kind, provider, native id), or raise BadUserInput."""
+def encode_person(person_id: str) -> str:
+    """The global id of the person with `person_id` (app/people)."""
+    return _encode(f"{PERSON}:{person_id}")
+
+
+def person_id(global_id: str) -> str | None:
+    """The person id in a Person's global id; None for any other string."""
+    try:
+        text = _text(global_id)
+    except BadUserInput:
+        return None
+    kind, _, rest = text.partition(":")
+    return rest if kind == PERSON and rest else None
+
+
+def _text(global_id: str) -> str:
     text = global_id.strip()
     padded = text.upper() + "=" * (-len(text) % 8)
     try:
-        kind, provider_name, native_id = base64.b32hexdecode(padded).decode("utf-8").split(":", 2)
-        provider = Provider(provider_name)
+        return base64.b32hexdecode(padded).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise BadUserInput(f"'{echo(global_id)}' is not a valid global id.") from None
-    if kind not in _KIND_NAMES or not native_id:
+
+
+def decode(global_id: str) -> tuple[str, Provider, str]:
+    """Split a global id into (kind, provider, native id), or raise BadUserInput."""
+    text = _text(global_id)
+    if person_id(global_id) is not None:
+        raise BadUserInput(
+            f"'{echo(global_id)}' is the id of a Person, not of a session, user or authorization."
+        )
+    try:
+        kind, provider_name, native_id = text.split(":", 2)
+        provider = Provider(provider_name)
+    except ValueError:
+        raise BadUserInput(f"'{echo(global_id)}' is not a valid global id.") from None
+    if kind not in _KIND_NAMES or kind == PERSON or not native_id:
         raise BadUserInput(f"'{echo(global_id)}' is not a valid global id.")
     return kind, provider, native_id
 

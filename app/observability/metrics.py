@@ -70,6 +70,11 @@ class Metrics:
             buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
             registry=self.registry,
         )
+        self.people_reload_failures = Counter(
+            "gateway_people_reload_failures",
+            "Re-reads of GATEWAY_PEOPLE_FILE that failed (the people loaded before were kept).",
+            registry=self.registry,
+        )
         self.circuit = Gauge(
             "gateway_circuit_state",
             "Circuit breaker per provider: 0 closed, 1 half-open, 2 open.",

@@ -11,6 +11,7 @@ import aiohttp
 from app.core.circuit import CircuitBreaker, CircuitState
 from app.core.records import Provider
 from app.geo import Locator
+from app.people import Directory, PeopleFile
 from app.upstream.endpoint import Endpoint
 from app.upstream.health import ProviderHealth
 from app.upstream.provider import SessionProvider
@@ -36,6 +37,8 @@ class Upstreams:
     forwarded: frozenset[Provider] = frozenset()  # providers whose credential callers bring
     # Told of every session ended through this app (live events, cache purges).
     revocations: Revocations = field(default_factory=Revocations)
+    # Which provider users are one person (GATEWAY_PEOPLE_FILE, later directories).
+    people: Directory = field(default_factory=Directory)
     # Where sessions are (Session.location, the countries and asns filters) and how fast a
     # person may travel between sign-ins (IMPOSSIBLE_TRAVEL).
     locator: Locator = field(default_factory=Locator)
@@ -53,9 +56,12 @@ class Upstreams:
         settings: Settings,
         metrics: Metrics | None = None,
         tracing: Tracing | None = None,
+        people: Directory | None = None,
+        *,
         locator: Locator | None = None,
     ) -> Upstreams:
-        """A provider for every registered one whose URL is configured."""
+        """A provider for every registered one whose URL is configured; `people` defaults to
+        the link sources `settings` name."""
         health = {
             provider: ProviderHealth(
                 circuit=CircuitBreaker(settings.breaker_failures, settings.breaker_cooldown)
@@ -82,10 +88,13 @@ class Upstreams:
             )
             providers[kind.provider] = kind(endpoint, own)
         forwarded = frozenset(p for p, given in providers.items() if given.settings.forward_header)
+        if people is None:
+            people = people_directory(settings, metrics)
         upstreams = cls(
             providers,
             health,
             forwarded,
+            people=people,
             locator=locator or Locator(),
             max_travel_kmh=settings.max_travel_kmh,
         )
@@ -103,3 +112,12 @@ class Upstreams:
     def listings(self) -> int:
         """Listings an unrestricted `sessions` page reads, for pricing queries up front."""
         return sum(p.listings for p in self.providers.values())
+
+
+def people_directory(settings: Settings, metrics: Metrics | None = None) -> Directory:
+    """The link sources configured: the people file, when there is one (ConfigError naming
+    the entry when it is malformed)."""
+    if settings.people_file is None:
+        return Directory()
+    failed = None if metrics is None else metrics.people_reload_failures.inc
+    return Directory([PeopleFile(settings.people_file, on_reload_error=failed)])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 import strawberry
@@ -166,6 +167,23 @@ def to_user_filter(
     general = SessionFilterInput(
         providers=[provider],
         users=[ProviderUserInput(provider=provider, native_id=native_id)],
+        ids=given.ids,
+        statuses=given.statuses,
+        created_at=given.created_at,
+        expires_at=given.expires_at,
+        remote_address=given.remote_address,
+        user_agent=given.user_agent,
+    )
+    return to_filter(general)
+
+
+def to_person_filter(
+    value: UserSessionFilterInput | None, users: Iterable[tuple[Provider, str]]
+) -> SessionFilter:
+    """The sessions of a person's `users` that match `value`, checked like `sessions(filter:)`."""
+    given = value or UserSessionFilterInput()
+    general = SessionFilterInput(
+        users=[ProviderUserInput(provider=p, native_id=n) for p, n in users],
         ids=given.ids,
         statuses=given.statuses,
         created_at=given.created_at,

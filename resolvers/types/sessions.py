@@ -13,6 +13,7 @@ from app.core.records import SessionRecord, UserRecord
 from app.listing.filter import SessionFilter
 from app.listing.paginate import PageEdge, count, paginate
 from app.listing.streams import Stream
+from app.people import Person as PersonRecord
 from app.upstream.fanout import fingerprint, plan_streams
 from app.upstream.provider import CHILDREN, PARENT
 from resolvers.types.agent import (
@@ -24,6 +25,7 @@ from resolvers.types.agent import (
     authorization_connection,
 )
 from resolvers.types.context import Info
+from resolvers.types.current import current_sessions, person_of, visible
 from resolvers.types.enums import Provider, SessionStatus
 from resolvers.types.extras import SessionExtras, extras_from_record
 from resolvers.types.filters import (
@@ -31,6 +33,7 @@ from resolvers.types.filters import (
     SessionOrder,
     UserSessionFilterInput,
     to_filter,
+    to_person_filter,
     to_user_filter,
 )
 from resolvers.types.location import Location, location_of
@@ -83,6 +86,16 @@ class SessionUser(Node):
     ) -> SessionConnection:
         return await resolve_user_sessions(self, info, filter, order_by, first, after, last, before)
 
+    @strawberry.field(
+        description="The person this user is one of: linked by the caller's token, the "
+        "people file or a directory; else the person of this user alone. Null when the caller "
+        "may not see that person."
+    )
+    async def person(self, info: Info) -> Person | None:
+        found = await person_of(info, (self.record.provider, self.record.native_id))
+        shown = await visible(info, found)
+        return Person.from_record(shown) if shown is not None else None
+
 
 @strawberry.type(description="One session of one provider, in the gateway's common shape.")
 class Session(Node):
@@ -107,6 +120,15 @@ class Session(Node):
     @strawberry.field
     def status(self) -> SessionStatus:
         return self.record.status
+
+    @strawberry.field(
+        description="Whether this is the session the request is made with: named by the "
+        "caller's token (GATEWAY_JWT_SESSION_CLAIMS) or told by the provider from a forwarded "
+        "credential. False everywhere else."
+    )
+    async def current(self, info: Info) -> bool:
+        current = await current_sessions(info)
+        return bool(current) and (self.record.provider, self.record.native_id) in current
 
     @strawberry.field
     def created_at(self) -> datetime:
@@ -310,6 +332,45 @@ async def session_connection(
     )
 
 
+@strawberry.type(
+    description="One human: the provider users that belong together, and their sessions at "
+    "every provider."
+)
+class Person(Node):
+    record: strawberry.Private[PersonRecord]
+
+    @classmethod
+    def from_record(cls, record: PersonRecord) -> Person:
+        return cls(id=strawberry.ID(ids.encode_person(record.id)), record=record)
+
+    @strawberry.field(
+        description="The provider users of this person that the caller may see, in provider "
+        "order (login and display names are not looked up here: read them on a session's user)."
+    )
+    def users(self) -> list[SessionUser]:
+        order = {p: i for i, p in enumerate(Provider)}
+        users = sorted(self.record.users, key=lambda u: (order[u[0]], u[1]))
+        return [SessionUser.from_record(UserRecord(p, n)) for p, n in users]
+
+    @strawberry.field(
+        description="This person's sessions at every provider, merged, filtered, ordered and "
+        "paginated like `Query.sessions` (`first` or `last`: 1-100, default 20)."
+    )
+    async def sessions(
+        self,
+        info: Info,
+        filter: UserSessionFilterInput | None = None,
+        order_by: SessionOrder | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> SessionConnection:
+        args = page_args(first, after, last, before)
+        session_filter = to_person_filter(filter, self.record.users)
+        return await session_connection(info, session_filter, order_by, args)
+
+
 async def resolve_session(info: Info, id: strawberry.ID) -> Session | None:
     """One session by global id; null when no enabled provider has it."""
     record = await info.context.loaders.session_by_id(str(id))
@@ -319,4 +380,4 @@ async def resolve_session(info: Info, id: strawberry.ID) -> Session | None:
     return Session.from_record(record)
 
 
-__all__ = ["Authorization", "Session", "SessionConnection", "SessionUser"]
+__all__ = ["Authorization", "Person", "Session", "SessionConnection", "SessionUser"]
