@@ -42,11 +42,16 @@ MAX_ENTRY_BYTES = 1024 * 1024
 
 
 def scope_of(principal: Principal, forwarded: Iterable[str]) -> str:
-    """What the caller may see: everything, or its own users; plus credentials it forwards."""
+    """What the caller may see: everything, or its own users; plus the sessions its token is
+    for and the credentials it forwards."""
     if principal.reads_all:
         scope = "all"
     else:
         scope = "users:" + ",".join(sorted(f"{p.value}:{n}" for p, n in principal.users))
+    if principal.sessions:
+        # Which session is `current` is the caller's own: a digest, like credentials.
+        named = "\0".join(sorted(f"{p.value}:{n}" for p, n in principal.sessions))
+        scope += "|sid:" + hashlib.sha256(named.encode()).hexdigest()
     forwarded = list(forwarded)
     if forwarded:
         # Upstreams that use the caller's own credential may show each credential other data.

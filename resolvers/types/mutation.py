@@ -15,6 +15,13 @@ from app.upstream.provider import ENDED
 from app.upstream.revoke import ended_as, revoke_session, revoke_user_sessions
 from resolvers.types.context import Info
 from resolvers.types.sessions import Session
+from resolvers.types.sign_out import (
+    BulkRevokeResult,
+    SignOutResult,
+    resolve_revoke_person_sessions,
+    resolve_revoke_sessions,
+    resolve_sign_out_other_sessions,
+)
 
 
 @strawberry.type(description="The session was ended.")
@@ -120,4 +127,21 @@ class Mutation:
     revoke_user_sessions: UserSessionsRevoked = strawberry.field(
         resolver=resolve_revoke_user_sessions,
         description="End every open session of one user (a SessionUser global id).",
+    )
+    sign_out_other_sessions: SignOutResult = strawberry.field(
+        resolver=resolve_sign_out_other_sessions,
+        description="End every open session of the caller's person, at every provider, except "
+        "the one this request is made with (`sessions:revoke`). Refused with "
+        "NO_CURRENT_SESSION when the request names no session of its own.",
+    )
+    revoke_person_sessions: SignOutResult = strawberry.field(
+        resolver=resolve_revoke_person_sessions,
+        description="End every open session of a person at every provider except those in "
+        "`keep` (`sessions:revoke:all`): offboarding, or sign out everywhere.",
+    )
+    revoke_sessions: BulkRevokeResult = strawberry.field(
+        resolver=resolve_revoke_sessions,
+        description="End every open session `filter` matches (`sessions:revoke:all`). A dry "
+        "run (the default) ends nothing and lists what a real run would end; either refuses "
+        "with TOO_MANY_SESSIONS, ending nothing, when more than `max` (1-10000) match.",
     )

@@ -37,12 +37,16 @@ class PeopleStack:
     """The live stack, its world, and how to sign tokens for its people."""
 
     live: LiveStack
-    data: MockData
     key: SigningKey
 
     @property
     def url(self) -> str:
         return self.live.url
+
+    @property
+    def data(self) -> MockData:
+        """What the mocks hold now (their own copy, changed by every revoke)."""
+        return self.live.mocks.data
 
     def person(self, index: int) -> Person:
         return self.data.people[index]
@@ -117,7 +121,7 @@ def people_stack(folder: Path, env: dict[str, str] | None = None) -> Iterator[Pe
         **(env or {}),
     }
     with LiveStack(data=data, env=settings) as live:
-        yield PeopleStack(live, data, key)
+        yield PeopleStack(live, key)
 
 
 def active_person(stack: PeopleStack) -> tuple[Person, SessionRecord]:

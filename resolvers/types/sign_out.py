@@ -1,0 +1,212 @@
+"""Ending sessions person-wide: signOutOtherSessions, revokePersonSessions, revokeSessions."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+import strawberry
+
+from app.auth.principal import REVOKE_ALL, REVOKE_OWN
+from app.core import ids
+from app.core.echo import echo
+from app.core.errors import BadUserInput, Forbidden, GatewayError, UpstreamError
+from app.core.records import SessionRecord
+from app.listing.filter import SessionFilter
+from app.live.poll import read_provider
+from app.people import Person as PersonRecord
+from app.upstream.sign_out import MAX_ENDED, OPEN, EndFailure, EndReport, end_sessions
+from resolvers.types.context import Info
+from resolvers.types.current import current_sessions, viewer_person, visible
+from resolvers.types.enums import Provider as ProviderEnum
+from resolvers.types.filters import MAX_IDS, SessionFilterInput, to_filter
+from resolvers.types.sessions import Session
+
+
+class NoCurrentSession(GatewayError):
+    """The request names no session of its own, so "the others" are not known."""
+
+    code = "NO_CURRENT_SESSION"
+
+
+class TooManySessions(GatewayError):
+    """More sessions match than the caller's `max`; nothing was ended."""
+
+    code = "TOO_MANY_SESSIONS"
+
+
+@strawberry.type(
+    description="A session that was not ended (`session` set), or a provider whose sessions "
+    "could not be listed (`session` null): every other provider's were still ended."
+)
+class SignOutFailure:
+    provider: ProviderEnum
+    code: str = strawberry.field(
+        description="UPSTREAM_* as in errors, SESSION_NOT_FOUND (gone meanwhile) or "
+        "REVOKE_REFUSED (the provider would not end it)."
+    )
+    message: str
+    record: strawberry.Private[SessionRecord | None]
+
+    @strawberry.field(description="The session's global id; null for a listing failure.")
+    def session_id(self) -> strawberry.ID | None:
+        return strawberry.ID(self.record.global_id) if self.record else None
+
+    @strawberry.field(description="The session as read before the attempt.")
+    def session(self) -> Session | None:
+        return Session.from_record(self.record) if self.record else None
+
+    @classmethod
+    def of(cls, failure: EndFailure) -> SignOutFailure:
+        return cls(
+            provider=failure.provider,
+            code=failure.code,
+            message=failure.message,
+            record=failure.session,
+        )
+
+
+@strawberry.type(
+    description="What a person-wide sign-out ended: each session now with its ended status "
+    "(a normalised client cache updates them by id), and what failed."
+)
+class SignOutResult:
+    report: strawberry.Private[EndReport]
+
+    @strawberry.field(description="Sessions that were open and are now ended.")
+    def ended(self) -> list[Session]:
+        return [Session.from_record(r) for r in self.report.ended]
+
+    @strawberry.field(description="Sessions left open, and providers not listed, with why.")
+    def failed(self) -> list[SignOutFailure]:
+        return [SignOutFailure.of(f) for f in self.report.failed]
+
+
+@strawberry.type(description="What `revokeSessions` matched, and on a real run what it ended.")
+class BulkRevokeResult:
+    dry_run: bool
+    matched_records: strawberry.Private[list[SessionRecord]]
+    report: strawberry.Private[EndReport]
+
+    @strawberry.field(description="How many open sessions the filter matched.")
+    def matched_count(self) -> int:
+        return len(self.matched_records)
+
+    @strawberry.field(
+        description="The open sessions the filter matched: on a dry run, what a real run would end."
+    )
+    def matched(self) -> list[Session]:
+        return [Session.from_record(r) for r in self.matched_records]
+
+    @strawberry.field(description="Sessions ended (none on a dry run).")
+    def ended(self) -> list[Session]:
+        return [Session.from_record(r) for r in self.report.ended]
+
+    @strawberry.field(description="Sessions left open, and providers not listed, with why.")
+    def failed(self) -> list[SignOutFailure]:
+        return [SignOutFailure.of(f) for f in self.report.failed]
+
+
+async def _open_sessions(
+    info: Info, requested: SessionFilter, limit: int
+) -> tuple[list[SessionRecord], list[EndFailure]]:
+    """The open sessions `requested` selects that the caller may see (up to `limit` per
+    provider, newest first), and the providers that could not be listed."""
+    statuses = OPEN if requested.statuses is None else requested.statuses & OPEN
+    session_filter = info.context.principal.restrict(replace(requested, statuses=statuses))
+    upstreams = info.context.upstreams
+    providers = session_filter.in_scope(upstreams.enabled)
+    listings = await asyncio.gather(
+        *(read_provider(upstreams, p, session_filter, limit) for p in providers),
+        return_exceptions=True,
+    )
+    found: list[SessionRecord] = []
+    failed: list[EndFailure] = []
+    for provider, listing in zip(providers, listings, strict=True):
+        if isinstance(listing, UpstreamError):
+            failed.append(EndFailure(provider, listing.code, str(listing)))
+        elif isinstance(listing, BaseException):
+            raise listing
+        else:
+            found += listing.records
+    found.sort(key=lambda r: r.sort_key, reverse=True)
+    return found, failed
+
+
+def _person_filter(person: PersonRecord) -> SessionFilter:
+    return SessionFilter(users=person.users)
+
+
+async def resolve_sign_out_other_sessions(info: Info) -> SignOutResult:
+    """End every open session of the caller's person except the one the request is made with."""
+    principal = info.context.principal
+    if not (principal.anonymous or {REVOKE_OWN, REVOKE_ALL} & principal.scopes):
+        raise Forbidden(f"Signing out other sessions needs the `{REVOKE_OWN}` scope.")
+    person = await visible(info, await viewer_person(info))
+    if person is None:
+        raise Forbidden("Signing out other sessions needs a caller that is a person.")
+    current = await current_sessions(info)
+    if not current:
+        raise NoCurrentSession(
+            "This request names no current session (a token claim of GATEWAY_JWT_SESSION_CLAIMS "
+            "or a forwarded credential), so the other sessions are not known; nothing was ended."
+        )
+    found, failed = await _open_sessions(info, _person_filter(person), MAX_ENDED)
+    others = [
+        r
+        for r in found
+        if (r.provider, r.native_id) not in current and principal.may_revoke(r.user)
+    ]
+    report = await end_sessions(info.context.upstreams, others)
+    report.failed[:0] = failed
+    return SignOutResult(report=report)
+
+
+async def resolve_revoke_person_sessions(
+    info: Info,
+    person: strawberry.ID,
+    keep: list[strawberry.ID] | None = [],  # noqa: B006 - the schema's default; never changed
+) -> SignOutResult:
+    """End every open session of one person at every provider, except those in `keep`."""
+    if not info.context.principal.may_revoke(None):
+        raise Forbidden(f"Ending a person's sessions needs the `{REVOKE_ALL}` scope.")
+    kept = list(keep or [])
+    if len(kept) > MAX_IDS:
+        raise BadUserInput(f"`keep` takes at most {MAX_IDS} ids, got {len(kept)}.")
+    keep_keys = {ids.decode_as(ids.SESSION, str(k)) for k in kept}
+    key = ids.person_id(str(person))
+    if key is None:
+        ids.decode(str(person))  # a malformed id, or another kind's: a precise error
+        raise BadUserInput(f"'{echo(person)}' is not the id of a Person.")
+    found_person = await visible(info, await info.context.upstreams.people.person(key))
+    if found_person is None:
+        raise BadUserInput(f"No person with id '{echo(person)}'.")
+    found, failed = await _open_sessions(info, _person_filter(found_person), MAX_ENDED)
+    ending = [r for r in found if (r.provider, r.native_id) not in keep_keys]
+    report = await end_sessions(info.context.upstreams, ending)
+    report.failed[:0] = failed
+    return SignOutResult(report=report)
+
+
+async def resolve_revoke_sessions(
+    info: Info, filter: SessionFilterInput, max: int, dry_run: bool = True
+) -> BulkRevokeResult:
+    """End every open session `filter` matches, or on a dry run say which it would end."""
+    if not info.context.principal.may_revoke(None):
+        raise Forbidden(f"Ending sessions by filter needs the `{REVOKE_ALL}` scope.")
+    if not 1 <= max <= MAX_ENDED:
+        raise BadUserInput(f"`max` must be between 1 and {MAX_ENDED}, got {max}.")
+    found, failed = await _open_sessions(info, to_filter(filter), max + 1)
+    if len(found) > max:
+        raise TooManySessions(
+            f"More than {max} open sessions match (`max`); nothing was ended. Narrow the "
+            "filter, or raise `max` after a dry run."
+        )
+    report = EndReport(failed=failed)
+    if not dry_run:
+        report = await end_sessions(info.context.upstreams, found)
+        report.failed[:0] = failed
+    return BulkRevokeResult(dry_run=dry_run, matched_records=found, report=report)
+
+
+__all__ = ["BulkRevokeResult", "SignOutFailure", "SignOutResult"]
