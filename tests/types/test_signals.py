@@ -6,11 +6,13 @@ person at Kratos alone. Places come from databases built in the test.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from app.core import ids
@@ -195,3 +197,54 @@ def test_a_persons_devices_group_sessions_across_providers(stack: LiveStack) -> 
     assert first["location"] == {"city": "Berlin", "countryCode": "DE"}
     assert first["lastSeenAt"].startswith("2025-03-03T11:00:00")
     assert first["id"] == ids.encode(ids.DEVICE, Provider.KRATOS, K2)
+
+
+def test_live_events_carry_location_and_signals(stack: LiveStack) -> None:
+    """A console can alert on a CREATED event whose session has IMPOSSIBLE_TRAVEL."""
+    query = """subscription { sessionEvents(includeInitial: true, filter: {countries: ["AU"]}) {
+        kind session { id location { city } signals { kind relatedSession { id } } } } }"""
+
+    async def first_event() -> dict[str, Any]:
+        headers = {"Accept": "text/event-stream"}
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(stack.url, json={"query": query}, headers=headers) as response,
+        ):
+            assert response.status == 200
+            async for line in response.content:
+                if line.startswith(b"data:") and b'"sessionEvents"' in line:
+                    event: dict[str, Any] = json.loads(line[5:])
+                    return event
+        raise AssertionError("the stream ended without an event")
+
+    event = asyncio.run(asyncio.wait_for(first_event(), timeout=60))
+    assert "errors" not in event, event["errors"]
+    found = event["data"]["sessionEvents"]
+    assert found["kind"] == "CREATED"
+    assert found["session"]["id"] == KS1
+    assert found["session"]["location"] == {"city": "Sydney"}
+    travel = [s for s in found["session"]["signals"] if s["kind"] == "IMPOSSIBLE_TRAVEL"]
+    assert travel == [{"kind": "IMPOSSIBLE_TRAVEL", "relatedSession": {"id": ZS1}}]
+
+
+def test_revoke_device_ends_its_sessions_at_every_provider(tmp_path: Path) -> None:
+    people = tmp_path / "people.json"
+    erin = [{"provider": "ZITADEL", "id": ZITADEL_USER}, {"provider": "KRATOS", "id": KRATOS_USER}]
+    people.write_text(json.dumps([{"id": "erin", "users": erin}]))
+    env = {**write_databases(str(tmp_path), [BERLIN, SYDNEY]), "GATEWAY_PEOPLE_FILE": str(people)}
+    with LiveStack(world(), env) as live:
+        device = ids.encode(ids.DEVICE, Provider.KRATOS, K2)
+        mutation = """mutation($id: ID!) { revokeDevice(id: $id) {
+            ended { id status } failed { code } } }"""
+        result = post(live.url, mutation, {"id": device})
+        assert "errors" not in result, result["errors"]
+        ended = result["data"]["revokeDevice"]["ended"]
+        assert {e["id"] for e in ended} == {ZS2, KS2}
+        assert result["data"]["revokeDevice"]["failed"] == []
+        statuses = """{ sessions(first: 50) { nodes { id status } } }"""
+        found = post(live.url, statuses)["data"]["sessions"]["nodes"]
+        active = {n["id"] for n in found if n["status"] == "ACTIVE"}
+        assert active == {ZS1, KS1, KS3}
+        missing = post(live.url, mutation, {"id": ids.encode(ids.DEVICE, Provider.KRATOS, "x")})
+        (error,) = missing["errors"]
+        assert error["extensions"]["code"] == "BAD_USER_INPUT"
