@@ -2,6 +2,13 @@
 
 from app.geo.database import GeoDatabase, ReloadFailures
 from app.geo.location import Location
-from app.geo.locator import Locator, open_locator
+from app.geo.locator import REQUEST_LOCATOR, Locator, open_locator
 
-__all__ = ["GeoDatabase", "Location", "Locator", "ReloadFailures", "open_locator"]
+__all__ = [
+    "REQUEST_LOCATOR",
+    "GeoDatabase",
+    "Location",
+    "Locator",
+    "ReloadFailures",
+    "open_locator",
+]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import Any
 
 from app.core.records import SessionRecord
@@ -159,3 +160,10 @@ def open_locator(
                 city.close()
             raise
     return Locator(city, asn)
+
+
+# The locator of the app serving this request, set with its context (resolvers/types/context.py):
+# `Session.location` reads it without taking `info`, which keeps that field on the compiled
+# plans' direct path (resolvers/engine/plan.py) for the nine fields of every session on a page.
+NO_LOCATOR = Locator()  # no databases: it keeps nothing, so one serves everyone
+REQUEST_LOCATOR: ContextVar[Locator] = ContextVar("request_locator", default=NO_LOCATOR)

@@ -9,6 +9,7 @@ are one device. A session that says nothing of its client, or has no address, is
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
@@ -78,8 +79,13 @@ class Device:
 
 
 def _network(address: str | None) -> str | None:
-    if address is None:
-        return None
+    return None if address is None else _prefix(address)
+
+
+# The same addresses recur across a person's sessions and requests; parsing one is the
+# costliest step of grouping.
+@functools.lru_cache(maxsize=4096)
+def _prefix(address: str) -> str | None:
     try:
         parsed = ipaddress.ip_address(address.strip())
     except ValueError:

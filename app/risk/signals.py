@@ -19,6 +19,8 @@ from app.core.records import SessionRecord
 from app.geo.location import Location, distance_km
 from app.risk.devices import Device, Locate
 
+Point = tuple[float, float, int]  # latitude, longitude, accuracy radius (km)
+
 
 class SignalKind(enum.Enum):
     NEW_COUNTRY = "NEW_COUNTRY"
@@ -54,9 +56,10 @@ def compute_signals(
     left the least time, so it is the one to flag if any is.
     """
     found: dict[str, list[Signal]] = {}
+    distances: dict[tuple[Point, Point], float | None] = {}  # few places, many sessions
     countries: set[str] = set()
     seen_devices: set[str] = set()
-    spots: dict[tuple[float, float, int], _Spot] = {}
+    spots: dict[Point, _Spot] = {}
     for record in sorted(records, key=lambda r: r.sort_key):
         own: list[Signal] = []
         place = locate(record)
@@ -74,10 +77,10 @@ def compute_signals(
             seen_devices.add(device.first.global_id)
             own.append(Signal(SignalKind.NEW_DEVICE, f"The first session on {device.name}."))
         if place is not None and place.latitude is not None and place.longitude is not None:
-            travel = _travel(record, place, spots.values(), max_kmh)
+            point = (place.latitude, place.longitude, place.accuracy_radius_km or 0)
+            travel = _travel(record, place, point, spots, distances, max_kmh)
             if travel is not None:
                 own.append(travel)
-            point = (place.latitude, place.longitude, place.accuracy_radius_km or 0)
             spots[point] = _Spot(place, record)
         if own:
             found[record.global_id] = own
@@ -85,16 +88,25 @@ def compute_signals(
 
 
 def _travel(
-    record: SessionRecord, place: Location, spots: Iterable[_Spot], max_kmh: float
+    record: SessionRecord,
+    place: Location,
+    point: Point,
+    spots: Mapping[Point, _Spot],
+    distances: dict[tuple[Point, Point], float | None],
+    max_kmh: float,
 ) -> Signal | None:
     """IMPOSSIBLE_TRAVEL from the earlier spot that would need the highest speed, if any."""
     worst: tuple[float, float, float, _Spot] | None = None
-    for spot in spots:
-        distance = distance_km(spot.location, place)
+    for other, spot in spots.items():
+        if other == point:
+            continue
+        pair = (other, point)
+        if pair not in distances:
+            distances[pair] = distance_km(spot.location, place)
+        distance = distances[pair]
         if distance is None:
             continue
-        margin = (spot.location.accuracy_radius_km or 0) + (place.accuracy_radius_km or 0)
-        apart = distance - margin
+        apart = distance - other[2] - point[2]  # both accuracy radii taken off
         if apart <= 0:
             continue
         hours = (record.created_at - spot.latest.created_at).total_seconds() / 3600

@@ -10,6 +10,7 @@ import strawberry
 from app.core import ids
 from app.core.errors import UpstreamError
 from app.core.records import SessionRecord, UserRecord
+from app.geo import REQUEST_LOCATOR
 from app.listing.filter import SessionFilter
 from app.listing.paginate import PageEdge, count, paginate
 from app.listing.streams import Stream
@@ -38,7 +39,7 @@ from resolvers.types.filters import (
     to_person_filter,
     to_user_filter,
 )
-from resolvers.types.location import Location, location_of
+from resolvers.types.location import Location, location_of, shown
 from resolvers.types.node import Node
 from resolvers.types.pagination import DEFAULT_PAGE_SIZE, PageArgs, PageInfo, page_args
 from resolvers.types.whereabouts import person_insight, prepare, session_insight
@@ -162,8 +163,8 @@ class Session(Node):
         "database, without an address, or for a network the database does not hold (private, "
         "loopback and documentation ranges, unless it has them)."
     )
-    def location(self, info: Info) -> Location | None:
-        return location_of(info.context.upstreams.locator, self.record)
+    def location(self) -> Location | None:
+        return location_of(REQUEST_LOCATOR.get(), self.record)
 
     @strawberry.field(
         description="What looks new or wrong about this session among its person's sessions "
@@ -450,7 +451,7 @@ class Device:
     @strawberry.field(description="Where its newest located session is.")
     def location(self) -> Location | None:
         found = self.record.location
-        return Location(record=found) if found is not None else None
+        return shown(found) if found is not None else None
 
     @strawberry.field(description="Its sessions at every provider, newest first.")
     def sessions(self) -> list[Session]:

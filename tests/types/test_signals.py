@@ -14,6 +14,8 @@ from typing import Any
 
 import aiohttp
 import pytest
+from gql import Client, gql
+from gql.transport.websockets import WebsocketsTransport
 
 from app.core import ids
 from app.core.records import Provider
@@ -225,6 +227,26 @@ def test_live_events_carry_location_and_signals(stack: LiveStack) -> None:
     assert found["session"]["location"] == {"city": "Sydney"}
     travel = [s for s in found["session"]["signals"] if s["kind"] == "IMPOSSIBLE_TRAVEL"]
     assert travel == [{"kind": "IMPOSSIBLE_TRAVEL", "relatedSession": {"id": ZS1}}]
+
+
+def test_live_events_over_websocket_carry_location_and_signals(stack: LiveStack) -> None:
+    query = """subscription { sessionEvents(includeInitial: true, filter: {countries: ["AU"]}) {
+        session { id location { city } signals { kind } } } }"""
+
+    async def first_event() -> dict[str, Any]:
+        transport = WebsocketsTransport(
+            url=stack.url.replace("http://", "ws://"),
+            subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+        )
+        async with Client(transport=transport) as client:
+            event: dict[str, Any] = await anext(aiter(client.subscribe(gql(query))))
+            return event
+
+    event = asyncio.run(asyncio.wait_for(first_event(), timeout=60))
+    session = event["sessionEvents"]["session"]
+    assert session["id"] == KS1
+    assert session["location"] == {"city": "Sydney"}
+    assert {"kind": "IMPOSSIBLE_TRAVEL"} in session["signals"]
 
 
 def test_revoke_device_ends_its_sessions_at_every_provider(tmp_path: Path) -> None:
