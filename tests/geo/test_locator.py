@@ -13,7 +13,9 @@ from prometheus_client import CollectorRegistry
 from app.core.errors import ConfigError
 from app.geo import GeoDatabase, Locator, ReloadFailures, open_locator
 from app.geo.location import Location, distance_km
+from app.main import create_app
 from app.mocks.geo import DEMO_PLACES, Place, write_asn, write_city, write_databases
+from app.settings import Settings
 
 BERLIN = Place(
     "203.0.113.0/24", "DE", "Germany", "Berlin", "Berlin", 52.52, 13.405, 20, 64501, "Example DE"
@@ -174,3 +176,14 @@ def test_distance_between_cities() -> None:
     assert 16_000 < distance < 16_200  # Berlin-Sydney is about 16,090 km
     assert distance_km(berlin, berlin) == 0
     assert distance_km(berlin, Location(country_code="DE")) is None
+
+
+def test_the_app_refuses_to_start_with_a_database_it_cannot_open(tmp_path: Path) -> None:
+    settings = Settings.from_environ(
+        {
+            "GATEWAY_ALLOW_ANONYMOUS": "true",
+            "GATEWAY_GEOIP_ASN_DB": str(tmp_path / "GeoLite2-ASN.mmbd"),  # a typo
+        }
+    )
+    with pytest.raises(ConfigError, match="GATEWAY_GEOIP_ASN_DB"):
+        create_app(settings)

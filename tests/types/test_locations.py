@@ -176,3 +176,22 @@ def test_no_database_means_no_location_and_refused_place_filters() -> None:
         (error,) = result["errors"]
         assert error["extensions"]["code"] == "BAD_USER_INPUT"
         assert "GATEWAY_GEOIP_CITY_DB" in error["message"]
+
+
+def test_a_users_sessions_take_the_place_filters(world: World) -> None:
+    records = all_records(world.data)
+    user = next(r for r in records if r.user is not None and place_of(r) is not None)
+    assert user.user is not None
+    code = place_of(user).country_code  # type: ignore[union-attr]
+    query = """query($id: ID!, $f: UserSessionFilterInput) { session(id: $id) { user {
+        sessions(first: 100, filter: $f) { nodes { id } } } } }"""
+    result = post(world.stack.url, query, {"id": user.global_id, "f": {"countries": [code]}})
+    assert "errors" not in result, result["errors"]
+    found = {n["id"] for n in result["data"]["session"]["user"]["sessions"]["nodes"]}
+    expected = {
+        r.global_id
+        for r in records
+        if r.user == user.user and (p := place_of(r)) is not None and p.country_code == code
+    }
+    assert found == expected
+    assert user.global_id in found
