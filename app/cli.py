@@ -9,7 +9,9 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import uvicorn
 
@@ -18,6 +20,9 @@ from app.http.cors import ANY_ORIGIN
 from app.http.serving import server_config, server_options, tune_collector
 from app.observability import logs
 from app.settings import Settings
+
+if TYPE_CHECKING:  # the demo's modules load only for `demo`
+    from app.mocks.viewer import DemoViewer
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -46,11 +51,17 @@ def _serve(args: argparse.Namespace) -> int:
 CHURN_SECONDS = 3.0
 
 
-def _demo_settings(mock_env: dict[str, str], host: str, port: int) -> Settings:
-    """The demo's settings: the mocks, anonymous callers, and the environment's GATEWAY_*."""
+def _demo_settings(
+    mock_env: dict[str, str], host: str, port: int, viewer_env: dict[str, str] | None = None
+) -> Settings:
+    """The demo's settings: the mocks, anonymous callers, the demo viewer's people file and
+    token key (unless the environment brings a JWKS of its own), and the environment's GATEWAY_*."""
     # The demo holds generated data only, so it lets anyone on loopback in.
     env = {**mock_env, "GATEWAY_ALLOW_ANONYMOUS": "true"}
     given = Settings.from_environ(env)
+    if viewer_env and not (given.jwks_url or given.jwks_file):
+        env = {**viewer_env, **env}
+        given = Settings.from_environ(env)
     if not given.cors_origins:
         # Any web page may call it (CORS), so a frontend on its own dev server just works;
         # with API keys or JWTs configured that would hand them to any page, so only its own.
@@ -60,16 +71,27 @@ def _demo_settings(mock_env: dict[str, str], host: str, port: int) -> Settings:
 
 
 async def _demo(args: argparse.Namespace) -> int:
+    # Where the demo viewer's people file and signing key live while it runs.
+    with tempfile.TemporaryDirectory(prefix="session-gateway-demo-") as folder:
+        return await _demo_in(args, Path(folder))
+
+
+async def _demo_in(args: argparse.Namespace, folder: Path) -> int:
     from app.main import create_app
     from app.mocks import MockUpstreams
     from app.mocks.churn import churn
     from app.mocks.geo import write_databases
+    from app.mocks.viewer import demo_viewer
 
-    # GeoIP databases for the mock world's networks, so locations show: written, never fetched.
-    async with MockUpstreams() as mocks, _scratch() as geo_dir:
+    async with MockUpstreams() as mocks:
+        viewer = None if args.no_viewer else demo_viewer(mocks.data, folder)
         try:
-            mock_env = {**write_databases(geo_dir), **mocks.gateway_env()}
-            settings = _demo_settings(mock_env, args.host, args.port)
+            # GeoIP databases for the mock world's networks, so locations show: written here,
+            # never fetched.
+            mock_env = {**write_databases(str(folder)), **mocks.gateway_env()}
+            settings = _demo_settings(
+                mock_env, args.host, args.port, viewer.env if viewer else None
+            )
             app = create_app(settings)
         except ConfigError as exc:
             print(exc, file=sys.stderr)
@@ -83,11 +105,10 @@ async def _demo(args: argparse.Namespace) -> int:
         churning = asyncio.create_task(churn(mocks.data, every=CHURN_SECONDS))
         for provider, url in mocks.urls.items():
             print(f"mock {provider:<9} {url}")
-        print(
-            f"\n{_demo_banner(settings)}"
-            f"\nGraphiQL: http://{args.host}:{args.port}/graphql  (Ctrl+C to stop)\n",
-            flush=True,
-        )
+        print(f"\n{_demo_banner(settings)}")
+        if viewer is not None and settings.jwks_file == viewer.env["GATEWAY_JWKS_FILE"]:
+            print(_viewer_banner(viewer))
+        print(f"GraphiQL: http://{args.host}:{args.port}/graphql  (Ctrl+C to stop)\n", flush=True)
         try:
             await server.serve()
         finally:
@@ -95,10 +116,16 @@ async def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-@contextlib.asynccontextmanager
-async def _scratch() -> AsyncIterator[str]:
-    with tempfile.TemporaryDirectory(prefix="session-gateway-demo-") as directory:
-        yield directory
+def _viewer_banner(viewer: DemoViewer) -> str:
+    """The demo token, ready to paste into GraphiQL's Headers pane."""
+    headers = json.dumps({"Authorization": f"Bearer {viewer.token}"})
+    return (
+        f"\nDemo viewer: {viewer.person.display_name} (person {viewer.person_id}), signed in "
+        f"at several providers; the token names ZITADEL session {viewer.current.native_id} as "
+        "the current one. Paste this into GraphiQL's Headers pane for the "
+        '"Where am I signed in" and "Sign out other sessions" tabs:\n'
+        f"{headers}\n"
+    )
 
 
 def _demo_banner(settings: Settings) -> str:
@@ -163,6 +190,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if name == "serve":
             command.add_argument("--workers", type=int, default=1, help="worker processes")
             command.add_argument("--config", help="TOML config file (environment overrides it)")
+        else:
+            command.add_argument(
+                "--no-viewer",
+                action="store_true",
+                help="no demo person token (then any web origin may call the demo)",
+            )
     check = commands.add_parser("check-config", help="validate and print the configuration")
     check.add_argument("--config", help="TOML config file (environment overrides it)")
     export = commands.add_parser("export-schema", help="print the GraphQL SDL")

@@ -129,9 +129,10 @@ def authenticator(settings: Settings, session: aiohttp.ClientSession) -> Authent
 
 
 def forward_headers(settings: Settings) -> tuple[str, ...]:
-    """The caller's headers sent on as upstream credentials (GATEWAY_<P>_FORWARD_HEADER)."""
-    named = (settings.provider(provider).forward_header for provider in Provider)
-    return tuple(dict.fromkeys(header.lower() for header in named if header))
+    """The caller's headers sent on as upstream credentials (GATEWAY_<P>_FORWARD_HEADER, and
+    GATEWAY_KRATOS_SESSION_HEADER with GATEWAY_KRATOS_PUBLIC_URL)."""
+    named = (h for provider in Provider for h in settings.provider(provider).caller_headers())
+    return tuple(dict.fromkeys(header.lower() for header in named))
 
 
 def client_session(settings: Settings) -> aiohttp.ClientSession:

@@ -51,8 +51,13 @@ async def _started(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         yield dict(state or {})
 
 
-async def _post(app: Starlette, state: dict[str, Any], body: bytes) -> tuple[int, bytes]:
-    """One POST /graphql through the ASGI app; its status and body."""
+async def _post(
+    app: Starlette,
+    state: dict[str, Any],
+    body: bytes,
+    headers: tuple[tuple[bytes, bytes], ...] = (),
+) -> tuple[int, bytes]:
+    """One POST /graphql through the ASGI app, with `headers` added; its status and body."""
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -68,6 +73,7 @@ async def _post(app: Starlette, state: dict[str, Any], body: bytes) -> tuple[int
             (b"content-type", b"application/json"),
             (b"accept", b"application/json"),
             (b"content-length", str(len(body)).encode()),
+            *headers,
         ],
         "client": ("127.0.0.1", 50000),
         "server": ("127.0.0.1", 8000),

@@ -71,9 +71,9 @@ class Front:
         if self.cache is None or data.query is None:
             return prepared
         forwarded = [
-            headers.get(given.settings.forward_header or "", "")
-            for provider, given in upstreams.providers.items()
-            if provider in upstreams.forwarded
+            headers.get(name, "")
+            for given in upstreams.providers.values()
+            for name in given.settings.caller_headers()
         ]
         scope = scope_of(principal, forwarded)
         prepared.key = key_of(scope, data.query, data.variables, data.operation_name)

@@ -34,6 +34,7 @@ __all__ = [
     "create_app",
     "offset_token",
     "ory_error",
+    "session_token",
 ]
 
 DEFAULT_PAGE_SIZE = 250
@@ -61,6 +62,8 @@ _FIRST_CREATED = "2200-12-31 23:59:59"  # Kratos's default token: after every se
 _TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})  # Go's strconv.ParseBool
 _FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
 _EXPANDABLE = frozenset({"identity", "devices"})
+_EVERYTHING = _EXPANDABLE
+WHOAMI_PATH = "/sessions/whoami"
 
 
 class _Failure(Exception):
@@ -85,6 +88,12 @@ def _fault_error(status: int) -> web.Response:
 def _unauthorized(request: web.Request) -> web.Response:
     del request  # Ory Network answers a missing and a wrong key alike
     return ory_error(401, "The request could not be authorized")
+
+
+def session_token(session_id: str) -> str:
+    """The mock's session token of a session (Kratos's are opaque; here one is made from the id,
+    so tests and the demo can hold the token of any session)."""
+    return f"ory_st_{session_id.replace('-', '')}"
 
 
 def _uuid(value: str) -> str:
@@ -186,7 +195,8 @@ class _Api:
     async def guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Check the API key if one is configured; render failures as Ory errors."""
         token = self.credentials.kratos_token
-        if token and request.headers.get("Authorization") != f"Bearer {token}":
+        public = request.path == WHOAMI_PATH  # the public API takes the caller's own token
+        if token and not public and request.headers.get("Authorization") != f"Bearer {token}":
             return _unauthorized(request)
         try:
             return await handler(request)
@@ -270,6 +280,15 @@ class _Api:
         session = self.find(request)
         expand = _expand(request)
         return web.json_response(self.render(session, expand, self.now_ns(), listed=False))
+
+    async def whoami(self, request: web.Request) -> web.Response:
+        """`GET /sessions/whoami` (public API): the active session a session token is."""
+        token = request.headers.get("X-Session-Token", "")
+        now = self.now_ns()
+        for session in self.data.kratos:
+            if session_token(session["id"]) == token and self.is_active(session, True, now):
+                return web.json_response(self.render(session, _EVERYTHING, now, listed=False))
+        raise _Failure(401, "No valid session credentials found in the request.", "unauthorized")
 
     async def disable(self, request: web.Request) -> web.Response:
         """`DELETE /admin/sessions/{id}`: the session stays, inactive."""
@@ -369,6 +388,7 @@ def create_app(
     app[CALLS] = []
     install_faults(app)
     app.router.add_get("/admin/sessions", api.list_sessions)
+    app.router.add_get(WHOAMI_PATH, api.whoami)
     app.router.add_get("/admin/sessions/{session_id}", api.get)
     app.router.add_delete("/admin/sessions/{session_id}", api.disable)
     app.router.add_get("/admin/identities/{identity_id}/sessions", api.identity_sessions)

@@ -56,6 +56,9 @@ class Endpoint:
     ) -> None:
         self.provider = provider
         self.health = health or ProviderHealth()
+        # What a sibling endpoint (another API of the same provider) is made with.
+        self._session, self._headers = session, dict(headers)
+        self._options = (retries, concurrency, slow_call, metrics, tracing)
         transport = Transport(
             session, provider=provider, base_url=base_url.rstrip("/"), headers=headers
         )
@@ -67,6 +70,24 @@ class Endpoint:
         self._telemetry = Telemetry(provider, self.health, metrics, tracing or Tracing())
         self._breaker = Breaker(self.health.circuit, provider)
         self.kept = KeptParses()
+
+    def sibling(self, base_url: str, credential: Credential) -> Endpoint:
+        """Another API of the same provider (Kratos's public one beside its admin one): the same
+        connection pool, health, limits and telemetry, with its own base URL and credential."""
+        retries, concurrency, slow_call, metrics, tracing = self._options
+        return Endpoint(
+            self._session,
+            provider=self.provider,
+            base_url=base_url,
+            headers=self._headers,
+            health=self.health,
+            retries=retries,
+            concurrency=concurrency,
+            slow_call=slow_call,
+            credential=credential,
+            metrics=metrics,
+            tracing=tracing,
+        )
 
     async def call(
         self,

@@ -84,6 +84,10 @@ class ProviderSettings(BaseModel):
         """Whether its own secret is set (forwarding the caller's aside); none needed by default."""
         return True
 
+    def caller_headers(self) -> tuple[str, ...]:
+        """The caller's request headers this provider sends on: its forwarded credential."""
+        return (self.forward_header,) if self.forward_header else ()
+
     def missing_credential(self, prefix: str) -> str | None:
         """What to set when it is enabled without a way to authenticate, else None."""
         if not self.url or self.forward_header or self.has_own_credential():
@@ -213,6 +217,11 @@ class SessionProvider(abc.ABC):
     @abc.abstractmethod
     async def revoke_user(self, user_id: str) -> list[SessionRecord]:
         """End every session of one user; those still open and now ended, as read before."""
+
+    async def current_session(self) -> str | None:
+        """The session the caller's forwarded credential is (its native id), where this
+        provider can tell; None where it cannot, or the caller brought no such credential."""
+        return None
 
     @abc.abstractmethod
     async def probe(self) -> None:

@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from app.core.errors import UpstreamError
 from app.core.records import Provider, RevokeOutcome, SessionRecord, SessionStatus
 from app.upstream import accounting
-from app.upstream.provider import REVOKE_CONCURRENCY
 from app.upstream.revoke import ended_as, revoke_session
 from app.upstream.upstreams import Upstreams
 
+# Calls at once per provider: the default GATEWAY_UPSTREAM_CONCURRENCY (each provider's
+# endpoint holds its own limit too).
+CONCURRENCY = 16
 # What may still be ended: the rest have ended or expired already.
 OPEN = frozenset({SessionStatus.ACTIVE, SessionStatus.PENDING})
 # Sessions one sign-out or one bulk revoke ends at most (revokeSessions' `max` stays below).
@@ -50,7 +52,7 @@ async def end_sessions(
     upstreams: Upstreams,
     records: Iterable[SessionRecord],
     *,
-    concurrency: int = REVOKE_CONCURRENCY,
+    concurrency: int = CONCURRENCY,
 ) -> EndReport:
     """End each of `records`: all providers at once, `concurrency` calls at a time at each.
 

@@ -14,9 +14,11 @@ page fills, and `totalCount` under one reads the listings again, so each is pric
 RESIDUAL_READS calls per listing; `signals` adds a scan of SCAN_READS. Past the
 price, the per-request call budget (app/upstream/accounting.py) cuts the reading short.
 
-A user's `sessions` (SessionUser.sessions) reads that user's listing once per page, for each
-user object above it, and `_entities` (subgraph mode) is one object per representation, whose
-users cost at most one listing per provider (SessionProvider.users).
+A person's `sessions` (`viewer.sessions`, `viewer.person.sessions`, `person.sessions`) reads
+every listing like `sessions`. A user's `sessions` (SessionUser.sessions) reads that user's
+listing once per page, for each user object above it, and `_entities` (subgraph mode) is one
+object per representation, whose users cost at most one listing per provider
+(SessionProvider.users).
 
 Both walks measure each fragment once (a spread reuses its figure), so they take linear time
 whatever the fragments spread; the document's shape is already within limits by then.
@@ -49,6 +51,8 @@ from graphql import (
 from resolvers.types.pagination import DEFAULT_PAGE_SIZE
 
 PAGINATED = {"sessions", "authorizations"}
+# Root fields that are a person (or hold one): their `sessions` read every provider's listings.
+PERSONAL = frozenset({"viewer", "person"})
 CHILDREN_ESTIMATE = 5
 # Filter fields at least one upstream leaves to the gateway.
 GATEWAY_SIDE = frozenset(
@@ -91,6 +95,7 @@ class _Estimate:
         self.costs: dict[str, int] = {}
         self.call_costs: dict[str, int] = {}
         self.nested_costs: dict[str, int] = {}
+        self.person_costs: dict[str, int] = {}
         self.on_path: set[str] = set()
 
     def size(self, field: FieldNode) -> int:
@@ -167,6 +172,27 @@ class _Estimate:
                 total += self.listings * self._reads(node) + self._below(node)
             elif node.name.value == "_entities":
                 total += min(self.size(node), self.listings) + self._below(node)
+            elif node.name.value in PERSONAL:
+                total += self.personal(node.selection_set)
+            else:
+                total += self._below(node)
+        return total
+
+    def personal(self, selections: SelectionSetNode | None) -> int:
+        """Upstream calls under a person: its `sessions` as the root `sessions`, its other
+        fields (a session's user's sessions) as anywhere else."""
+        if selections is None:
+            return 0
+        total = 0
+        for node in _level(selections):
+            if isinstance(node, FragmentSpreadNode):
+                total += self.fragment(node.name.value, self.personal, self.person_costs)
+            elif node.name.value == "sessions":
+                total += self.listings * self._reads(node) + self._below(node)
+            elif node.name.value in PERSONAL:
+                total += self.personal(node.selection_set)
+            elif node.name.value in PERSON_FIELDS:  # the person's devices: every listing
+                total += self.listings + self._below(node)
             else:
                 total += self._below(node)
         return total

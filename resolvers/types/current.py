@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from app.auth.principal import SessionKey
+from app.core.errors import UpstreamError
 from app.people import Person, UserKey
 from resolvers.types.context import Info
 
@@ -66,4 +67,17 @@ async def current_sessions(info: Info) -> frozenset[SessionKey]:
 
 
 async def _current(info: Info) -> frozenset[SessionKey]:
-    return info.context.principal.sessions
+    providers = info.context.upstreams.providers
+    told = await asyncio.gather(
+        *(p.current_session() for p in providers.values()), return_exceptions=True
+    )
+    found = set(info.context.principal.sessions)
+    for (provider, _), answer in zip(providers.items(), told, strict=True):
+        if isinstance(answer, str):
+            found.add((provider, answer))
+        elif isinstance(answer, UpstreamError):
+            # Not told: no session of this provider is marked current, and the error says why.
+            info.context.report(answer, list(info.path.as_list()))
+        elif isinstance(answer, BaseException):
+            raise answer
+    return frozenset(found)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections import Counter
 from dataclasses import replace
 
 import strawberry
@@ -11,7 +13,7 @@ from app.auth.principal import REVOKE_ALL, REVOKE_OWN
 from app.core import ids
 from app.core.echo import echo
 from app.core.errors import BadUserInput, Forbidden, GatewayError, UpstreamError
-from app.core.records import SessionRecord
+from app.core.records import Provider, SessionRecord
 from app.listing.filter import SessionFilter
 from app.live.poll import read_provider
 from app.people import Person as PersonRecord
@@ -22,6 +24,24 @@ from resolvers.types.enums import Provider as ProviderEnum
 from resolvers.types.filters import MAX_IDS, SessionFilterInput, to_filter
 from resolvers.types.sessions import Session
 from resolvers.types.whereabouts import prepare
+
+log = logging.getLogger("session_gateway.sign_out")
+
+
+def _audit(info: Info, action: str, report: EndReport) -> None:
+    """One line per person-wide end: who asked, how many ended and failed, per provider."""
+    ended = Counter(r.provider.value for r in report.ended)
+    failed = Counter(f.provider.value for f in report.failed)
+    log.info(
+        "%s by %s (request %s): ended %d %s, failed %d %s",
+        action,
+        info.context.principal.identity,
+        info.context.request_id or "-",
+        len(report.ended),
+        dict(ended),
+        len(report.failed),
+        dict(failed),
+    )
 
 
 class NoCurrentSession(GatewayError):
@@ -112,26 +132,39 @@ async def _open_sessions(
     info: Info, requested: SessionFilter, limit: int
 ) -> tuple[list[SessionRecord], list[EndFailure]]:
     """The open sessions `requested` selects that the caller may see (up to `limit` per
-    provider, newest first), and the providers that could not be listed."""
+    listing read, newest first), and the providers that could not be listed."""
     statuses = OPEN if requested.statuses is None else requested.statuses & OPEN
     session_filter = info.context.principal.restrict(replace(requested, statuses=statuses))
     upstreams = info.context.upstreams
-    providers = session_filter.in_scope(upstreams.enabled)
+    # One read per provider, or per user where the filter names users: a provider lists one
+    # user at a time, and the reads run at once rather than one after another.
+    reads: list[tuple[Provider, SessionFilter]] = []
+    for provider in session_filter.in_scope(upstreams.enabled):
+        if session_filter.users is None:
+            reads.append((provider, session_filter))
+            continue
+        reads += [
+            (provider, replace(session_filter, users=frozenset({user})))
+            for user in sorted(session_filter.users, key=lambda u: u[1])
+            if user[0] is provider
+        ]
     listings = await asyncio.gather(
-        *(read_provider(upstreams, p, session_filter, limit) for p in providers),
-        return_exceptions=True,
+        *(read_provider(upstreams, p, f, limit) for p, f in reads), return_exceptions=True
     )
-    found: list[SessionRecord] = []
-    failed: list[EndFailure] = []
-    for provider, listing in zip(providers, listings, strict=True):
+    found: dict[str, SessionRecord] = {}
+    failed: dict[Provider, EndFailure] = {}
+    for (provider, _), listing in zip(reads, listings, strict=True):
         if isinstance(listing, UpstreamError):
-            failed.append(EndFailure(provider, listing.code, str(listing)))
+            failed.setdefault(provider, EndFailure(provider, listing.code, str(listing)))
         elif isinstance(listing, BaseException):
             raise listing
         else:
-            found += listing.records
-    found.sort(key=lambda r: r.sort_key, reverse=True)
-    return found, failed
+            found.update((r.global_id, r) for r in listing.records)
+    # A provider that could not list one of the users is left out whole, with its failure:
+    # ending part of what it holds would look like all of it.
+    kept = [r for r in found.values() if r.provider not in failed]
+    kept.sort(key=lambda r: r.sort_key, reverse=True)
+    return kept, list(failed.values())
 
 
 def _person_filter(person: PersonRecord) -> SessionFilter:
@@ -158,8 +191,10 @@ async def resolve_sign_out_other_sessions(info: Info) -> SignOutResult:
         for r in found
         if (r.provider, r.native_id) not in current and principal.may_revoke(r.user)
     ]
-    report = await end_sessions(info.context.upstreams, others)
+    # At most MAX_ENDED, newest first: a second run ends the rest.
+    report = await end_sessions(info.context.upstreams, others[:MAX_ENDED])
     report.failed[:0] = failed
+    _audit(info, "signOutOtherSessions", report)
     return SignOutResult(report=report)
 
 
@@ -184,8 +219,11 @@ async def resolve_revoke_person_sessions(
         raise BadUserInput(f"No person with id '{echo(person)}'.")
     found, failed = await _open_sessions(info, _person_filter(found_person), MAX_ENDED)
     ending = [r for r in found if (r.provider, r.native_id) not in keep_keys]
-    report = await end_sessions(info.context.upstreams, ending)
+    report = await end_sessions(info.context.upstreams, ending[:MAX_ENDED])
     report.failed[:0] = failed
+    # A derived id is made of user ids, which stay out of the log.
+    named = "a person of users only" if found_person.derived else repr(found_person.id)
+    _audit(info, f"revokePersonSessions of {named}", report)
     return SignOutResult(report=report)
 
 
@@ -209,6 +247,7 @@ async def resolve_revoke_sessions(
     if not dry_run:
         report = await end_sessions(info.context.upstreams, found)
         report.failed[:0] = failed
+        _audit(info, "revokeSessions", report)
     return BulkRevokeResult(dry_run=dry_run, matched_records=found, report=report)
 
 

@@ -205,3 +205,64 @@ def test_demo_refuses_any_origin_with_api_keys_in_a_sentence() -> None:
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert "GATEWAY_CORS_ORIGINS=* is for anonymous demos only" in done.stderr
+
+
+def test_demo_prints_a_viewer_token_that_signs_out_other_sessions() -> None:
+    port = free_port()
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "demo", "--port", str(port), "--log-level", "warning"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}/graphql"
+    page = """query WhereAmISignedIn {
+      viewer { currentSession { id } sessions(first: 100, filter: {statuses: [ACTIVE]}) {
+        nodes { id provider current } } }
+    }"""
+
+    def post(query: str, headers: dict[str, str]) -> dict[str, object]:
+        body = json.dumps({"query": query}).encode()
+        request = urllib.request.Request(
+            url, data=body, headers={"Content-Type": "application/json", **headers}
+        )
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            result: dict[str, object] = json.loads(answer.read())
+            return result
+
+    try:
+        assert demo.stdout is not None
+        printed: list[str] = []
+        while not printed or not printed[-1].startswith("GraphiQL:"):
+            line = demo.stdout.readline()
+            assert line, "".join(printed)
+            printed.append(line)
+        headers = json.loads(next(line for line in printed if line.startswith('{"Authorization"')))
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                before = post(page, headers)
+                break
+            except OSError:
+                assert demo.poll() is None
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        viewer = before["data"]["viewer"]  # type: ignore[index]
+        nodes = viewer["sessions"]["nodes"]
+        assert len({n["provider"] for n in nodes}) >= 3
+        assert [n["id"] for n in nodes if n["current"]] == [viewer["currentSession"]["id"]]
+
+        signed_out = post(
+            "mutation { signOutOtherSessions { ended { id } failed { code } } }", headers
+        )
+        assert signed_out["data"]["signOutOtherSessions"]["failed"] == []  # type: ignore[index]
+        after = post(page, headers)["data"]["viewer"]  # type: ignore[index]
+        # Sessions the demo's churn began meanwhile aside, only the current one is left.
+        assert viewer["currentSession"]["id"] in [n["id"] for n in after["sessions"]["nodes"]]
+        assert {n["id"] for n in after["sessions"]["nodes"]} <= {viewer["currentSession"]["id"]} | {
+            n["id"] for n in after["sessions"]["nodes"] if n["provider"] == "KRATOS"
+        }
+    finally:
+        demo.terminate()
+        output, _ = demo.communicate(timeout=30)
+    assert "Traceback" not in output

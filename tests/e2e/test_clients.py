@@ -15,6 +15,7 @@ import pytest
 
 from tests.support.live import LiveStack
 from tests.support.paths import ROOT
+from tests.support.people import active_person, people_stack
 
 pytestmark = pytest.mark.server
 
@@ -69,7 +70,7 @@ def test_the_client_pages_revokes_and_its_cache_follows(
 
 def test_possible_types_lists_every_abstract_type(exported: tuple[Path, Path]) -> None:
     possible = json.loads(exported[1].read_text())
-    assert possible["Node"] == ["Session", "SessionUser"]
+    assert possible["Node"] == ["Person", "Session", "SessionUser"]
     assert possible["RevokeSessionResult"] == ["RevokeRefused", "SessionNotFound", "SessionRevoked"]
     assert len(possible["SessionExtras"]) == 5
 
@@ -112,3 +113,20 @@ def test_the_docs_quote_the_configuration_the_tests_run() -> None:
     for name in QUOTED:
         assert name in by_file, f"docs/clients.md does not show {name}"
         assert by_file[name] == (CLIENTS / name).read_text(), f"docs/clients.md differs from {name}"
+
+
+@pytest.mark.parametrize("client", ["apollo", "urql"])
+def test_the_account_page_signs_out_other_sessions_and_its_cache_follows(
+    client: str, exported: tuple[Path, Path], tmp_path: Path
+) -> None:
+    schema, possible_types = exported
+    with people_stack(tmp_path) as people:  # one stack each: the page signs sessions out
+        person, current = active_person(people)
+        token = people.token(person, current)
+        run = _node("account.mjs", people.url, str(possible_types), str(schema), client, token)
+        left = [r for r in people.sessions(person) if r.status.value in {"ACTIVE", "PENDING"}]
+    assert run.returncode == 0, run.stderr[-4000:]
+    report = json.loads(run.stdout.strip().splitlines()[-1])
+    assert report == {"client": client, "ok": True, "requests": 2}
+    # At every provider, the mocks hold the current session alone open.
+    assert [r.global_id for r in left] == [current.global_id]

@@ -153,6 +153,17 @@ def test_upstream_calls_are_priced_per_listing(arguments: str, selection: str, r
     assert calls == 2 * 5 * reads
 
 
+def test_a_persons_sessions_are_priced_like_sessions() -> None:
+    query = (
+        "{ viewer { sessions { nodes { id } } person { sessions { totalCount } } } "
+        "person(id: 1) { ...P } } fragment P on Person { sessions { nodes { id } } }"
+    )
+
+    _, calls = estimate(parse(query), {}, listings=5)
+
+    assert calls == 3 * 5
+
+
 def test_a_filter_in_a_variable_is_priced_by_its_value() -> None:
     query = "query ($f: SessionFilterInput) { sessions(filter: $f) { totalCount } }"
 
@@ -167,6 +178,8 @@ def test_signals_and_devices_are_priced_per_object() -> None:
     )
 
     assert estimate(parse(query), {}, 4)[1] == 4 + 10 * 2
+    person = '{ person(user: {provider: KRATOS, nativeId: "k"}) { devices { id } } }'
+    assert estimate(parse(person), {}, 4)[1] == 4
 
 
 async def test_over_limit_documents_are_refused_without_validation() -> None:

@@ -72,3 +72,10 @@ def test_only_the_listed_assets_are_served(live: LiveStack, path: str) -> None:
     status, _, _ = get(live.url.replace("/graphql", path))
 
     assert status == 404
+
+
+def test_the_people_tabs_are_there_with_their_prose() -> None:
+    tabs = {query.split()[1]: prose for prose, query in EXAMPLES}
+    assert tabs["WhereAmISignedIn"].startswith("Where am I signed in")
+    assert tabs["SignOutOtherSessions"].startswith("Sign out other sessions")
+    assert "session-gateway demo" in tabs["WhereAmISignedIn"]

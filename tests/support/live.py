@@ -11,7 +11,7 @@ import json
 import socket
 import threading
 import urllib.request
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
 import strawberry
@@ -32,9 +32,16 @@ T = TypeVar("T")
 class LiveStack:
     """Mock upstreams plus a gateway pointed at them; `url` is the GraphQL endpoint."""
 
-    def __init__(self, data: MockData | None = None, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        data: MockData | None = None,
+        env: Mapping[str, str] | None = None,
+        env_of_mocks: Callable[[Mapping[str, str]], Mapping[str, str]] | None = None,
+    ) -> None:
+        """`env_of_mocks` adds settings made from the started mocks' own (their URLs)."""
         self._data = data
         self._env = dict(env or {})
+        self._env_of_mocks = env_of_mocks
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self.mocks: MockUpstreams
@@ -64,6 +71,8 @@ class LiveStack:
             "GATEWAY_ALLOW_ANONYMOUS": "true",
             **self._env,
         }
+        if self._env_of_mocks is not None:
+            env.update(self._env_of_mocks(self.mocks.gateway_env()))
         settings = Settings.from_environ(env)
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,7 +120,12 @@ def people_stack(folder: Path, env: dict[str, str] | None = None) -> Iterator[Pe
         "GATEWAY_PEOPLE_FILE": str(folder / "people.json"),
         **(env or {}),
     }
-    with LiveStack(data=data, env=settings) as live:
+
+    def public_api(mock_env: Mapping[str, str]) -> dict[str, str]:
+        # The mock serves Kratos's public `whoami` beside its admin API.
+        return {"GATEWAY_KRATOS_PUBLIC_URL": mock_env["GATEWAY_KRATOS_URL"]}
+
+    with LiveStack(data=data, env=settings, env_of_mocks=public_api) as live:
         yield PeopleStack(live, key)
 
 

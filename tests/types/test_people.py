@@ -14,6 +14,7 @@ import pytest
 
 from app.core import ids
 from app.core.records import Provider
+from app.mocks.kratos import session_token
 from app.mocks.people import person_id
 from tests.support.live import post, send
 from tests.support.people import (
@@ -235,3 +236,31 @@ def test_people_file_is_refused_at_start_up_when_malformed(tmp_path: Path) -> No
     )
     with pytest.raises(ConfigError, match=r"\[0\] \('p-1'\): needs a non-empty list `users`"):
         create_app(settings)
+
+
+def test_a_forwarded_kratos_session_token_marks_that_session_current(
+    people: PeopleStack,
+) -> None:
+    person, zitadel = active_person(people)
+    kratos = next(
+        r
+        for r in people.sessions(person)
+        if r.provider is Provider.KRATOS and r.status.value == "ACTIVE"
+    )
+    headers = {
+        **bearer(people.token(person, zitadel)),
+        "X-Session-Token": session_token(kratos.native_id),
+    }
+    people.live.reset_calls()
+
+    viewer = _data(post(people.url, VIEWER, headers=headers))["viewer"]
+
+    current = sorted(n["id"] for n in viewer["sessions"]["nodes"] if n["current"])
+    assert current == sorted([zitadel.global_id, kratos.global_id])
+    whoami = [c for c in people.live.calls("KRATOS") if c.path == "/sessions/whoami"]
+    assert len(whoami) == 1  # once per request, however many sessions ask
+    # A token Kratos does not know: nothing of Kratos is current, and no error.
+    headers["X-Session-Token"] = "ory_st_unknown"
+    body = post(people.url, VIEWER, headers=headers)
+    viewer = _data(body)["viewer"]
+    assert [n["id"] for n in viewer["sessions"]["nodes"] if n["current"]] == [zitadel.global_id]

@@ -4,10 +4,14 @@ provider failing and with scoped callers."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from app.core import ids
@@ -111,7 +115,10 @@ def test_a_scoped_caller_signs_out_only_its_own_users(people: PeopleStack) -> No
         assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
 
 
-def test_revoke_person_sessions_keeps_exactly_what_it_is_told(people: PeopleStack) -> None:
+def test_revoke_person_sessions_keeps_exactly_what_it_is_told(
+    people: PeopleStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="session_gateway.sign_out")
     person, _ = active_person(people)
     open_before = _open(people.sessions(person))
     keep = open_before[:2]
@@ -127,6 +134,11 @@ def test_revoke_person_sessions_keeps_exactly_what_it_is_told(people: PeopleStac
     result = _data(post(people.url, REVOKE_PERSON, variables, ADMIN))["revokePersonSessions"]
     assert sorted(s["id"] for s in result["ended"]) == sorted(keep)
     assert _open(people.sessions(person)) == []
+    # Each run is one audit line: what, who, how many.
+    lines = [r.getMessage() for r in caplog.records if r.name == "session_gateway.sign_out"]
+    assert len(lines) == 2
+    assert lines[1].startswith(f"revokePersonSessions of {person_id(person)!r} by key:admin")
+    assert f"ended {len(keep)} " in lines[1]
 
 
 def test_a_provider_failing_fails_its_own_sessions_only(people: PeopleStack) -> None:
@@ -260,3 +272,36 @@ def test_the_cache_keeps_each_tokens_current_session_apart(tmp_path: Path) -> No
             headers = bearer(people.token(person, session))
             viewer = _data(post(people.url, page, headers=headers))["viewer"]
             assert viewer["currentSession"] == {"id": session.global_id}
+
+
+async def test_every_end_reaches_session_events_at_once(tmp_path: Path) -> None:
+    # Polls far apart: an ENDED event can only come from the sign-out itself.
+    with people_stack(tmp_path, {"GATEWAY_POLL_INTERVAL": "3600"}) as people:
+        person, _ = active_person(people)
+        users = [{"provider": p.value, "nativeId": n} for p, n in people.users(person)]
+        watch = (
+            "subscription($users: [ProviderUserInput!]) { sessionEvents(filter: {users: $users},"
+            " includeInitial: true) { kind sessionId } }"
+        )
+        body = {"query": watch, "variables": {"users": users}}
+        headers = {**ADMIN, "Accept": "text/event-stream"}
+        seen: list[dict[str, str]] = []
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(people.url, json=body, headers=headers) as stream,
+        ):
+
+            async def events(count: int) -> None:
+                while len(seen) < count:
+                    line = (await stream.content.readline()).decode()
+                    if line.startswith("data:") and '"sessionEvents"' in line:
+                        seen.append(json.loads(line[5:])["data"]["sessionEvents"])
+
+            initial = len(_open(people.sessions(person)))
+            await asyncio.wait_for(events(initial), 60)
+            assert {e["kind"] for e in seen} == {"CREATED"}
+            variables = {"person": ids.encode_person(person_id(person)), "keep": []}
+            result = _data(post(people.url, REVOKE_PERSON, variables, ADMIN))
+            ended = {s["id"] for s in result["revokePersonSessions"]["ended"]}
+            await asyncio.wait_for(events(initial + len(ended)), 60)
+        assert {e["sessionId"] for e in seen[initial:] if e["kind"] == "ENDED"} >= ended

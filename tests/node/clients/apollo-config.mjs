@@ -27,6 +27,12 @@ export function sessionGatewayCache(possibleTypes) {
         fields: { authorizations: relayStylePagination() },
       },
       SessionUser: { keyFields: byGlobalId },
+      // The caller's person and its sessions (the account page): one list per filter and order.
+      Person: {
+        keyFields: byGlobalId,
+        fields: { sessions: relayStylePagination(["filter", "orderBy"]) },
+      },
+      Viewer: { merge: true, fields: { sessions: relayStylePagination(["filter", "orderBy"]) } },
       Authorization: { keyFields: byGlobalId },
       UserAgent: embedded,
       Factors: embedded,

@@ -40,3 +40,26 @@ export const REVOKE_USER = `
 mutation RevokeUser($userId: ID!) {
   revokeUserSessions(userId: $userId) { userId revokedCount sessions { id status } }
 }`;
+
+// The account page: where the caller is signed in, at every provider, this session marked.
+export const ACCOUNT = `
+query Account {
+  viewer {
+    person { id }
+    currentSession { id }
+    sessions(first: 100) {
+      totalCount
+      edges { cursor node { id provider status current userAgent { browserName osName } } }
+      pageInfo { hasNextPage endCursor }
+    }
+  }
+}`;
+
+// Every ended session comes back by id with its ended status: the page follows by itself.
+export const SIGN_OUT_OTHERS = `
+mutation SignOutOthers {
+  signOutOtherSessions {
+    ended { id status }
+    failed { sessionId provider code message }
+  }
+}`;

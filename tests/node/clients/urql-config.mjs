@@ -9,7 +9,7 @@ const EMBEDDED = [
   "HyperIdSessionExtras", "Interaction", "KratosDevice", "KratosMethod", "KratosSessionExtras",
   "Metadata", "PageInfo", "PrefactorSessionExtras", "PrivxSessionExtras", "ProviderInfo",
   "SessionConnection", "SessionEdge", "UserAgent", "UserSessionsRevoked", "WebAuthNFactor",
-  "ZitadelSessionExtras",
+  "ZitadelSessionExtras", "Viewer", "SignOutResult", "SignOutFailure", "BulkRevokeResult",
 ];
 
 // Lists filtered by status hold sessions a revoke ended (and count them): drop them, and the
@@ -46,11 +46,15 @@ export function sessionGatewayCache(schema) {
         session: (_, { id }, cache) => cache.keyOfEntity({ __typename: "Session", id }),
       },
       Session: { authorizations: relayPagination() },
+      // The caller's person and its sessions (the account page).
+      Person: { sessions: relayPagination() },
+      Viewer: { sessions: relayPagination() },
     },
     updates: {
       Mutation: {
         revokeSession: (_result, _args, cache) => dropStatusFilteredLists(cache),
         revokeUserSessions: (_result, _args, cache) => dropStatusFilteredLists(cache),
+        signOutOtherSessions: (_result, _args, cache) => dropStatusFilteredLists(cache),
       },
     },
   });

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import aiohttp
 from multidict import MultiDict
-from pydantic import SecretStr
+from pydantic import SecretStr, field_validator
 
 from app.core import ids
 from app.core.records import (
@@ -27,7 +27,7 @@ from app.core.records import (
 from app.listing.filter import Part, SessionFilter
 from app.listing.streams import LocalStream, Stream
 from app.upstream._json import list_of, obj, opt_bool, opt_str, opt_time, req_str
-from app.upstream.credentials import Credential
+from app.upstream.credentials import CALLER_HEADERS, Credential, Forwarded
 from app.upstream.endpoint import Endpoint
 from app.upstream.provider import (
     ProviderSettings,
@@ -35,6 +35,7 @@ from app.upstream.provider import (
     SessionProvider,
     fetch_each,
     first_user,
+    origin,
     secret,
 )
 from app.upstream.providers.kratos.records import (
@@ -50,6 +51,8 @@ MAX_IDENTITY_PAGE_SIZE = 500
 # Concurrent single-session fetches per batch; Kratos has no multi-id lookup.
 FETCH_CONCURRENCY = 8
 DEFAULT_LOGIN_TRAIT = "email"
+# How Kratos's public API takes a session token (the browser cookie aside).
+WHOAMI_HEADER = "X-Session-Token"
 
 # Without `expand` a listed session has `identity: null` and `devices: null`: no user at all.
 _EXPAND = (("expand", "identity"), ("expand", "devices"))
@@ -191,11 +194,24 @@ class KratosClient:
 
 class KratosSettings(ProviderSettings):
     """GATEWAY_KRATOS_URL (the admin API origin), _TOKEN (optional: an Ory Network API key;
-    a self-hosted admin API usually has none) or _FORWARD_HEADER, and _LOGIN_TRAIT."""
+    a self-hosted admin API usually has none) or _FORWARD_HEADER, _LOGIN_TRAIT, and
+    _PUBLIC_URL with _SESSION_HEADER (which session the caller is: `Session.current`)."""
 
     token: SecretStr | None = None
     # The identity trait shown as the user's login name.
     login_trait: str = DEFAULT_LOGIN_TRAIT
+    # The public API origin, where `whoami` tells which session a session token is; unset, the
+    # gateway does not ask.
+    public_url: str | None = None
+    # The caller's request header holding its Kratos session token, sent to `whoami` as
+    # Kratos's own X-Session-Token.
+    session_header: str = WHOAMI_HEADER
+
+    _check_public_url = field_validator("public_url", mode="before")(lambda value: origin(value))
+
+    def caller_headers(self) -> tuple[str, ...]:
+        own = super().caller_headers()
+        return (*own, self.session_header) if self.public_url else own
 
 
 class KratosProvider(SessionProvider):
@@ -210,6 +226,11 @@ class KratosProvider(SessionProvider):
         super().__init__(endpoint, settings)
         assert isinstance(settings, KratosSettings)
         self.client = KratosClient(endpoint, login_trait=settings.login_trait)
+        self._session_header = settings.session_header
+        self._whoami = None
+        if settings.public_url:
+            forwarded = Forwarded(self.provider.value, settings.session_header, WHOAMI_HEADER)
+            self._whoami = endpoint.sibling(settings.public_url, forwarded)
 
     @classmethod
     def static_credential(
@@ -288,6 +309,15 @@ class KratosProvider(SessionProvider):
         if still_open:
             await self.client.delete_identity_sessions(user_id)
         return still_open
+
+    async def current_session(self) -> str | None:
+        # `whoami` answers the session a token is, or 401 for none that is active.
+        if self._whoami is None or not CALLER_HEADERS.get().get(self._session_header.lower()):
+            return None
+        found: str | None = await self._whoami.call(
+            "GET", "/sessions/whoami", lambda p: req_str(obj(p), "id"), expected={401: None}
+        )
+        return found
 
     async def probe(self) -> None:
         await self.client.list(page_size=1)
