@@ -270,3 +270,37 @@ def test_revoke_device_ends_its_sessions_at_every_provider(tmp_path: Path) -> No
         missing = post(live.url, mutation, {"id": ids.encode(ids.DEVICE, Provider.KRATOS, "x")})
         (error,) = missing["errors"]
         assert error["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+def test_a_scoped_caller_sees_signals_of_its_own_sessions_only(tmp_path: Path) -> None:
+    keys = [
+        {
+            "name": "other",
+            "key": "other-key",
+            "users": [{"provider": "KRATOS", "id": OTHER_USER}],
+            "scopes": ["sessions:revoke"],
+        }
+    ]
+    env = {
+        **write_databases(str(tmp_path), [BERLIN, SYDNEY]),
+        "GATEWAY_API_KEYS": json.dumps(keys),
+    }
+    with LiveStack(world(), env) as live:
+        headers = {"X-API-Key": "other-key"}
+        result = post(live.url, SIGNALS, headers=headers)
+        assert "errors" not in result, result["errors"]
+        nodes = result["data"]["sessions"]["nodes"]
+        assert [(n["id"], [s["kind"] for s in n["signals"]]) for n in nodes] == [
+            (KS3, ["NEW_COUNTRY", "NEW_DEVICE"])
+        ]
+        query = (
+            """{ sessions(filter: {signals: [IMPOSSIBLE_TRAVEL]}) { totalCount nodes { id } } }"""
+        )
+        flagged = post(live.url, query, headers=headers)["data"]["sessions"]
+        assert flagged == {"totalCount": 0, "nodes": []}
+        mutation = "mutation($id: ID!) { revokeDevice(id: $id) { ended { id } } }"
+        erins = ids.encode(ids.DEVICE, Provider.KRATOS, K2)
+        (error,) = post(live.url, mutation, {"id": erins}, headers=headers)["errors"]
+        assert error["extensions"]["code"] == "BAD_USER_INPUT"
+        still = post(live.url, "{ sessions(first: 50) { nodes { id status } } }")
+        assert all(n["status"] == "ACTIVE" for n in still["data"]["sessions"]["nodes"])
