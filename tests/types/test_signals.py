@@ -304,3 +304,22 @@ def test_a_scoped_caller_sees_signals_of_its_own_sessions_only(tmp_path: Path) -
         assert error["extensions"]["code"] == "BAD_USER_INPUT"
         still = post(live.url, "{ sessions(first: 50) { nodes { id status } } }")
         assert all(n["status"] == "ACTIVE" for n in still["data"]["sessions"]["nodes"])
+
+
+def test_live_events_refuse_a_signals_filter(stack: LiveStack) -> None:
+    query = "subscription { sessionEvents(filter: {signals: [NEW_DEVICE]}) { kind } }"
+
+    async def answer() -> str:
+        headers = {"Accept": "text/event-stream"}
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(stack.url, json={"query": query}, headers=headers) as response,
+        ):
+            async for line in response.content:
+                if line.startswith(b"data:") and b"errors" in line:
+                    return line.decode()
+        raise AssertionError("no error came")
+
+    found = asyncio.run(asyncio.wait_for(answer(), timeout=60))
+    assert "BAD_USER_INPUT" in found
+    assert "session { signals }" in found
