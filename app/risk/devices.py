@@ -1,10 +1,11 @@
 """Devices: one person's sessions across providers, grouped by the client they came from.
 
 Two sessions are on one device when a provider gives both the same device fingerprint (ZITADEL's
-`fingerprintId`), or when they share browser family, OS and device type and come from the same
-network: the same ASN, or the same /24 (IPv4) or /48 (IPv6). The relation is transitive, so a
-fingerprinted ZITADEL session and a Kratos session from the same browser on the same network
-are one device. A session that says nothing of its client, or has no address, is a device alone.
+`fingerprintId`, Prefactor's `device_id`), or when they share browser family, OS and device type
+and come from the same network: the same ASN, or the same /24 (IPv4) or /48 (IPv6). The
+relation is transitive, so a fingerprinted ZITADEL session and a Kratos session from the same
+browser on the same network are one device. A session that says nothing of its client, or has
+no address, is a device alone.
 """
 
 from __future__ import annotations
@@ -124,6 +125,8 @@ def group_devices(records: Iterable[SessionRecord], locate: Locate) -> list[Devi
         agent = record.user_agent
         if agent is not None and agent.fingerprint_id:
             groups.join(index, ("fingerprint", record.provider, agent.fingerprint_id))
+        if agent is not None and agent.device_id:
+            groups.join(index, ("device", record.provider, agent.device_id))
         if not client.known:
             continue
         kind = (client.browser_name, client.os_name, client.device_type)

@@ -46,6 +46,7 @@ def session(
     agent: str | None = CHROME_MAC,
     provider: Provider = Provider.KRATOS,
     fingerprint: str | None = None,
+    device: str | None = None,
     status: SessionStatus = SessionStatus.ACTIVE,
 ) -> SessionRecord:
     return SessionRecord(
@@ -56,7 +57,7 @@ def session(
         created_at=T0 + timedelta(minutes=minutes),
         extras=Extras(),
         remote_address=ip,
-        user_agent=UserAgentRecord(raw=agent, ip=ip, fingerprint_id=fingerprint)
-        if agent or fingerprint
+        user_agent=UserAgentRecord(raw=agent, ip=ip, fingerprint_id=fingerprint, device_id=device)
+        if agent or fingerprint or device
         else None,
     )

@@ -70,3 +70,16 @@ def test_sessions_that_say_nothing_of_their_client_stay_alone() -> None:
     devices = group_devices(records, locate)
     assert sorted(d.first.native_id for d in devices) == ["x", "y", "z"]
     assert {d.name for d in devices} == {"Unknown device", "Chrome on Mac OS X"}
+
+
+def test_a_providers_device_id_joins_its_sessions() -> None:
+    records = [
+        session("p1", 0, provider=Provider.PREFACTOR, device="dev-1"),
+        session("p2", 60, provider=Provider.PREFACTOR, device="dev-1", ip="192.0.2.10"),
+        session("p3", 90, provider=Provider.PREFACTOR, device="dev-2", ip="192.0.2.10",
+                agent=FIREFOX_WIN),
+    ]  # fmt: skip
+    assert names(group_devices(records, locate)) == [
+        ("Firefox on Windows", ["p3"]),
+        ("Chrome on Mac OS X", ["p2", "p1"]),
+    ]
