@@ -89,13 +89,17 @@ async def _demo_in(args: argparse.Namespace, folder: Path) -> int:
     from app.main import create_app
     from app.mocks import MockUpstreams
     from app.mocks.churn import churn
+    from app.mocks.geo import write_databases
     from app.mocks.viewer import demo_viewer
 
     async with MockUpstreams() as mocks:
         viewer = None if args.no_viewer else demo_viewer(mocks.data, folder)
         try:
+            # GeoIP databases for the mock world's networks, so locations show: written here,
+            # never fetched.
+            mock_env = {**write_databases(str(folder)), **mocks.gateway_env()}
             settings = _demo_settings(
-                mocks.gateway_env(), args.host, args.port, viewer.env if viewer else None
+                mock_env, args.host, args.port, viewer.env if viewer else None
             )
             app = create_app(settings)
         except ConfigError as exc:

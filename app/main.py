@@ -23,6 +23,7 @@ from app.auth.apikeys import CHECK_EVERY, ApiKeyStore
 from app.auth.jwt import JwksSource, JwtVerifier
 from app.core.errors import ConfigError
 from app.core.records import Provider
+from app.geo import ReloadFailures, open_locator
 from app.http.admission import Admission
 from app.http.auth import AuthMiddleware
 from app.http.body_limit import BodyLimit
@@ -167,6 +168,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     cursors = CursorCodec(_cursor_secret(settings))
     metrics = Metrics()
     people = people_directory(settings, metrics)  # a malformed people file stops start-up
+    # Opened here, not in the lifespan: a database that cannot be opened stops start-up.
+    locator = open_locator(
+        settings.geoip_city_db, settings.geoip_asn_db, ReloadFailures(metrics.registry)
+    )
     live_metrics = LiveMetrics(metrics.registry)
     webhook_metrics = WebhookMetrics(metrics.registry)
     tracing = Tracing(settings.tracing)
@@ -192,7 +197,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         gc.collect()
         gc.freeze()
         async with LAG.running(), client_session(settings) as session:
-            upstreams = Upstreams.create(session, settings, metrics, tracing, people)
+            upstreams = Upstreams.create(
+                session, settings, metrics, tracing, people, locator=locator
+            )
             if cache is not None:
                 upstreams.revocations.listen(cache.purge)
             hub = Hub(upstreams, LiveConfig.of(settings), live_metrics, shared=shared)

@@ -186,6 +186,12 @@ class Settings(BaseSettings):
     webhook_queue: int = Field(default=10_000, ge=1, le=1_000_000)  # messages per endpoint
     heartbeat_interval: float = Field(default=15.0, gt=0, le=3600)  # SSE comments, WS pings
     reauth_interval: float = Field(default=60.0, gt=0, le=86_400)  # re-check a stream's caller
+    # Locations (app/geo/): MaxMind-format City and ASN database files, opened at start-up (a
+    # path that cannot be opened stops it) and re-opened when they change; unset: no locations.
+    geoip_city_db: str | None = None
+    geoip_asn_db: str | None = None
+    # IMPOSSIBLE_TRAVEL: the fastest a person is taken to travel between two sign-ins.
+    max_travel_kmh: float = Field(default=1000.0, gt=0, le=100_000)
 
     @field_validator("webhooks")
     @classmethod

@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 
 from app.mocks import MockData, MockUpstreams, generate
+from app.mocks.geo import write_databases
 from tests.support.expected import all_records
 from tests.support.live import LiveStack
 from tests.support.mode import FAST_PATH
@@ -35,11 +36,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def stack() -> Iterator[LiveStack]:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     data = generate()
     soon = [t for t in expiries(data) if data.now < t <= data.now + QUIET]
     assert not soon, f"the generated world has sessions expiring within {QUIET}: {soon}"
-    with LiveStack(data) as live:
+    # The GeoIP databases `session-gateway demo` writes: the examples show places.
+    geo = write_databases(str(tmp_path_factory.mktemp("geo")))
+    with LiveStack(data, geo) as live:
         yield live
 
 

@@ -22,11 +22,13 @@ USER: Final = "U"
 AUTHORIZATION: Final = "A"  # native id `<kind>:<id>`: hyper.id numbers site and app ones apart
 # A person spans providers: its id is `P:<person id>`, without a provider part.
 PERSON: Final = "P"
+DEVICE: Final = "D"  # named by its first session: `D:<provider>:<native session id>`
 _KIND_NAMES: Final = {
     SESSION: "Session",
     USER: "SessionUser",
     AUTHORIZATION: "Authorization",
     PERSON: "Person",
+    DEVICE: "Device",
 }
 _CACHED_IDS: Final = 1024  # a page of sessions and their users, many times over
 

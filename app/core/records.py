@@ -88,6 +88,8 @@ class UserAgentRecord:
     raw: str | None = None
     ip: str | None = None
     fingerprint_id: str | None = None
+    # The provider's own id of the client device (Prefactor's `device_id`): a fingerprint too.
+    device_id: str | None = None
     description: str | None = None
     browser_name: str | None = None
     browser_version: str | None = None

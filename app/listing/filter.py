@@ -7,15 +7,18 @@ import functools
 import hashlib
 import ipaddress
 import json
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from app.core.echo import echo
 from app.core.errors import BadUserInput
 from app.core.records import Provider, SessionRecord, SessionStatus
+from app.geo import Location
+from app.risk.signals import SignalKind
 
 Predicate = Callable[[SessionRecord], bool]
+Locate = Callable[[SessionRecord], Location | None]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -29,6 +32,11 @@ class Part(enum.Enum):
     EXPIRES = "expires"
     REMOTE_ADDRESS = "remote_address"
     USER_AGENT = "user_agent"
+    # No upstream knows these: always the gateway's.
+    LAST_SEEN = "last_seen"
+    COUNTRIES = "countries"
+    ASNS = "asns"
+    SIGNALS = "signals"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +77,29 @@ class SessionFilter:
     expires: TimeRange | None = None
     remote_address: Network | None = None
     user_agent: str | None = None
+    last_seen: TimeRange | None = None
+    countries: frozenset[str] | None = None  # ISO 3166-1 alpha-2, upper case
+    asns: frozenset[int] | None = None
+    signals: frozenset[SignalKind] | None = None
+    # How the countries and asns parts find a session's place (the app's GeoIP databases),
+    # and, for the signals part, the kinds of each flagged session by global id, worked out
+    # over the sessions of everyone in scope before the listing is read. Attached where the
+    # filter runs (with_locate, with_flagged); neither is part of what the filter means.
+    locate: Locate | None = field(default=None, compare=False, repr=False)
+    flagged: Mapping[str, frozenset[SignalKind]] | None = field(
+        default=None, compare=False, repr=False
+    )
     # Set for scoped callers: the user check also runs in the gateway, whatever an upstream
     # is trusted to filter, so an upstream's reading of a user filter can never widen access.
     enforce_users: bool = False
+
+    def with_locate(self, locate: Locate) -> SessionFilter:
+        """This filter, finding places with `locate` (needed by countries and asns)."""
+        return replace(self, locate=locate)
+
+    def with_flagged(self, flagged: Mapping[str, frozenset[SignalKind]]) -> SessionFilter:
+        """This filter, with the signals part answered by `flagged` (global id -> kinds)."""
+        return replace(self, flagged=flagged)
 
     def in_scope(self, enabled: Iterable[Provider]) -> list[Provider]:
         """Enabled providers that can hold a matching session (ids and users name providers)."""
@@ -135,7 +163,29 @@ class SessionFilter:
             checks.append((Part.REMOTE_ADDRESS, self._remote_matches))
         if self.user_agent is not None:
             checks.append((Part.USER_AGENT, self._agent_matches))
+        if self.last_seen is not None:
+            seen = self.last_seen
+            checks.append((Part.LAST_SEEN, lambda r: seen.contains(r.last_seen_at)))
+        if self.countries is not None:
+            countries = self.countries
+            place = self._place
+            checks.append(
+                (Part.COUNTRIES, lambda r: getattr(place(r), "country_code", None) in countries)
+            )
+        if self.asns is not None:
+            asns = self.asns
+            place = self._place
+            checks.append((Part.ASNS, lambda r: getattr(place(r), "asn", None) in asns))
+        if self.signals is not None:
+            kinds, flagged = self.signals, self.flagged or {}
+            empty: frozenset[SignalKind] = frozenset()
+            checks.append(
+                (Part.SIGNALS, lambda r: not kinds.isdisjoint(flagged.get(r.global_id, empty)))
+            )
         return checks
+
+    def _place(self, record: SessionRecord) -> Location | None:
+        return self.locate(record) if self.locate is not None else None
 
     def _remote_matches(self, record: SessionRecord) -> bool:
         address = record.remote_address or (record.user_agent.ip if record.user_agent else None)
@@ -172,7 +222,7 @@ def _fingerprint(given: SessionFilter) -> str:
         # In UTC: equal filters (so one kept digest) must write equal instants alike.
         return [t.astimezone(UTC).isoformat() if t else None for t in (value.since, value.until)]
 
-    canonical = {
+    canonical: dict[str, object] = {
         "p": sorted(p.value for p in given.providers) if given.providers is not None else None,
         "i": pairs(given.session_ids),
         "u": pairs(given.users),
@@ -182,5 +232,14 @@ def _fingerprint(given: SessionFilter) -> str:
         "r": str(given.remote_address) if given.remote_address is not None else None,
         "a": given.user_agent.casefold() if given.user_agent is not None else None,
     }
+    # Added only when set, so the digests of filters without them stay what they were.
+    if given.last_seen is not None:
+        canonical["l"] = span(given.last_seen)
+    if given.countries is not None:
+        canonical["co"] = sorted(given.countries)
+    if given.asns is not None:
+        canonical["as"] = sorted(given.asns)
+    if given.signals is not None:
+        canonical["sg"] = sorted(k.value for k in given.signals)
     encoded = json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(encoded).hexdigest()[:16]

@@ -10,6 +10,7 @@ import aiohttp
 
 from app.core.circuit import CircuitBreaker, CircuitState
 from app.core.records import Provider
+from app.geo import Locator
 from app.people import Directory, PeopleFile
 from app.upstream.endpoint import Endpoint
 from app.upstream.health import ProviderHealth
@@ -38,6 +39,10 @@ class Upstreams:
     revocations: Revocations = field(default_factory=Revocations)
     # Which provider users are one person (GATEWAY_PEOPLE_FILE, later directories).
     people: Directory = field(default_factory=Directory)
+    # Where sessions are (Session.location, the countries and asns filters) and how fast a
+    # person may travel between sign-ins (IMPOSSIBLE_TRAVEL).
+    locator: Locator = field(default_factory=Locator)
+    max_travel_kmh: float = 1000.0
 
     @classmethod
     def none(cls) -> Upstreams:
@@ -52,6 +57,8 @@ class Upstreams:
         metrics: Metrics | None = None,
         tracing: Tracing | None = None,
         people: Directory | None = None,
+        *,
+        locator: Locator | None = None,
     ) -> Upstreams:
         """A provider for every registered one whose URL is configured; `people` defaults to
         the link sources `settings` name."""
@@ -83,7 +90,14 @@ class Upstreams:
         forwarded = frozenset(p for p, given in providers.items() if given.settings.forward_header)
         if people is None:
             people = people_directory(settings, metrics)
-        upstreams = cls(providers, health, forwarded, people=people)
+        upstreams = cls(
+            providers,
+            health,
+            forwarded,
+            people=people,
+            locator=locator or Locator(),
+            max_travel_kmh=settings.max_travel_kmh,
+        )
         if metrics is not None:
             for provider in providers:
                 metrics.watch_circuit(provider.value, partial(_state, health[provider]))

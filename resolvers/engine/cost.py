@@ -8,9 +8,10 @@ its subtree by its page size (`first`/`last`, or the default), and `children` by
 The estimate uses the request's variables, so `first: $n` counts as what `$n` is.
 
 Upstream calls: each `sessions` field reads every listing once per page. A filter the gateway
-checks itself (statuses, createdAt, expiresAt, remoteAddress, userAgent: no upstream applies
-all of them) may read a listing in several chunks before a page fills, and `totalCount` under
-one reads the listings again, so each is priced at RESIDUAL_READS calls per listing. Past the
+checks itself (statuses, createdAt, expiresAt, remoteAddress, userAgent, lastSeenAt, countries,
+asns, signals: no upstream applies all of them) may read a listing in several chunks before a
+page fills, and `totalCount` under one reads the listings again, so each is priced at
+RESIDUAL_READS calls per listing; `signals` adds a scan of SCAN_READS. Past the
 price, the per-request call budget (app/upstream/accounting.py) cuts the reading short.
 
 A person's `sessions` (`viewer.sessions`, `viewer.person.sessions`, `person.sessions`) reads
@@ -54,10 +55,28 @@ PAGINATED = {"sessions", "authorizations"}
 PERSONAL = frozenset({"viewer", "person"})
 CHILDREN_ESTIMATE = 5
 # Filter fields at least one upstream leaves to the gateway.
-GATEWAY_SIDE = frozenset({"statuses", "createdAt", "expiresAt", "remoteAddress", "userAgent"})
+GATEWAY_SIDE = frozenset(
+    {
+        "statuses",
+        "createdAt",
+        "expiresAt",
+        "remoteAddress",
+        "userAgent",
+        "lastSeenAt",
+        "countries",
+        "asns",
+        "signals",
+    }
+)
 # Reads per listing assumed for a gateway-side filter: a first chunk of 50, doubling, covers
 # about 1,500 sessions per listing in five reads.
 RESIDUAL_READS = 5
+# The `signals` filter first scans the sessions in reach for everyone's signals (up to 2,000,
+# newest first: resolvers/types/whereabouts.py): priced like another gateway-side read.
+SCAN_READS = RESIDUAL_READS
+# `Session.signals` and `Person.devices` read the person's sessions (once per person and
+# request): one listing read per object they are selected on.
+PERSON_FIELDS = frozenset({"signals", "devices"})
 # Where a priced document's cost is noted for the caller's cost budget (app/state/ratelimit.py sets
 # a fresh list per request; the charge happens there once the request is answered).
 PRICED: ContextVar[list[int] | None] = ContextVar("priced", default=None)
@@ -172,6 +191,8 @@ class _Estimate:
                 total += self.listings * self._reads(node) + self._below(node)
             elif node.name.value in PERSONAL:
                 total += self.personal(node.selection_set)
+            elif node.name.value in PERSON_FIELDS:  # the person's devices: every listing
+                total += self.listings + self._below(node)
             else:
                 total += self._below(node)
         return total
@@ -191,6 +212,8 @@ class _Estimate:
                 continue
             if node.name.value == "sessions":
                 total += self._reads(node)
+            elif node.name.value in PERSON_FIELDS:
+                total += 1
             total += self._below(node)
         return total
 
@@ -206,7 +229,8 @@ class _Estimate:
         counted = field.selection_set is not None and "totalCount" in self._names(
             field.selection_set
         )
-        return RESIDUAL_READS * (2 if counted else 1)
+        scan = SCAN_READS if isinstance(value, Mapping) and value.get("signals") else 0
+        return RESIDUAL_READS * (2 if counted else 1) + scan
 
     def _names(self, selections: SelectionSetNode) -> set[str]:
         names: set[str] = set()
@@ -294,7 +318,8 @@ class Prices:
             return GraphQLError(
                 f"This query may make {calls} upstream calls; the limit "
                 f"(maxUpstreamCalls) is {self.max_calls}. A filter the gateway checks "
-                "itself (statuses, createdAt, expiresAt, remoteAddress, userAgent) is "
+                "itself (statuses, createdAt, expiresAt, remoteAddress, userAgent, lastSeenAt, "
+                "countries, asns, signals) is "
                 f"priced at {RESIDUAL_READS} reads of every listing, and totalCount "
                 "under one doubles that: ask for fewer such lists per request.",
                 extensions={

@@ -11,6 +11,7 @@ from starlette.requests import Request
 
 from app.auth.principal import ANONYMOUS, Principal
 from app.core.errors import UpstreamError
+from app.geo import REQUEST_LOCATOR
 from app.listing.cursor import CursorCodec
 from app.observability.metrics import Metrics
 from app.observability.tracing import Tracing
@@ -49,7 +50,9 @@ class Context:
         metrics: Metrics | None = None,
         tracing: Tracing | None = None,
     ) -> Context:
-        """A context with fresh loaders."""
+        """A context with fresh loaders; `Session.location` of this request (and of tasks it
+        starts) reads `upstreams.locator` from then on."""
+        REQUEST_LOCATOR.set(upstreams.locator)
         loaders = Loaders.create(upstreams, metrics)
         return cls(
             upstreams,

@@ -9,6 +9,7 @@ import strawberry
 from app.core.circuit import CircuitState
 from app.core.records import AuthorizationKind, Provider, SessionStatus
 from app.core.useragent import DeviceType
+from app.risk.signals import SignalKind
 from app.upstream.health import Health
 from app.upstream.registry import PROVIDERS
 
@@ -20,6 +21,12 @@ strawberry.enum(
 )
 strawberry.enum(DeviceType, description="Coarse device class, parsed from the User-Agent.")
 strawberry.enum(AuthorizationKind, description="What an authorization grants access to.")
+strawberry.enum(
+    SignalKind,
+    name="SessionSignalKind",
+    description="What looks new or wrong about a session among its person's sessions at every "
+    "provider.",
+)
 strawberry.enum(Health, name="ProviderHealth", description="How the latest upstream call went.")
 strawberry.enum(
     CircuitState,
@@ -64,6 +71,14 @@ describe_values(
     APP="Access granted to an app (hyper.id app authorization).",
 )
 describe_values(
+    SignalKind,
+    NEW_COUNTRY="The first of the person's known sessions from its country.",
+    NEW_DEVICE="The first of the person's known sessions on its device.",
+    IMPOSSIBLE_TRAVEL="Started further from an earlier session of the person (at any "
+    "provider) than GATEWAY_MAX_TRAVEL_KMH allows in the time between their starts, accuracy "
+    "radii taken off; `relatedSession` is the earlier one.",
+)
+describe_values(
     Health,
     UNKNOWN="Not called yet by this process.",
     UP="The latest call succeeded.",
@@ -83,4 +98,5 @@ __all__ = [
     "Health",
     "Provider",
     "SessionStatus",
+    "SignalKind",
 ]

@@ -10,8 +10,9 @@ import strawberry
 
 from app.core import ids
 from app.core.errors import BadUserInput
+from app.geo.countries import country_code
 from app.listing.filter import SessionFilter, TimeRange, parse_network
-from resolvers.types.enums import Provider, SessionStatus, describe_values
+from resolvers.types.enums import Provider, SessionStatus, SignalKind, describe_values
 
 MAX_IDS = 100
 
@@ -76,6 +77,22 @@ class SessionFilterInput:
         description="Case-insensitive text in the raw User-Agent, its description, "
         "or the browser, OS or device name.",
     )
+    last_seen_at: DateTimeRange | None = strawberry.field(
+        default=None, description="When the session was last seen (no last-seen time: no match)."
+    )
+    countries: list[str] | None = strawberry.field(
+        default=None,
+        description="ISO 3166-1 alpha-2 codes (e.g. DE) of `location.countryCode`; needs "
+        "GATEWAY_GEOIP_CITY_DB.",
+    )
+    asns: list[int] | None = strawberry.field(
+        default=None, description="`location.asn` values; needs GATEWAY_GEOIP_ASN_DB."
+    )
+    signals: list[SignalKind] | None = strawberry.field(
+        default=None,
+        description="Sessions with any of these `signals`. Signals are worked out over the "
+        "sessions of everyone in scope first (a scan, priced so), then the page is read.",
+    )
 
 
 def _utc(name: str, value: datetime | None) -> datetime | None:
@@ -136,7 +153,28 @@ def to_filter(value: SessionFilterInput | None) -> SessionFilter:
         if value.remote_address is not None
         else None,
         user_agent=agent,
+        last_seen=_range("filter.lastSeenAt", value.last_seen_at),
+        countries=_countries(value.countries),
+        asns=_asns(value.asns),
+        signals=frozenset(value.signals) if value.signals is not None else None,
     )
+
+
+def _countries(values: list[str] | None) -> frozenset[str] | None:
+    if values is None:
+        return None
+    _bounded("filter.countries", list(values))
+    return frozenset(country_code(v, "filter.countries") for v in values)
+
+
+def _asns(values: list[int] | None) -> frozenset[int] | None:
+    if values is None:
+        return None
+    _bounded("filter.asns", list(values))
+    for asn in values:
+        if not 0 <= asn <= 0xFFFFFFFF:
+            raise BadUserInput(f"`filter.asns`: {asn} is not an AS number (0 to 4294967295).")
+    return frozenset(values)
 
 
 @strawberry.input(
@@ -157,6 +195,36 @@ class UserSessionFilterInput:
         description="Case-insensitive text in the raw User-Agent, its description, "
         "or the browser, OS or device name.",
     )
+    last_seen_at: DateTimeRange | None = strawberry.field(
+        default=None, description="When the session was last seen (no last-seen time: no match)."
+    )
+    countries: list[str] | None = strawberry.field(
+        default=None, description="ISO 3166-1 alpha-2 codes (e.g. DE) of `location.countryCode`."
+    )
+    asns: list[int] | None = strawberry.field(default=None, description="`location.asn` values.")
+    signals: list[SignalKind] | None = strawberry.field(
+        default=None, description="Sessions with any of these `signals`."
+    )
+
+
+def _general(
+    given: UserSessionFilterInput, users: list[ProviderUserInput], providers: list[Provider] | None
+) -> SessionFilterInput:
+    """`sessions(filter:)` for `given` narrowed to `users`."""
+    return SessionFilterInput(
+        providers=providers,
+        users=users,
+        ids=given.ids,
+        statuses=given.statuses,
+        created_at=given.created_at,
+        expires_at=given.expires_at,
+        remote_address=given.remote_address,
+        user_agent=given.user_agent,
+        last_seen_at=given.last_seen_at,
+        countries=given.countries,
+        asns=given.asns,
+        signals=given.signals,
+    )
 
 
 def to_user_filter(
@@ -164,17 +232,8 @@ def to_user_filter(
 ) -> SessionFilter:
     """The sessions of one user that match `value`, checked like `sessions(filter:)`."""
     given = value or UserSessionFilterInput()
-    general = SessionFilterInput(
-        providers=[provider],
-        users=[ProviderUserInput(provider=provider, native_id=native_id)],
-        ids=given.ids,
-        statuses=given.statuses,
-        created_at=given.created_at,
-        expires_at=given.expires_at,
-        remote_address=given.remote_address,
-        user_agent=given.user_agent,
-    )
-    return to_filter(general)
+    user = ProviderUserInput(provider=provider, native_id=native_id)
+    return to_filter(_general(given, [user], [provider]))
 
 
 def to_person_filter(
@@ -182,16 +241,8 @@ def to_person_filter(
 ) -> SessionFilter:
     """The sessions of a person's `users` that match `value`, checked like `sessions(filter:)`."""
     given = value or UserSessionFilterInput()
-    general = SessionFilterInput(
-        users=[ProviderUserInput(provider=p, native_id=n) for p, n in users],
-        ids=given.ids,
-        statuses=given.statuses,
-        created_at=given.created_at,
-        expires_at=given.expires_at,
-        remote_address=given.remote_address,
-        user_agent=given.user_agent,
-    )
-    return to_filter(general)
+    chosen = [ProviderUserInput(provider=p, native_id=n) for p, n in users]
+    return to_filter(_general(given, chosen, None))
 
 
 # Built by converters decided once (resolvers/engine/inputs.py) when the fast path is on.

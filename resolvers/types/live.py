@@ -18,6 +18,7 @@ from resolvers.types.context import Info
 from resolvers.types.enums import Provider
 from resolvers.types.filters import SessionFilterInput, to_filter
 from resolvers.types.sessions import Session
+from resolvers.types.whereabouts import located
 
 
 @strawberry.enum(description="What happened to a session.")
@@ -93,6 +94,12 @@ async def session_events(
             "(Accept: text/event-stream) at /graphql."
         )
     session_filter = caller.principal.restrict(to_filter(filter))
+    if session_filter.signals is not None:
+        raise BadUserInput(
+            "`filter.signals` is for queries; on sessionEvents select `session { signals }` "
+            "and act on the events whose session has them."
+        )
+    session_filter = located(session_filter, info.context.upstreams.locator)
     argument = "since"
     if since is None and caller.last_event_id is not None:
         since, argument = caller.last_event_id, "Last-Event-ID"

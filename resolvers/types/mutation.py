@@ -14,6 +14,7 @@ from app.core.records import RevokeOutcome, SessionRecord, UserRecord
 from app.upstream.provider import ENDED
 from app.upstream.revoke import ended_as, revoke_session, revoke_user_sessions
 from resolvers.types.context import Info
+from resolvers.types.revoke_device import resolve_revoke_device
 from resolvers.types.sessions import Session
 from resolvers.types.sign_out import (
     BulkRevokeResult,
@@ -138,6 +139,11 @@ class Mutation:
         resolver=resolve_revoke_person_sessions,
         description="End every open session of a person at every provider except those in "
         "`keep` (`sessions:revoke:all`): offboarding, or sign out everywhere.",
+    )
+    revoke_device: SignOutResult = strawberry.field(
+        resolver=resolve_revoke_device,
+        description="End every open session of one device (a Device global id, from "
+        "`Person.devices`) at every provider: a lost laptop, in one call.",
     )
     revoke_sessions: BulkRevokeResult = strawberry.field(
         resolver=resolve_revoke_sessions,

@@ -10,10 +10,13 @@ import strawberry
 from app.core import ids
 from app.core.errors import UpstreamError
 from app.core.records import SessionRecord, UserRecord
+from app.geo import REQUEST_LOCATOR
 from app.listing.filter import SessionFilter
 from app.listing.paginate import PageEdge, count, paginate
 from app.listing.streams import Stream
 from app.people import Person as PersonRecord
+from app.risk.devices import Device as DeviceRecord
+from app.risk.signals import Signal
 from app.upstream.fanout import fingerprint, plan_streams
 from app.upstream.provider import CHILDREN, PARENT
 from resolvers.types.agent import (
@@ -26,7 +29,7 @@ from resolvers.types.agent import (
 )
 from resolvers.types.context import Info
 from resolvers.types.current import current_sessions, person_of, visible
-from resolvers.types.enums import Provider, SessionStatus
+from resolvers.types.enums import DeviceType, Provider, SessionStatus, SignalKind
 from resolvers.types.extras import SessionExtras, extras_from_record
 from resolvers.types.filters import (
     SessionFilterInput,
@@ -36,8 +39,10 @@ from resolvers.types.filters import (
     to_person_filter,
     to_user_filter,
 )
+from resolvers.types.location import Location, location_of, shown
 from resolvers.types.node import Node
 from resolvers.types.pagination import DEFAULT_PAGE_SIZE, PageArgs, PageInfo, page_args
+from resolvers.types.whereabouts import person_insight, prepare, session_insight
 
 
 @strawberry.type(description="The user a session belongs to, as its provider knows them.")
@@ -152,6 +157,22 @@ class Session(Node):
     @strawberry.field
     def remote_address(self) -> str | None:
         return self.record.remote_address
+
+    @strawberry.field(
+        description="Where `remoteAddress` (else `userAgent.ip`) is: null without a GeoIP "
+        "database, without an address, or for a network the database does not hold (private, "
+        "loopback and documentation ranges, unless it has them)."
+    )
+    def location(self) -> Location | None:
+        return location_of(REQUEST_LOCATOR.get(), self.record)
+
+    @strawberry.field(
+        description="What looks new or wrong about this session among its person's sessions "
+        "at every provider (ended ones the providers still return included), oldest first."
+    )
+    async def signals(self, info: Info) -> list[SessionSignal]:
+        found = await session_insight(info, self.record)
+        return [SessionSignal(record=s) for s in found.signals.get(self.record.global_id, ())]
 
     @strawberry.field
     def user_agent(self) -> UserAgent | None:
@@ -283,7 +304,7 @@ async def session_connection(
 ) -> SessionConnection:
     """The page `args` asks for of the sessions `requested` selects, that the caller may see."""
     # A scoped caller's users become part of the filter: pushed down, and in the cursor.
-    session_filter = info.context.principal.restrict(requested)
+    session_filter = await prepare(info, info.context.principal.restrict(requested))
     descending = (order_by or SessionOrder()).descending
     context = info.context
     streams = plan_streams(
@@ -361,6 +382,81 @@ class Person(Node):
         session_filter = to_person_filter(filter, self.record.users)
         return await session_connection(info, session_filter, order_by, args)
 
+    @strawberry.field(
+        description="This person's devices: its sessions at every provider (ended ones the "
+        "providers still return included) grouped by client, the most recently active first."
+    )
+    async def devices(self, info: Info) -> list[Device]:
+        found = await person_insight(info, self.record)
+        return [Device(record=d) for d in found.devices]
+
+
+@strawberry.type(description="Something new or wrong about a session, and why.")
+class SessionSignal:
+    record: strawberry.Private[Signal]
+
+    @strawberry.field
+    def kind(self) -> SignalKind:
+        return self.record.kind
+
+    @strawberry.field(description="Why, in words, e.g. the place and speed of the travel.")
+    def detail(self) -> str:
+        return self.record.detail
+
+    @strawberry.field(
+        description="IMPOSSIBLE_TRAVEL: the earlier session it is too far from, at whichever "
+        "provider; null for the other kinds."
+    )
+    def related_session(self) -> Session | None:
+        related = self.record.related
+        return Session.from_record(related) if related is not None else None
+
+
+@strawberry.type(
+    description="One client a person signs in from, across providers: sessions with the same "
+    "device fingerprint (ZITADEL), or the same browser, OS and device type from the same "
+    "network (ASN or /24)."
+)
+class Device:
+    record: strawberry.Private[DeviceRecord]
+
+    @strawberry.field(
+        description="Global id, for `revokeDevice`: stable while the device's first session "
+        "is among those the providers return."
+    )
+    def id(self) -> strawberry.ID:
+        first = self.record.first
+        return strawberry.ID(ids.encode(ids.DEVICE, first.provider, first.native_id))
+
+    @strawberry.field(description='Reads like "Chrome on macOS".')
+    def name(self) -> str:
+        return self.record.name
+
+    @strawberry.field
+    def device_type(self) -> DeviceType | None:
+        return self.record.client.device_type
+
+    @strawberry.field
+    def browser_name(self) -> str | None:
+        return self.record.client.browser_name
+
+    @strawberry.field
+    def os_name(self) -> str | None:
+        return self.record.client.os_name
+
+    @strawberry.field(description="The latest activity of any of its sessions.")
+    def last_seen_at(self) -> datetime | None:
+        return self.record.last_seen_at
+
+    @strawberry.field(description="Where its newest located session is.")
+    def location(self) -> Location | None:
+        found = self.record.location
+        return shown(found) if found is not None else None
+
+    @strawberry.field(description="Its sessions at every provider, newest first.")
+    def sessions(self) -> list[Session]:
+        return [Session.from_record(r) for r in self.record.sessions]
+
 
 async def resolve_session(info: Info, id: strawberry.ID) -> Session | None:
     """One session by global id; null when no enabled provider has it."""
@@ -371,4 +467,12 @@ async def resolve_session(info: Info, id: strawberry.ID) -> Session | None:
     return Session.from_record(record)
 
 
-__all__ = ["Authorization", "Person", "Session", "SessionConnection", "SessionUser"]
+__all__ = [
+    "Authorization",
+    "Device",
+    "Person",
+    "Session",
+    "SessionConnection",
+    "SessionSignal",
+    "SessionUser",
+]

@@ -23,6 +23,7 @@ from resolvers.types.current import current_sessions, viewer_person, visible
 from resolvers.types.enums import Provider as ProviderEnum
 from resolvers.types.filters import MAX_IDS, SessionFilterInput, to_filter
 from resolvers.types.sessions import Session
+from resolvers.types.whereabouts import prepare
 
 log = logging.getLogger("session_gateway.sign_out")
 
@@ -267,7 +268,9 @@ async def resolve_revoke_sessions(
         raise Forbidden(f"Ending sessions by filter needs the `{REVOKE_ALL}` scope.")
     if not 1 <= max <= MAX_ENDED:
         raise BadUserInput(f"`max` must be between 1 and {MAX_ENDED}, got {max}.")
-    found, failed = await _open_sessions(info, to_filter(filter), max + 1)
+    # Place and signal parts answered as on `sessions` (resolvers/types/whereabouts.py).
+    requested = await prepare(info, to_filter(filter))
+    found, failed = await _open_sessions(info, requested, max + 1)
     if len(found) > max:
         raise TooManySessions(
             f"More than {max} open sessions match (`max`); nothing was ended. Narrow the "

@@ -7,7 +7,7 @@ from graphql import parse
 
 from app.listing.cursor import CursorCodec
 from app.upstream.upstreams import Upstreams
-from resolvers.engine.cost import RESIDUAL_READS, estimate
+from resolvers.engine.cost import RESIDUAL_READS, SCAN_READS, estimate
 from resolvers.engine.document_limits import DocumentLimits, check_document
 from resolvers.schema import build_schema
 from resolvers.types.context import Context
@@ -138,6 +138,10 @@ def test_cost_measures_each_fragment_once() -> None:
         ('first: 1, filter: {userAgent: "nothing"}', "nodes { id }", RESIDUAL_READS),
         ("first: 1, filter: {statuses: [ACTIVE]}", "totalCount", 2 * RESIDUAL_READS),
         ("first: 1, filter: {statuses: null}", "totalCount", 1),
+        ('first: 1, filter: {countries: ["DE"]}', "nodes { id }", RESIDUAL_READS),
+        ("first: 1, filter: {asns: [64500]}", "totalCount", 2 * RESIDUAL_READS),
+        ('first: 1, filter: {lastSeenAt: {since: "2026-01-01T00:00:00Z"}}', "nodes { id }", 5),
+        ("first: 1, filter: {signals: [NEW_DEVICE]}", "nodes { id }", RESIDUAL_READS + SCAN_READS),
     ],
 )
 def test_upstream_calls_are_priced_per_listing(arguments: str, selection: str, reads: int) -> None:
@@ -165,6 +169,17 @@ def test_a_filter_in_a_variable_is_priced_by_its_value() -> None:
 
     assert estimate(parse(query), {"f": {"remoteAddress": "10.0.0.0/8"}}, 4)[1] == 40
     assert estimate(parse(query), {"f": {"providers": ["PRIVX"]}}, 4)[1] == 4
+
+
+def test_signals_and_devices_are_priced_per_object() -> None:
+    # Each reads its person's sessions: one listing read per session (or person) below a page.
+    query = (
+        "{ sessions(first: 10) { nodes { signals { kind } user { person { devices { id } } } } } }"
+    )
+
+    assert estimate(parse(query), {}, 4)[1] == 4 + 10 * 2
+    person = '{ person(user: {provider: KRATOS, nativeId: "k"}) { devices { id } } }'
+    assert estimate(parse(person), {}, 4)[1] == 4
 
 
 async def test_over_limit_documents_are_refused_without_validation() -> None:

@@ -43,6 +43,8 @@ def _values(kind: Any) -> st.SearchStrategy[Any]:
         return st.datetimes(timezones=st.just(UTC))
     if kind in (str, strawberry.ID):
         return st.text(max_size=5)
+    if kind is int:
+        return st.integers(min_value=-(2**31), max_value=2**31 - 1)
     definition = get_object_definition(kind, strict=True)
     fields = {
         CONFIG.name_converter.from_field(field): _values(

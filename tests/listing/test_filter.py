@@ -4,6 +4,7 @@ written down; and the fingerprint that binds cursors to the filter that made the
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -16,8 +17,10 @@ from app.core.records import (
     UserAgentRecord,
     UserRecord,
 )
+from app.geo import Location
 from app.listing.filter import Part, SessionFilter, TimeRange, parse_network
 from app.listing.streams import LocalStream, Stream
+from app.risk.signals import SignalKind
 from app.upstream import fanout as plan
 from app.upstream.providers.privx.records import PrivxExtras
 
@@ -157,12 +160,18 @@ def test_each_part_of_a_filter_changes_its_fingerprint() -> None:
         SessionFilter(remote_address=parse_network("203.0.113.0/24")),
         SessionFilter(remote_address=parse_network("198.51.100.0/24")),
         SessionFilter(user_agent="firefox"),
+        SessionFilter(last_seen=TimeRange(since=at(1))),
+        SessionFilter(countries=frozenset({"DE"})),
+        SessionFilter(countries=frozenset({"AU"})),
+        SessionFilter(asns=frozenset({64500})),
+        SessionFilter(signals=frozenset({SignalKind.NEW_DEVICE})),
+        SessionFilter(signals=frozenset({SignalKind.IMPOSSIBLE_TRAVEL})),
     ]
     prints = [p.fingerprint() for p in parts]
     assert len(set(prints)) == len(parts)
     assert all(len(p) == 16 for p in prints)
     # The same filter, however it was written, keeps its cursors valid.
-    assert SessionFilter(user_agent="FireFox").fingerprint() == prints[-1]
+    assert SessionFilter(user_agent="FireFox").fingerprint() == prints[10]
     assert (
         SessionFilter(providers=frozenset({Provider.PRIVX, Provider.ZITADEL})).fingerprint()
         == SessionFilter(providers=frozenset({Provider.ZITADEL, Provider.PRIVX})).fingerprint()
@@ -195,3 +204,44 @@ def test_a_plan_fingerprint_binds_filter_order_and_streams() -> None:
         plan.fingerprint(SessionFilter(user_agent="x"), True, one),
     }
     assert len(prints) == 4
+
+
+PLACES = {
+    "203.0.113.24": Location(country_code="DE", asn=64501),
+    "198.51.100.7": Location(country_code="FI", asn=64500),
+    "2001:db8::1": Location(country_code="JP"),  # no ASN known
+}
+
+
+def place(record: SessionRecord) -> Location | None:
+    address = record.remote_address or (record.user_agent.ip if record.user_agent else None)
+    return PLACES.get(address or "")
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (SessionFilter(countries=frozenset({"DE", "FI"})), ["a", "b"]),
+        (SessionFilter(countries=frozenset({"JP"})), ["c"]),
+        (SessionFilter(asns=frozenset({64500})), ["b"]),
+        (SessionFilter(countries=frozenset({"DE"}), asns=frozenset({64500})), []),
+    ],
+)
+def test_countries_and_asns_match_the_places_found(
+    given: SessionFilter, expected: list[str]
+) -> None:
+    assert matching(given.with_locate(place)) == expected
+    assert matching(given) == []  # without a way to find places, nothing is in one
+
+
+def test_last_seen_and_signals() -> None:
+    seen = replace(SESSIONS[0], last_seen_at=at(12))
+    assert SessionFilter(last_seen=TimeRange(since=at(11))).matches(seen)
+    assert not SessionFilter(last_seen=TimeRange(since=at(13))).matches(seen)
+    assert not SessionFilter(last_seen=TimeRange(since=at(1))).matches(SESSIONS[1])  # none
+    travel = SessionFilter(signals=frozenset({SignalKind.IMPOSSIBLE_TRAVEL}))
+    flagged = {"g-a": frozenset({SignalKind.IMPOSSIBLE_TRAVEL}), "g-b": frozenset()}
+    assert [s.native_id for s in SESSIONS if travel.with_flagged(flagged).matches(s)] == ["a"]
+    # Where the signals come from is not part of what the filter means (nor of its cursors).
+    assert travel.with_flagged(flagged) == travel
+    assert travel.with_flagged(flagged).fingerprint() == travel.fingerprint()

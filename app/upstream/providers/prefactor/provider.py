@@ -317,6 +317,7 @@ def parse_session(
     identity = opt_str(summary, "authenticated_identity_id")
     global_id = ids.encode(ids.SESSION, provider, native_id)
     title = opt_str(summary, "title")
+    device_id = opt_str(summary, "device_id")
     return SessionRecord(
         provider=provider,
         native_id=native_id,
@@ -330,6 +331,7 @@ def parse_session(
         user_agent=UserAgentRecord(
             raw=latest.user_agent if latest else None,
             ip=latest.remote_ip if latest else None,
+            device_id=device_id,
             description=title,
         ),
         extras=PrefactorExtras(
@@ -339,7 +341,7 @@ def parse_session(
             account_id=opt_str(summary, "account_id"),
             domain_id=opt_str(summary, "domain_id"),
             pool_id=opt_str(summary, "pool_id"),
-            device_id=opt_str(summary, "device_id"),
+            device_id=device_id,
             first_seen=first_seen,
             last_seen=last_seen,
             can_revoke=can_revoke,

@@ -1,0 +1,1 @@
+"""Devices and risk signals over one person's sessions across providers."""
