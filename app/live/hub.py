@@ -24,18 +24,19 @@ import secrets
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from app.core.errors import BadUserInput, GatewayError, UpstreamError
-from app.core.records import Provider, SessionStatus
+from app.core.records import Provider, SessionRecord, SessionStatus
 from app.listing.filter import SessionFilter
 from app.live.clock import Clock, SystemClock
-from app.live.events import EventKind, LiveProblem, ProviderSnapshot, SessionChange
+from app.live.events import EventKind, LiveProblem, SessionChange
+from app.live.lag import upstream_time
 from app.live.metrics import LiveMetrics
-from app.live.poll import Listing, read_provider
-from app.upstream import accounting, deadline
+from app.live.poll import Polled, poll_provider
+from app.live.tracker import Tracker
+from app.upstream import deadline
 from app.upstream.credentials import CALLER_HEADERS
 from app.upstream.revocations import Revoked
 from app.upstream.upstreams import Upstreams
@@ -66,7 +67,8 @@ class LiveConfig:
     grace: float = 30.0
     queue: int = 100
     replay: int = 1000
-    max_sessions: int = 1000  # per provider per poll
+    max_sessions: int = 1000  # sessions per provider kept in full (what includeInitial sends)
+    sweep_pages: int = 4  # pages per provider per poll that re-read the rest of a listing
     max_subscriptions: int = 1000
     max_per_caller: int = 20
     max_watches: int = 1000
@@ -82,6 +84,7 @@ class LiveConfig:
             queue=settings.subscription_queue,
             replay=settings.subscription_replay,
             max_sessions=settings.poll_max_sessions,
+            sweep_pages=settings.poll_sweep_pages,
             max_subscriptions=settings.max_subscriptions,
             max_per_caller=settings.max_subscriptions_per_caller,
             max_watches=settings.max_watches,
@@ -153,7 +156,7 @@ class Subscription:
 
 @dataclass(eq=False)
 class Watch:
-    """One poll loop's state: snapshots per provider, subscribers, replay buffer."""
+    """One poll loop's state: what it knows per provider, subscribers, replay buffer."""
 
     key: tuple[SessionFilter, str]
     session_filter: SessionFilter
@@ -163,9 +166,8 @@ class Watch:
     owner: str  # whose budget of watches this one counts against
     subscribers: set[Subscription] = field(default_factory=set)
     callers: dict[str, int] = field(default_factory=dict)  # subscribers per caller
-    snapshots: dict[Provider, ProviderSnapshot] = field(default_factory=dict)
+    trackers: dict[Provider, Tracker] = field(default_factory=dict)
     failing: set[Provider] = field(default_factory=set)
-    truncated: set[Provider] = field(default_factory=set)
     evicted_through: int = 0  # the newest sequence no longer in `replay`
     last_sequence: int = 0
     polled: bool = False
@@ -173,20 +175,33 @@ class Watch:
     idle_since: float | None = None
     task: asyncio.Task[None] | None = None
 
-    def initial(self) -> list[SessionChange]:
-        """The active sessions known now, as CREATED, oldest first."""
-        records = [
-            r
-            for snapshot in self.snapshots.values()
-            for r in snapshot.records.values()
-            if r.status is SessionStatus.ACTIVE
-        ]
+    def initial(self) -> list[Item]:
+        """The active sessions known now, as CREATED, oldest first; where more are watched
+        than are kept in full, the newest kept ones, after an INITIAL_TRUNCATED problem."""
+        records: list[SessionRecord] = []
+        problems: list[Item] = []
+        for provider, tracker in self.trackers.items():
+            kept, active = tracker.initial()
+            records += kept
+            if active > len(kept):
+                problems.append(
+                    LiveProblem(
+                        "INITIAL_TRUNCATED",
+                        f"{active} sessions of {provider.value} match; only the newest "
+                        f"{len(kept)} follow as CREATED (list the others with the sessions "
+                        "query). Later events cover all of them.",
+                        provider,
+                    )
+                )
         records.sort(key=lambda r: r.sort_key)
         return [
-            SessionChange(
-                EventKind.CREATED, r.provider, r.global_id, r.created_at, r, self.last_sequence
-            )
-            for r in records
+            *problems,
+            *(
+                SessionChange(
+                    EventKind.CREATED, r.provider, r.global_id, r.created_at, r, self.last_sequence
+                )
+                for r in records
+            ),
         ]
 
 
@@ -402,28 +417,32 @@ class Hub:
             self._retire(watch)
 
     async def poll(self, watch: Watch) -> None:
-        """One poll of every provider the watch covers, with a request's deadline and budget."""
+        """One poll of every provider the watch covers, with a request's deadline; each
+        provider's calls are budgeted and counted on their own."""
         CALLER_HEADERS.set(watch.headers)
         deadline.start(self.config.request_timeout)
-        accounting.start(self.config.call_budget)
         providers = watch.session_filter.in_scope(self.upstreams.enabled)
-        limit = self.config.max_sessions
-        results = await asyncio.gather(
-            *(read_provider(self.upstreams, p, watch.session_filter, limit) for p in providers),
-            return_exceptions=True,
-        )
         now = self.clock.now()
+        config = self.config
+        polls = []
+        for provider in providers:
+            tracker = watch.trackers.get(provider)
+            if tracker is None:
+                tracker = watch.trackers[provider] = Tracker(provider, config.max_sessions)
+            polls.append(
+                poll_provider(
+                    self.upstreams,
+                    provider,
+                    tracker,
+                    watch.session_filter,
+                    now,
+                    sweep_pages=config.sweep_pages,
+                    call_budget=config.call_budget,
+                )
+            )
+        results = await asyncio.gather(*polls)
         for provider, result in zip(providers, results, strict=True):
-            if isinstance(result, Listing):
-                self._apply(watch, provider, result, now)
-            elif isinstance(result, asyncio.CancelledError):
-                raise result
-            else:
-                if not isinstance(result, UpstreamError):
-                    log.error("A live poll of %s failed", provider.value, exc_info=result)
-                if provider not in watch.failing:  # one problem per outage, not one per poll
-                    watch.failing.add(provider)
-                    self._tell(watch, _failing(provider, result))
+            self._apply(watch, provider, result)
         if not watch.polled:
             watch.polled = True
             initial = watch.initial()
@@ -432,28 +451,23 @@ class Hub:
                 sub.offer(_WAKE)  # a reader waiting on the queue looks at the backlog again
             watch.waiting_initial.clear()
 
-    def _apply(self, watch: Watch, provider: Provider, listing: Listing, now: datetime) -> None:
-        watch.failing.discard(provider)
-        snapshot = watch.snapshots.get(provider)
-        baseline = snapshot is None
-        if snapshot is None:
-            snapshot = watch.snapshots[provider] = ProviderSnapshot()
-        changes = snapshot.apply(listing.records, now, complete=listing.complete)
-        if not listing.complete and provider not in watch.truncated:
-            watch.truncated.add(provider)
-            self._tell(
-                watch,
-                LiveProblem(
-                    "WATCH_TRUNCATED",
-                    f"More than {self.config.max_sessions} sessions of {provider.value} match "
-                    "this filter; only that many are watched (narrow the filter).",
-                    provider,
-                ),
-            )
-        if baseline:
-            return  # what a provider first shows is the starting point, not news
-        for change in changes:
+    def _apply(self, watch: Watch, provider: Provider, polled: Polled) -> None:
+        self.metrics.poll_calls.labels(provider.value).observe(polled.calls)
+        for change in polled.changes:
+            lag = upstream_time(change)
+            if lag is not None:
+                seconds = max((change.at - lag).total_seconds(), 0.0)
+                self.metrics.lag.labels(provider.value, change.kind.value).observe(seconds)
             self._publish(watch, change)
+        error = polled.error
+        if error is None:
+            watch.failing.discard(provider)
+            return
+        if not isinstance(error, UpstreamError):
+            log.error("A live poll of %s failed", provider.value, exc_info=error)
+        if provider not in watch.failing:  # one problem per outage, not one per poll
+            watch.failing.add(provider)
+            self._tell(watch, _failing(provider, error))
 
     def _publish(self, watch: Watch, change: SessionChange) -> None:
         self._sequence += 1
@@ -475,22 +489,16 @@ class Hub:
 
     async def on_revoked(self, revoked: Revoked) -> None:
         """Sessions ended through this gateway are ENDED in every watch that holds them, now."""
-        ids = set(revoked.session_ids)
         now = self.clock.now()
         for watch in list(self._watches.values()):
-            snapshot = watch.snapshots.get(revoked.provider)
-            if snapshot is None:
+            tracker = watch.trackers.get(revoked.provider)
+            if tracker is None:
                 continue
-            for record in list(snapshot.records.values()):
-                if record.status is not SessionStatus.ACTIVE:
-                    continue
-                user = record.user.native_id if record.user else None
-                if record.native_id in ids or (revoked.user_id and user == revoked.user_id):
-                    ended = snapshot.mark_ended(record, SessionStatus.REVOKED)
-                    change = SessionChange(
-                        EventKind.ENDED, record.provider, record.global_id, now, ended
-                    )
-                    self._publish(watch, change)
+            ended = tracker.revoked(
+                revoked.session_ids, revoked.user_id, now, SessionStatus.REVOKED
+            )
+            for change in ended:
+                self._publish(watch, change)
 
     async def close(self) -> None:
         """Stop every poller (app shutdown)."""
