@@ -72,6 +72,8 @@ async def detect(
         if state.sweep is not None:
             return  # out of pages: this listing's round goes on next poll
         tracker.sweeping += 1
+        if tracker.sweeping % len(heads) == 0:
+            tracker.rounds += 1
 
 
 async def _head(

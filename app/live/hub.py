@@ -453,6 +453,8 @@ class Hub:
 
     def _apply(self, watch: Watch, provider: Provider, polled: Polled) -> None:
         self.metrics.poll_calls.labels(provider.value).observe(polled.calls)
+        if polled.rounds:
+            self.metrics.sweeps.labels(provider.value).inc(polled.rounds)
         for change in polled.changes:
             lag = upstream_time(change)
             if lag is not None:

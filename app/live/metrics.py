@@ -54,3 +54,10 @@ class LiveMetrics:
             buckets=LAG_BUCKETS,
             registry=registry,
         )
+        self.sweeps = Counter(
+            "gateway_live_sweeps",
+            "Sweeps of every listing of a provider completed by a watch: until its first, a "
+            "watch knows only the sessions it has read so far.",
+            ["provider"],
+            registry=registry,
+        )

@@ -23,6 +23,7 @@ class Polled:
 
     changes: list[SessionChange]
     calls: int
+    rounds: int  # sweeps of every listing this poll completed
     error: Exception | None = None
 
 
@@ -48,8 +49,9 @@ async def poll_provider(
     # A scoped watch sees only its users' sessions, whatever an upstream returned.
     predicate = session_filter.residual(frozenset())
     changes: list[SessionChange] = []
+    rounds = tracker.rounds
     try:
         await detect(tracker, streams, predicate, now, sweep_pages, changes)
-    except Exception as error:
-        return Polled(changes, accounting.calls(), error)
-    return Polled(changes, accounting.calls())
+    except Exception as error:  # the hub reports it; the changes found before it still count
+        return Polled(changes, accounting.calls(), tracker.rounds - rounds, error)
+    return Polled(changes, accounting.calls(), tracker.rounds - rounds)

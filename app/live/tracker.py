@@ -100,7 +100,7 @@ class Tracker:
         self._floor = -math.inf  # creation instant below which records are not kept
         self.streams: dict[str, StreamState] = {}
         self.sweeping = 0  # the listing the sweep reads now (round robin)
-        self.baselined = False
+        self.rounds = 0  # sweeps of every listing completed
 
     def stream(self, key: str) -> StreamState:
         state = self.streams.get(key)
