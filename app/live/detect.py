@@ -85,10 +85,13 @@ async def _head(
     changes: list[SessionChange],
 ) -> _Head:
     high = state.high
+    first = state.baseline is None  # the starting point: the sweep reads the rest
     page = await stream.page(None, stream.max_chunk)
     changes += _judge(tracker, state, page, predicate, now, after=None)
     for _ in range(HEAD_PAGES - 1):
-        if page.next is None or not page.items or page.items[-1].created_at.timestamp() <= high:
+        if first or page.next is None or not page.items:
+            break
+        if page.items[-1].created_at.timestamp() <= high:
             break
         after = _end(page)
         page = await stream.page(page.next, stream.max_chunk)
