@@ -20,7 +20,7 @@ from app.core.records import (
 )
 from app.listing.filter import SessionFilter
 from app.listing.streams import LocalStream, Stream
-from app.live.events import EventKind, LiveProblem, SessionChange
+from app.live.events import EndReason, EventKind, LiveProblem, SessionChange
 from app.live.hub import Hub, LiveConfig, Subscription, TooManySubscriptions, TooManyWatches
 from app.upstream.health import ProviderHealth
 from app.upstream.provider import RequestScope, SessionProvider
@@ -277,6 +277,26 @@ async def test_revocation_publishes_ended_at_once() -> None:
     assert [(r.native_id, r.status) for r in ended if r] == [
         ("a", SessionStatus.REVOKED),
         ("c", SessionStatus.REVOKED),
+    ]
+    assert {i.reason for i in items if isinstance(i, SessionChange)} == {EndReason.REVOKED}
+    await hub.close()
+
+
+async def test_include_initial_says_when_more_match_than_it_sends() -> None:
+    fake = FakeProvider(Provider.KRATOS)
+    fake.records = [record("a"), record("b", minute=1), record("c", minute=2)]
+    hub, _ = make_hub(fake, max_sessions=2)
+    hub.subscribe("first", SessionFilter())
+    await settle()
+    sub = hub.subscribe("c", SessionFilter(), include_initial=True)
+    items = drain(sub)
+    assert kinds(items) == ["INITIAL_TRUNCATED", "CREATED", "CREATED"]
+    assert isinstance(items[0], LiveProblem)
+    assert items[0].provider is Provider.KRATOS
+    assert "3 sessions of KRATOS match" in items[0].message
+    assert [i.record.native_id for i in items[1:] if isinstance(i, SessionChange) and i.record] == [
+        "b",
+        "c",
     ]
     await hub.close()
 
