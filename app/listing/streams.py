@@ -66,6 +66,9 @@ class Stream(abc.ABC):
         self.descending = descending
         self.residual = residual
         self.max_chunk = max_chunk
+        # The same listing most recently updated first, where the upstream orders by update
+        # time: change detection reads its newest end each poll ("updated since").
+        self.recent: Stream | None = None
 
     @abc.abstractmethod
     async def head(self, start: int, count: int, anchor: int | None) -> Slice:

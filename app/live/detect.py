@@ -18,7 +18,7 @@ the sweep first meets that was created before it.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -29,6 +29,8 @@ from app.live.tracker import StreamState, Tracker
 
 # Head pages per listing per poll when every session on them is new (the sweep finds the rest).
 HEAD_PAGES = 2
+# Sessions read per poll from the newest end of a listing ordered by update time.
+RECENT = 100
 
 
 @dataclass(slots=True)
@@ -47,14 +49,19 @@ async def detect(
     now: datetime,
     sweep_pages: int,
     changes: list[SessionChange],
+    flush: Callable[[], None] = lambda: None,
 ) -> None:
     """Add the changes of one poll of one provider's `streams` (made newest first) to
-    `changes` as they are found, so that a failing call loses none already counted."""
+    `changes` as they are found, so that a failing call loses none already counted; `flush`
+    is called between the head reads and the sweep."""
     changes += tracker.expire(now)
     heads: list[tuple[Stream, StreamState, _Head]] = []
     for stream in streams:
         state = tracker.stream(stream.key)
         heads.append((stream, state, await _head(tracker, stream, state, predicate, now, changes)))
+        if stream.recent is not None:
+            await _recent(tracker, stream.recent, state, predicate, now, changes)
+    flush()
     if not heads:
         return
     pages = 0
@@ -97,6 +104,26 @@ async def _head(
         page = await stream.page(page.next, stream.max_chunk)
         changes += _judge(tracker, state, page, predicate, now, after=after)
     return _Head(page.next, *_end(page))
+
+
+async def _recent(
+    tracker: Tracker,
+    recent: Stream,
+    state: StreamState,
+    predicate: Predicate | None,
+    now: datetime,
+    changes: list[SessionChange],
+) -> None:
+    """The sessions updated since the last poll, from a listing ordered by update time (they
+    change in place: nothing there says what disappeared)."""
+    page = await recent.page(None, RECENT)
+    times = [r.updated_at.timestamp() for r in page.items if r.updated_at is not None]
+    since = state.updated
+    state.updated = max([*times, since or -math.inf])
+    if since is None:
+        return  # the starting point
+    fresh = [r for r in page.items if r.updated_at is not None and r.updated_at.timestamp() > since]
+    changes += tracker.observe(state, fresh, now, (0.0, 0.0), predicate)
 
 
 def _end(page: Page) -> tuple[str | None, float]:

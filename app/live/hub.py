@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 import random
@@ -36,7 +37,6 @@ from app.live.lag import upstream_time
 from app.live.metrics import LiveMetrics
 from app.live.poll import Polled, poll_provider
 from app.live.tracker import Tracker
-from app.upstream import deadline
 from app.upstream.credentials import CALLER_HEADERS
 from app.upstream.revocations import Revoked
 from app.upstream.upstreams import Upstreams
@@ -417,10 +417,9 @@ class Hub:
             self._retire(watch)
 
     async def poll(self, watch: Watch) -> None:
-        """One poll of every provider the watch covers, with a request's deadline; each
-        provider's calls are budgeted and counted on their own."""
+        """One poll of every provider the watch covers; each provider's poll has a request's
+        deadline and call budget of its own."""
         CALLER_HEADERS.set(watch.headers)
-        deadline.start(self.config.request_timeout)
         providers = watch.session_filter.in_scope(self.upstreams.enabled)
         now = self.clock.now()
         config = self.config
@@ -438,6 +437,8 @@ class Hub:
                     now,
                     sweep_pages=config.sweep_pages,
                     call_budget=config.call_budget,
+                    request_timeout=config.request_timeout,
+                    early=functools.partial(self._early, watch, provider),
                 )
             )
         results = await asyncio.gather(*polls)
@@ -455,12 +456,7 @@ class Hub:
         self.metrics.poll_calls.labels(provider.value).observe(polled.calls)
         if polled.rounds:
             self.metrics.sweeps.labels(provider.value).inc(polled.rounds)
-        for change in polled.changes:
-            lag = upstream_time(change)
-            if lag is not None:
-                seconds = max((change.at - lag).total_seconds(), 0.0)
-                self.metrics.lag.labels(provider.value, change.kind.value).observe(seconds)
-            self._publish(watch, change)
+        self._early(watch, provider, polled.changes)
         error = polled.error
         if error is None:
             watch.failing.discard(provider)
@@ -470,6 +466,16 @@ class Hub:
         if provider not in watch.failing:  # one problem per outage, not one per poll
             watch.failing.add(provider)
             self._tell(watch, _failing(provider, error))
+
+    def _early(self, watch: Watch, provider: Provider, changes: list[SessionChange]) -> None:
+        """Publish what a poll of `provider` found so far (the head's finds go out before the
+        sweep runs); the lag metric times each from the upstream's own time of the change."""
+        for change in changes:
+            upstream = upstream_time(change)
+            if upstream is not None:
+                seconds = max((self.clock.now() - upstream).total_seconds(), 0.0)
+                self.metrics.lag.labels(provider.value, change.kind.value).observe(seconds)
+            self._publish(watch, change)
 
     def _publish(self, watch: Watch, change: SessionChange) -> None:
         self._sequence += 1

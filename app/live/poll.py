@@ -3,6 +3,7 @@ retries) as a `sessions` query, counting the upstream calls it makes."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -11,7 +12,7 @@ from app.listing.filter import SessionFilter
 from app.live.detect import detect
 from app.live.events import SessionChange
 from app.live.tracker import Tracker
-from app.upstream import accounting
+from app.upstream import accounting, deadline
 from app.upstream.provider import RequestScope
 from app.upstream.upstreams import Upstreams
 
@@ -36,22 +37,31 @@ async def poll_provider(
     *,
     sweep_pages: int,
     call_budget: int | None,
+    request_timeout: float,
+    early: Callable[[list[SessionChange]], None],
 ) -> Polled:
     """Detect the changes at `provider` since the last poll (run as a task of its own: its
     calls are counted, and budgeted, apart from the other providers').
 
-    A listing that fails ends the poll: what was read before stands, and nothing unread
-    counts as ended.
+    What the head read found goes to `early` before the sweep starts, so that new sessions do
+    not wait for it. A listing that fails ends the poll: what was read before stands, and
+    nothing unread counts as ended.
     """
     accounting.start(call_budget)
+    deadline.start(request_timeout)
     scope = RequestScope()
     streams = upstreams.providers[provider].streams(session_filter, descending=True, scope=scope)
     # A scoped watch sees only its users' sessions, whatever an upstream returned.
     predicate = session_filter.residual(frozenset())
     changes: list[SessionChange] = []
     rounds = tracker.rounds
+
+    def flush() -> None:
+        early(list(changes))
+        changes.clear()
+
     try:
-        await detect(tracker, streams, predicate, now, sweep_pages, changes)
+        await detect(tracker, streams, predicate, now, sweep_pages, changes, flush)
     except Exception as error:  # the hub reports it; the changes found before it still count
         return Polled(changes, accounting.calls(), tracker.rounds - rounds, error)
     return Polled(changes, accounting.calls(), tracker.rounds - rounds)

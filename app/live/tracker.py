@@ -83,6 +83,7 @@ class StreamState:
     sweep: Token | None = None  # where the sweep goes on; None: it starts a new round
     last: str | None = None  # the last session the sweep read (offset pages overlap by one)
     floor: float = math.inf  # the creation instant of that session
+    updated: float | None = None  # newest update instant of the listing's "recent" order
 
 
 class Tracker:

@@ -40,17 +40,31 @@ def record(n: int, **changes: object) -> SessionRecord:
 class Upstream:
     """A listing paged by offset in either direction, counting its calls."""
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, *, updates: bool = False) -> None:
         self.records = [record(n) for n in range(count)]
         self.calls = 0
+        self.updates = updates  # it also lists by update time, newest first
 
     async def page(self, offset: int, limit: int, desc: bool) -> tuple[list[SessionRecord], int]:
         self.calls += 1
         ordered = sorted(self.records, key=lambda r: r.sort_key, reverse=desc)
         return ordered[offset : offset + limit], len(ordered)
 
+    async def by_update(
+        self, offset: int, limit: int, desc: bool
+    ) -> tuple[list[SessionRecord], int]:
+        self.calls += 1
+        ordered = sorted(self.records, key=lambda r: (r.updated_at or T0, r.global_id))
+        ordered.reverse()
+        return ordered[offset : offset + limit], len(ordered)
+
     def stream(self) -> OffsetStream:
-        return OffsetStream("fake", Provider.PRIVX, self.page, descending=True, max_chunk=PAGE)
+        made = OffsetStream("fake", Provider.PRIVX, self.page, descending=True, max_chunk=PAGE)
+        if self.updates:
+            made.recent = OffsetStream(
+                "fake:updated", Provider.PRIVX, self.by_update, descending=True
+            )
+        return made
 
 
 async def poll(upstream: Upstream, tracker: Tracker, now: datetime = T0) -> list[SessionChange]:
@@ -118,6 +132,25 @@ async def test_ends_anywhere_in_the_listing_are_found_within_one_round_with_thei
         ("ENDED", "s00300", "REVOKED"),
         ("UPDATED", "s00400", None),
     ]
+
+
+async def test_an_updated_since_order_finds_changes_at_the_next_poll() -> None:
+    upstream, tracker = Upstream(500, updates=True), Tracker(Provider.PRIVX, keep=50)
+    for _ in range(round_polls(500)):
+        await poll(upstream, tracker)
+    moved = T0 + timedelta(hours=1)
+    upstream.records[7] = replace(upstream.records[7], updated_at=moved, last_seen_at=moved)
+    upstream.records[9] = replace(
+        upstream.records[9], updated_at=moved, status=SessionStatus.LOGGED_OUT
+    )
+    upstream.calls = 0
+    changes = await poll(upstream, tracker)
+    assert sorted(summary(changes)) == [
+        ("ENDED", "s00009", "LOGGED_OUT"),
+        ("UPDATED", "s00007", None),
+    ]
+    assert upstream.calls <= 2 + SWEEP
+    assert await poll(upstream, tracker) == []
 
 
 async def test_deletions_that_shift_positions_never_end_a_session_still_listed() -> None:
