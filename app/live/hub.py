@@ -68,7 +68,7 @@ class LiveConfig:
     queue: int = 100
     replay: int = 1000
     max_sessions: int = 1000  # sessions per provider kept in full (what includeInitial sends)
-    sweep_pages: int = 4  # pages per provider per poll that re-read the rest of a listing
+    sweep_pages: int = 5  # pages per provider per poll that re-read the rest of a listing
     max_subscriptions: int = 1000
     max_per_caller: int = 20
     max_watches: int = 1000
@@ -407,9 +407,11 @@ class Hub:
     async def _run(self, watch: Watch) -> None:
         try:
             while True:
+                began = self.clock.monotonic()
                 await self.poll(watch)
                 wait = self.config.interval * self._random.uniform(1 - JITTER, 1 + JITTER)
-                await self.clock.sleep(wait)
+                # Polls start an interval apart: a long sweep does not stretch the interval.
+                await self.clock.sleep(max(wait - (self.clock.monotonic() - began), 0.0))
                 idle = watch.idle_since
                 if idle is not None and self.clock.monotonic() - idle >= self.config.grace:
                     return
