@@ -210,3 +210,6 @@ def test_an_org_wide_watch_sees_creations_and_ends_at_bounded_cost(org: MockData
             assert count >= 2
             assert within == count, provider
             assert calls[provider] >= read(lines, f"gateway_live_poll_calls_sum{{{labels}}}")
+            # The new session's CREATED was timed from its creation upstream.
+            lag = f'gateway_live_event_lag_seconds_count{{kind="CREATED",{labels}}}'
+            assert read(lines, lag) >= 1, provider
