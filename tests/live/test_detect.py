@@ -220,3 +220,33 @@ def test_a_watched_session_costs_well_under_a_kilobyte() -> None:
     tracemalloc.stop()
     assert len(tracker.entries) == count
     assert used / count < 600, used / count
+
+
+async def test_a_tracker_built_from_what_was_published_goes_on_without_repeating() -> None:
+    """A replica that takes a watch over polls from the published state: what is newer is
+    CREATED, nothing published is announced again, and what ended meanwhile is ENDED once."""
+    upstream, holder = Upstream(300), Tracker(Provider.PRIVX, keep=50)
+    for _ in range(round_polls(300)):
+        await poll(upstream, holder)
+    upstream.records.append(record(500))
+    published = await poll(upstream, holder)
+    assert summary(published) == [("CREATED", "s00500", None)]
+    # The published state: the records kept in full, then the events' records.
+    successor = Tracker(Provider.PRIVX, keep=50)
+    for kept in holder.records.values():
+        successor.learn(kept)
+    for change in published:
+        successor.follow(change)
+    # Meanwhile (nobody polls): one session begins, a published one ends, one is deleted.
+    upstream.records.append(record(600))
+    ended = next(i for i, r in enumerate(upstream.records) if r.native_id == "s00299")
+    upstream.records[ended] = replace(upstream.records[ended], status=SessionStatus.LOGGED_OUT)
+    upstream.records = [r for r in upstream.records if r.native_id != "s00298"]
+    found: list[SessionChange] = []
+    for _ in range(round_polls(300) + 1):
+        found += await poll(upstream, successor)
+    assert sorted(summary(found)) == [
+        ("CREATED", "s00600", None),
+        ("ENDED", "s00298", "DISAPPEARED"),
+        ("ENDED", "s00299", "LOGGED_OUT"),
+    ]
