@@ -168,7 +168,10 @@ class Settings(BaseSettings):
     # Live subscriptions (app/live/): one poll loop per distinct filter and caller scope.
     poll_interval: float = Field(default=5.0, ge=0.1, le=3600)
     poll_grace: float = Field(default=30.0, ge=0, le=3600)  # a watch outlives its last subscriber
-    poll_max_sessions: int = Field(default=1000, ge=1, le=100_000)  # per provider per poll
+    # Sessions per provider per watch kept in full (what includeInitial sends).
+    poll_max_sessions: int = Field(default=1000, ge=1, le=100_000)
+    # Pages per provider per poll that re-read the rest of each listing for ends and updates.
+    poll_sweep_pages: int = Field(default=5, ge=1, le=100)
     subscription_queue: int = Field(default=100, ge=1, le=100_000)  # events a subscriber may lag
     subscription_replay: int = Field(default=1000, ge=1, le=1_000_000)  # events kept to resume
     max_subscriptions: int = Field(default=1000, ge=1, le=1_000_000)

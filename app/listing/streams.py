@@ -20,6 +20,8 @@ TAIL_PROBE = 100
 
 # page(offset, limit, descending) -> (records in that order, total matching)
 PageFetch = Callable[[int, int, bool], Awaitable[tuple[list[SessionRecord], int]]]
+# Where a stream's next page begins: a position and its anchor, or an upstream's keyset token.
+Token = tuple[int, int | None] | str
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +34,19 @@ class Slice:
     total: int  # how many records the upstream says match now (for totalCount)
     anchor: int | None = None
     first: int = 0  # the first position that holds a record (anchored positions may have holes)
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """Records read from a token in the stream's order; `next` is None once the end is read.
+
+    `joined` is True when nothing can lie between the previous page and this one (a keyset
+    walk); offset pages instead overlap by one record, which the reader checks.
+    """
+
+    items: Sequence[SessionRecord]
+    next: Token | None
+    joined: bool = False
 
 
 class Stream(abc.ABC):
@@ -51,6 +66,9 @@ class Stream(abc.ABC):
         self.descending = descending
         self.residual = residual
         self.max_chunk = max_chunk
+        # The same listing most recently updated first, where the upstream orders by update
+        # time: change detection reads its newest end each poll ("updated since").
+        self.recent: Stream | None = None
 
     @abc.abstractmethod
     async def head(self, start: int, count: int, anchor: int | None) -> Slice:
@@ -59,6 +77,19 @@ class Stream(abc.ABC):
     @abc.abstractmethod
     async def tail(self, count: int) -> Slice:
         """The last `count` records."""
+
+    async def page(self, token: Token | None, count: int) -> Page:
+        """For change detection: up to `count` records from `token` (None: the start), one call.
+
+        Pages after the first start on the last record of the page before, so that a walk can
+        tell whether sessions deleted meanwhile shifted positions and made it skip some.
+        """
+        start, anchor = token if isinstance(token, tuple) else (0, None)
+        piece = await self.head(start, count, anchor)
+        end = piece.start + len(piece.items)
+        if not piece.items or end >= piece.size:
+            return Page(piece.items, None)
+        return Page(piece.items, (max(end - 1, start + 1), piece.anchor))
 
 
 class PagedStream(Stream, abc.ABC):

@@ -18,7 +18,7 @@ from typing import Any
 
 from app.core import records
 from app.core.records import Extras, Provider, SessionRecord
-from app.live.events import EventKind, LiveProblem, SessionChange
+from app.live.events import EndReason, EventKind, LiveProblem, SessionChange
 
 
 class CodecError(ValueError):
@@ -121,6 +121,7 @@ def dump_change(change: SessionChange) -> bytes:
         "g": change.global_id,
         "a": change.at.isoformat(),
         "r": _dump(change.record) if change.record is not None else None,
+        "n": change.reason.value if change.reason is not None else None,
     }
     return json.dumps(body, separators=(",", ":")).encode()
 
@@ -131,6 +132,7 @@ def load_change(data: bytes, sequence: int) -> SessionChange:
         record = _load(body["r"]) if body["r"] is not None else None
         if record is not None and not isinstance(record, SessionRecord):
             raise CodecError("not a session record")
+        reason = body.get("n")  # absent from events an older gateway wrote
         return SessionChange(
             EventKind(body["k"]),
             Provider(body["p"]),
@@ -138,6 +140,7 @@ def load_change(data: bytes, sequence: int) -> SessionChange:
             datetime.fromisoformat(body["a"]),
             record,
             sequence,
+            EndReason(reason) if reason is not None else None,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise CodecError(f"not a session change: {exc}") from None

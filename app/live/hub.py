@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 import random
@@ -28,20 +29,20 @@ import secrets
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from app.core.errors import BadUserInput, GatewayError, UpstreamError
-from app.core.records import Provider, SessionStatus
+from app.core.records import Provider, SessionRecord, SessionStatus
 from app.listing.filter import SessionFilter
 from app.live.clock import Clock, SystemClock
-from app.live.events import EventKind, LiveProblem, ProviderSnapshot, SessionChange
+from app.live.events import EventKind, LiveProblem, SessionChange
+from app.live.lag import upstream_time
 from app.live.live_metrics import LiveMetrics
-from app.live.poll import Listing, read_provider
+from app.live.poll import Polled, poll_provider
 from app.live.replication import Replication
+from app.live.tracker import Tracker
 from app.state.shared import Shared
-from app.upstream import accounting, request_deadline
 from app.upstream.credentials import CALLER_HEADERS
 from app.upstream.revocations import Revoked
 from app.upstream.upstreams import Upstreams
@@ -72,7 +73,8 @@ class LiveConfig:
     grace: float = 30.0
     queue: int = 100
     replay: int = 1000
-    max_sessions: int = 1000  # per provider per poll
+    max_sessions: int = 1000  # sessions per provider kept in full (what includeInitial sends)
+    sweep_pages: int = 5  # pages per provider per poll that re-read the rest of a listing
     max_subscriptions: int = 1000
     max_per_caller: int = 20
     max_watches: int = 1000
@@ -88,6 +90,7 @@ class LiveConfig:
             queue=settings.subscription_queue,
             replay=settings.subscription_replay,
             max_sessions=settings.poll_max_sessions,
+            sweep_pages=settings.poll_sweep_pages,
             max_subscriptions=settings.max_subscriptions,
             max_per_caller=settings.max_subscriptions_per_caller,
             max_watches=settings.max_watches,
@@ -159,7 +162,7 @@ class Subscription:
 
 @dataclass(eq=False)
 class Watch:
-    """One poll loop's state: snapshots per provider, subscribers, replay buffer."""
+    """One poll loop's state: what it knows per provider, subscribers, replay buffer."""
 
     key: tuple[SessionFilter, str]
     session_filter: SessionFilter
@@ -169,9 +172,8 @@ class Watch:
     owner: str  # whose budget of watches this one counts against
     subscribers: set[Subscription] = field(default_factory=set)
     callers: dict[str, int] = field(default_factory=dict)  # subscribers per caller
-    snapshots: dict[Provider, ProviderSnapshot] = field(default_factory=dict)
+    trackers: dict[Provider, Tracker] = field(default_factory=dict)
     failing: set[Provider] = field(default_factory=set)
-    truncated: set[Provider] = field(default_factory=set)
     evicted_through: int = 0  # the newest sequence no longer in `replay`
     last_sequence: int = 0
     polled: bool = False
@@ -179,20 +181,33 @@ class Watch:
     idle_since: float | None = None
     task: asyncio.Task[None] | None = None
 
-    def initial(self) -> list[SessionChange]:
-        """The active sessions known now, as CREATED, oldest first."""
-        records = [
-            r
-            for snapshot in self.snapshots.values()
-            for r in snapshot.records.values()
-            if r.status is SessionStatus.ACTIVE
-        ]
+    def initial(self) -> list[Item]:
+        """The active sessions known now, as CREATED, oldest first; where more are watched
+        than are kept in full, the newest kept ones, after an INITIAL_TRUNCATED problem."""
+        records: list[SessionRecord] = []
+        problems: list[Item] = []
+        for provider, tracker in self.trackers.items():
+            kept, active = tracker.initial()
+            records += kept
+            if active > len(kept):
+                problems.append(
+                    LiveProblem(
+                        "INITIAL_TRUNCATED",
+                        f"{active} sessions of {provider.value} match; only the newest "
+                        f"{len(kept)} follow as CREATED (list the others with the sessions "
+                        "query). Later events cover all of them.",
+                        provider,
+                    )
+                )
         records.sort(key=lambda r: r.sort_key)
         return [
-            SessionChange(
-                EventKind.CREATED, r.provider, r.global_id, r.created_at, r, self.last_sequence
-            )
-            for r in records
+            *problems,
+            *(
+                SessionChange(
+                    EventKind.CREATED, r.provider, r.global_id, r.created_at, r, self.last_sequence
+                )
+                for r in records
+            ),
         ]
 
 
@@ -429,9 +444,11 @@ class Hub:
                 await self.replication.run(watch)
                 return
             while True:
+                began = self.clock.monotonic()
                 await self.poll(watch)
                 wait = self.config.interval * self._random.uniform(1 - JITTER, 1 + JITTER)
-                await self.clock.sleep(wait)
+                # Polls start an interval apart: a long sweep does not stretch the interval.
+                await self.clock.sleep(max(wait - (self.clock.monotonic() - began), 0.0))
                 idle = watch.idle_since
                 if idle is not None and self.clock.monotonic() - idle >= self.config.grace:
                     return
@@ -439,28 +456,33 @@ class Hub:
             self._retire(watch)
 
     async def poll(self, watch: Watch) -> None:
-        """One poll of every provider the watch covers, with a request's deadline and budget."""
+        """One poll of every provider the watch covers; each provider's poll has a request's
+        deadline and call budget of its own."""
         CALLER_HEADERS.set(watch.headers)
-        request_deadline.start(self.config.request_timeout)
-        accounting.start(self.config.call_budget)
         providers = watch.session_filter.in_scope(self.upstreams.enabled)
-        limit = self.config.max_sessions
-        results = await asyncio.gather(
-            *(read_provider(self.upstreams, p, watch.session_filter, limit) for p in providers),
-            return_exceptions=True,
-        )
         now = self.clock.now()
+        config = self.config
+        polls = []
+        for provider in providers:
+            tracker = watch.trackers.get(provider)
+            if tracker is None:
+                tracker = watch.trackers[provider] = Tracker(provider, config.max_sessions)
+            polls.append(
+                poll_provider(
+                    self.upstreams,
+                    provider,
+                    tracker,
+                    watch.session_filter,
+                    now,
+                    sweep_pages=config.sweep_pages,
+                    call_budget=config.call_budget,
+                    request_timeout=config.request_timeout,
+                    early=functools.partial(self._early, watch, provider),
+                )
+            )
+        results = await asyncio.gather(*polls)
         for provider, result in zip(providers, results, strict=True):
-            if isinstance(result, Listing):
-                self._apply(watch, provider, result, now)
-            elif isinstance(result, asyncio.CancelledError):
-                raise result
-            else:
-                if not isinstance(result, UpstreamError):
-                    log.error("A live poll of %s failed", provider.value, exc_info=result)
-                if provider not in watch.failing:  # one problem per outage, not one per poll
-                    watch.failing.add(provider)
-                    self._tell(watch, _failing(provider, result))
+            self._apply(watch, provider, result)
         if not watch.polled:
             self.release_initial(watch)
 
@@ -473,27 +495,29 @@ class Hub:
             sub.offer(_WAKE)  # a reader waiting on the queue looks at the backlog again
         watch.waiting_initial.clear()
 
-    def _apply(self, watch: Watch, provider: Provider, listing: Listing, now: datetime) -> None:
-        watch.failing.discard(provider)
-        snapshot = watch.snapshots.get(provider)
-        baseline = snapshot is None
-        if snapshot is None:
-            snapshot = watch.snapshots[provider] = ProviderSnapshot()
-        changes = snapshot.apply(listing.records, now, complete=listing.complete)
-        if not listing.complete and provider not in watch.truncated:
-            watch.truncated.add(provider)
-            self._tell(
-                watch,
-                LiveProblem(
-                    "WATCH_TRUNCATED",
-                    f"More than {self.config.max_sessions} sessions of {provider.value} match "
-                    "this filter; only that many are watched (narrow the filter).",
-                    provider,
-                ),
-            )
-        if baseline:
-            return  # what a provider first shows is the starting point, not news
+    def _apply(self, watch: Watch, provider: Provider, polled: Polled) -> None:
+        self.metrics.poll_calls.labels(provider.value).observe(polled.calls)
+        if polled.rounds:
+            self.metrics.sweeps.labels(provider.value).inc(polled.rounds)
+        self._early(watch, provider, polled.changes)
+        error = polled.error
+        if error is None:
+            watch.failing.discard(provider)
+            return
+        if not isinstance(error, UpstreamError):
+            log.error("A live poll of %s failed", provider.value, exc_info=error)
+        if provider not in watch.failing:  # one problem per outage, not one per poll
+            watch.failing.add(provider)
+            self._tell(watch, _failing(provider, error))
+
+    def _early(self, watch: Watch, provider: Provider, changes: list[SessionChange]) -> None:
+        """Publish what a poll of `provider` found so far (the head's finds go out before the
+        sweep runs); the lag metric times each from the upstream's own time of the change."""
         for change in changes:
+            upstream = upstream_time(change)
+            if upstream is not None:
+                seconds = max((self.clock.now() - upstream).total_seconds(), 0.0)
+                self.metrics.lag.labels(provider.value, change.kind.value).observe(seconds)
             self._publish(watch, change)
 
     def _publish(self, watch: Watch, change: SessionChange, *, polled: bool = True) -> None:
@@ -531,25 +555,17 @@ class Hub:
 
     async def on_revoked(self, revoked: Revoked) -> None:
         """Sessions ended through this gateway are ENDED in every watch that holds them, now."""
-        ids = set(revoked.session_ids)
         now = self.clock.now()
         for watch in list(self._watches.values()):
-            snapshot = watch.snapshots.get(revoked.provider)
-            if snapshot is None:
+            tracker = watch.trackers.get(revoked.provider)
+            if tracker is None:
                 continue
-            ended_here = False
-            for record in list(snapshot.records.values()):
-                if record.status is not SessionStatus.ACTIVE:
-                    continue
-                user = record.user.native_id if record.user else None
-                if record.native_id in ids or (revoked.user_id and user == revoked.user_id):
-                    ended = snapshot.mark_ended(record, SessionStatus.REVOKED)
-                    change = SessionChange(
-                        EventKind.ENDED, record.provider, record.global_id, now, ended
-                    )
-                    self._publish(watch, change, polled=False)
-                    ended_here = True
-            if ended_here and self.replication is not None:
+            ended = tracker.revoked(
+                revoked.session_ids, revoked.user_id, now, SessionStatus.REVOKED
+            )
+            for change in ended:
+                self._publish(watch, change, polled=False)
+            if ended and self.replication is not None:
                 await self.replication.flush(watch)
 
     async def close(self) -> None:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+# Upstream calls one poll of one provider makes; seconds from an upstream change to its event.
+CALL_BUCKETS = (1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 50)
+LAG_BUCKETS = (0.5, 1, 2, 3, 5, 10, 20, 30, 60, 120, 300, 600)
 
 
 class LiveMetrics:
-    """Open subscriptions, pollers, events, dropped subscribers, and the replicas' leases."""
+    """Open subscriptions, pollers, events, dropped subscribers, the replicas' leases, upstream
+    calls per poll and event lag."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         registry = registry or CollectorRegistry()
@@ -53,5 +58,26 @@ class LiveMetrics:
         self.lost = Counter(
             "gateway_live_events_lost",
             "Events dropped from a full outbox while Redis was unreachable (subscribers are told).",
+            registry=registry,
+        )
+        self.poll_calls = Histogram(
+            "gateway_live_poll_calls",
+            "Upstream calls of one poll of one watch at one provider (one poll per interval).",
+            ["provider"],
+            buckets=CALL_BUCKETS,
+            registry=registry,
+        )
+        self.lag = Histogram(
+            "gateway_live_event_lag_seconds",
+            "From the upstream's time of a change (creation, expiry, update) to its event.",
+            ["provider", "kind"],
+            buckets=LAG_BUCKETS,
+            registry=registry,
+        )
+        self.sweeps = Counter(
+            "gateway_live_sweeps",
+            "Sweeps of every listing of a provider completed by a watch: until its first, a "
+            "watch knows only the sessions it has read so far.",
+            ["provider"],
             registry=registry,
         )

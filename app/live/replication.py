@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING
 from app.core.records import Provider
 from app.live import codec
 from app.live.bus import POLLED, Bus, Entry, Joined, Outgoing, watch_id
-from app.live.events import LiveProblem, ProviderSnapshot, SessionChange
+from app.live.events import LiveProblem, SessionChange
 from app.live.lease import Lease
+from app.live.tracker import Tracker
 from app.state.shared import ERRORS, RETRY_SECONDS, Shared
 
 if TYPE_CHECKING:
@@ -137,12 +138,14 @@ class Replication:
         try:
             while True:
                 if replica.polling and replica.joined:
-                    before = set(watch.snapshots)
+                    began = hub.clock.monotonic()
+                    before = set(watch.trackers)
                     await hub.poll(watch)
-                    replica.baselines |= set(watch.snapshots) - before
+                    replica.baselines |= set(watch.trackers) - before
                     await self.flush(watch)
                     wait = config.interval * hub._random.uniform(0.9, 1.1)
-                    await hub.clock.sleep(wait)
+                    # Polls start an interval apart: a long sweep does not stretch the interval.
+                    await hub.clock.sleep(max(wait - (hub.clock.monotonic() - began), 0.0))
                 else:
                     replica.wake.clear()
                     with contextlib.suppress(TimeoutError):
@@ -183,7 +186,7 @@ class Replication:
                     # Its first publish writes the whole state again: whatever Redis lost of
                     # it, later joiners start from what subscribers were told. What an
                     # earlier turn as holder left unpublished, this turn's polls find again.
-                    replica.baselines = set(watch.snapshots)
+                    replica.baselines = set(watch.trackers)
                     replica.outbox = [(c, fenced) for c, fenced in replica.outbox if not fenced]
                     self.hub.metrics.leases.inc()
                     self.hub.metrics.takeovers.inc()
@@ -233,11 +236,12 @@ class Replication:
             hub.tell_here(watch, RESTARTED)
         hub.epoch = replica.epoch = joined.epoch
         # The state subscribers were told of: each provider the holder has polled at least once.
-        snapshots: dict[Provider, ProviderSnapshot] = {}
+        # A replica that takes the lease polls on from it (docs/live.md, "Replicas").
+        trackers: dict[Provider, Tracker] = {}
         for name in joined.state:
             if name.startswith(POLLED + ":"):
                 provider = Provider(name.removeprefix(POLLED + ":"))
-                snapshots.setdefault(provider, ProviderSnapshot())
+                trackers.setdefault(provider, Tracker(provider, hub.config.max_sessions))
         for name, data in joined.state.items():
             if name.startswith("~"):
                 continue
@@ -248,14 +252,14 @@ class Replication:
                     "Watch %s has a state entry this gateway cannot read: %s", replica.wid, exc
                 )
                 continue
-            snapshot = snapshots.get(record.provider)
-            if snapshot is not None:
-                snapshot.records[record.global_id] = record
-        if not replica.polling:  # the holder's own snapshot is ahead of (or equal to) this
+            tracker = trackers.get(record.provider)
+            if tracker is not None:
+                tracker.learn(record)
+        if not replica.polling:  # the holder's own trackers are ahead of (or equal to) this
             # A provider Redis has no state of (it lost its data) keeps what was told here.
-            for provider, kept in watch.snapshots.items():
-                snapshots.setdefault(provider, kept)
-            watch.snapshots = snapshots
+            for provider, kept in watch.trackers.items():
+                trackers.setdefault(provider, kept)
+            watch.trackers = trackers
         watch.started_after = joined.since
         changes = [c for c in (self._decode(replica, e) for e in joined.entries) if c is not None]
         fresh = [c for c in changes if c.sequence > replica.last] if replica.joined_once else []
@@ -273,7 +277,7 @@ class Replication:
         replica.delayed = False
         for change in fresh:
             hub.deliver(watch, change)
-        if snapshots and not watch.polled:
+        if trackers and not watch.polled:
             hub.release_initial(watch)
         pending, replica.pending = replica.pending, []
         for sub, include_initial, since, resuming in pending:
@@ -331,8 +335,8 @@ class Replication:
                 if replica.lost:
                     outgoing.lost(replica.lost)
                 for provider in replica.baselines:
-                    snapshot = watch.snapshots.get(provider)
-                    for record in snapshot.records.values() if snapshot else ():
+                    tracker = watch.trackers.get(provider)
+                    for record in tracker.records.values() if tracker else ():
                         outgoing.state(record.global_id, codec.dump_record(record))
                     outgoing.baseline(provider.value)
             for change in items:
@@ -376,7 +380,7 @@ class Replication:
         replica.joined = False
         replica.epoch = None  # the subscribers are told here: not again when it is joined
         if replica.polling:
-            replica.baselines = set(watch.snapshots)  # the state again, for later joiners
+            replica.baselines = set(watch.trackers)  # the state again, for later joiners
         self.hub.tell_here(watch, RESTARTED)
         self._changed.set()
 
@@ -471,7 +475,9 @@ class Replication:
             if change is None:
                 continue
             if entry.origin != self.owner:
-                _follow(watch.snapshots.get(change.provider), change)
+                tracker = watch.trackers.get(change.provider)
+                if tracker is not None:  # else that provider's state comes with its first poll
+                    tracker.follow(change)
             hub.deliver(watch, change)
 
     async def close(self) -> None:
@@ -480,14 +486,3 @@ class Replication:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
         await self.bus.close()
-
-
-def _follow(snapshot: ProviderSnapshot | None, change: SessionChange) -> None:
-    """Keep a snapshot as the holder keeps its own: a follower may poll from it next."""
-    if snapshot is None:
-        return  # that provider's first poll is not known here yet: it comes with its state
-    if change.record is None:
-        snapshot.records.pop(change.global_id, None)
-        snapshot.missing.pop(change.global_id, None)
-    else:
-        snapshot.records[change.global_id] = change.record

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -43,6 +44,8 @@ def rfc3339_ns(ns: int, digits: int = 9) -> str:
     return f"{text[:-1]}.{fraction}Z"
 
 
+# Mocks of large organisations compare the same timestamps request after request.
+@functools.lru_cache(maxsize=1 << 18)
 def parse_iso_ns(text: str) -> int:
     """Nanoseconds since the epoch of an RFC 3339 timestamp with 0-9 fractional digits."""
     match = _RFC3339.fullmatch(text)

@@ -82,10 +82,8 @@ def _data(change: SessionChange) -> dict[str, Any]:
     data: dict[str, Any] = {"id": change.global_id, "provider": change.provider.value}
     if change.record is not None:
         data.update(_session(change.record))
-    # Why an ENDED session ended, where the hub says (SessionEndReason).
-    reason = getattr(change, "reason", None)
-    if reason is not None:
-        data["reason"] = getattr(reason, "value", str(reason))
+    if change.reason is not None:  # why an ENDED session ended (SessionEndReason)
+        data["reason"] = change.reason.value
     return data
 
 

@@ -64,6 +64,7 @@ class Webhooks:
         self._session: aiohttp.ClientSession | None = None
         self.deliveries: list[Delivery] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._delayed = False  # the hub said its events wait for Redis (see `_told`)
 
     @classmethod
     def of(cls, settings: Settings, hub: Hub, shared: Shared, metrics: WebhookMetrics) -> Webhooks:
@@ -145,6 +146,7 @@ class Webhooks:
                 while True:
                     item = await sub.next()
                     if isinstance(item, LiveProblem):
+                        self._told(item)
                         if item.code == "REPLAY_INCOMPLETE":
                             incomplete = True
                             log.error(
@@ -158,12 +160,33 @@ class Webhooks:
                     if incomplete and item.sequence <= floor:
                         continue  # the current sessions a resumed subscriber is shown: not news
                     since = max(since, item.sequence)
+                    if self._delayed:
+                        self._delayed = False
+                        log.warning(
+                            "Redis answers again: webhook messages held in this process are queued."
+                        )
                     queued = message(item, time.time())
                     for delivery in deliveries:
                         await delivery.put(queued)
             finally:
                 sub.close()
             resuming = True
+
+    def _told(self, problem: LiveProblem) -> None:
+        """Say where the hub's replicated events are while Redis is away, and what was lost.
+
+        With Redis, the hub holds the events of an outage in this process (its outbox, bounded
+        by GATEWAY_SUBSCRIPTION_REPLAY) and hands them on in order once Redis answers: the
+        webhook messages for them wait with them."""
+        if problem.code == "EVENTS_DELAYED" and not self._delayed:
+            self._delayed = True
+            log.error(
+                "Redis is unreachable: webhook messages wait in this process (up to %d session "
+                "events per watch) until it answers again.",
+                self._hub.config.replay,
+            )
+        elif problem.code == "EVENTS_LOST":
+            log.error("Webhook messages are missing: %s", problem.message)
 
     async def close(self) -> None:
         for task in self._tasks:

@@ -29,7 +29,24 @@ class SessionEventKind(enum.Enum):
     )
     ENDED = strawberry.enum_value(
         "ENDED",
-        description="It stopped being ACTIVE, was revoked here, or was missing from two polls.",
+        description="It stopped being ACTIVE, was revoked here, or is no longer listed "
+        "(`reason` says which).",
+    )
+
+
+@strawberry.enum(description="Why a session ENDED.")
+class SessionEndReason(enum.Enum):
+    REVOKED = strawberry.enum_value(
+        "REVOKED", description="Revoked through this gateway, or the upstream reports it revoked."
+    )
+    LOGGED_OUT = strawberry.enum_value("LOGGED_OUT", description="Its user logged out.")
+    EXPIRED = strawberry.enum_value(
+        "EXPIRED", description="Its expiry passed (computed from `expiresAt`)."
+    )
+    DISAPPEARED = strawberry.enum_value(
+        "DISAPPEARED",
+        description="The upstream no longer lists it (deleted), or it no longer matches the "
+        "filter.",
     )
 
 
@@ -46,6 +63,9 @@ class SessionEvent:
     )
     cursor: str = strawberry.field(
         description="Pass as `since` (or SSE Last-Event-ID) to resume after this event."
+    )
+    reason: SessionEndReason | None = strawberry.field(
+        default=None, description="Why it ended, for ENDED; null for the other kinds."
     )
 
 
@@ -73,6 +93,7 @@ def _event(change: SessionChange, cursor: str) -> SessionEvent:
         at=change.at,
         session=Session.from_record(change.record) if change.record else None,
         cursor=cursor,
+        reason=SessionEndReason(change.reason.value) if change.reason else None,
     )
 
 

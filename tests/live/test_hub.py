@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -21,7 +20,7 @@ from app.core.records import (
 )
 from app.listing.filter import SessionFilter
 from app.listing.streams import LocalStream, Stream
-from app.live.events import EventKind, LiveProblem, ProviderSnapshot, SessionChange
+from app.live.events import EndReason, EventKind, LiveProblem, SessionChange
 from app.live.hub import Hub, LiveConfig, Subscription, TooManySubscriptions, TooManyWatches
 from app.upstream.health import ProviderHealth
 from app.upstream.provider import RequestScope, SessionProvider
@@ -122,39 +121,6 @@ def drain(sub: Subscription) -> list[SessionChange | LiveProblem]:
 
 def kinds(items: list[SessionChange | LiveProblem]) -> list[str]:
     return [i.kind.value if isinstance(i, SessionChange) else i.code for i in items]
-
-
-def test_snapshot_diff_reports_material_changes_only() -> None:
-    snapshot = ProviderSnapshot()
-    a, b = record("a"), record("b")
-    assert snapshot.apply([a], T0) == [
-        SessionChange(EventKind.CREATED, a.provider, a.global_id, T0, a)
-    ]
-    noise = replace(a, remote_address="203.0.113.9", updated_at=T0)
-    assert snapshot.apply([noise, b], T0) == [
-        SessionChange(EventKind.CREATED, b.provider, b.global_id, T0, b)
-    ]
-    seen = replace(noise, last_seen_at=T0)
-    ended = replace(b, status=SessionStatus.REVOKED)
-    changes = snapshot.apply([seen, ended], T0)
-    assert [(c.kind, c.global_id) for c in changes] == [
-        (EventKind.UPDATED, a.global_id),
-        (EventKind.ENDED, b.global_id),
-    ]
-    assert changes[1].record == ended
-
-
-def test_snapshot_ends_a_session_missing_from_two_polls_not_one() -> None:
-    snapshot = ProviderSnapshot()
-    a = record("a")
-    snapshot.apply([a], T0)
-    assert snapshot.apply([], T0) == []
-    assert snapshot.apply([a], T0) == []  # back: the absence is forgotten
-    assert snapshot.apply([], T0) == []
-    assert snapshot.apply([], T0, complete=False) == []  # a truncated read proves nothing
-    assert snapshot.apply([], T0) == [
-        SessionChange(EventKind.ENDED, a.provider, a.global_id, T0, None)
-    ]
 
 
 async def test_subscribers_of_one_watch_share_one_poll() -> None:
@@ -311,6 +277,26 @@ async def test_revocation_publishes_ended_at_once() -> None:
     assert [(r.native_id, r.status) for r in ended if r] == [
         ("a", SessionStatus.REVOKED),
         ("c", SessionStatus.REVOKED),
+    ]
+    assert {i.reason for i in items if isinstance(i, SessionChange)} == {EndReason.REVOKED}
+    await hub.close()
+
+
+async def test_include_initial_says_when_more_match_than_it_sends() -> None:
+    fake = FakeProvider(Provider.KRATOS)
+    fake.records = [record("a"), record("b", minute=1), record("c", minute=2)]
+    hub, _ = make_hub(fake, max_sessions=2)
+    hub.subscribe("first", SessionFilter())
+    await settle()
+    sub = hub.subscribe("c", SessionFilter(), include_initial=True)
+    items = drain(sub)
+    assert kinds(items) == ["INITIAL_TRUNCATED", "CREATED", "CREATED"]
+    assert isinstance(items[0], LiveProblem)
+    assert items[0].provider is Provider.KRATOS
+    assert "3 sessions of KRATOS match" in items[0].message
+    assert [i.record.native_id for i in items[1:] if isinstance(i, SessionChange) and i.record] == [
+        "b",
+        "c",
     ]
     await hub.close()
 

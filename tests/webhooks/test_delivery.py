@@ -178,8 +178,9 @@ def test_a_restart_loses_no_queued_message(redis_url: str) -> None:
             receiver.wait(lambda r: made <= {d.session for d in r.requests})
         assert not receiver.accepted
         receiver.then = 204
-        # A new process, new upstreams: only what Redis kept can reach the receiver.
-        with LiveStack(env=env):
+        # A new process over the same upstreams (what a restart is): the watch goes on from
+        # its state in Redis, so only what the queue kept there reaches the receiver.
+        with LiveStack(data=stack.mocks.data, env=env):
             receiver.wait(lambda r: made <= {d.session for d in r.unique().values()})
             time.sleep(1.0)
     assert sorted(d.session for d in receiver.unique().values()) == sorted(made)

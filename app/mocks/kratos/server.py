@@ -25,6 +25,7 @@ from app.mocks.calls import CALLS, record_calls
 from app.mocks.credentials import Credentials
 from app.mocks.data import MockData
 from app.mocks.faults import ErrorShape, fault_middleware, install_faults
+from app.mocks.order import Ordering
 from app.mocks.timestamps import parse_iso_ns, to_ns
 
 __all__ = [
@@ -186,6 +187,9 @@ class _Api:
         self.data = data
         self.credentials = credentials
         self._started = time.monotonic()
+        # Newest first (issued_at descending, then id), as Kratos orders sessions; issue times
+        # and ids never change, so the order is kept between requests.
+        self.order = Ordering(lambda s: (-parse_iso_ns(s["issued_at"]), s["id"]))
 
     def now_ns(self) -> int:
         """Now on the mock's clock: the data's `now` plus the time the app has been up."""
@@ -254,17 +258,14 @@ class _Api:
         expand = _expand(request)
         now = self.now_ns()
 
-        def position(session: dict[str, Any]) -> tuple[int, str]:
-            return (-parse_iso_ns(session["issued_at"]), session["id"])
-
-        found = sorted(
-            (
-                s
-                for s in self.data.kratos
-                if self.matches(s, active, now) and position(s) > (-after_created, after_id)
-            ),
-            key=position,
-        )
+        ordering = self.order.of(self.data.kratos)
+        found: list[dict[str, Any]] = []
+        # One more than the page, to know whether a next page exists.
+        for session in ordering.items[ordering.after((-after_created, after_id)) :]:
+            if self.matches(session, active, now):
+                found.append(session)
+                if len(found) > size:
+                    break
         page = found[:size]
         first = keyset_token(_NIL_UUID, _FIRST_CREATED)
         links = [_link(request, "first", page_size=str(size), page_token=first)]

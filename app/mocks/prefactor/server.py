@@ -11,6 +11,7 @@ from app.mocks.calls import CALLS, record_calls
 from app.mocks.credentials import Credentials
 from app.mocks.data import MockData
 from app.mocks.faults import ErrorShape, fault_middleware, install_faults
+from app.mocks.order import Ordering
 from app.mocks.prefactor.pfid import is_pfid
 
 __all__ = ["DEFAULT_PAGE_SIZE", "MAX_PAGE_SIZE", "create_app", "pagination"]
@@ -103,6 +104,8 @@ class _Api:
     def __init__(self, data: MockData, credentials: Credentials) -> None:
         self.data = data
         self.credentials = credentials
+        # Ids (PFIDs, in creation order) never change: the order is kept between requests.
+        self.order = Ordering(lambda s: str(s["id"]))
 
     @web.middleware
     async def guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -137,15 +140,12 @@ class _Api:
         page_size = _int_param(
             request, "pagination[page_size]", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE
         )
-        found = sorted(
-            (
-                s
-                for s in self.data.prefactor
-                if s["pool_id"] == pool_id
-                and (identity is None or s["authenticated_identity_id"] == identity)
-            ),
-            key=lambda s: str(s["id"]),
-        )
+        found = [
+            s
+            for s in self.order.of(self.data.prefactor).items
+            if s["pool_id"] == pool_id
+            and (identity is None or s["authenticated_identity_id"] == identity)
+        ]
         page = found[offset : offset + page_size]
         return web.json_response(
             {

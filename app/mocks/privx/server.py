@@ -6,6 +6,7 @@ import base64
 import json
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -15,6 +16,7 @@ from app.mocks.calls import CALLS, record_calls
 from app.mocks.credentials import Credentials
 from app.mocks.data import MockData
 from app.mocks.faults import ErrorShape, fault_middleware, install_faults
+from app.mocks.order import Ordering
 
 __all__ = ["BASE", "SORT_KEYS", "create_app"]
 
@@ -35,6 +37,7 @@ SORT_KEYS = {
     "expires": "expires",
     "token_expires": "token_expires",
 }
+Predicate = Callable[[dict[str, Any]], bool]
 _KEYWORD_FIELDS = ("username", "remote_addr", "user_agent", "domain")
 _FAULT_ERRORS = {
     429: ("TOO_MANY_REQUESTS", "rate limit exceeded"),
@@ -75,6 +78,11 @@ def _int_param(request: web.Request, name: str, default: int) -> int:
     return value
 
 
+def _sort_key(field: str) -> Callable[[dict[str, Any]], tuple[str, str]]:
+    """How a listing sorted by `field` orders sessions: ties by id."""
+    return lambda s: (str(s.get(field) or ""), str(s["id"]))
+
+
 class _Api:
     """Request handlers over one data set."""
 
@@ -82,6 +90,8 @@ class _Api:
         self.data = data
         self.credentials = credentials
         self.issued: dict[str, float] = {}  # access token -> expiry (time.monotonic)
+        # Fields that never change once a session exists: their order is kept between requests.
+        self.orders = {field: Ordering(_sort_key(field)) for field in ("id", "created")}
 
     def _authorized(self, header: str | None) -> bool:
         if header == f"Bearer {self.credentials.privx_token}":
@@ -129,8 +139,9 @@ class _Api:
         except web.HTTPNotFound:
             return _error(404, "NOT_FOUND", f"no such endpoint: {request.path}")
 
-    def page(self, request: web.Request, sessions: list[dict[str, Any]]) -> web.Response:
-        """Sort and slice per offset/limit/sortkey/sortdir; wrap in `{count, items}`."""
+    def page(self, request: web.Request, matches: Predicate | None) -> web.Response:
+        """The sessions `matches` keeps, sorted and sliced per offset/limit/sortkey/sortdir,
+        wrapped in `{count, items}`."""
         offset = _int_param(request, "offset", 0)
         limit = _int_param(request, "limit", 50)
         sortkey = request.query.get("sortkey", "expires")
@@ -140,10 +151,18 @@ class _Api:
         if sortdir not in {"ASC", "DESC"}:
             raise _BadRequest(f"invalid sortdir: {request.query['sortdir']!r}", "sortdir")
         field = SORT_KEYS[sortkey]
-        ordered = sorted(sessions, key=lambda s: (str(s.get(field) or ""), str(s["id"])))
+        ordering = self.orders.get(field)
+        if ordering is not None:  # a field that never changes: sorted once
+            ordered = ordering.of(self.data.privx).items
+        else:
+            ordered = sorted(self.data.privx, key=_sort_key(field))
+        found = ordered if matches is None else [s for s in ordered if matches(s)]
+        count = len(found)
         if sortdir == "DESC":
-            ordered.reverse()
-        return web.json_response({"count": len(ordered), "items": ordered[offset : offset + limit]})
+            items = found[max(count - offset - limit, 0) : max(count - offset, 0)][::-1]
+        else:
+            items = found[offset : offset + limit]
+        return web.json_response({"count": count, "items": items})
 
     async def search(self, request: web.Request) -> web.Response:
         """`POST /sessions/search`: filter by user_id, type and keywords."""
@@ -159,6 +178,8 @@ class _Api:
                 raise _BadRequest(f"{name} must be a string", name)
         user_id, kind = body.get("user_id") or "", body.get("type") or ""
         keywords = (body.get("keywords") or "").lower()
+        if not (user_id or kind or keywords):
+            return self.page(request, None)
 
         def matches(session: dict[str, Any]) -> bool:
             texts = (str(session.get(f, "")).lower() for f in _KEYWORD_FIELDS)
@@ -168,20 +189,19 @@ class _Api:
                 and (not keywords or any(keywords in text for text in texts))
             )
 
-        found = [s for s in self.data.privx if matches(s)]
-        return self.page(request, found)
+        return self.page(request, matches)
 
     async def user_sessions(self, request: web.Request) -> web.Response:
         """`GET /users/{user_id}/sessions`; `current` is the token's own user."""
         user_id = request.match_info["user_id"]
         if user_id == "current":
             user_id = self.data.privx_token_user_id
-        return self.page(request, [s for s in self.data.privx if s["user_id"] == user_id])
+        return self.page(request, lambda s: s["user_id"] == user_id)
 
     async def source_sessions(self, request: web.Request) -> web.Response:
         """`GET /sources/{source_id}/sessions`."""
         source_id = request.match_info["source_id"]
-        return self.page(request, [s for s in self.data.privx if s["source_id"] == source_id])
+        return self.page(request, lambda s: s["source_id"] == source_id)
 
     async def terminate(self, request: web.Request) -> web.Response:
         """`POST /sessions/{session_id}/terminate`: log out it and its children."""

@@ -139,6 +139,10 @@ def zitadel_sessions(
             session["creationDate"] = sessions[-1]["creationDate"]
         else:
             session = generator.session(person, plan)
+        while session["id"] in creators:
+            # Two sessions in one 10 ms tick drew the same sequence bits: ZITADEL would have
+            # counted the sequence on (ids are unique), so the mock does.
+            session["id"] = str(int(session["id"]) + (1 << 16))
         sessions.append(session)
         creators[session["id"]] = tenants.zitadel_login_client_id
         if plan is not None:

@@ -52,6 +52,7 @@ class Search:
     limit: int
     asc: bool
     matches: Predicate
+    filtered: bool = True  # False: there are no queries, everything matches
 
 
 def _field(obj: dict[str, Any], camel: str, snake: str) -> Any:
@@ -165,4 +166,4 @@ def parse_search(body: Any, caller_id: str, creators: dict[str, str]) -> Search:
     if not isinstance(queries, list):
         raise InvalidArgument(f"invalid value for queries: {queries!r}")
     predicates = [_query(element, caller_id, creators) for element in queries]
-    return Search(offset, limit, asc, lambda s: all(p(s) for p in predicates))
+    return Search(offset, limit, asc, lambda s: all(p(s) for p in predicates), bool(predicates))

@@ -13,6 +13,7 @@ from app.mocks.calls import CALLS, record_calls
 from app.mocks.credentials import Credentials
 from app.mocks.data import MockData
 from app.mocks.faults import ErrorShape, fault_middleware, install_faults
+from app.mocks.order import Ordering
 from app.mocks.timestamps import parse_iso_ns, rfc3339_ns, to_ns
 from app.mocks.zitadel.search import InvalidArgument, parse_search
 
@@ -64,6 +65,8 @@ class _Api:
         # When the sessions projection last reduced an event (ListDetails.timestamp, "the last
         # time the projection got updated"): a list answer repeats until something changes.
         self.updated = _now()
+        # Creation dates and ids never change: the order is kept between requests.
+        self.order = Ordering(lambda s: (parse_iso_ns(s["creationDate"]), s["id"]))
 
     @web.middleware
     async def guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -98,11 +101,8 @@ class _Api:
         data = self.data
         body = await self.body(request)
         search = parse_search(body, data.zitadel_caller_id, data.zitadel_creators)
-        found = sorted(
-            filter(search.matches, data.zitadel),
-            key=lambda s: (parse_iso_ns(s["creationDate"]), s["id"]),
-            reverse=not search.asc,
-        )
+        ordered = self.order.of(data.zitadel).items
+        found = [s for s in ordered if search.matches(s)] if search.filtered else ordered
         details: dict[str, Any] = {}
         # protojson leaves out zero values and empty lists: no matches, no totalResult.
         if found:
@@ -110,7 +110,11 @@ class _Api:
         details["processedSequence"] = str(self.sequence)
         details["timestamp"] = self.updated
         response: dict[str, Any] = {"details": details}
-        page = found[search.offset : search.offset + search.limit]
+        count, offset, limit = len(found), search.offset, search.limit
+        if search.asc:
+            page = found[offset : offset + limit]
+        else:
+            page = found[max(count - offset - limit, 0) : max(count - offset, 0)][::-1]
         if page:
             response["sessions"] = page
         return web.json_response(response)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -24,8 +24,9 @@ from app.core.records import (
     UserAgentRecord,
     UserRecord,
 )
-from app.listing.filter import Part, SessionFilter
-from app.listing.streams import LocalStream, Stream
+from app.listing.filter import Part, Predicate, SessionFilter
+from app.listing.streams import LocalStream, Stream, Token
+from app.listing.streams import Page as StreamPage
 from app.upstream._json import list_of, obj, opt_bool, opt_str, opt_time, req_str
 from app.upstream.credentials import CALLER_HEADERS, Credential, Forwarded
 from app.upstream.endpoint import Endpoint
@@ -192,6 +193,28 @@ class KratosClient:
         )
 
 
+class KeysetStream(LocalStream):
+    """The whole listing: read whole for queries, but walked page by page, newest first,
+    by Kratos's own keyset tokens for change detection (which never skip nor repeat)."""
+
+    def __init__(
+        self,
+        client: KratosClient,
+        load: Callable[[], Awaitable[Sequence[SessionRecord]]],
+        predicate: Predicate | None,
+        *,
+        descending: bool,
+    ) -> None:
+        super().__init__("KRATOS", Provider.KRATOS, load, predicate, descending=descending)
+        self.max_chunk = MAX_PAGE_SIZE
+        self._client = client
+
+    async def page(self, token: Token | None, count: int) -> StreamPage:
+        keyset = token if isinstance(token, str) else None
+        items, after = await self._client.list(page_size=count, page_token=keyset)
+        return StreamPage(items, after if items else None, joined=keyset is not None)
+
+
 class KratosSettings(ProviderSettings):
     """GATEWAY_KRATOS_URL (the admin API origin), _TOKEN (optional: an Ory Network API key;
     a self-hosted admin API usually has none) or _FORWARD_HEADER, _LOGIN_TRAIT, and
@@ -291,6 +314,7 @@ class KratosProvider(SessionProvider):
                 return await self._everything(scope)
 
             residual = f.residual(frozenset())
+            return [KeysetStream(self.client, load, residual, descending=descending)]
         return [LocalStream("KRATOS", Provider.KRATOS, load, residual, descending=descending)]
 
     async def sessions(self, native_ids: Sequence[str], scope: RequestScope) -> list[SessionRecord]:

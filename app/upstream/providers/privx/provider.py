@@ -65,10 +65,16 @@ class PrivxClient:
         self._endpoint = endpoint
 
     async def search(
-        self, *, user_id: str | None, offset: int, limit: int, descending: bool
+        self,
+        *,
+        user_id: str | None,
+        offset: int,
+        limit: int,
+        descending: bool,
+        sortkey: str = "created",
     ) -> tuple[list[SessionRecord], int]:
-        """One page of sessions by creation time, and the total number that match."""
-        params = _search_params(offset, limit, descending)
+        """One page of sessions by creation (or `updated`) time, and how many match."""
+        params = _search_params(offset, limit, descending, sortkey)
         body = {"user_id": user_id} if user_id else {}
         page = await self._endpoint.call(
             "POST",
@@ -249,8 +255,20 @@ class PrivxProvider(SessionProvider):
                     user_id=user_id, offset=offset, limit=limit, descending=desc
                 )
 
+            async def updated(
+                offset: int, limit: int, desc: bool
+            ) -> tuple[list[SessionRecord], int]:
+                return await client.search(
+                    user_id=user_id, offset=offset, limit=limit, descending=desc, sortkey="updated"
+                )
+
             key = f"PRIVX:{user_id}" if user_id else "PRIVX"
-            return OffsetStream(key, Provider.PRIVX, page, descending=descending, residual=residual)
+            made = OffsetStream(key, Provider.PRIVX, page, descending=descending, residual=residual)
+            # PrivX also orders by update time: live watches read its newest end each poll.
+            made.recent = OffsetStream(
+                f"{key}:updated", Provider.PRIVX, updated, descending=True, residual=residual
+            )
+            return made
 
         users = f.users_of(Provider.PRIVX)
         return [stream(None)] if users is None else [stream(u) for u in users]
@@ -404,11 +422,13 @@ def _id(item: Mapping[str, Any]) -> Any:
     return item.get("id") or item.get("session_id")  # v33 names it `session_id`
 
 
-def _search_params(offset: int, limit: int, descending: bool) -> dict[str, str]:
+def _search_params(
+    offset: int, limit: int, descending: bool, sortkey: str = "created"
+) -> dict[str, str]:
     return {
         "offset": str(offset),
         "limit": str(limit),
-        "sortkey": "created",
+        "sortkey": sortkey,
         "sortdir": "DESC" if descending else "ASC",
     }
 
