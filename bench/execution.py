@@ -4,8 +4,9 @@ In one process: the mock upstreams (no added latency), the gateway's upstream cl
 schema, and `schema.execute` called in a loop, so the document is parsed and validated once and
 every later request is execution only (upstream calls included, on the same event loop). The
 modes take turns in rounds; the figure is the median round, in CPU ms per request.
-"on" is the gateway's default (compiled plans over the short path, resolvers/engine/plan.py), "short"
-the short path alone, "off" Strawberry's own executor (GATEWAY_FAST_PATH=false).
+"on" is the gateway's default (compiled plans over the short path,
+resolvers/engine/plan.py), "short" the short path alone, "off" Strawberry's own executor
+(GATEWAY_FAST_PATH=false).
 Run as `.venv/bin/python bench/execution.py [--requests 200] [--rounds 5]`.
 """
 

@@ -1,8 +1,10 @@
-"""The floor: a plain aiohttp server that makes the gateway's four upstream calls in parallel.
+"""The floor: a plain aiohttp server that makes a request's upstream calls in parallel.
 
-POST / with `{"privx", "identity", "pool", "zitadel", "limit"}` answers the four upstream bodies
-as they came, in one JSON object by provider. No parsing, no merging: what the machine allows.
-Upstreams and credentials come from the `GATEWAY_*` and `BENCH_*` environment bench/run sets.
+POST / with `{"calls": [[provider, method, path, query, body], ...]}` (the calls the gateway made
+for one request, as the mocks recorded them: bench/harness.py records them per request body)
+makes every call at once and answers the upstream bodies as they came, in one JSON array. No
+parsing, no merging, no waiting for one call before the next: what the machine allows for that
+work. Upstreams and credentials come from the `BENCH_*` environment bench/run sets.
 """
 
 from __future__ import annotations
@@ -18,53 +20,41 @@ from aiohttp import web
 SESSION = web.AppKey("session", aiohttp.ClientSession)
 
 
+def upstreams() -> dict[str, tuple[str, dict[str, str]]]:
+    """Each provider's base URL and the headers that authenticate a call to it."""
+    env = os.environ
+
+    def bearer(name: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {env[f'BENCH_{name}_TOKEN']}"}
+
+    return {
+        "PRIVX": (env["BENCH_PRIVX_URL"], bearer("PRIVX")),
+        "PREFACTOR": (env["BENCH_PREFACTOR_URL"], bearer("PREFACTOR")),
+        "ZITADEL": (env["BENCH_ZITADEL_URL"], bearer("ZITADEL")),
+        "HYPERID": (env["BENCH_HYPERID_URL"], {"Cookie": env["BENCH_HYPERID_COOKIE"]}),
+    }
+
+
+UPSTREAMS = web.AppKey("upstreams", dict)
+
+
 async def handle(request: web.Request) -> web.Response:
     wanted = await request.json()
     session = request.app[SESSION]
-    env = os.environ
-    privx, prefactor = env["GATEWAY_PRIVX_URL"], env["GATEWAY_PREFACTOR_URL"]
-    zitadel, hyperid = env["GATEWAY_ZITADEL_URL"], env["GATEWAY_HYPERID_URL"]
-    limit = str(wanted.get("limit", 50))
+    known = request.app[UPSTREAMS]
 
-    async def fetch(method: str, url: str, **kwargs: object) -> bytes:
-        async with session.request(method, url, **kwargs) as response:  # type: ignore[arg-type]
+    async def fetch(provider: str, method: str, path: str, query: str, body: str) -> bytes:
+        base, headers = known[provider]
+        url = f"{base}{path}" + (f"?{query}" if query else "")
+        if body:
+            headers = headers | {"Content-Type": "application/json"}
+        data = body.encode() if body else None
+        async with session.request(method, url, data=data, headers=headers) as response:
             response.raise_for_status()
             return await response.read()
 
-    bodies = await asyncio.gather(
-        fetch(
-            "POST",
-            f"{privx}/auth/api/v1/sessionstorage/sessions/search",
-            params={"offset": "0", "limit": limit, "sortkey": "created", "sortdir": "DESC"},
-            json={"user_id": wanted["privx"]},
-            headers={"Authorization": f"Bearer {env['BENCH_PRIVX_TOKEN']}"},
-        ),
-        fetch(
-            "GET",
-            f"{prefactor}/api/v1/session",
-            params={
-                "pool_id": wanted["pool"],
-                "pagination[offset]": "0",
-                "pagination[page_size]": "100",
-                "authenticated_identity_id": wanted["identity"],
-            },
-            headers={"Authorization": f"Bearer {env['BENCH_PREFACTOR_TOKEN']}"},
-        ),
-        fetch(
-            "POST",
-            f"{zitadel}/v2/sessions/search",
-            json={
-                "query": {"offset": "0", "limit": int(limit), "asc": False},
-                "queries": [{"userIdQuery": {"id": wanted["zitadel"]}}],
-                "sortingColumn": "SESSION_FIELD_NAME_CREATION_DATE",
-            },
-            headers={"Authorization": f"Bearer {env['BENCH_ZITADEL_TOKEN']}"},
-        ),
-        fetch("GET", f"{hyperid}/api/sessions", headers={"Cookie": env["BENCH_HYPERID_COOKIE"]}),
-    )
-    names = (b"PRIVX", b"PREFACTOR", b"ZITADEL", b"HYPERID")
-    parts = [b'"' + name + b'":' + body for name, body in zip(names, bodies, strict=True)]
-    return web.Response(body=b"{" + b",".join(parts) + b"}", content_type="application/json")
+    bodies = await asyncio.gather(*(fetch(*call) for call in wanted["calls"]))
+    return web.Response(body=b"[" + b",".join(bodies) + b"]", content_type="application/json")
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -72,8 +62,9 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def session_context(app: web.Application):  # type: ignore[no-untyped-def]
-    connector = aiohttp.TCPConnector(limit_per_host=32)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    # Query strings are replayed exactly as the mocks recorded them.
+    connector = aiohttp.TCPConnector(limit_per_host=64)
+    async with aiohttp.ClientSession(connector=connector, requote_redirect_url=False) as session:
         app[SESSION] = session
         yield
 
@@ -83,6 +74,7 @@ def main() -> int:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     app = web.Application()
+    app[UPSTREAMS] = upstreams()
     app.cleanup_ctx.append(session_context)
     app.router.add_post("/", handle)
     app.router.add_get("/healthz", healthz)

@@ -79,13 +79,23 @@ def pooled(windows: list[dict[str, Any]], share: float) -> float:
     return float(points[-1][0]) if points else 0.0
 
 
-async def _drive(url: str, bodies: list[bytes], concurrency: int, seconds: float) -> dict[str, Any]:
+def _request(line: str) -> tuple[dict[str, str], bytes]:
+    """A body file's line: JSON, or `AUTHORIZATION<TAB>JSON`."""
+    headers = {"Content-Type": "application/json"}
+    auth, tab, body = line.partition("\t")
+    if tab:
+        return headers | {"Authorization": auth}, body.encode()
+    return headers, line.encode()
+
+
+async def _drive(
+    url: str, bodies: list[tuple[dict[str, str], bytes]], concurrency: int, seconds: float
+) -> dict[str, Any]:
     import aiohttp
 
     latencies: list[float] = []
     errors = {"connect": 0, "read": 0, "write": 0, "status": 0, "timeout": 0}
     received = 0
-    headers = {"Content-Type": "application/json"}
     start = time.perf_counter()
     stop_at = start + seconds
     connector = aiohttp.TCPConnector(limit=concurrency)
@@ -98,7 +108,8 @@ async def _drive(url: str, bodies: list[bytes], concurrency: int, seconds: float
             position = (position + 1) % len(bodies)
             sent = time.perf_counter()
             try:
-                async with session.post(url, data=bodies[position], headers=headers) as response:
+                headers, data = bodies[position]
+                async with session.post(url, data=data, headers=headers) as response:
                     body = await response.read()
                     received += len(body)
                     if response.status >= 400:
@@ -139,7 +150,7 @@ def main() -> int:
     parser.add_argument("-c", "--concurrency", type=int, default=32)
     parser.add_argument("-d", "--duration", type=float, default=10.0)
     args = parser.parse_args()
-    bodies = [line.encode() for line in args.bodies.read_text().splitlines() if line]
+    bodies = [_request(line) for line in args.bodies.read_text().splitlines() if line]
     result = asyncio.run(_drive(args.url, bodies, args.concurrency, args.duration))
     print(json.dumps(result))
     return 0

@@ -67,6 +67,10 @@ class Proc:
         """Resident memory of the tree."""
         return sum(_rss(pid) for pid in self.tree())
 
+    def peak_rss_bytes(self) -> int:
+        """The tree's peak resident memory so far (each process's high-water mark, summed)."""
+        return sum(_peak_rss(pid) for pid in self.tree())
+
     def alive(self) -> bool:
         return self.popen.poll() is None
 
@@ -193,6 +197,17 @@ def _rss(pid: int) -> int:
             return int(statm.read().split()[1]) * PAGE
     except (OSError, ValueError, IndexError):
         return 0
+
+
+def _peak_rss(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 def _descendants(root: int) -> list[int]:

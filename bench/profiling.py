@@ -47,8 +47,10 @@ def _frame(frame: str) -> str:
 
 
 # Frames every sample goes through (event loop, server, middleware): left out of "total".
-_SCAFFOLD = ("asyncio/", "uvicorn/", "starlette/", "app/cli.py", "session-gateway", "app/http/body_limit.py",
-             "app/http/auth.py", "<module>")  # fmt: skip
+_SCAFFOLD = (
+    "asyncio/", "uvicorn/", "starlette/", "app/cli.py", "session-gateway",
+    "app/http/body_limit.py", "app/http/auth.py", "<module>",
+)  # fmt: skip
 
 
 def _module(frames: list[str]) -> str:

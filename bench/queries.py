@@ -98,24 +98,10 @@ def gateway_body(user: dict[str, str], query: str = GATEWAY_USER_QUERY) -> dict[
     return {"query": _compact(query), "variables": {"users": users}}
 
 
-def floor_body(user: dict[str, str], pool_id: str, limit: int = 50) -> dict[str, Any]:
-    """The floor's request: just the ids its four upstream calls need, and PrivX's and
-    ZITADEL's page size (the gateway asks them for `first`)."""
-    return {"privx": user["PRIVX"], "identity": user["PREFACTOR"], "pool": pool_id,
-            "zitadel": user["ZITADEL"], "limit": limit}  # fmt: skip
-
-
 def sessions_in(target: str, response: dict[str, Any]) -> dict[str, int]:
     """How many sessions of each provider a per-user answer holds; raises on GraphQL errors."""
     if response.get("errors"):
         raise ValueError(f"{target} answered errors: {json.dumps(response['errors'])[:500]}")
-    if target == "floor":
-        return {
-            "PRIVX": len(response["PRIVX"]["items"]),
-            "PREFACTOR": len(response["PREFACTOR"]["summaries"]),
-            "ZITADEL": len(response["ZITADEL"].get("sessions") or []),
-            "HYPERID": len(response["HYPERID"]["sessions"]),
-        }
     data = response["data"]
     if target == "peer":  # the aliases of bench/workloads.py's per-user peer query
         return {

@@ -1,5 +1,5 @@
-"""What a rate-limit check costs per request: app/state/ratelimit.py against redis-server on loopback
-(and in memory), one caller, sequential, so each figure is one request's added latency.
+"""What a rate-limit check costs per request: app/state/ratelimit.py against redis-server on
+loopback (and in memory), one caller, sequential, so each figure is one request's added latency.
 
     PYTHONPATH=. .venv/bin/python bench/ratelimit.py [--checks 2000]
 

@@ -56,6 +56,26 @@ def pages_digest(calls: list[list[str]]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+# A body's `Authorization` header rides in the body dict under this key (never sent as JSON).
+AUTHORIZATION = "_authorization"
+
+
+def wire(body: Body) -> tuple[dict[str, str], bytes]:
+    """The headers and the JSON bytes to POST for `body`."""
+    headers = {"Content-Type": "application/json"}
+    if AUTHORIZATION in body:
+        headers["Authorization"] = body[AUTHORIZATION]
+        body = {k: v for k, v in body.items() if k != AUTHORIZATION}
+    return headers, json.dumps(body).encode()
+
+
+def line(body: Body) -> str:
+    """`body` as a line of the load drivers' body file: `AUTHORIZATION<TAB>JSON`, or JSON."""
+    headers, data = wire(body)
+    auth = headers.get("Authorization")
+    return (f"{auth}\t" if auth else "") + data.decode()
+
+
 def _compact(query: str) -> str:
     return " ".join(query.split())
 
@@ -331,6 +351,59 @@ def _entities_peer(mocks: Mocks) -> list[Body]:
     return [_peer(fields)]
 
 
+VIEWER_QUERY = """
+query ViewerPage {
+  viewer {
+    person { id }
+    sessions(first: 50) {
+      edges { node {
+        id provider createdAt status current remoteAddress userAgent { browserName osName }
+      } }
+    }
+  }
+}
+"""
+
+
+def _viewer_gateway(mocks: Mocks) -> list[Body]:
+    """The same 28 people as the per-user workloads, each with a token naming their users
+    (bench/viewer.py signs them): the page a signed-in person opens."""
+    query = _compact(VIEWER_QUERY)
+    return [{"query": query, AUTHORIZATION: f"Bearer {token}"} for token in mocks["viewer_tokens"]]
+
+
+def _viewer_peer(mocks: Mocks) -> list[Body]:
+    """The peer has no callers' identities: it is handed each person's users, as the per-user
+    peer query, and asked for the listings the gateway makes for the viewer (PrivX, Prefactor
+    and ZITADEL; the tokens name no hyper.id user)."""
+    query = _compact(
+        "query ViewerPage($privx: String!, $identity: String!, $pool: String!,"
+        " $zitadel: String!) { "
+        + " ".join(
+            [
+                # The gateway asks PrivX and ZITADEL for one more than the page here.
+                privx("privx", 0, 51, PRIVX_BRIEF, user="$privx"),
+                prefactor("prefactor", "$pool", 100, PREFACTOR_BRIEF, identity="$identity"),
+                zitadel("zitadel", 51, ZITADEL_BRIEF, user="$zitadel"),
+            ]
+        )
+        + " }"
+    )
+    pool = mocks["prefactor_pool_id"]
+    return [
+        {
+            "query": query,
+            "variables": {
+                "privx": user["PRIVX"],
+                "identity": user["PREFACTOR"],
+                "pool": pool,
+                "zitadel": user["ZITADEL"],
+            },
+        }
+        for user in mocks["users"]
+    ]
+
+
 # The peer's record lists, by the prefix of the aliases above.
 PEER_LISTS = {
     "privx": ("PRIVX", "items"),
@@ -350,8 +423,9 @@ def sessions_answered(side: str, data: dict[str, Any]) -> Counter[str]:
                 if alias.startswith(prefix) and isinstance(value, dict):
                     counts[provider] += len(value.get(key) or [])
         return counts
-    if data.get("sessions"):
-        for edge in data["sessions"]["edges"]:
+    listing = data.get("sessions") or (data.get("viewer") or {}).get("sessions")
+    if listing:
+        for edge in listing["edges"]:
             counts[edge["node"].get("provider", "?")] += 1
     for entity in data.get("_entities") or []:
         if entity:
@@ -370,8 +444,15 @@ class Workload:
     peer: Callable[[Mocks], list[Body]] | None
     no_peer: str = ""
     gateway_env: dict[str, str] = field(default_factory=dict)
+    # Settings made at run time (files written for the run): bench/viewer.py.
+    needs_viewer: bool = False
     # Not a request/response workload (bench/work.py measures it apart).
     kind: str = "query"
+
+
+def env(workload: Workload, mocks: Mocks) -> dict[str, str]:
+    """The gateway settings `workload` needs on these mocks."""
+    return workload.gateway_env | (mocks["viewer_env"] if workload.needs_viewer else {})
 
 
 WORKLOADS: tuple[Workload, ...] = (
@@ -413,6 +494,13 @@ WORKLOADS: tuple[Workload, ...] = (
         gateway_env={"GATEWAY_FEDERATION": "true"},
     ),
     Workload(
+        "viewer-page",
+        "the signed-in person's page: viewer, its person and its first 50 sessions",
+        _viewer_gateway,
+        _viewer_peer,
+        needs_viewer=True,
+    ),
+    Workload(
         "sse-200",
         "200 SSE subscribers of sessionEvents (one shared poller)",
         lambda m: [],
@@ -421,8 +509,6 @@ WORKLOADS: tuple[Workload, ...] = (
         no_peer="the peer's OpenAPI sources have no subscriptions: no equal work",
     ),
 )
-# The people issue's viewer page is not on main yet: named here so the output says so.
-# The per-user workloads the floor (bench/floor.py) can stand beside: PrivX's and ZITADEL's page.
-FLOOR_LIMITS = {"user-20": 20, "user-50": 50}
-TODO = {"viewer-page": "the viewer page: waits for the people feature (issue 28) on main"}
+# The per-user workloads: their answers must hold sessions of the four providers.
+PER_USER = frozenset({"user-20", "user-50"})
 BY_NAME = {w.name: w for w in WORKLOADS}

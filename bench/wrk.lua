@@ -1,14 +1,21 @@
 -- wrk script for bench/run: POST one JSON body per request, cycling through a file of bodies
--- (one per line) so the user changes on every request; prints the figures as one JSON line.
+-- (one per line, see init) so the user changes on every request; prints the figures as one JSON line.
 -- Usage: wrk -s bench/wrk.lua URL -- BODIES_FILE
 
 local bodies = {}
 local next_index = 0
 local headers = { ["Content-Type"] = "application/json" }
 
+-- A line is a JSON body, or "AUTHORIZATION<TAB>JSON" for a request with that header.
 function init(args)
   for line in io.lines(args[1]) do
-    bodies[#bodies + 1] = line
+    local auth, body = line:match("^([^\t]*)\t(.*)$")
+    if auth then
+      bodies[#bodies + 1] = { body = body, headers = {
+        ["Content-Type"] = "application/json", ["Authorization"] = auth } }
+    else
+      bodies[#bodies + 1] = { body = line, headers = headers }
+    end
   end
   -- Threads start at different users.
   next_index = (id or 0) * 7
@@ -23,7 +30,8 @@ end
 
 function request()
   next_index = next_index % #bodies + 1
-  return wrk.format("POST", nil, headers, bodies[next_index])
+  local item = bodies[next_index]
+  return wrk.format("POST", nil, item.headers, item.body)
 end
 
 function done(summary, latency, requests)
