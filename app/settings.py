@@ -117,7 +117,9 @@ class Settings(BaseSettings):
     max_in_flight: int = Field(default=32, ge=1, le=100_000)
     # A caller's first grant, and its share while callers compete (at most an equal split).
     max_in_flight_per_caller: int = Field(default=8, ge=1, le=100_000)
-    admission_queue: int = Field(default=128, ge=0, le=100_000)  # requests waiting, all callers
+    # Requests waiting, all callers: enough for one client's 256 connections to wait their turn
+    # on one process rather than be refused; a wait is bounded by admission_wait.
+    admission_queue: int = Field(default=512, ge=0, le=100_000)
     # Seconds a request may wait for a slot: well under the request deadline, which starts after.
     admission_wait: float = Field(default=2.0, gt=0, le=60)
     # Shared state for replicas (app/state/shared.py); unset, each feature keeps it in the process.
