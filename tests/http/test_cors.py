@@ -79,6 +79,20 @@ def test_a_preflight_allows_last_event_id_and_credential_headers() -> None:
     assert allowed >= {"last-event-id", "x-hyperid-cookie"}
 
 
+def test_a_preflight_allows_the_kratos_session_header_when_whoami_is_asked() -> None:
+    env = {
+        "GATEWAY_CORS_ORIGINS": APP,
+        "GATEWAY_KRATOS_PUBLIC_URL": "http://127.0.0.1:9/",
+        "GATEWAY_KRATOS_SESSION_HEADER": "X-Session-Token",
+    }
+    with LiveStack(env=env) as live:
+        status, headers, _ = _preflight(live.url, APP, "content-type, x-session-token")
+
+    assert status == 204
+    allowed = {h.strip().lower() for h in headers["access-control-allow-headers"].split(",")}
+    assert "x-session-token" in allowed
+
+
 def test_an_unlisted_origin_or_header_is_refused(listed: LiveStack) -> None:
     assert _preflight(listed.url, OTHER)[0] == 400
     assert _preflight(listed.url, APP, "x-other")[0] == 400
