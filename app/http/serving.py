@@ -207,6 +207,9 @@ class GatewayProtocol(HttpToolsProtocol):
             super().handle_websocket_upgrade()
             return
         message += f"; retry after {RETRY_AFTER_SECONDS} s."
+        metrics = self.app_state.get("metrics")
+        if metrics is not None:  # the app's, once its lifespan has started
+            metrics.websockets_refused.labels("process").inc()
         # No lingering: an upgrade has no body to drain, and a flood of refused upgrades must
         # not hold connections that requests need.
         self._refuse(503, message, "OVERLOADED", linger=False, retry_after=RETRY_AFTER_SECONDS)

@@ -94,6 +94,9 @@ class WebSocketsPerAddress:
                 del self.open[address]
 
     async def _refuse(self, scope: Scope, send: Send) -> None:
+        metrics = (scope.get("state") or {}).get("metrics")
+        if metrics is not None:
+            metrics.websockets_refused.labels("address").inc()
         if "websocket.http.response" not in (scope.get("extensions") or {}):
             await send({"type": "websocket.close", "code": 1013})  # the server answers 403
             return

@@ -94,6 +94,14 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        self.websockets_refused = Counter(
+            "gateway_websocket_upgrades_refused_total",
+            "WebSocket upgrades refused before the handshake, by reason: address (429, the "
+            "client address has its limit open), process (503, the process's WebSocket or "
+            "connection limit).",
+            ["reason"],
+            registry=self.registry,
+        )
         self.admission_queue = Gauge(
             "gateway_admission_queue_requests",
             "GraphQL requests waiting for a slot in admission control's queue.",

@@ -165,6 +165,16 @@ async def _closed(socket_: ClientConnection) -> tuple[int | None, str | None]:
         return socket_.close_code, socket_.close_reason
 
 
+def _refused_upgrades(stack: LiveStack, reason: str) -> float:
+    """`gateway_websocket_upgrades_refused_total{reason}` from the gateway's /metrics."""
+    status, _, body = get(stack.url.replace("/graphql", "/metrics"))
+    assert status == 200
+    for line in body.decode().splitlines():
+        if line.startswith(f'gateway_websocket_upgrades_refused_total{{reason="{reason}"}}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
 async def test_websocket_upgrades_past_the_limit_get_503_not_requests(
     caps: LiveStack,
 ) -> None:
@@ -185,6 +195,7 @@ async def test_websocket_upgrades_past_the_limit_get_503_not_requests(
     assert healthz[0] == 200
     assert query == (200, {"data": {"__typename": "Query"}})
     await _accepted_soon(caps, "127.0.0.3")  # closed sockets give their slots back
+    assert _refused_upgrades(caps, "process") >= 3
 
 
 async def test_upgrades_count_against_the_connection_limit(caps: LiveStack) -> None:
@@ -223,6 +234,7 @@ async def test_a_client_address_past_its_limit_gets_429(caps: LiveStack) -> None
         "extensions": {"code": "TOO_MANY_REQUESTS"},
     }
     await _accepted_soon(caps, "127.0.0.1")
+    assert _refused_upgrades(caps, "address") >= 1
 
 
 def test_server_options_cap_websockets_below_the_connection_limit() -> None:
