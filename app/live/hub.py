@@ -75,6 +75,8 @@ class LiveConfig:
     replay: int = 1000
     max_sessions: int = 1000  # sessions per provider kept in full (what includeInitial sends)
     sweep_pages: int = 5  # pages per provider per poll that re-read the rest of a listing
+    # Providers whose sweep reads another number of pages per poll (small pages, big listings).
+    sweep_pages_by_provider: Mapping[Provider, int] = field(default_factory=dict)
     max_subscriptions: int = 1000
     max_per_caller: int = 20
     max_watches: int = 1000
@@ -91,6 +93,7 @@ class LiveConfig:
             replay=settings.subscription_replay,
             max_sessions=settings.poll_max_sessions,
             sweep_pages=settings.poll_sweep_pages,
+            sweep_pages_by_provider=dict(settings.poll_sweep_pages_by_provider),
             max_subscriptions=settings.max_subscriptions,
             max_per_caller=settings.max_subscriptions_per_caller,
             max_watches=settings.max_watches,
@@ -98,6 +101,10 @@ class LiveConfig:
             request_timeout=settings.request_timeout,
             call_budget=settings.max_upstream_calls,
         )
+
+    def sweep_pages_of(self, provider: Provider) -> int:
+        """The pages `provider`'s sweep reads per poll."""
+        return self.sweep_pages_by_provider.get(provider, self.sweep_pages)
 
 
 Item = SessionChange | LiveProblem
@@ -474,7 +481,7 @@ class Hub:
                     tracker,
                     watch.session_filter,
                     now,
-                    sweep_pages=config.sweep_pages,
+                    sweep_pages=config.sweep_pages_of(provider),
                     call_budget=config.call_budget,
                     request_timeout=config.request_timeout,
                     early=functools.partial(self._early, watch, provider),
