@@ -26,7 +26,7 @@ import hashlib
 import logging
 import random
 import secrets
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
@@ -187,6 +187,21 @@ class Watch:
     waiting_initial: set[Subscription] = field(default_factory=set)
     idle_since: float | None = None
     task: asyncio.Task[None] | None = None
+    # Sessions whose ENDED went out lately, by the event's sequence: a revocation through a
+    # replica that does not poll and the holder's poll that finds the session gone may both
+    # publish one before either learns of the other.
+    ended: OrderedDict[str, int] = field(default_factory=OrderedDict)
+
+    def repeats(self, change: SessionChange) -> bool:
+        """Whether `change` is a second ENDED of a session (the same event delivered again,
+        by its sequence, is not); an ENDED that is not is noted, any other event forgets it."""
+        if change.kind is not EventKind.ENDED:
+            self.ended.pop(change.global_id, None)
+            return False
+        first = self.ended.setdefault(change.global_id, change.sequence)
+        if len(self.ended) > (self.replay.maxlen or 1):
+            self.ended.popitem(last=False)
+        return first != change.sequence
 
     def initial(self) -> list[Item]:
         """The active sessions known now, as CREATED, oldest first; where more are watched
@@ -537,6 +552,8 @@ class Hub:
 
     def deliver(self, watch: Watch, change: SessionChange) -> None:
         """Keep `change` (sequenced) for replay and offer it to the watch's subscribers."""
+        if watch.repeats(change):
+            return
         if len(watch.replay) == watch.replay.maxlen:
             watch.evicted_through = watch.replay[0].sequence
         watch.replay.append(change)

@@ -316,6 +316,27 @@ async def test_a_provider_given_its_own_sweep_pages_reads_that_many_per_poll() -
     await hub.close()
 
 
+async def test_a_second_ended_of_a_session_is_not_delivered_until_it_is_news_again() -> None:
+    fake = FakeProvider(Provider.KRATOS)
+    fake.records = [record("a")]
+    hub, _ = make_hub(fake)
+    sub = hub.subscribe("c", SessionFilter())
+    await settle()
+    a = fake.records[0]
+
+    def event(kind: EventKind, sequence: int) -> SessionChange:
+        return SessionChange(kind, Provider.KRATOS, a.global_id, T0, a, sequence)
+
+    # A revocation's ENDED and a poll's, both in the shared stream: subscribers get the first.
+    for sequence in (1, 2):
+        hub.deliver(sub.watch, event(EventKind.ENDED, sequence))
+    assert [i.sequence for i in drain(sub) if isinstance(i, SessionChange)] == [1]
+    for sequence, kind in [(3, EventKind.CREATED), (4, EventKind.ENDED)]:
+        hub.deliver(sub.watch, event(kind, sequence))
+    assert kinds(drain(sub)) == ["CREATED", "ENDED"]
+    await hub.close()
+
+
 async def test_include_initial_says_when_more_match_than_it_sends() -> None:
     fake = FakeProvider(Provider.KRATOS)
     fake.records = [record("a"), record("b", minute=1), record("c", minute=2)]
