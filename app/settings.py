@@ -34,6 +34,9 @@ from app.upstream.provider import ProviderSettings, is_set
 from app.upstream.registry import PROVIDERS
 from app.webhooks.config import Endpoint, parse_endpoints
 
+MAX_SWEEP_PAGES = 1000  # GATEWAY_POLL_SWEEP_PAGES_BY_PROVIDER's most per provider
+HEAD_CALLS = 10  # calls kept for a poll's head reads beside its sweep (checked at start-up)
+
 
 class Settings(BaseSettings):
     """The gateway's configuration; a provider whose URL is unset is disabled."""
@@ -174,6 +177,11 @@ class Settings(BaseSettings):
     poll_max_sessions: int = Field(default=1000, ge=1, le=100_000)
     # Pages per provider per poll that re-read the rest of each listing for ends and updates.
     poll_sweep_pages: int = Field(default=5, ge=1, le=100)
+    # JSON object: provider -> its sweep pages instead, e.g. {"PREFACTOR": 40}: a listing of
+    # small pages sweeps faster at the cost of more upstream calls per poll.
+    poll_sweep_pages_by_provider: Annotated[
+        dict[Provider, Annotated[int, Field(ge=1, le=MAX_SWEEP_PAGES)]], NoDecode
+    ] = Field(default_factory=dict)
     subscription_queue: int = Field(default=100, ge=1, le=100_000)  # events a subscriber may lag
     subscription_replay: int = Field(default=1000, ge=1, le=1_000_000)  # events kept to resume
     max_subscriptions: int = Field(default=1000, ge=1, le=1_000_000)
@@ -219,6 +227,11 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError('must be a JSON object such as {"<PROVIDER>": "sub"}') from None
         return value
+
+    @field_validator("poll_sweep_pages_by_provider", mode="before")
+    @classmethod
+    def _parse_sweep_pages(cls, value: object) -> object:
+        return parse_sweep_pages(value)
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -272,6 +285,19 @@ class Settings(BaseSettings):
         if self.max_websockets is not None:
             return self.max_websockets
         return self.max_connections // 2
+
+    @model_validator(mode="after")
+    def _sweeps_within_the_call_budget(self) -> Settings:
+        # A poll of a provider spends one request's call budget: its head reads, then the
+        # sweep; a sweep that leaves the head no room would fail every poll.
+        for provider, pages in self.poll_sweep_pages_by_provider.items():
+            if pages + HEAD_CALLS > self.max_upstream_calls:
+                raise ValueError(
+                    f"GATEWAY_POLL_SWEEP_PAGES_BY_PROVIDER: {provider.value}: {pages} pages and "
+                    f"a poll's head reads (up to {HEAD_CALLS} calls) exceed "
+                    f"GATEWAY_MAX_UPSTREAM_CALLS ({self.max_upstream_calls}); raise it too"
+                )
+        return self
 
     @model_validator(mode="after")
     def _jwt_complete(self) -> Settings:
@@ -346,6 +372,31 @@ class Settings(BaseSettings):
 # switch to refresh its screenshot.
 _NOT_SETTINGS = frozenset({"GATEWAY_CONFIG_FILE", "GATEWAY_SCREENSHOT"})
 _KINDS = {kind.provider: kind for kind in PROVIDERS}
+
+
+def parse_sweep_pages(value: object) -> dict[Provider, int]:
+    """GATEWAY_POLL_SWEEP_PAGES_BY_PROVIDER's JSON object, each provider and count checked
+    here so that an error names the entry that is wrong."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.strip() else {}
+        except ValueError:
+            raise ValueError('must be a JSON object such as {"PREFACTOR": 40}') from None
+    if not isinstance(value, dict):
+        raise ValueError('must be a JSON object such as {"PREFACTOR": 40}')
+    known = ", ".join(p.value for p in Provider)
+    pages: dict[Provider, int] = {}
+    for name, count in value.items():
+        try:
+            provider = Provider(name)
+        except ValueError:
+            raise ValueError(f"{name!r} is not a provider (one of {known})") from None
+        if isinstance(count, bool) or not isinstance(count, int):
+            raise ValueError(f"{provider.value}: pages must be a whole number")
+        if not 1 <= count <= MAX_SWEEP_PAGES:
+            raise ValueError(f"{provider.value}: pages must be 1..{MAX_SWEEP_PAGES}, not {count}")
+        pages[provider] = count
+    return pages
 
 
 def _known() -> dict[str, tuple[Provider | None, str]]:

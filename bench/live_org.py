@@ -17,7 +17,9 @@ session. Measured:
 A markdown table goes to stdout. See docs/performance.md, "Live at organisation scale".
 
     PYTHONPATH=$PWD .venv/bin/python bench/live_org.py [--sessions 20000] [--interval 2]
-        [--trials 5] [--big ZITADEL=100000]
+        [--trials 5] [--big ZITADEL=100000] [--sweep PREFACTOR=45]
+
+--sweep sets GATEWAY_POLL_SWEEP_PAGES_BY_PROVIDER for the gateway (5 pages otherwise).
 """
 
 from __future__ import annotations
@@ -148,10 +150,13 @@ async def run(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
     print(f"# generated in {time.monotonic() - began:.0f} s: {sizes}", file=sys.stderr)
     rng = random.Random(11)
     interval = args.interval
+    sweeps = {p: int(n) for p, _, n in (spec.partition("=") for spec in args.sweep)}
     async with MockUpstreams(data) as mocks, aiohttp.ClientSession() as http:
         data = mocks.data  # the mocks serve a copy
         mocks_env = {"env": mocks.gateway_env()}
         env = {"GATEWAY_POLL_INTERVAL": str(interval)}
+        if sweeps:
+            env["GATEWAY_POLL_SWEEP_PAGES_BY_PROVIDER"] = json.dumps(sweeps)
         proc, url = await asyncio.to_thread(bench.start_gateway, mocks_env, 1, "gateway-org", env)
         base = url.removesuffix("/graphql")
         await asyncio.sleep(2)
@@ -230,6 +235,7 @@ async def run(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
             "sizes": {p: len(data.sessions(p)) for p in PROVIDERS},
             "interval": interval,
             "sweep_pages": 5,
+            "sweep_pages_by_provider": sweeps,
             "first_sweep_intervals": round(sweep_intervals, 1),
             "rss_before_mib": round(rss_before / 2**20, 1),
             "rss_after_mib": round(rss_after / 2**20, 1),
@@ -268,6 +274,8 @@ def table(result: dict[str, Any]) -> str:
         f"after its first sweep: {result['rss_per_session_bytes']} bytes per watched session "
         f"({result['watched']} sessions)."
     )
+    if result["sweep_pages_by_provider"]:
+        lines.append(f"Sweep pages per poll: {result['sweep_pages_by_provider']}, else 5.")
     return "\n".join(lines)
 
 
@@ -278,6 +286,9 @@ def main() -> int:
     parser.add_argument("--trials", type=int, default=5)
     parser.add_argument("--wait", type=float, default=120, help="intervals to wait for events")
     parser.add_argument("--big", action="append", default=[], help="PROVIDER=COUNT")
+    parser.add_argument(
+        "--sweep", action="append", default=[], help="PROVIDER=PAGES: its own sweep pages"
+    )
     args = parser.parse_args()
     args.latency_ms = 0
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -26,7 +26,7 @@ import hashlib
 import logging
 import random
 import secrets
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
@@ -75,6 +75,8 @@ class LiveConfig:
     replay: int = 1000
     max_sessions: int = 1000  # sessions per provider kept in full (what includeInitial sends)
     sweep_pages: int = 5  # pages per provider per poll that re-read the rest of a listing
+    # Providers whose sweep reads another number of pages per poll (small pages, big listings).
+    sweep_pages_by_provider: Mapping[Provider, int] = field(default_factory=dict)
     max_subscriptions: int = 1000
     max_per_caller: int = 20
     max_watches: int = 1000
@@ -91,6 +93,7 @@ class LiveConfig:
             replay=settings.subscription_replay,
             max_sessions=settings.poll_max_sessions,
             sweep_pages=settings.poll_sweep_pages,
+            sweep_pages_by_provider=dict(settings.poll_sweep_pages_by_provider),
             max_subscriptions=settings.max_subscriptions,
             max_per_caller=settings.max_subscriptions_per_caller,
             max_watches=settings.max_watches,
@@ -98,6 +101,10 @@ class LiveConfig:
             request_timeout=settings.request_timeout,
             call_budget=settings.max_upstream_calls,
         )
+
+    def sweep_pages_of(self, provider: Provider) -> int:
+        """The pages `provider`'s sweep reads per poll."""
+        return self.sweep_pages_by_provider.get(provider, self.sweep_pages)
 
 
 Item = SessionChange | LiveProblem
@@ -180,6 +187,21 @@ class Watch:
     waiting_initial: set[Subscription] = field(default_factory=set)
     idle_since: float | None = None
     task: asyncio.Task[None] | None = None
+    # Sessions whose ENDED went out lately, by the event's sequence: a revocation through a
+    # replica that does not poll and the holder's poll that finds the session gone may both
+    # publish one before either learns of the other.
+    ended: OrderedDict[str, int] = field(default_factory=OrderedDict)
+
+    def repeats(self, change: SessionChange) -> bool:
+        """Whether `change` is a second ENDED of a session (the same event delivered again,
+        by its sequence, is not); an ENDED that is not is noted, any other event forgets it."""
+        if change.kind is not EventKind.ENDED:
+            self.ended.pop(change.global_id, None)
+            return False
+        first = self.ended.setdefault(change.global_id, change.sequence)
+        if len(self.ended) > (self.replay.maxlen or 1):
+            self.ended.popitem(last=False)
+        return first != change.sequence
 
     def initial(self) -> list[Item]:
         """The active sessions known now, as CREATED, oldest first; where more are watched
@@ -474,7 +496,7 @@ class Hub:
                     tracker,
                     watch.session_filter,
                     now,
-                    sweep_pages=config.sweep_pages,
+                    sweep_pages=config.sweep_pages_of(provider),
                     call_budget=config.call_budget,
                     request_timeout=config.request_timeout,
                     early=functools.partial(self._early, watch, provider),
@@ -530,6 +552,8 @@ class Hub:
 
     def deliver(self, watch: Watch, change: SessionChange) -> None:
         """Keep `change` (sequenced) for replay and offer it to the watch's subscribers."""
+        if watch.repeats(change):
+            return
         if len(watch.replay) == watch.replay.maxlen:
             watch.evicted_through = watch.replay[0].sequence
         watch.replay.append(change)

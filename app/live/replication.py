@@ -262,6 +262,7 @@ class Replication:
             watch.trackers = trackers
         watch.started_after = joined.since
         changes = [c for c in (self._decode(replica, e) for e in joined.entries) if c is not None]
+        changes = [c for c in changes if not watch.repeats(c)]
         fresh = [c for c in changes if c.sequence > replica.last] if replica.joined_once else []
         watch.replay.clear()
         watch.replay.extend(changes)

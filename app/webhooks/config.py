@@ -46,6 +46,13 @@ class Endpoint:
         return hashlib.sha256(self.url.encode()).hexdigest()[:12]
 
     @property
+    def identity(self) -> str:
+        """A digest of the URL and the secret: a 410's record in Redis holds it, so that a
+        new URL or secret enables the endpoint again (the secret itself is never stored)."""
+        secret = hashlib.sha256(self.secret.encode()).hexdigest()
+        return hashlib.sha256(f"{self.url}\n{secret}".encode()).hexdigest()
+
+    @property
     def shown(self) -> str:
         """The URL as logs show it: no credentials, no query string (either may hold a token)."""
         return shown_url(self.url)

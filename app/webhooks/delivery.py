@@ -4,8 +4,10 @@ with exponential backoff and jitter (or the receiver's Retry-After) for a bounde
 A message waits only for the earlier messages of its own session: a session whose messages
 fail holds back that session, not the others. Each attempt is bounded by the HTTP timeout, and
 the deliverer runs apart from the pollers, so a slow or dead receiver costs nothing but its own
-queue. A 410 disables the endpoint until the process restarts: what it holds and everything
-queued for it after is dead-lettered.
+queue. A 410 disables the endpoint: what it holds and everything queued for it after is
+dead-lettered. With Redis the 410 is recorded there for the endpoint's URL and secret, so
+replicas and later processes keep it disabled until either changes; without, a restart enables
+it again.
 """
 
 from __future__ import annotations
@@ -128,6 +130,16 @@ class Delivery:
         if term != self._term:
             self._forget()  # another replica may have delivered these since
             self._term = term
+            # A replica, or the process before this one, may have met a 410 meanwhile.
+            if term and not self.disabled and await self.queue.disabled():
+                self.disabled = True
+                log.error(
+                    "Webhook endpoint %s (%s) answered 410 Gone before (recorded in Redis): it "
+                    "stays disabled until its URL or secret changes in GATEWAY_WEBHOOKS; its "
+                    "messages are dead-lettered.",
+                    self._label,
+                    self.endpoint.shown,
+                )
         if not term:
             await self._sleep(POLL_SECONDS)
             return
@@ -174,7 +186,7 @@ class Delivery:
                 await self._finish(session, held)
                 return
             if answer.outcome is Outcome.GONE:
-                self._disable()
+                await self._disable()
                 return
             held.failures += 1
             wait = answer.retry_after
@@ -220,15 +232,19 @@ class Delivery:
                 self._dead(held.entry.message, "disabled")
                 await self.queue.done(held.entry)
 
-    def _disable(self) -> None:
-        if not self.disabled:
-            self.disabled = True
-            log.error(
-                "Webhook endpoint %s (%s) answered 410 Gone: it is disabled until the gateway "
-                "restarts; its queued messages and later ones are dead-lettered.",
-                self._label,
-                self.endpoint.shown,
-            )
+    async def _disable(self) -> None:
+        if self.disabled:
+            return
+        self.disabled = True
+        until = "its URL or secret changes" if self.queue.durable else "the gateway restarts"
+        log.error(
+            "Webhook endpoint %s (%s) answered 410 Gone: it is disabled until %s; its queued "
+            "messages and later ones are dead-lettered.",
+            self._label,
+            self.endpoint.shown,
+            until,
+        )
+        await self.queue.disable()
 
     def _dead(self, message: Message, reason: str, detail: str = "", attempts: int = 0) -> None:
         self._metrics.dead_letters.labels(self._label, reason).inc()

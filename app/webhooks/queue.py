@@ -87,6 +87,15 @@ class Queue(Protocol):
 
     async def depth(self) -> int: ...
 
+    async def disabled(self) -> bool:
+        """Whether a 410 disabled the endpoint as it is configured now (a replica's, or an
+        earlier process's); False when nobody recorded one or the record is unreadable."""
+        ...
+
+    async def disable(self) -> None:
+        """Record that the endpoint answered 410, for replicas and later processes."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -131,6 +140,12 @@ class MemoryQueue:
     async def depth(self) -> int:
         return len(self._items) + self._taken
 
+    async def disabled(self) -> bool:
+        return False  # the process's own flag is all there is: a restart enables it again
+
+    async def disable(self) -> None:
+        pass
+
     async def close(self) -> None:
         pass
 
@@ -140,13 +155,24 @@ class RedisQueue:
 
     durable = True
 
-    def __init__(self, shared: Shared, key: str, bound: int, keep: float, wake: asyncio.Event):
+    def __init__(
+        self,
+        shared: Shared,
+        key: str,
+        bound: int,
+        keep: float,
+        wake: asyncio.Event,
+        identity: str = "",
+    ) -> None:
         assert shared.client is not None
         self._shared = shared
         self._client = shared.client
         self._stream = f"{PREFIX}:{key}:stream"
         self._seen = f"{PREFIX}:{key}:seen:"
         self._lease = f"{PREFIX}:{key}:lease"
+        # Set by a 410 to the endpoint's identity (URL and secret digest), kept until deleted.
+        self._disabled = f"{PREFIX}:{key}:disabled"
+        self._identity = identity
         self._bound = bound
         self._keep = max(int(keep), 1)
         self._wake = wake
@@ -304,6 +330,24 @@ class RedisQueue:
         except ERRORS as exc:
             self._shared.failed("webhooks", exc)
             return len(self._outbox)
+
+    async def disabled(self) -> bool:
+        if not self._shared.available():
+            return False
+        try:
+            found = await self._client.get(self._disabled)
+        except ERRORS as exc:
+            self._shared.failed("webhooks", exc)
+            return False
+        self._shared.succeeded()
+        return found is not None and found.decode() == self._identity
+
+    async def disable(self) -> None:
+        try:
+            await self._client.set(self._disabled, self._identity)
+        except ERRORS as exc:
+            # Disabled in this process all the same; a restart would try the endpoint again.
+            self._shared.failed("webhooks", exc)
 
     async def close(self) -> None:
         """Give the lease up, so another replica (or the next process) delivers at once."""

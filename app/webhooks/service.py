@@ -98,7 +98,9 @@ class Webhooks:
             queue: Queue
             if durable:
                 keep = self._policy.total + 3600  # message ids outlive their retry window
-                queue = RedisQueue(self._shared, endpoint.key, self._bound, keep, wake)
+                queue = RedisQueue(
+                    self._shared, endpoint.key, self._bound, keep, wake, endpoint.identity
+                )
             else:
                 queue = MemoryQueue(self._bound, wake)
             sender = Sender(endpoint, self._session)

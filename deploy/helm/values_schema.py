@@ -63,7 +63,9 @@ def value_schema(schema: dict[str, Any]) -> dict[str, Any]:
     if clean.get("type") == "array":
         return {"type": ["array", "string"], "items": STRING}
     if clean.get("type") == "object":
-        return {"type": ["object", "string"], "additionalProperties": STRING}
+        # Keyed by provider (a name pydantic checks at start-up), valued as the field says.
+        inner = clean.get("additionalProperties", STRING)
+        return {"type": ["object", "string"], "additionalProperties": inner}
     return clean
 
 

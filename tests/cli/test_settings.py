@@ -10,6 +10,7 @@ import pytest
 from app.cli import main
 from app.core.errors import ConfigError
 from app.core.records import Provider
+from app.live.hub import LiveConfig
 from app.settings import Settings
 from app.upstream.providers.prefactor.provider import PrefactorSettings
 
@@ -60,6 +61,45 @@ def test_malformed_values_name_the_variable(environ: dict[str, str], message: st
     with pytest.raises(ConfigError) as caught:
         Settings.from_environ(environ)
     assert message in str(caught.value)
+
+
+def test_sweep_pages_per_provider_override_the_default_for_those_providers() -> None:
+    settings = Settings.from_environ(
+        {
+            "GATEWAY_POLL_SWEEP_PAGES": "7",
+            "GATEWAY_POLL_SWEEP_PAGES_BY_PROVIDER": '{"PREFACTOR": 40}',
+        }
+    )
+    config = LiveConfig.of(settings)
+    assert config.sweep_pages_of(Provider.PREFACTOR) == 40
+    assert config.sweep_pages_of(Provider.ZITADEL) == 7
+    assert LiveConfig.of(Settings.from_environ({})).sweep_pages_by_provider == {}
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ('{"PREFACTR": 40}', "'PREFACTR' is not a provider (one of PRIVX, PREFACTOR,"),
+        ('{"PREFACTOR": 0}', "PREFACTOR: pages must be 1..1000, not 0"),
+        ('{"PREFACTOR": 1001}', "PREFACTOR: pages must be 1..1000, not 1001"),
+        ('{"KRATOS": "many"}', "KRATOS: pages must be a whole number"),
+        ('{"KRATOS": 2.5}', "KRATOS: pages must be a whole number"),
+        ("PREFACTOR=40", 'must be a JSON object such as {"PREFACTOR": 40}'),
+        ("[40]", 'must be a JSON object such as {"PREFACTOR": 40}'),
+    ],
+)
+def test_a_bad_sweep_pages_entry_stops_start_up_naming_it(value: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_environ({"GATEWAY_POLL_SWEEP_PAGES_BY_PROVIDER": value})
+    assert f"GATEWAY_POLL_SWEEP_PAGES_BY_PROVIDER: {message}" in str(caught.value)
+
+
+def test_a_sweep_the_call_budget_cannot_hold_stops_start_up() -> None:
+    environ = {"GATEWAY_POLL_SWEEP_PAGES_BY_PROVIDER": '{"PREFACTOR": 95}'}
+    with pytest.raises(ConfigError, match=r"PREFACTOR: 95 pages .* exceed GATEWAY_MAX_UPSTREAM"):
+        Settings.from_environ(environ)
+    raised = Settings.from_environ({**environ, "GATEWAY_MAX_UPSTREAM_CALLS": "105"})
+    assert raised.poll_sweep_pages_by_provider == {Provider.PREFACTOR: 95}
 
 
 def test_a_misspelt_variable_stops_start_up_naming_the_closest_one() -> None:

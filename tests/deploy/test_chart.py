@@ -144,7 +144,7 @@ def sample(schema: dict[str, Any]) -> object:
         return schema["enum"][0]
     kinds = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
     if "object" in kinds:
-        return {"KRATOS": "sub"}
+        return {"KRATOS": sample(schema["additionalProperties"])}
     if "array" in kinds:
         return ["a", "b"]
     if "boolean" in kinds:

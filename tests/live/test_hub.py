@@ -19,7 +19,7 @@ from app.core.records import (
     UserRecord,
 )
 from app.listing.filter import SessionFilter
-from app.listing.streams import LocalStream, Stream
+from app.listing.streams import LocalStream, OffsetStream, Stream
 from app.live.events import EndReason, EventKind, LiveProblem, SessionChange
 from app.live.hub import Hub, LiveConfig, Subscription, TooManySubscriptions, TooManyWatches
 from app.upstream.health import ProviderHealth
@@ -107,7 +107,28 @@ class FakeProvider:
         return [LocalStream("fake", self.provider, load, predicate, descending=descending)]
 
 
-def make_hub(*fakes: FakeProvider, **config: Any) -> tuple[Hub, FakeClock]:
+class PagedProvider:
+    """A provider listing `count` sessions by offset, `PAGE` a page, counting the pages read."""
+
+    PAGE = 10
+
+    def __init__(self, provider: Provider, count: int) -> None:
+        self.provider = provider
+        self.records = [record(f"s{n:04d}", provider, minute=n) for n in range(count)]
+        self.pages = 0
+
+    def streams(
+        self, session_filter: SessionFilter, *, descending: bool, scope: RequestScope
+    ) -> list[Stream]:
+        async def page(offset: int, limit: int, desc: bool) -> tuple[list[SessionRecord], int]:
+            self.pages += 1
+            ordered = sorted(self.records, key=lambda r: r.sort_key, reverse=desc)
+            return ordered[offset : offset + limit], len(ordered)
+
+        return [OffsetStream("paged", self.provider, page, descending=True, max_chunk=self.PAGE)]
+
+
+def make_hub(*fakes: FakeProvider | PagedProvider, **config: Any) -> tuple[Hub, FakeClock]:
     providers = cast("dict[Provider, SessionProvider]", {f.provider: f for f in fakes})
     upstreams = Upstreams(providers, {p: ProviderHealth() for p in Provider})
     clock = FakeClock()
@@ -279,6 +300,40 @@ async def test_revocation_publishes_ended_at_once() -> None:
         ("c", SessionStatus.REVOKED),
     ]
     assert {i.reason for i in items if isinstance(i, SessionChange)} == {EndReason.REVOKED}
+    await hub.close()
+
+
+async def test_a_provider_given_its_own_sweep_pages_reads_that_many_per_poll() -> None:
+    privx, kratos = PagedProvider(Provider.PRIVX, 500), PagedProvider(Provider.KRATOS, 500)
+    sweeps = {Provider.KRATOS: 6}
+    hub, clock = make_hub(privx, kratos, sweep_pages=2, sweep_pages_by_provider=sweeps)
+    hub.subscribe("c", SessionFilter())
+    await settle()
+    for _ in range(3):  # each poll: the head page, then that provider's sweep pages
+        assert (privx.pages, kratos.pages) == (1 + 2, 1 + 6)
+        privx.pages = kratos.pages = 0
+        await clock.advance(6)
+    await hub.close()
+
+
+async def test_a_second_ended_of_a_session_is_not_delivered_until_it_is_news_again() -> None:
+    fake = FakeProvider(Provider.KRATOS)
+    fake.records = [record("a")]
+    hub, _ = make_hub(fake)
+    sub = hub.subscribe("c", SessionFilter())
+    await settle()
+    a = fake.records[0]
+
+    def event(kind: EventKind, sequence: int) -> SessionChange:
+        return SessionChange(kind, Provider.KRATOS, a.global_id, T0, a, sequence)
+
+    # A revocation's ENDED and a poll's, both in the shared stream: subscribers get the first.
+    for sequence in (1, 2):
+        hub.deliver(sub.watch, event(EventKind.ENDED, sequence))
+    assert [i.sequence for i in drain(sub) if isinstance(i, SessionChange)] == [1]
+    for sequence, kind in [(3, EventKind.CREATED), (4, EventKind.ENDED)]:
+        hub.deliver(sub.watch, event(kind, sequence))
+    assert kinds(drain(sub)) == ["CREATED", "ENDED"]
     await hub.close()
 
 

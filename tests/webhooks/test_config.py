@@ -46,6 +46,18 @@ def test_a_good_entry_is_read_with_its_defaults() -> None:
     assert SECRET not in str(settings.describe())
 
 
+def test_a_new_url_or_secret_is_a_new_identity_for_a_410s_record() -> None:
+    other = "whsec_" + base64.b64encode(b"o" * 32).decode()
+    (endpoint,) = parse_endpoints(entries())
+    (same,) = parse_endpoints(entries(events=["session.ended"]))
+    (new_secret,) = parse_endpoints(entries(secret=other))
+    (new_url,) = parse_endpoints(entries(url=URL + "&v=2"))
+    assert same.identity == endpoint.identity
+    assert new_secret.identity != endpoint.identity
+    assert new_url.identity != endpoint.identity
+    assert SECRET.removeprefix("whsec_") not in endpoint.identity
+
+
 def test_a_filter_like_sessions_filter_input() -> None:
     (endpoint,) = parse_endpoints(
         entries(

@@ -190,6 +190,47 @@ def test_a_restart_loses_no_queued_message(redis_url: str) -> None:
     assert [client.xlen(s) for s in streams] == [0]
 
 
+def dead_letters(stack: LiveStack, at_least: int) -> None:
+    deadline = time.monotonic() + 30
+    while metric(stack, "gateway_webhook_dead_letters_total") < at_least:
+        assert time.monotonic() < deadline, "no message was dead-lettered"
+        time.sleep(0.05)
+
+
+@needs_redis
+def test_a_410_outlives_a_restart_until_the_url_changes(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    receiver = Receiver(then=410)
+    env = {**FAST, "GATEWAY_REDIS_URL": redis_url}
+    with receiver:
+        env["GATEWAY_WEBHOOKS"] = webhooks(receiver.url)
+        with LiveStack(env=env) as stack:
+            watching(stack)
+            begin(stack)
+            receiver.wait(lambda r: len(r.requests) >= 1)
+            dead_letters(stack, 1)
+        receiver.then = 204
+        # A new process (what a restart is) keeps the endpoint disabled: nothing is sent.
+        with LiveStack(data=stack.mocks.data, env=env) as again:
+            watching(again)
+            begin(again)
+            dead_letters(again, 1)
+        assert len(receiver.requests) == 1
+        # A new URL (or secret) is a new endpoint: it is enabled.
+        env["GATEWAY_WEBHOOKS"] = webhooks(receiver.url + "&v=2")
+        with LiveStack(data=stack.mocks.data, env=env) as changed:
+            watching(changed)
+            _, made = begin(changed)
+            receiver.wait(lambda r: made in {d.session for d in r.unique().values()})
+    assert "answered 410 Gone before (recorded in Redis): it stays disabled" in caplog.text
+    client = redis.Redis.from_url(redis_url)
+    (record,) = client.scan_iter("gateway:webhooks:*:disabled")
+    stored = client.get(record)
+    assert isinstance(stored, bytes)
+    assert SECRET.encode() not in stored  # a digest of the URL and secret, never the secret
+
+
 @needs_redis
 def test_replicas_deliver_each_event_once(redis_url: str) -> None:
     with Receiver() as receiver:
