@@ -80,9 +80,7 @@ async def test_a_post_sends_its_body_query_and_headers_and_reads_the_json(
     runner, base, _ = await _serve(echo)
     try:
         url = (base / "v2/sessions/search").extend_query({"pagination[offset]": "0", "q": "a b"})
-        answer = await client.request(
-            "POST", url, {"Authorization": "Bearer t"}, b'{"limit": 2}'
-        )
+        answer = await client.request("POST", url, {"Authorization": "Bearer t"}, b'{"limit": 2}')
     finally:
         await runner.cleanup()
 
@@ -150,7 +148,7 @@ async def test_an_answer_without_a_length_ends_with_the_connection(client: HttpC
 
 
 async def test_an_answer_cut_short_is_a_protocol_error(client: HttpClient) -> None:
-    cut = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"partial"
+    cut = b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"partial'
     server, base = await _raw_server(cut, close=True)
     async with server:
         with pytest.raises(ProtocolError, match="mid-answer"):
@@ -170,7 +168,7 @@ async def test_a_refused_connection_is_an_os_error(client: HttpClient) -> None:
     server.close()
     await server.wait_closed()
 
-    with pytest.raises(OSError):
+    with pytest.raises(ConnectionRefusedError):
         await client.request("GET", URL(f"http://127.0.0.1:{port}/x"), {}, None)
 
 
