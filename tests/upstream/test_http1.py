@@ -225,3 +225,30 @@ async def test_a_connection_the_server_closed_while_idle_is_replaced(client: Htt
 async def test_a_header_with_a_line_break_is_refused_before_sending(client: HttpClient) -> None:
     with pytest.raises(ValueError, match="line break"):
         await client.request("GET", URL("http://127.0.0.1:9/x"), {"X-A": "1\r\nX-B: 2"}, None)
+
+
+def test_under_uvloop_as_serve_runs_calls_answer_and_share_a_connection() -> None:
+    uvloop = pytest.importorskip("uvloop")
+
+    async def scenario() -> tuple[list[int], int]:
+        async def ok(request: web.Request) -> web.Response:
+            return web.json_response({"n": 1})
+
+        runner, base, peers = await _serve(ok)
+        http = HttpClient(timeout=5.0, connect_timeout=2.0, limit_per_host=4)
+        try:
+            statuses = []
+            for _ in range(3):
+                answers = await asyncio.gather(
+                    *(http.request("GET", base / "x", {}, None) for _ in range(4))
+                )
+                statuses += [a.status for a in answers]
+        finally:
+            await http.close()
+            await runner.cleanup()
+        return statuses, len(set(peers))
+
+    statuses, connections = uvloop.run(scenario())
+
+    assert statuses == [200] * 12
+    assert connections == 4  # four at once, then kept alive and reused

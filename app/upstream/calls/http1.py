@@ -57,7 +57,7 @@ class _Connection(asyncio.Protocol):
     """One connection: one exchange at a time, the parser's callbacks filling the answer."""
 
     def __init__(self) -> None:
-        self.transport: asyncio.Transport | None = None
+        self.transport: asyncio.Transport | None = None  # set by the pool, or connection_made
         self.parser = httptools.HttpResponseParser(self)
         self.closed = False
         self.idle_since = 0.0
@@ -72,8 +72,7 @@ class _Connection(asyncio.Protocol):
     # --- asyncio ----------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
         self._received = True
@@ -143,7 +142,8 @@ class _Connection(asyncio.Protocol):
     async def exchange(self, request: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes, bool]:
         """Send `request` and wait for the whole answer: status, raw headers, body, and
         whether the connection may carry another."""
-        assert self.transport is not None
+        if self.closed or self.transport is None or self.transport.is_closing():
+            raise _Stale("the connection closed before the call was sent")
         self._headers, self._body = [], []
         self._received = self._framed = self._headers_done = False
         self._waiter = asyncio.get_running_loop().create_future()
@@ -178,13 +178,15 @@ class _Pool:
             connection.abort()
         loop = asyncio.get_running_loop()
         async with asyncio.timeout(connect_timeout):
-            _, protocol = await loop.create_connection(
+            transport, protocol = await loop.create_connection(
                 _Connection,
                 self.host,
                 self.port,
                 ssl=self.tls,
                 server_hostname=self.host if self.tls is not None else None,
             )
+        # uvloop may call connection_made only after create_connection has returned.
+        protocol.transport = transport
         return protocol, False
 
     def release(self, connection: _Connection) -> None:
