@@ -48,6 +48,7 @@ from app.state.persisted import PersistedDocuments, load_manifest
 from app.state.ratelimit import RateLimit, RateLimiter, parse_limit
 from app.state.response_cache import ResponseCache
 from app.state.shared import Shared
+from app.upstream.calls.http1 import HttpClient
 from app.upstream.readiness import Readiness
 from app.upstream.upstreams import Upstreams, people_directory
 from app.webhooks.metrics import WebhookMetrics
@@ -154,6 +155,24 @@ def client_session(settings: Settings) -> aiohttp.ClientSession:
     )
 
 
+@contextlib.asynccontextmanager
+async def upstream_client(settings: Settings) -> AsyncIterator[HttpClient | None]:
+    """The lean client of the upstream calls (app/upstream/calls/http1.py), the same limits as
+    the session's; None with GATEWAY_FAST_PATH=false, where aiohttp makes them."""
+    if not settings.fast_path:
+        yield None
+        return
+    client = HttpClient(
+        timeout=settings.upstream_timeout,
+        connect_timeout=settings.upstream_connect_timeout,
+        limit_per_host=CONNECTIONS_PER_HOST,
+    )
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     """The gateway as an ASGI app; `settings` default to the environment."""
     settings = settings or Settings.from_environ()
@@ -196,9 +215,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # collection, so full collections only walk what requests leave behind.
         gc.collect()
         gc.freeze()
-        async with LAG.running(), client_session(settings) as session:
+        async with (
+            LAG.running(),
+            client_session(settings) as session,
+            upstream_client(settings) as client,
+        ):
             upstreams = Upstreams.create(
-                session, settings, metrics, tracing, people, locator=locator
+                session, settings, metrics, tracing, people, locator=locator, client=client
             )
             if cache is not None:
                 upstreams.revocations.listen(cache.purge)

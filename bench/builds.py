@@ -42,6 +42,7 @@ def _pinned(core: int) -> list[str]:
 
 async def _samples(ready: dict[str, Any], requests: int, samples: int) -> list[float]:
     """In a build's process: CPU ms per request of `samples` runs of `requests` requests."""
+    import contextlib
     import gc
 
     from app.listing.cursor import CursorCodec
@@ -63,6 +64,11 @@ async def _samples(ready: dict[str, Any], requests: int, samples: int) -> list[f
         from app.tracing import Tracing  # type: ignore[no-redef]
         from resolvers.context import Context  # type: ignore[no-redef]
 
+    try:  # the upstream calls' own client, where a build has one
+        from app.main import upstream_client
+    except ImportError:
+        upstream_client = None  # type: ignore[assignment]
+
     tune_collector()
     env = {**ready["env"], "GATEWAY_CURSOR_SECRET": "bench", "GATEWAY_ALLOW_ANONYMOUS": "true"}
     settings = Settings.from_environ(env)
@@ -72,8 +78,12 @@ async def _samples(ready: dict[str, Any], requests: int, samples: int) -> list[f
         for user in ready["users"]
     ]
     sent = 0
-    async with client_session(settings) as session:
-        upstreams = Upstreams.create(session, settings, metrics, Tracing(False))
+    lean = upstream_client(settings) if upstream_client else contextlib.nullcontext()
+    async with client_session(settings) as session, lean as client:
+        if client is not None:
+            upstreams = Upstreams.create(session, settings, metrics, Tracing(False), client=client)
+        else:
+            upstreams = Upstreams.create(session, settings, metrics, Tracing(False))
         schema = build_schema(Limits.of(settings))
         cursors = CursorCodec(b"bench")
 

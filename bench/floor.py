@@ -4,7 +4,9 @@ POST / with `{"calls": [[provider, method, path, query, body], ...]}` (the calls
 for one request, as the mocks recorded them: bench/harness.py records them per request body)
 makes every call at once and answers the upstream bodies as they came, in one JSON array. No
 parsing, no merging, no waiting for one call before the next: what the machine allows for that
-work. Upstreams and credentials come from the `BENCH_*` environment bench/run sets.
+work. The calls go over the gateway's own lean client (app/upstream/calls/http1.py), the
+cheapest this project has, so the floor is no easier to beat than the gateway's own transport.
+Upstreams and credentials come from the `BENCH_*` environment bench/run sets.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ import asyncio
 import os
 import sys
 
-import aiohttp
 from aiohttp import web
+from yarl import URL
 
-SESSION = web.AppKey("session", aiohttp.ClientSession)
+from app.upstream.calls.http1 import HttpClient
+
+CLIENT = web.AppKey("client", HttpClient)
 
 
 def upstreams() -> dict[str, tuple[str, dict[str, str]]]:
@@ -40,18 +44,20 @@ UPSTREAMS = web.AppKey("upstreams", dict)
 
 async def handle(request: web.Request) -> web.Response:
     wanted = await request.json()
-    session = request.app[SESSION]
+    client = request.app[CLIENT]
     known = request.app[UPSTREAMS]
 
     async def fetch(provider: str, method: str, path: str, query: str, body: str) -> bytes:
         base, headers = known[provider]
-        url = f"{base}{path}" + (f"?{query}" if query else "")
+        # The mocks record queries decoded: yarl quotes them again, as the gateway sent them.
+        url = URL(f"{base}{path}" + (f"?{query}" if query else ""))
         if body:
             headers = headers | {"Content-Type": "application/json"}
         data = body.encode() if body else None
-        async with session.request(method, url, data=data, headers=headers) as response:
-            response.raise_for_status()
-            return await response.read()
+        answer = await client.request(method, url, headers, data)
+        if answer.status >= 400:
+            raise web.HTTPBadGateway(text=f"{provider} answered {answer.status}")
+        return answer.content
 
     bodies = await asyncio.gather(*(fetch(*call) for call in wanted["calls"]))
     return web.Response(body=b"[" + b",".join(bodies) + b"]", content_type="application/json")
@@ -61,12 +67,11 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-async def session_context(app: web.Application):  # type: ignore[no-untyped-def]
-    # Query strings are replayed exactly as the mocks recorded them.
-    connector = aiohttp.TCPConnector(limit_per_host=64)
-    async with aiohttp.ClientSession(connector=connector, requote_redirect_url=False) as session:
-        app[SESSION] = session
-        yield
+async def client_context(app: web.Application):  # type: ignore[no-untyped-def]
+    client = HttpClient(timeout=30.0, connect_timeout=5.0, limit_per_host=64)
+    app[CLIENT] = client
+    yield
+    await client.close()
 
 
 def main() -> int:
@@ -75,7 +80,7 @@ def main() -> int:
     args = parser.parse_args()
     app = web.Application()
     app[UPSTREAMS] = upstreams()
-    app.cleanup_ctx.append(session_context)
+    app.cleanup_ctx.append(client_context)
     app.router.add_post("/", handle)
     app.router.add_get("/healthz", healthz)
     # The same event loop as the mocks and the gateway: uvloop when installed.

@@ -21,6 +21,7 @@ from app.upstream.calls.concurrency import UNQUEUED, ConcurrencyLimit
 from app.upstream.calls.deadline import Deadline
 from app.upstream.calls.decoding import decode, parse_shape
 from app.upstream.calls.exchange import Call
+from app.upstream.calls.http1 import HttpClient
 from app.upstream.calls.retrying import Retrying
 from app.upstream.calls.telemetry import Telemetry
 from app.upstream.calls.transport import Transport
@@ -53,14 +54,19 @@ class Endpoint:
         credential: Credential | None = None,
         metrics: Metrics | None = None,
         tracing: Tracing | None = None,
+        client: HttpClient | None = None,
     ) -> None:
         self.provider = provider
         self.health = health or ProviderHealth()
         # What a sibling endpoint (another API of the same provider) is made with.
-        self._session, self._headers = session, dict(headers)
+        self._session, self._client, self._headers = session, client, dict(headers)
         self._options = (retries, concurrency, slow_call, metrics, tracing)
         transport = Transport(
-            session, provider=provider, base_url=base_url.rstrip("/"), headers=headers
+            session,
+            provider=provider,
+            base_url=base_url.rstrip("/"),
+            headers=headers,
+            client=client,
         )
         limited = ConcurrencyLimit(transport, concurrency)
         charged = Budget(limited, provider)
@@ -87,6 +93,7 @@ class Endpoint:
             credential=credential,
             metrics=metrics,
             tracing=tracing,
+            client=self._client,
         )
 
     async def call(

@@ -12,6 +12,7 @@ from app.core.circuit import CircuitBreaker, CircuitState
 from app.core.records import Provider
 from app.geo import Locator
 from app.people import Directory, PeopleFile
+from app.upstream.calls.http1 import HttpClient
 from app.upstream.endpoint import Endpoint
 from app.upstream.health import ProviderHealth
 from app.upstream.provider import SessionProvider
@@ -59,9 +60,11 @@ class Upstreams:
         people: Directory | None = None,
         *,
         locator: Locator | None = None,
+        client: HttpClient | None = None,
     ) -> Upstreams:
         """A provider for every registered one whose URL is configured; `people` defaults to
-        the link sources `settings` name."""
+        the link sources `settings` name. Upstream calls go over `client` when given, else
+        over `session` (which credentials use either way)."""
         health = {
             provider: ProviderHealth(
                 circuit=CircuitBreaker(settings.breaker_failures, settings.breaker_cooldown)
@@ -85,6 +88,7 @@ class Upstreams:
                 credential=kind.credential(own, session, own.url),
                 metrics=metrics,
                 tracing=tracing,
+                client=client,
             )
             providers[kind.provider] = kind(endpoint, own)
         forwarded = frozenset(p for p, given in providers.items() if given.settings.forward_header)

@@ -14,7 +14,8 @@ Outermost first, as httpx wraps a transport in its auth flow and its client's ho
     Authenticating   the credential's headers per attempt; one refresh after a 401
     Budget           each exchange takes one unit of the request's call budget
     ConcurrencyLimit a slot of the provider's limit, for the exchange only
-    Transport        the exchange over aiohttp; transport failures become gateway errors
+    Transport        the exchange over the lean HTTP/1.1 client (http1.py; aiohttp's with
+                     GATEWAY_FAST_PATH=false); transport failures become gateway errors
 
 Why this order: the breaker refuses before anything is measured or spent; telemetry sees the
 decoded outcome, so a bad body counts like any failure; the deadline encloses the retries and
