@@ -265,7 +265,8 @@ class Replication:
         changes = [c for c in changes if not watch.repeats(c)]
         fresh = [c for c in changes if c.sequence > replica.last] if replica.joined_once else []
         watch.replay.clear()
-        watch.replay.extend(changes)
+        # What is fresh is kept for replay as it is delivered below, once.
+        watch.replay.extend(changes[: len(changes) - len(fresh)])
         full = len(joined.entries) >= self.bus.replay and joined.entries
         watch.evicted_through = joined.entries[0].sequence - 1 if full else 0
         if replica.joined_once and full and joined.entries[0].sequence > replica.last + 1:
