@@ -38,8 +38,9 @@ class Authenticator:
     async def authenticate(self, headers: Mapping[str, str], *, fresh: bool = False) -> Principal:
         """The caller behind `headers` (case-insensitive mapping).
 
-        `fresh` looks at the API key file now, not within the next second or so: a live stream's
-        re-check uses it, so a removed key ends its streams at the first check after removal.
+        `fresh` looks at the API key file now, not within the next second or so, and checks a
+        token's signature again: a live stream's re-check uses it, so a removed key ends its
+        streams at the first check after removal.
         """
         key = headers.get("x-api-key", "").strip()
         authorization = headers.get("authorization", "").strip()
@@ -59,7 +60,7 @@ class Authenticator:
             if self._jwt is None:
                 raise Unauthenticated("This gateway does not accept bearer tokens.")
             try:
-                return await self._jwt.verify(authorization[7:].strip())
+                return await self._jwt.verify(authorization[7:].strip(), fresh=fresh)
             except InvalidToken as exc:
                 raise Unauthenticated(str(exc)) from None
         if self._allow_anonymous:
