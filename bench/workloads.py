@@ -214,22 +214,24 @@ def _user_peer(first: int) -> Callable[[Mocks], list[Body]]:
         + " }"
     )
 
-    def bodies(mocks: Mocks) -> list[Body]:
-        pool = mocks["prefactor_pool_id"]
-        return [
-            {
-                "query": query,
-                "variables": {
-                    "privx": user["PRIVX"],
-                    "identity": user["PREFACTOR"],
-                    "pool": pool,
-                    "zitadel": user["ZITADEL"],
-                },
-            }
-            for user in mocks["users"]
-        ]
+    return lambda mocks: _per_user(query, mocks)
 
-    return bodies
+
+def _per_user(query: str, mocks: Mocks) -> list[Body]:
+    """The peer's per-user `query` once per bench user, with that user's ids as variables."""
+    pool = mocks["prefactor_pool_id"]
+    return [
+        {
+            "query": query,
+            "variables": {
+                "privx": user["PRIVX"],
+                "identity": user["PREFACTOR"],
+                "pool": pool,
+                "zitadel": user["ZITADEL"],
+            },
+        }
+        for user in mocks["users"]
+    ]
 
 
 PROVIDER_QUERY = """
@@ -389,19 +391,7 @@ def _viewer_peer(mocks: Mocks) -> list[Body]:
         )
         + " }"
     )
-    pool = mocks["prefactor_pool_id"]
-    return [
-        {
-            "query": query,
-            "variables": {
-                "privx": user["PRIVX"],
-                "identity": user["PREFACTOR"],
-                "pool": pool,
-                "zitadel": user["ZITADEL"],
-            },
-        }
-        for user in mocks["users"]
-    ]
+    return _per_user(query, mocks)
 
 
 # The peer's record lists, by the prefix of the aliases above.
