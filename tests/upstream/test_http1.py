@@ -252,3 +252,24 @@ def test_under_uvloop_as_serve_runs_calls_answer_and_share_a_connection() -> Non
 
     assert statuses == [200] * 12
     assert connections == 4  # four at once, then kept alive and reused
+
+
+async def test_closing_the_client_ends_a_call_in_flight() -> None:
+    hung, release = asyncio.Event(), asyncio.Event()
+
+    async def slow(request: web.Request) -> web.Response:
+        hung.set()
+        await release.wait()
+        return web.json_response({})
+
+    runner, base, _ = await _serve(slow)
+    http = HttpClient(timeout=30.0, connect_timeout=2.0, limit_per_host=4)
+    try:
+        call = asyncio.ensure_future(http.request("GET", base / "x", {}, None))
+        await asyncio.wait_for(hung.wait(), 5)
+        await http.close()
+        with pytest.raises(ProtocolError, match=r"(mid-answer|before the answer)"):
+            await asyncio.wait_for(call, 5)
+    finally:
+        release.set()
+        await runner.cleanup()

@@ -166,10 +166,14 @@ class _Pool:
         self.host, self.port, self.tls = host, port, tls
         self.slots = asyncio.Semaphore(limit)
         self.idle: deque[_Connection] = deque()
+        self.opened: set[_Connection] = set()  # idle or in use, until closed
+        self.closed = False
 
     async def connection(self, connect_timeout: float) -> tuple[_Connection, bool]:
         """A connection, and whether it is a kept-alive one (which the server may have
         closed since)."""
+        if self.closed:
+            raise ProtocolError("the client is closed")
         now = time.monotonic()
         while self.idle:
             connection = self.idle.pop()
@@ -187,6 +191,8 @@ class _Pool:
             )
         # uvloop may call connection_made only after create_connection has returned.
         protocol.transport = transport
+        self.opened = {c for c in self.opened if not c.closed}
+        self.opened.add(protocol)
         return protocol, False
 
     def release(self, connection: _Connection) -> None:
@@ -194,8 +200,13 @@ class _Pool:
         self.idle.append(connection)
 
     def close(self) -> None:
-        while self.idle:
-            self.idle.pop().abort()
+        """Abort every connection, those in use too: their calls fail at once, as aiohttp's
+        did when its session closed, rather than hold a server's shutdown."""
+        self.closed = True
+        self.idle.clear()
+        for connection in self.opened:
+            connection.abort()
+        self.opened.clear()
 
 
 class HttpClient:
