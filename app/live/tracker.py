@@ -148,22 +148,26 @@ class Tracker:
         if native in self.entries:
             self._remove(native)
 
+    def _ended(
+        self, native: str, now: datetime, record: SessionRecord | None, reason: EndReason
+    ) -> SessionChange:
+        """An ENDED change of this provider's session `native`."""
+        return SessionChange(
+            EventKind.ENDED,
+            self.provider,
+            _global_id(self.provider, native),
+            now,
+            record,
+            reason=reason,
+        )
+
     def unplaced(self, now: datetime) -> list[SessionChange]:
         """After a whole sweep: published sessions no listing holds any more are gone."""
         gone = [n for n, e in self.entries.items() if e.stream == UNPLACED]
         changes: list[SessionChange] = []
         for native in gone:
             if self._remove(native).status is ACTIVE:
-                changes.append(
-                    SessionChange(
-                        EventKind.ENDED,
-                        self.provider,
-                        _global_id(self.provider, native),
-                        now,
-                        None,
-                        reason=EndReason.DISAPPEARED,
-                    )
-                )
+                changes.append(self._ended(native, now, None, EndReason.DISAPPEARED))
         return changes
 
     # -- reading pages
@@ -230,16 +234,7 @@ class Tracker:
         for native in gone:
             entry = self._remove(native)
             if entry.status is ACTIVE:
-                changes.append(
-                    SessionChange(
-                        EventKind.ENDED,
-                        self.provider,
-                        _global_id(self.provider, native),
-                        now,
-                        None,
-                        reason=EndReason.DISAPPEARED,
-                    )
-                )
+                changes.append(self._ended(native, now, None, EndReason.DISAPPEARED))
         if items:
             newest = items[0].created_at.timestamp()
             state.high = max(state.high, newest)
@@ -263,16 +258,7 @@ class Tracker:
             record = self.records.get(native)
             if record is not None:
                 record = self.records[native] = replace(record, status=SessionStatus.EXPIRED)
-            changes.append(
-                SessionChange(
-                    EventKind.ENDED,
-                    self.provider,
-                    _global_id(self.provider, native),
-                    now,
-                    record,
-                    reason=EndReason.EXPIRED,
-                )
-            )
+            changes.append(self._ended(native, now, record, EndReason.EXPIRED))
         return changes
 
     def revoked(
@@ -292,16 +278,7 @@ class Tracker:
             record = self.records.get(native)
             if record is not None:
                 record = self.records[native] = replace(record, status=status)
-            changes.append(
-                SessionChange(
-                    EventKind.ENDED,
-                    self.provider,
-                    _global_id(self.provider, native),
-                    now,
-                    record,
-                    reason=EndReason.REVOKED,
-                )
-            )
+            changes.append(self._ended(native, now, record, EndReason.REVOKED))
         return changes
 
     def initial(self) -> tuple[list[SessionRecord], int]:
