@@ -9,12 +9,10 @@ is killed mid-run (every replica keeps answering, fail-open) and restarted on th
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -24,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from app.mocks import MockUpstreams
 from tests.support.digest import sha256
+from tests.support.gateways import ThreadedMocks
 from tests.support.mode import FAST_PATH
 from tests.support.net import free_port
 from tests.support.paths import ROOT
@@ -38,33 +36,6 @@ PAGE = "query Page($after: String) { sessions(first: 3, after: $after) { edges {
 TRUSTED = "query Trusted { providers { provider } }"
 
 pytestmark = [pytest.mark.server, needs_redis]
-
-
-class Mocks:
-    """The mock upstreams on their own event loop in a thread."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.mocks = MockUpstreams()
-
-    def __enter__(self) -> Mocks:
-        self.thread.start()
-        asyncio.run_coroutine_threadsafe(self.mocks.__aenter__(), self.loop).result(timeout=30)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        stop = self.mocks.__aexit__(None, None, None)
-        asyncio.run_coroutine_threadsafe(stop, self.loop).result(timeout=30)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
-        self.loop.close()
-
-    def upstream_calls(self) -> int:
-        async def count() -> int:
-            return sum(len(self.mocks.calls(p)) for p in self.mocks.urls)
-
-        return asyncio.run_coroutine_threadsafe(count(), self.loop).result(timeout=10)
 
 
 class Replicas:
@@ -110,7 +81,7 @@ class Replicas:
 @pytest.fixture(scope="module")
 def stack(
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[Replicas, RedisServer, Mocks]]:
+) -> Iterator[tuple[Replicas, RedisServer, ThreadedMocks]]:
     server = RedisServer(free_port())
     server.start()
     manifest = tmp_path_factory.mktemp("persisted") / "manifest.json"
@@ -121,7 +92,7 @@ def stack(
          "rateLimit": f"{LIMIT}/hour"},
     ]  # fmt: skip
     processes: list[subprocess.Popen[bytes]] = []
-    with Mocks() as mocks:
+    with ThreadedMocks() as mocks:
         env = {
             **os.environ,
             "PYTHONPATH": str(ROOT),
@@ -184,7 +155,7 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
 
 
 def test_a_walk_started_on_one_replica_continues_on_the_others(
-    stack: tuple[Replicas, RedisServer, Mocks],
+    stack: tuple[Replicas, RedisServer, ThreadedMocks],
 ) -> None:
     replicas, _, _ = stack
     status, _, whole = replicas.post({"query": PAGE.replace("first: 3", "first: 12")}, replica=0)
@@ -203,7 +174,7 @@ def test_a_walk_started_on_one_replica_continues_on_the_others(
     assert walked == expected
 
 
-def test_a_keys_rate_limit_is_global(stack: tuple[Replicas, RedisServer, Mocks]) -> None:
+def test_a_keys_rate_limit_is_global(stack: tuple[Replicas, RedisServer, ThreadedMocks]) -> None:
     replicas, _, _ = stack
     answers = [
         replicas.post({"query": "{ providers { provider } }"}, key=LIMITED)
@@ -219,7 +190,7 @@ def test_a_keys_rate_limit_is_global(stack: tuple[Replicas, RedisServer, Mocks])
 
 
 def test_an_answer_cached_by_one_replica_is_a_hit_on_the_others(
-    stack: tuple[Replicas, RedisServer, Mocks],
+    stack: tuple[Replicas, RedisServer, ThreadedMocks],
 ) -> None:
     replicas, _, mocks = stack
     body = {"query": PAGE, "variables": {"after": None}, "operationName": "Page"}
@@ -234,7 +205,7 @@ def test_an_answer_cached_by_one_replica_is_a_hit_on_the_others(
 
 
 def test_a_revoke_on_one_replica_purges_the_cache_on_all(
-    stack: tuple[Replicas, RedisServer, Mocks],
+    stack: tuple[Replicas, RedisServer, ThreadedMocks],
 ) -> None:
     replicas, _, _ = stack
     query = "query Mine { sessions(first: 5, filter: {statuses: [ACTIVE]}) { edges { node { id status } } } }"  # noqa: E501
@@ -259,7 +230,7 @@ def test_a_revoke_on_one_replica_purges_the_cache_on_all(
 
 
 def test_persisted_documents_registered_through_one_replica_work_on_all(
-    stack: tuple[Replicas, RedisServer, Mocks],
+    stack: tuple[Replicas, RedisServer, ThreadedMocks],
 ) -> None:
     replicas, _, _ = stack
     query = "query Registered { providers { provider enabled } }"
@@ -281,7 +252,7 @@ def test_persisted_documents_registered_through_one_replica_work_on_all(
 
 
 def test_replicas_answer_without_redis_and_recover_when_it_is_back(
-    stack: tuple[Replicas, RedisServer, Mocks],
+    stack: tuple[Replicas, RedisServer, ThreadedMocks],
 ) -> None:
     replicas, server, _ = stack
     query = {"query": "query Outage { providers { provider name } }"}
