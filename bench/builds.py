@@ -1,4 +1,4 @@
-"""Micro-benchmark: CPU per request of the per-user query in several checkouts, taking turns.
+"""Micro-benchmark: CPU per request of one query in several checkouts, taking turns.
 
 For comparing builds (a commit against its parent, a change against main) with less noise than
 `bench/run`: the mock upstreams (no added latency) run in a process of their own, pinned to
@@ -9,7 +9,8 @@ neither the mocks nor uvicorn are in the figure. The builds take turns for `--ro
 of three samples; the figures are the median and the lowest sample per build.
 
 Run as `.venv/bin/python bench/builds.py CHECKOUT [CHECKOUT ...] [--requests 800]
-[--rounds 6]`, e.g. with a `git worktree` of the parent commit beside the working tree.
+[--rounds 6] [--query user|full]`, e.g. with a `git worktree` of the parent commit beside the
+working tree; `--query full` measures the first full page of 100 (`FULL_PAGE_QUERY`) instead.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def _pinned(core: int) -> list[str]:
     return ["taskset", "-c", str(sorted(cores)[core])]
 
 
-async def _samples(ready: dict[str, Any], requests: int, samples: int) -> list[float]:
+async def _samples(ready: dict[str, Any], requests: int, samples: int, query: str) -> list[float]:
     """In a build's process: CPU ms per request of `samples` runs of `requests` requests."""
     import contextlib
     import gc
@@ -49,7 +50,7 @@ async def _samples(ready: dict[str, Any], requests: int, samples: int) -> list[f
     from app.main import client_session
     from app.settings import Settings
     from app.upstream.upstreams import Upstreams
-    from bench.queries import GATEWAY_USER_QUERY
+    from bench.queries import FULL_PAGE_QUERY, GATEWAY_USER_QUERY
     from resolvers.schema import Limits, build_schema
 
     # A checkout from before app/ and resolvers/ were layered keeps these at their old paths.
@@ -73,10 +74,13 @@ async def _samples(ready: dict[str, Any], requests: int, samples: int) -> list[f
     env = {**ready["env"], "GATEWAY_CURSOR_SECRET": "bench", "GATEWAY_ALLOW_ANONYMOUS": "true"}
     settings = Settings.from_environ(env)
     metrics = Metrics()
-    variables = [
+    document = GATEWAY_USER_QUERY if query == "user" else FULL_PAGE_QUERY
+    variables: list[dict[str, Any]] = [
         {"users": [{"provider": p, "nativeId": user[p]} for p in PROVIDERS]}
         for user in ready["users"]
     ]
+    if query == "full":
+        variables = [{}]
     sent = 0
     lean = upstream_client(settings) if upstream_client else contextlib.nullcontext()
     async with client_session(settings) as session, lean as client:
@@ -93,7 +97,7 @@ async def _samples(ready: dict[str, Any], requests: int, samples: int) -> list[f
                 sent += 1
                 context = Context.create(upstreams, cursors, metrics=metrics)
                 user = variables[sent % len(variables)]
-                result = await schema.execute(GATEWAY_USER_QUERY, user, context_value=context)
+                result = await schema.execute(document, user, context_value=context)
                 assert not result.errors, result.errors
 
         await asyncio.gather(*(caller(10) for _ in range(CONCURRENCY)))  # warm-up
@@ -106,11 +110,11 @@ async def _samples(ready: dict[str, Any], requests: int, samples: int) -> list[f
         return figures
 
 
-def _worker(checkout: str, ready: str, requests: int, samples: int) -> None:
+def _worker(checkout: str, ready: str, requests: int, samples: int, query: str) -> None:
     sys.path.insert(0, checkout)
     import uvloop
 
-    print(json.dumps(uvloop.run(_samples(json.loads(ready), requests, samples))))
+    print(json.dumps(uvloop.run(_samples(json.loads(ready), requests, samples, query))))
 
 
 def main() -> int:
@@ -118,10 +122,14 @@ def main() -> int:
     parser.add_argument("checkouts", nargs="+", help="working trees of the builds to compare")
     parser.add_argument("--requests", type=int, default=800, help="per sample")
     parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument(
+        "--query", choices=("user", "full"), default="user",
+        help="the per-user query, or the first full page of 100 (bench/queries.py)",
+    )  # fmt: skip
     parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)  # (checkout, handshake)
     args = parser.parse_args()
     if args.worker:
-        _worker(args.worker[0], args.worker[1], args.requests, 3)
+        _worker(args.worker[0], args.worker[1], args.requests, 3, args.query)
         return 0
     mocks = subprocess.Popen(
         [*_pinned(0), str(VENV / "python"), str(HERE / "mocks_server.py"), "--latency-ms", "0"],
@@ -137,7 +145,8 @@ def main() -> int:
             for checkout in args.checkouts:
                 command = [
                     *_pinned(1), str(VENV / "python"), str(HERE / "builds.py"), checkout,
-                    "--requests", str(args.requests), "--worker", checkout, ready,
+                    "--requests", str(args.requests), "--query", args.query,
+                    "--worker", checkout, ready,
                 ]  # fmt: skip
                 env = {**os.environ, "PYTHONPATH": checkout}
                 done = subprocess.run(command, capture_output=True, text=True, env=env)
