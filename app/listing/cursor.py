@@ -17,6 +17,8 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import orjson
+
 from app.core.echo import echo
 from app.core.errors import BadUserInput
 
@@ -79,7 +81,7 @@ class CursorCodec:
             list(state.ties),
             state.ties_before,
         ]
-        payload = _b64(json.dumps(body, separators=(",", ":")).encode())
+        payload = _b64(orjson.dumps(body))  # compact JSON
         return f"{VERSION}.{payload}.{self._sign(payload)}"
 
     def decode(self, cursor: str, *, argument: str, fingerprint: str, streams: int) -> CursorState:
