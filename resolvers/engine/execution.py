@@ -19,6 +19,7 @@ for every field.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -33,13 +34,14 @@ from graphql import (
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
+    GraphQLResolveInfo,
     GraphQLSchema,
     MiddlewareManager,
     get_nullable_type,
     is_leaf_type,
 )
 from graphql.pyutils import Path
-from strawberry.types import get_object_definition
+from strawberry.types import Info, get_object_definition
 
 from resolvers.engine.internals import annotation_problems, seam, signature_problems
 
@@ -53,10 +55,12 @@ else:
     _IMPORT_PROBLEM = None
 
 __all__ = [
+    "InfoRead",
     "Read",
     "ShortPathExecutor",
     "field_reader",
     "field_reads",
+    "info_reads",
     "passes_type_check",
     "short_path_executor",
 ]
@@ -87,13 +91,27 @@ _MISSING = object()
 
 @strawberry.type
 class _Probe:
-    """Two fields whose Strawberry definitions show the attributes `field_reader` reads."""
+    """Three fields whose Strawberry definitions show the attributes `field_reader` and
+    `info_reads` read."""
 
     plain: int
 
     @strawberry.field
     def computed(self) -> int:
         return 0
+
+    @strawberry.field
+    def informed(self, info: strawberry.Info) -> int:
+        return 0
+
+
+@dataclass(frozen=True, slots=True)
+class InfoRead:
+    """How to call a field's resolver that takes only `self` and Strawberry's `Info`."""
+
+    call: Callable[[Any, Any], Any]  # (source, Strawberry's Info) -> the value or a coroutine
+    definition: StrawberryField
+    info_class: type[Any]  # Info(_raw_info=graphql-core's info, _field=definition)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +178,9 @@ def _field_problems() -> list[str]:
         "StrawberryField.extensions": list(plain.extensions) == [],
         "StrawberryResolver.wrapped_func": inspect.isfunction(func) and func.__name__ == "computed",
         "StrawberryResolver.is_async": getattr(resolver, "is_async", None) is False,
+        "StrawberryResolver.info_parameter": _info_only(fields["informed"]) is not None,
+        "Info(_raw_info, _field)": [f.name for f in dataclasses.fields(Info)][:2]
+        == ["_raw_info", "_field"],
     }
     return [f"{name} is not as expected" for name, ok in found.items() if not ok]
 
@@ -188,6 +209,44 @@ def field_reads(schema: GraphQLSchema) -> dict[int, Read]:
             non_null = isinstance(field.type, GraphQLNonNull)
             reads[id(field)] = Read(field, read, nullable, non_null)
     return reads
+
+
+def info_reads(schema: strawberry.Schema) -> dict[int, InfoRead]:
+    """By field id: the argument-free fields whose resolver takes `self` and `info` alone,
+    where Strawberry's wrapper would only make the `Info` and call it (no field extension,
+    no exception handler of the schema's)."""
+    converter = getattr(schema, "schema_converter", None)
+    if getattr(converter, "_exception_handler_specs", None) != ():
+        return {}
+    info_class = schema.config.info_class
+    reads: dict[int, InfoRead] = {}
+    for field in _object_fields(schema._schema):
+        definition = _definition(field)
+        if field.args or definition is None or definition.extensions:
+            continue
+        if type(definition).get_result is not StrawberryField.get_result:
+            continue
+        call = _info_only(definition)
+        if call is not None:
+            reads[id(field)] = InfoRead(call, definition, info_class)
+    return reads
+
+
+def _info_only(definition: StrawberryField) -> Callable[[Any, Any], Any] | None:
+    """The resolver function, if its parameters are `self` and the `Info` alone, in order."""
+    resolver = definition.base_resolver
+    if resolver is None:
+        return None
+    func = resolver.wrapped_func
+    if not inspect.isfunction(func) or inspect.isgeneratorfunction(func):
+        return None
+    if inspect.isasyncgenfunction(func) or resolver.self_parameter is None:
+        return None
+    info = resolver.info_parameter
+    parameters = list(inspect.signature(func).parameters)
+    if info is None or parameters != ["self", info.name]:
+        return None
+    return func
 
 
 def field_reader(field: GraphQLField) -> Callable[[Any], Any] | None:
@@ -329,9 +388,22 @@ class ShortPathExecutor(Executor[Any]):
         position_context: Any | None,
     ) -> Any:
         """`value`, already read, completed by graphql-core as if its resolver had returned it."""
-        return_type = field.type
         nodes = [details.node for details in field_details_list]
         info = self.build_resolve_info(field, nodes, parent_type, path)
+        return self.complete_with(
+            field.type, field_details_list, info, path, value, position_context
+        )
+
+    def complete_with(
+        self,
+        return_type: GraphQLOutputType,
+        field_details_list: FieldDetailsList,
+        info: GraphQLResolveInfo[Any],
+        path: Path,
+        value: Any,
+        position_context: Any | None,
+    ) -> Any:
+        """`value` completed by graphql-core, with the field's `info` already made."""
         try:
             if self.is_awaitable(value):
                 return self.complete_awaitable_value(

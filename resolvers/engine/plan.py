@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Awaitable, Callable, Generator, Mapping
+from types import CoroutineType
 from typing import Any, ClassVar, NamedTuple, cast
 
 import strawberry
@@ -47,9 +48,12 @@ from graphql.execution.collect_fields import FieldDetails, FieldDetailsList, Fra
 from graphql.language import FragmentSpreadNode, InlineFragmentNode, SelectionSetNode
 from graphql.pyutils import Path
 
+from resolvers.engine.eager import eager, eager_problems
 from resolvers.engine.execution import (
+    InfoRead,
     ShortPathExecutor,
     field_reader,
+    info_reads,
     passes_type_check,
     short_path_executor,
 )
@@ -105,7 +109,8 @@ def compiled_executor(schema: strawberry.Schema) -> type[Executor[Any]] | None:
         return None
     if not PLANS.usable():
         return short
-    executor = type(f"Compiled{short.__name__}", (CompiledExecutor, short), {"plans": {}})
+    attributes = {"plans": {}, "info_reads": info_reads(schema)}
+    executor = type(f"Compiled{short.__name__}", (CompiledExecutor, short), attributes)
     return cast("type[Executor[Any]]", executor)
 
 
@@ -122,7 +127,8 @@ def _problems() -> list[str]:
         problems.append(f"FragmentDetails has the fields {FragmentDetails._fields}")
     if "arguments" not in FragmentSpreadNode.keys:
         problems.append("FragmentSpreadNode has no arguments")
-    problems += annotation_problems(Executor, ("fragments",))
+    problems += annotation_problems(Executor, ("fragments", "collected_errors", "abort_signal"))
+    problems += eager_problems()
     return problems
 
 
@@ -138,11 +144,14 @@ class CompiledExecutor(ShortPathExecutor):
 
     # By id of the operation node: each entry goes when its document is collected.
     plans: ClassVar[dict[int, dict[tuple[Any, ...], Plan | None]]] = {}
+    info_reads: ClassVar[dict[int, InfoRead]] = {}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         operation = getattr(getattr(self, "operation", None), "operation", None)
-        self._compiled = self._direct and operation is OperationType.QUERY
+        # An abort signal is watched by graphql-core's own way of awaiting resolvers.
+        aborts = getattr(self, "abort_signal", None) is not None
+        self._compiled = self._direct and operation is OperationType.QUERY and not aborts
         # This request's plans by (type, id of the field group), as graphql-core memoizes.
         self._mine: dict[tuple[GraphQLObjectType, int], tuple[FieldDetailsList, Plan | None]] = {}
 
@@ -387,10 +396,17 @@ def _step(
     field = executor.schema.get_field(parent, node.name.value)
     read = field_reader(field) if field is not None and _plain(group) else None
     shape = _shape(field.type) if field is not None else None
+    if field is not None and read is None and shape is not None and _plain(group):
+        informed = executor.info_reads.get(id(field))
+        if informed is not None:
+            return name, _informed_step(executor, parent, name, group, field, informed, shape), True
     if field is None or read is None or shape is None:
 
         def ordinary(executor: CompiledExecutor, source: Any, path: Path) -> Any:
-            return executor.execute_field(parent, source, group, Path(path, name, tname), None)
+            result = executor.execute_field(parent, source, group, Path(path, name, tname), None)
+            if result.__class__ is CoroutineType:
+                return eager(result, executor)
+            return result
 
         return name, ordinary, True
     non_null, listed, item_non_null, kind = shape
@@ -477,6 +493,79 @@ def _step(
 
     # A leaf's value may be an awaitable only where graphql-core completes it (`complete_read`).
     return name, leaf_step, True
+
+
+def _informed_step(
+    executor: CompiledExecutor,
+    parent: GraphQLObjectType,
+    name: str,
+    group: FieldDetailsList,
+    field: GraphQLField,
+    informed: InfoRead,
+    shape: tuple[bool, bool, bool, GraphQLLeafType | GraphQLObjectType],
+) -> Step:
+    """The step of a field whose resolver takes `self` and `info`: called with the `Info`
+    Strawberry would make; a coroutine's value completed by graphql-core, run eagerly
+    (resolvers/engine/eager.py), any other completed as the other steps complete a read."""
+    tname = parent.name
+    non_null, listed, item_non_null, kind = shape
+    rtype = field.type
+    nodes = [d.node for d in group]
+    call, definition, info_class = informed.call, informed.definition, informed.info_class
+    nested = None
+    if isinstance(kind, GraphQLObjectType):
+        nested = _Nested(kind, group, _static(executor.fragments, group))
+    item = None
+    if listed:
+        leaf = None if isinstance(kind, GraphQLObjectType) else _coercer(kind)
+        item_type = get_item_type(rtype)
+        item = _Item(field, parent, item_type, kind, item_non_null, leaf, _type_check(kind), nested)
+    coerce = None if isinstance(kind, GraphQLObjectType) else _coercer(kind)
+    is_type = _type_check(kind)
+
+    def informed_step(executor: CompiledExecutor, source: Any, path: Path) -> Any:
+        here = Path(path, name, tname)
+        info = executor.build_resolve_info(field, nodes, parent, here)
+        try:
+            value = call(source, info_class(_raw_info=info, _field=definition))
+        except Exception as error:  # as graphql-core handles a resolver's exception
+            executor.handle_field_error(error, rtype, group, here)
+            return None
+        if value.__class__ is CoroutineType:  # graphql-core's completion, run eagerly
+            completing = executor.complete_awaitable_value(rtype, group, info, here, value, None)
+            return eager(completing, executor)
+        if value is None:
+            if not non_null:
+                return None
+        elif value.__class__ not in _SETTLED and executor.is_awaitable(value):
+            return executor.complete_awaitable_value(rtype, group, info, here, value, None)
+        elif item is not None:
+            if value.__class__ is list or value.__class__ is tuple:
+                try:
+                    completed = executor._list(item, value, group, here)
+                except Exception as error:
+                    executor.handle_field_error(error, rtype, group, here)
+                    return None
+                if completed.__class__ not in _SETTLED and executor.is_awaitable(completed):
+                    return executor.settle_field(completed, rtype, group, here)
+                return completed
+        elif nested is not None:
+            if is_type(value):
+                try:
+                    completed = nested.execute(executor, value, here)
+                except Exception as error:
+                    executor.handle_field_error(error, rtype, group, here)
+                    return None
+                if completed.__class__ not in _SETTLED and executor.is_awaitable(completed):
+                    return executor.settle_field(completed, rtype, group, here)
+                return completed
+        elif coerce is not None:
+            out = coerce(value)
+            if out is not _NO:
+                return out
+        return executor.complete_with(rtype, group, info, here, value, None)
+
+    return informed_step
 
 
 def get_item_type(list_type: GraphQLOutputType) -> GraphQLOutputType:

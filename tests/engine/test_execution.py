@@ -4,6 +4,7 @@ Strawberry is not what it expects."""
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import gc
 import logging
@@ -138,6 +139,36 @@ class Thing:
     def path(self, info: strawberry.Info) -> str:
         return ".".join(str(p) for p in info.path.as_list())
 
+    # Resolvers of `self` and `info` alone, which compiled plans call themselves.
+    @strawberry.field
+    async def later_path(self, info: strawberry.Info) -> str:
+        return ".".join(str(p) for p in info.path.as_list())
+
+    @strawberry.field
+    async def waits(self, info: strawberry.Info) -> str | None:
+        await asyncio.sleep(0)
+        return f"{self.name} at {info.path.key}"
+
+    @strawberry.field
+    async def informed_fails(self, info: strawberry.Info) -> str:
+        CALLS["informedFails"] += 1
+        raise ValueError(f"no {info.field_name}")
+
+    @strawberry.field
+    async def mirror(self, info: strawberry.Info) -> Thing | None:
+        CALLS["mirror"] += 1
+        return Thing(name=self.name + info.field_name, nickname=None, secret="")
+
+    @strawberry.field
+    def kin(self, info: strawberry.Info) -> list[Thing | None]:
+        CALLS["kin"] += 1
+        return [Thing(name=self.name + "1", nickname=None, secret=""), None]
+
+    @strawberry.field
+    async def wrong_kin(self, info: strawberry.Info) -> list[Thing]:
+        CALLS["wrongKin"] += 1
+        return [None]  # type: ignore[list-item]  # a null where the schema says non-null
+
 
 @strawberry.type
 class Query:
@@ -173,6 +204,9 @@ QUERIES = [
     "{ things { strictTwin { name must } } }",
     "{ things { name strictTwin { strictTwin { must } } } }",
     "{ things { twin { later } strictTwin { later name } } }",
+    "{ things { laterPath waits mirror { name laterPath mirror { waits } } kin { name path } } }",
+    "{ things { name informedFails } }",
+    "{ things { mirror { informedFails } wrongKin { name } } }",
     "{ things { twin { laterFails } } }",
     "{ things { name strictTwin { later laterFails } } }",
     "{ things { name tag { label } } }",
@@ -213,6 +247,8 @@ ONCE = [
     ("{ things { soon } }", {"soon": 2}),
     ("{ things { strictTwin { must } } }", {"strictTwin": 1, "must": 1}),
     ("{ things { twin { fails } colour } }", {"twin": 2, "fails": 2, "colour": 2}),
+    ("{ things { informedFails mirror { name } } }", {"informedFails": 2, "mirror": 2}),
+    ("{ things { kin { name } wrongKin { name } } }", {"kin": 2, "wrongKin": 2}),
 ]
 
 
