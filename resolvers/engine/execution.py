@@ -48,6 +48,8 @@ from resolvers.engine.internals import annotation_problems, seam, signature_prob
 try:  # Not public API: if these move, `_problems` says so and the short path stays off.
     from graphql.execution.collect_fields import FieldDetailsList
     from strawberry.schema.schema_converter import GraphQLCoreConverter
+    from strawberry.types.arguments import StrawberryArgument
+    from strawberry.types.base import StrawberryOptional
     from strawberry.types.field import StrawberryField
 except ImportError as error:  # pragma: no cover - only on another release
     _IMPORT_PROBLEM: str | None = f"an import failed: {error}"
@@ -107,11 +109,14 @@ class _Probe:
 
 @dataclass(frozen=True, slots=True)
 class InfoRead:
-    """How to call a field's resolver that takes only `self` and Strawberry's `Info`."""
+    """How to call a field's resolver that takes `self`, Strawberry's `Info` and, if any,
+    arguments of built-in scalar types (which Strawberry passes on as graphql-core gives them).
+    """
 
-    call: Callable[[Any, Any], Any]  # (source, Strawberry's Info) -> the value or a coroutine
+    call: Callable[..., Any]  # (source, Strawberry's Info, **arguments) -> value or coroutine
     definition: StrawberryField
     info_class: type[Any]  # Info(_raw_info=graphql-core's info, _field=definition)
+    arguments: dict[str, str]  # GraphQL name -> the resolver's parameter
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,18 +227,19 @@ def info_reads(schema: strawberry.Schema) -> dict[int, InfoRead]:
     reads: dict[int, InfoRead] = {}
     for field in _object_fields(schema._schema):
         definition = _definition(field)
-        if field.args or definition is None or definition.extensions:
+        if definition is None or definition.extensions:
             continue
         if type(definition).get_result is not StrawberryField.get_result:
             continue
         call = _info_only(definition)
-        if call is not None:
-            reads[id(field)] = InfoRead(call, definition, info_class)
+        arguments = _scalar_arguments(definition, field)
+        if call is not None and arguments is not None:
+            reads[id(field)] = InfoRead(call, definition, info_class, arguments)
     return reads
 
 
-def _info_only(definition: StrawberryField) -> Callable[[Any, Any], Any] | None:
-    """The resolver function, if its parameters are `self` and the `Info` alone, in order."""
+def _info_only(definition: StrawberryField) -> Callable[..., Any] | None:
+    """The resolver function, if its parameters are `self`, the `Info`, then its arguments."""
     resolver = definition.base_resolver
     if resolver is None:
         return None
@@ -244,9 +250,30 @@ def _info_only(definition: StrawberryField) -> Callable[[Any, Any], Any] | None:
         return None
     info = resolver.info_parameter
     parameters = list(inspect.signature(func).parameters)
-    if info is None or parameters != ["self", info.name]:
+    named = [a.python_name for a in definition.arguments]
+    if info is None or parameters != ["self", info.name, *named]:
         return None
     return func
+
+
+# Arguments Strawberry hands to the resolver as graphql-core coerced them.
+_PASSED_AS_IS = (int, str, bool, float)
+
+
+def _scalar_arguments(definition: StrawberryField, field: GraphQLField) -> dict[str, str] | None:
+    """GraphQL name -> parameter of the field's arguments, if all are built-in scalars."""
+    arguments: dict[str, str] = {}
+    for name, graphql_argument in field.args.items():
+        argument = graphql_argument.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
+        if not isinstance(argument, StrawberryArgument):
+            return None
+        kind = argument.type
+        if isinstance(kind, StrawberryOptional):
+            kind = kind.of_type
+        if kind not in _PASSED_AS_IS:
+            return None
+        arguments[name] = argument.python_name
+    return arguments
 
 
 def field_reader(field: GraphQLField) -> Callable[[Any], Any] | None:

@@ -44,8 +44,18 @@ from graphql import (
     OperationType,
     Undefined,
 )
+from graphql.execution import values
 from graphql.execution.collect_fields import FieldDetails, FieldDetailsList, FragmentDetails
-from graphql.language import FragmentSpreadNode, InlineFragmentNode, SelectionSetNode
+from graphql.execution.values import get_argument_values
+from graphql.language import (
+    FragmentSpreadNode,
+    InlineFragmentNode,
+    ListValueNode,
+    ObjectValueNode,
+    SelectionSetNode,
+    ValueNode,
+    VariableNode,
+)
 from graphql.pyutils import Path
 
 from resolvers.engine.eager import eager, eager_problems
@@ -127,7 +137,18 @@ def _problems() -> list[str]:
         problems.append(f"FragmentDetails has the fields {FragmentDetails._fields}")
     if "arguments" not in FragmentSpreadNode.keys:
         problems.append("FragmentSpreadNode has no arguments")
-    problems += annotation_problems(Executor, ("fragments", "collected_errors", "abort_signal"))
+    problems += annotation_problems(
+        Executor, ("fragments", "collected_errors", "abort_signal", "hide_suggestions")
+    )
+    problems += signature_problems(
+        values,
+        {
+            "get_argument_values": (
+                "type_def", "node", "variable_values", "fragment_variable_values",
+                "hide_suggestions",
+            )
+        },
+    )  # fmt: skip
     problems += eager_problems()
     return problems
 
@@ -396,10 +417,12 @@ def _step(
     field = executor.schema.get_field(parent, node.name.value)
     read = field_reader(field) if field is not None and _plain(group) else None
     shape = _shape(field.type) if field is not None else None
-    if field is not None and read is None and shape is not None and _plain(group):
-        informed = executor.info_reads.get(id(field))
-        if informed is not None:
-            return name, _informed_step(executor, parent, name, group, field, informed, shape), True
+    informed = executor.info_reads.get(id(field)) if field is not None and read is None else None
+    if field is not None and informed is not None and shape is not None:
+        arguments = _literal_arguments(executor, field, group, informed)
+        if arguments is not None:
+            step = _informed_step(executor, parent, name, group, field, informed, arguments, shape)
+            return name, step, True
     if field is None or read is None or shape is None:
 
         def ordinary(executor: CompiledExecutor, source: Any, path: Path) -> Any:
@@ -502,11 +525,13 @@ def _informed_step(
     group: FieldDetailsList,
     field: GraphQLField,
     informed: InfoRead,
+    arguments: dict[str, Any],
     shape: tuple[bool, bool, bool, GraphQLLeafType | GraphQLObjectType],
 ) -> Step:
-    """The step of a field whose resolver takes `self` and `info`: called with the `Info`
-    Strawberry would make; a coroutine's value completed by graphql-core, run eagerly
-    (resolvers/engine/eager.py), any other completed as the other steps complete a read."""
+    """The step of a field whose resolver takes `self`, `info` and literal scalar arguments:
+    called with the `Info` and the arguments Strawberry would pass; a coroutine's value
+    completed by graphql-core, run eagerly (resolvers/engine/eager.py), any other completed as
+    the other steps complete a read."""
     tname = parent.name
     non_null, listed, item_non_null, kind = shape
     rtype = field.type
@@ -527,7 +552,7 @@ def _informed_step(
         here = Path(path, name, tname)
         info = executor.build_resolve_info(field, nodes, parent, here)
         try:
-            value = call(source, info_class(_raw_info=info, _field=definition))
+            value = call(source, info_class(_raw_info=info, _field=definition), **arguments)
         except Exception as error:  # as graphql-core handles a resolver's exception
             executor.handle_field_error(error, rtype, group, here)
             return None
@@ -566,6 +591,33 @@ def _informed_step(
         return executor.complete_with(rtype, group, info, here, value, None)
 
     return informed_step
+
+
+def _literal_arguments(
+    executor: CompiledExecutor, field: GraphQLField, group: FieldDetailsList, informed: InfoRead
+) -> dict[str, Any] | None:
+    """The resolver's keyword arguments, where the document gives them without variables (so
+    every request of it passes the same); None where graphql-core is to coerce them."""
+    nodes = [d.node for d in group]
+    if any(d.name.value not in _STANDARD_DIRECTIVES for n in nodes for d in n.directives or ()):
+        return None
+    if any(_has_variable(argument.value) for n in nodes for argument in n.arguments or ()):
+        return None
+    try:
+        values = get_argument_values(field, nodes[0], None, None, executor.hide_suggestions)
+    except Exception:  # reported by graphql-core's own way, per request
+        return None
+    return {informed.arguments[name]: value for name, value in values.items()}
+
+
+def _has_variable(value: ValueNode) -> bool:
+    if isinstance(value, VariableNode):
+        return True
+    if isinstance(value, ListValueNode):
+        return any(_has_variable(item) for item in value.values)
+    if isinstance(value, ObjectValueNode):
+        return any(_has_variable(item.value) for item in value.fields)
+    return False
 
 
 def get_item_type(list_type: GraphQLOutputType) -> GraphQLOutputType:

@@ -160,6 +160,10 @@ class Thing:
         return Thing(name=self.name + info.field_name, nickname=None, secret="")
 
     @strawberry.field
+    async def echo(self, info: strawberry.Info, times: int = 1, sep: str | None = None) -> str:
+        return (sep or "").join([f"{self.name}@{info.path.key}"] * times)
+
+    @strawberry.field
     def kin(self, info: strawberry.Info) -> list[Thing | None]:
         CALLS["kin"] += 1
         return [Thing(name=self.name + "1", nickname=None, secret=""), None]
@@ -206,6 +210,8 @@ QUERIES = [
     "{ things { twin { later } strictTwin { later name } } }",
     "{ things { laterPath waits mirror { name laterPath mirror { waits } } kin { name path } } }",
     "{ things { name informedFails } }",
+    '{ things { echo e2: echo(times: 2) e3: echo(times: 3, sep: "-") e0: echo(times: -1) } }',
+    "query ($n: Int = 2) { things { echo(times: $n) } }",
     "{ things { mirror { informedFails } wrongKin { name } } }",
     "{ things { twin { laterFails } } }",
     "{ things { name strictTwin { later laterFails } } }",

@@ -99,6 +99,7 @@ GATEWAY_ARGUMENTS: dict[tuple[str, str], tuple[str, ...]] = {
 GATEWAY_LEFT_OUT = {("ProviderInfo", "latencyMs")}
 THING_ARGUMENTS: dict[tuple[str, str], tuple[str, ...]] = {
     ("Thing", "shout"): ("", "(loud: false)", "(loud: $yes)"),
+    ("Thing", "echo"): ("", "(times: 2)", '(times: 2, sep: "+")', "(times: $first)"),
 }
 VARIABLE_TYPES = {"yes": "Boolean!", "no": "Boolean!", "first": "Int", "after": "String"}
 VARIABLE_TYPES["id"] = "ID!"
@@ -322,6 +323,25 @@ async def test_a_value_a_plan_rejects_is_not_read_twice(query: str, calls: dict[
         things.CALLS.clear()
         await _CompiledThings(query=things.Query).execute(query)
         assert dict(things.CALLS) == calls
+
+
+async def test_plans_call_info_resolvers_with_literal_arguments_themselves(
+    wrapper_calls: Any,
+) -> None:
+    schema = _CompiledThings(query=things.Query)
+    calls = wrapper_calls(schema._schema)
+    query = "query ($n: Int!) { things { path laterPath echo(times: 2) e: echo(times: $n) } }"
+
+    result = await schema.execute(query, {"n": 1})
+
+    assert result.errors is None
+    assert result.data is not None
+    assert [t["echo"] for t in result.data["things"]] == ["a@echoa@echo", "b@echob@echo"]
+    assert [t["laterPath"] for t in result.data["things"]] == [
+        "things.0.laterPath",
+        "things.1.laterPath",
+    ]
+    assert (calls["path"], calls["laterPath"], calls["echo"]) == (0, 0, 2)  # a variable: 2
 
 
 # Its gc.collect() may finalize coroutines that other tests' null propagation dropped.
