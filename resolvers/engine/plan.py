@@ -461,14 +461,7 @@ def _step(
                 if not non_null:
                     return None
             elif value.__class__ is list or value.__class__ is tuple:
-                try:
-                    completed = executor._list(item, value, group, here)
-                except Exception as error:
-                    executor.handle_field_error(error, rtype, group, here)
-                    return None
-                if completed.__class__ not in _SETTLED and executor.is_awaitable(completed):
-                    return executor.settle_field(completed, rtype, group, here)
-                return completed
+                return _listed(executor, item, value, rtype, group, here)
             return executor.complete_read(field, parent, value, group, here, None)
 
         return name, list_step, True
@@ -487,14 +480,7 @@ def _step(
                 if not non_null:
                     return None
             elif is_type(value) and not executor.is_awaitable(value):
-                try:
-                    completed = execute(executor, value, here)
-                except Exception as error:
-                    executor.handle_field_error(error, rtype, group, here)
-                    return None
-                if completed.__class__ not in _SETTLED and executor.is_awaitable(completed):
-                    return executor.settle_field(completed, rtype, group, here)
-                return completed
+                return _selected(executor, execute, value, rtype, group, here)
             return executor.complete_read(field, parent, value, group, here, None)
 
         return name, object_step, True
@@ -566,24 +552,10 @@ def _informed_step(
             return executor.complete_awaitable_value(rtype, group, info, here, value, None)
         elif item is not None:
             if value.__class__ is list or value.__class__ is tuple:
-                try:
-                    completed = executor._list(item, value, group, here)
-                except Exception as error:
-                    executor.handle_field_error(error, rtype, group, here)
-                    return None
-                if completed.__class__ not in _SETTLED and executor.is_awaitable(completed):
-                    return executor.settle_field(completed, rtype, group, here)
-                return completed
+                return _listed(executor, item, value, rtype, group, here)
         elif nested is not None:
             if is_type(value):
-                try:
-                    completed = nested.execute(executor, value, here)
-                except Exception as error:
-                    executor.handle_field_error(error, rtype, group, here)
-                    return None
-                if completed.__class__ not in _SETTLED and executor.is_awaitable(completed):
-                    return executor.settle_field(completed, rtype, group, here)
-                return completed
+                return _selected(executor, nested.execute, value, rtype, group, here)
         elif coerce is not None:
             out = coerce(value)
             if out is not _NO:
@@ -591,6 +563,45 @@ def _informed_step(
         return executor.complete_with(rtype, group, info, here, value, None)
 
     return informed_step
+
+
+def _listed(
+    executor: CompiledExecutor,
+    item: _Item,
+    value: list[Any] | tuple[Any, ...],
+    rtype: GraphQLOutputType,
+    group: FieldDetailsList,
+    here: Path,
+) -> Any:
+    """A list field's items completed; errors handled as graphql-core's execute_field does."""
+    try:
+        completed = executor._list(item, value, group, here)
+    except Exception as error:
+        executor.handle_field_error(error, rtype, group, here)
+        return None
+    if completed.__class__ not in _SETTLED and executor.is_awaitable(completed):
+        return executor.settle_field(completed, rtype, group, here)
+    return completed
+
+
+def _selected(
+    executor: CompiledExecutor,
+    execute: Callable[[CompiledExecutor, Any, Path], Any],
+    value: Any,
+    rtype: GraphQLOutputType,
+    group: FieldDetailsList,
+    here: Path,
+) -> Any:
+    """An object field's selection executed; errors handled as graphql-core's execute_field
+    does."""
+    try:
+        completed = execute(executor, value, here)
+    except Exception as error:
+        executor.handle_field_error(error, rtype, group, here)
+        return None
+    if completed.__class__ not in _SETTLED and executor.is_awaitable(completed):
+        return executor.settle_field(completed, rtype, group, here)
+    return completed
 
 
 def _literal_arguments(
