@@ -1,24 +1,27 @@
 """Eager coroutines: a field's coroutine run at once, as far as it goes without waiting.
 
 graphql-core gathers the awaitables of a selection set, each in a task of its own, and awaits
-them together. Many of a session's async fields (`parent`, `children`, `authorizations` of a
-provider that keeps them in the record) return without ever waiting, and each still costs a
-coroutine, a task, a done callback and a gather. `eager` steps the coroutine once where it is
-made. One that finishes gives its value there and then, as a plain field would. One that waits
-is handed on as an awaitable that goes on from where it stopped, in the same context.
+them together. Some async fields (a session's `parent`, `children` and `authorizations`) mostly
+return without waiting, and each still costs a coroutine, a task, a done callback and a gather.
+`eager` steps such a coroutine once where it is made. One that finishes gives its value there
+and then, as a plain field would. One that waits is handed on as a coroutine that goes on from
+where it stopped, in the same context, in the task that graphql-core's gather gives it.
 
-What the caller sees stays as before: the field errors the step collected are held back, and
-an exception it raised is kept, until the caller awaits the field, which is when graphql-core
-would have run it. graphql-core then records them as it would have, dropping those under a
-position nulled meanwhile. Python 3.12's eager task factory does the like for tasks; this
-gateway runs on 3.11.
+Only resolvers marked `runs_eagerly` are stepped so: the first step runs in the caller's task,
+so it must not enter anything bound to the current task (`asyncio.timeout`, a TaskGroup,
+aiohttp's timeouts: an upstream call) before it first waits; a marked resolver waits on a
+dataloader, whose batch runs in a task of its own. What the caller sees stays as before: the
+field errors the step collected are held back, and an exception it raised is kept, until the
+caller awaits the field, which is when graphql-core would have run it; graphql-core then
+records them as it would have, dropping those under a position nulled meanwhile. Python 3.12's
+eager task factory does the like for tasks; this gateway runs on 3.11.
 """
 
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Coroutine, Generator
-from typing import Any
+from collections.abc import Callable, Coroutine, Generator
+from typing import Any, TypeVar
 
 from graphql import Executor, GraphQLError
 from graphql.pyutils import Path
@@ -33,7 +36,22 @@ except ImportError as error:  # pragma: no cover - only on another release
 else:
     _IMPORT_PROBLEM = None
 
-__all__ = ["eager", "eager_problems"]
+__all__ = ["eager", "eager_problems", "runs_eagerly", "steps_eagerly"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+_MARK = "__runs_eagerly__"
+
+
+def runs_eagerly(resolver: F) -> F:
+    """Mark an async resolver whose coroutine may take its first step in the caller's task:
+    before it first waits, it enters nothing bound to the current task."""
+    setattr(resolver, _MARK, True)
+    return resolver
+
+
+def steps_eagerly(resolver: object) -> bool:
+    """Whether `resolver` is marked by `runs_eagerly`."""
+    return getattr(resolver, _MARK, False) is True
 
 
 def eager_problems() -> list[str]:
@@ -108,8 +126,12 @@ class _Settled:
         yield  # a generator, so that awaiting it runs the above  # pragma: no cover
 
 
-class _Resumed:
-    """A coroutine stopped in its eager step, awaited from where it stopped."""
+class _Resumed(Coroutine[Any, Any, Any]):
+    """A coroutine stopped in its eager step, to be run on from where it stopped.
+
+    A coroutine itself (send, throw, close), so that a task wraps it directly: a cancellation
+    before the task first runs it reaches the stopped coroutine, and graphql-core closes it
+    as it closes the others where no loop runs to settle it."""
 
     __slots__ = ("blocking", "context", "coroutine", "executor", "held", "waiting")
 
@@ -123,30 +145,47 @@ class _Resumed:
         executor: Executor[Any],
     ) -> None:
         self.coroutine = coroutine
-        self.waiting = waiting
+        self.waiting: Any = waiting  # what it waits on, until handed over
         self.context = context
         self.blocking = blocking
-        self.held = held
+        self.held: _Held | None = held
         self.executor = executor
 
+    def _start(self) -> None:
+        """The first time it is run on: what graphql-core would have seen so far."""
+        held, self.held = self.held, None
+        if held is not None:
+            held.release(self.executor)
+
+    def send(self, value: Any) -> Any:
+        if self.held is not None:
+            self._start()
+            waiting, self.waiting = self.waiting, None
+            if self.blocking:  # handed to the task as the future handed it
+                waiting._asyncio_future_blocking = True
+            return waiting
+        return self.context.run(self.coroutine.send, value)
+
+    def throw(self, *error: Any) -> Any:
+        self._start()
+        self.waiting = None
+        return self.context.run(self.coroutine.throw, *error)
+
+    def close(self) -> None:
+        self.held = None
+        self.waiting = None
+        self.context.run(self.coroutine.close)
+
     def __await__(self) -> Generator[Any, Any, Any]:
-        coroutine, waiting, run = self.coroutine, self.waiting, self.context.run
-        self.held.release(self.executor)
-        if self.blocking:  # handed to the task as the future handed it
-            waiting._asyncio_future_blocking = True
-        while True:
-            try:
-                sent = yield waiting
-            except GeneratorExit:
-                coroutine.close()
-                raise
-            except BaseException as error:  # a cancellation included: it goes on inside
-                try:
-                    waiting = run(coroutine.throw, error)
-                except StopIteration as done:
-                    return done.value
-            else:
-                try:
-                    waiting = run(coroutine.send, sent)
-                except StopIteration as done:
-                    return done.value
+        return self  # send and throw, as a generator has
+
+    def __next__(self) -> Any:
+        return self.send(None)
+
+    def __iter__(self) -> _Resumed:
+        return self
+
+    def __del__(self) -> None:
+        # Dropped unawaited (a sibling's null ended the selection): cleaned up in its context.
+        if getattr(self.coroutine, "cr_frame", None) is not None:
+            self.close()

@@ -43,6 +43,7 @@ from graphql import (
 from graphql.pyutils import Path
 from strawberry.types import Info, get_object_definition
 
+from resolvers.engine.eager import steps_eagerly
 from resolvers.engine.internals import annotation_problems, seam, signature_problems
 
 try:  # Not public API: if these move, `_problems` says so and the short path stays off.
@@ -65,6 +66,7 @@ __all__ = [
     "info_reads",
     "passes_type_check",
     "short_path_executor",
+    "steps_eagerly_here",
 ]
 
 # What the short path overrides or calls on graphql-core's Executor, by parameter names.
@@ -249,9 +251,12 @@ def _info_only(definition: StrawberryField) -> Callable[..., Any] | None:
     if inspect.isasyncgenfunction(func) or resolver.self_parameter is None:
         return None
     info = resolver.info_parameter
-    parameters = list(inspect.signature(func).parameters)
+    parameters = inspect.signature(func).parameters.values()
     named = [a.python_name for a in definition.arguments]
-    if info is None or parameters != ["self", info.name, *named]:
+    if info is None or [p.name for p in parameters] != ["self", info.name, *named]:
+        return None
+    # Passed by position (self, info) and by keyword (the arguments), as either may be.
+    if any(p.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD for p in parameters):
         return None
     return func
 
@@ -274,6 +279,13 @@ def _scalar_arguments(definition: StrawberryField, field: GraphQLField) -> dict[
             return None
         arguments[name] = argument.python_name
     return arguments
+
+
+def steps_eagerly_here(field: GraphQLField) -> bool:
+    """Whether the field's resolver is marked `runs_eagerly` (resolvers/engine/eager.py)."""
+    definition = _definition(field)
+    resolver = definition.base_resolver if definition is not None else None
+    return resolver is not None and steps_eagerly(resolver.wrapped_func)
 
 
 def field_reader(field: GraphQLField) -> Callable[[Any], Any] | None:

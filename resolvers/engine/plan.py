@@ -66,6 +66,7 @@ from resolvers.engine.execution import (
     info_reads,
     passes_type_check,
     short_path_executor,
+    steps_eagerly_here,
 )
 from resolvers.engine.internals import annotation_problems, seam, signature_problems
 
@@ -247,7 +248,7 @@ class CompiledExecutor(ShortPathExecutor):
                     results[name] = result
                     if may_await and result.__class__ not in _SETTLED and is_awaitable(result):
                         pending.append(name)
-        except Exception:
+        except BaseException:  # a cancellation in an eager step too: the others are settled
             if pending:  # others' awaitables may fail too: settle them
                 self.settle_in_background([results[name] for name in pending])
             raise
@@ -424,14 +425,20 @@ def _step(
             step = _informed_step(executor, parent, name, group, field, informed, arguments, shape)
             return name, step, True
     if field is None or read is None or shape is None:
+        if field is None or not steps_eagerly_here(field):
 
-        def ordinary(executor: CompiledExecutor, source: Any, path: Path) -> Any:
+            def ordinary(executor: CompiledExecutor, source: Any, path: Path) -> Any:
+                return executor.execute_field(parent, source, group, Path(path, name, tname), None)
+
+            return name, ordinary, True
+
+        def ordinary_eager(executor: CompiledExecutor, source: Any, path: Path) -> Any:
             result = executor.execute_field(parent, source, group, Path(path, name, tname), None)
             if result.__class__ is CoroutineType:
                 return eager(result, executor)
             return result
 
-        return name, ordinary, True
+        return name, ordinary_eager, True
     non_null, listed, item_non_null, kind = shape
     rtype = field.type
     nested = None
@@ -523,6 +530,7 @@ def _informed_step(
     rtype = field.type
     nodes = [d.node for d in group]
     call, definition, info_class = informed.call, informed.definition, informed.info_class
+    stepped = steps_eagerly_here(field)
     nested = None
     if isinstance(kind, GraphQLObjectType):
         nested = _Nested(kind, group, _static(executor.fragments, group))
@@ -542,9 +550,9 @@ def _informed_step(
         except Exception as error:  # as graphql-core handles a resolver's exception
             executor.handle_field_error(error, rtype, group, here)
             return None
-        if value.__class__ is CoroutineType:  # graphql-core's completion, run eagerly
+        if value.__class__ is CoroutineType:  # graphql-core's completion, eagerly if marked
             completing = executor.complete_awaitable_value(rtype, group, info, here, value, None)
-            return eager(completing, executor)
+            return eager(completing, executor) if stepped else completing
         if value is None:
             if not non_null:
                 return None

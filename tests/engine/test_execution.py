@@ -26,6 +26,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from resolvers.engine import internals
+from resolvers.engine.eager import runs_eagerly
 from resolvers.engine.execution import (
     ShortPathExecutor,
     _no_middleware,
@@ -128,10 +129,12 @@ class Thing:
         return self.name
 
     @strawberry.field
+    @runs_eagerly
     async def later(self) -> str:
         return self.name
 
     @strawberry.field
+    @runs_eagerly
     async def later_fails(self) -> str:
         raise ValueError("later")
 
@@ -139,29 +142,51 @@ class Thing:
     def path(self, info: strawberry.Info) -> str:
         return ".".join(str(p) for p in info.path.as_list())
 
-    # Resolvers of `self` and `info` alone, which compiled plans call themselves.
+    # Resolvers of `self`, `info` and literal scalar arguments, which compiled plans call
+    # themselves; those marked `runs_eagerly` are stepped where they are made.
     @strawberry.field
+    @runs_eagerly
     async def later_path(self, info: strawberry.Info) -> str:
         return ".".join(str(p) for p in info.path.as_list())
 
     @strawberry.field
+    @runs_eagerly
     async def waits(self, info: strawberry.Info) -> str | None:
         await asyncio.sleep(0)
         return f"{self.name} at {info.path.key}"
 
     @strawberry.field
+    @runs_eagerly
     async def informed_fails(self, info: strawberry.Info) -> str:
         CALLS["informedFails"] += 1
         raise ValueError(f"no {info.field_name}")
 
     @strawberry.field
+    @runs_eagerly
     async def mirror(self, info: strawberry.Info) -> Thing | None:
         CALLS["mirror"] += 1
         return Thing(name=self.name + info.field_name, nickname=None, secret="")
 
     @strawberry.field
+    @runs_eagerly
     async def echo(self, info: strawberry.Info, times: int = 1, sep: str | None = None) -> str:
         return (sep or "").join([f"{self.name}@{info.path.key}"] * times)
+
+    @strawberry.field
+    def keyed(self, *, info: strawberry.Info) -> str:
+        return f"{self.name} {info.field_name}"  # `info` by keyword only
+
+    @strawberry.field
+    async def timed(self) -> int | None:
+        # Not marked: a timeout is bound to the task it is entered in.
+        async with asyncio.timeout(0.01):
+            await asyncio.sleep(5)
+        return 1
+
+    @strawberry.field
+    async def slower(self) -> int:
+        await asyncio.sleep(0.05)
+        return 2
 
     @strawberry.field
     def kin(self, info: strawberry.Info) -> list[Thing | None]:
@@ -169,6 +194,7 @@ class Thing:
         return [Thing(name=self.name + "1", nickname=None, secret=""), None]
 
     @strawberry.field
+    @runs_eagerly
     async def wrong_kin(self, info: strawberry.Info) -> list[Thing]:
         CALLS["wrongKin"] += 1
         return [None]  # type: ignore[list-item]  # a null where the schema says non-null
@@ -210,6 +236,8 @@ QUERIES = [
     "{ things { twin { later } strictTwin { later name } } }",
     "{ things { laterPath waits mirror { name laterPath mirror { waits } } kin { name path } } }",
     "{ things { name informedFails } }",
+    "{ things { keyed k2: keyed } }",
+    "{ things { name timed slower } }",
     '{ things { echo e2: echo(times: 2) e3: echo(times: 3, sep: "-") e0: echo(times: -1) } }',
     "query ($n: Int = 2) { things { echo(times: $n) } }",
     "{ things { mirror { informedFails } wrongKin { name } } }",

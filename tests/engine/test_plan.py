@@ -20,6 +20,7 @@ import logging
 import os
 import re
 from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -50,6 +51,7 @@ from app.observability.tracing import Tracing
 from app.settings import Settings
 from app.upstream.upstreams import Upstreams
 from resolvers.engine import plan
+from resolvers.engine.eager import runs_eagerly
 from resolvers.engine.execution import ShortPathExecutor
 from resolvers.engine.plan import CompiledExecutor, compiled_executor
 from resolvers.schema import GatewaySchema, Limits, build_schema
@@ -342,6 +344,62 @@ async def test_plans_call_info_resolvers_with_literal_arguments_themselves(
         "things.1.laterPath",
     ]
     assert (calls["path"], calls["laterPath"], calls["echo"]) == (0, 0, 2)  # a variable: 2
+
+
+_SEEN: list[str] = []
+_WHO: ContextVar[str] = ContextVar("who", default="caller")
+
+
+async def _wait_long(name: str) -> int:
+    token = _WHO.set(name)
+    _SEEN.append(f"{name} started")
+    try:
+        await asyncio.sleep(30)
+    except asyncio.CancelledError:
+        _SEEN.append(f"{name} cancelled")
+        raise
+    finally:
+        _SEEN.append(f"{name} ends as {_WHO.get()}")
+        _WHO.reset(token)
+    return 1
+
+
+@strawberry.type
+class _Waiter:
+    @strawberry.field
+    @runs_eagerly
+    async def a(self) -> int:
+        return await _wait_long("a")
+
+    @strawberry.field
+    @runs_eagerly
+    async def b(self) -> int:
+        return await _wait_long("b")
+
+
+@strawberry.type
+class _WaitQuery:
+    @strawberry.field
+    def waiter(self) -> _Waiter:
+        return _Waiter()
+
+
+async def test_eager_fields_cancelled_before_their_task_runs_are_cancelled_in_their_context() -> (
+    None
+):
+    schema = _CompiledThings(query=_WaitQuery)
+    _SEEN.clear()
+    request = asyncio.create_task(schema.execute("{ waiter { a b } }"))
+    await asyncio.sleep(0)  # both stepped eagerly, their tasks not yet run
+    request.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await request
+    for _ in range(3):
+        await asyncio.sleep(0)
+
+    assert _SEEN == [
+        "a started", "b started", "a cancelled", "a ends as a", "b cancelled", "b ends as b"
+    ]  # fmt: skip
 
 
 # Its gc.collect() may finalize coroutines that other tests' null propagation dropped.
