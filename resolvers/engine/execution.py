@@ -43,7 +43,6 @@ from graphql import (
 from graphql.pyutils import Path
 from strawberry.types import Info, get_object_definition
 
-from resolvers.engine.eager import steps_eagerly
 from resolvers.engine.internals import annotation_problems, seam, signature_problems
 
 try:  # Not public API: if these move, `_problems` says so and the short path stays off.
@@ -66,7 +65,6 @@ __all__ = [
     "info_reads",
     "passes_type_check",
     "short_path_executor",
-    "steps_eagerly_here",
 ]
 
 # What the short path overrides or calls on graphql-core's Executor, by parameter names.
@@ -279,13 +277,6 @@ def _scalar_arguments(definition: StrawberryField, field: GraphQLField) -> dict[
             return None
         arguments[name] = argument.python_name
     return arguments
-
-
-def steps_eagerly_here(field: GraphQLField) -> bool:
-    """Whether the field's resolver is marked `runs_eagerly` (resolvers/engine/eager.py)."""
-    definition = _definition(field)
-    resolver = definition.base_resolver if definition is not None else None
-    return resolver is not None and steps_eagerly(resolver.wrapped_func)
 
 
 def field_reader(field: GraphQLField) -> Callable[[Any], Any] | None:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Awaitable, Callable, Generator, Mapping
-from types import CoroutineType
 from typing import Any, ClassVar, NamedTuple, cast
 
 import strawberry
@@ -58,7 +57,6 @@ from graphql.language import (
 )
 from graphql.pyutils import Path
 
-from resolvers.engine.eager import eager, eager_problems
 from resolvers.engine.execution import (
     InfoRead,
     ShortPathExecutor,
@@ -66,7 +64,6 @@ from resolvers.engine.execution import (
     info_reads,
     passes_type_check,
     short_path_executor,
-    steps_eagerly_here,
 )
 from resolvers.engine.internals import annotation_problems, seam, signature_problems
 
@@ -150,7 +147,6 @@ def _problems() -> list[str]:
             )
         },
     )  # fmt: skip
-    problems += eager_problems()
     return problems
 
 
@@ -248,7 +244,7 @@ class CompiledExecutor(ShortPathExecutor):
                     results[name] = result
                     if may_await and result.__class__ not in _SETTLED and is_awaitable(result):
                         pending.append(name)
-        except BaseException:  # a cancellation in an eager step too: the others are settled
+        except Exception:
             if pending:  # others' awaitables may fail too: settle them
                 self.settle_in_background([results[name] for name in pending])
             raise
@@ -425,20 +421,11 @@ def _step(
             step = _informed_step(executor, parent, name, group, field, informed, arguments, shape)
             return name, step, True
     if field is None or read is None or shape is None:
-        if field is None or not steps_eagerly_here(field):
 
-            def ordinary(executor: CompiledExecutor, source: Any, path: Path) -> Any:
-                return executor.execute_field(parent, source, group, Path(path, name, tname), None)
+        def ordinary(executor: CompiledExecutor, source: Any, path: Path) -> Any:
+            return executor.execute_field(parent, source, group, Path(path, name, tname), None)
 
-            return name, ordinary, True
-
-        def ordinary_eager(executor: CompiledExecutor, source: Any, path: Path) -> Any:
-            result = executor.execute_field(parent, source, group, Path(path, name, tname), None)
-            if result.__class__ is CoroutineType:
-                return eager(result, executor)
-            return result
-
-        return name, ordinary_eager, True
+        return name, ordinary, True
     non_null, listed, item_non_null, kind = shape
     rtype = field.type
     nested = None
@@ -522,15 +509,14 @@ def _informed_step(
     shape: tuple[bool, bool, bool, GraphQLLeafType | GraphQLObjectType],
 ) -> Step:
     """The step of a field whose resolver takes `self`, `info` and literal scalar arguments:
-    called with the `Info` and the arguments Strawberry would pass; a coroutine's value
-    completed by graphql-core, run eagerly (resolvers/engine/eager.py), any other completed as
-    the other steps complete a read."""
+    called with the `Info` and the arguments Strawberry would pass, and what it returns
+    completed as the other steps complete a read (an awaitable by graphql-core, as its own
+    `execute_field` would)."""
     tname = parent.name
     non_null, listed, item_non_null, kind = shape
     rtype = field.type
     nodes = [d.node for d in group]
     call, definition, info_class = informed.call, informed.definition, informed.info_class
-    stepped = steps_eagerly_here(field)
     nested = None
     if isinstance(kind, GraphQLObjectType):
         nested = _Nested(kind, group, _static(executor.fragments, group))
@@ -550,9 +536,6 @@ def _informed_step(
         except Exception as error:  # as graphql-core handles a resolver's exception
             executor.handle_field_error(error, rtype, group, here)
             return None
-        if value.__class__ is CoroutineType:  # graphql-core's completion, eagerly if marked
-            completing = executor.complete_awaitable_value(rtype, group, info, here, value, None)
-            return eager(completing, executor) if stepped else completing
         if value is None:
             if not non_null:
                 return None

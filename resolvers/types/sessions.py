@@ -19,7 +19,6 @@ from app.risk.devices import Device as DeviceRecord
 from app.risk.signals import Signal
 from app.upstream.fanout import fingerprint, plan_streams
 from app.upstream.provider import CHILDREN, PARENT
-from resolvers.engine.eager import runs_eagerly
 from resolvers.types.agent import (
     Authorization,
     AuthorizationConnection,
@@ -197,7 +196,6 @@ class Session(Node):
         "authorizations its user granted. Empty for other providers. Null only when hyper.id "
         "failed to answer (an error at this path says so), not to fail the whole page."
     )
-    @runs_eagerly  # waits on a dataloader first
     async def authorizations(
         self, info: Info, first: int = DEFAULT_PAGE_SIZE, after: str | None = None
     ) -> AuthorizationConnection | None:
@@ -205,7 +203,6 @@ class Session(Node):
         return authorization_connection(records, first, after, self.record.provider)
 
     @strawberry.field(description="PrivX: the session this child session belongs to.")
-    @runs_eagerly  # waits on a dataloader first
     async def parent(self, info: Info) -> Session | None:
         found = await info.context.loaders.relatives(self.record, PARENT)
         if not found or not info.context.principal.may_see(found[0]):
@@ -217,7 +214,6 @@ class Session(Node):
         "providers. Null only when PrivX failed to answer (an error at this path says so), "
         "not to fail the whole page."
     )
-    @runs_eagerly  # waits on a dataloader first
     async def children(self, info: Info) -> list[Session] | None:
         family = await info.context.loaders.relatives(self.record, CHILDREN)
         principal = info.context.principal

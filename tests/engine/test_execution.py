@@ -26,7 +26,6 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from resolvers.engine import internals
-from resolvers.engine.eager import runs_eagerly
 from resolvers.engine.execution import (
     ShortPathExecutor,
     _no_middleware,
@@ -129,12 +128,10 @@ class Thing:
         return self.name
 
     @strawberry.field
-    @runs_eagerly
     async def later(self) -> str:
         return self.name
 
     @strawberry.field
-    @runs_eagerly
     async def later_fails(self) -> str:
         raise ValueError("later")
 
@@ -143,32 +140,27 @@ class Thing:
         return ".".join(str(p) for p in info.path.as_list())
 
     # Resolvers of `self`, `info` and literal scalar arguments, which compiled plans call
-    # themselves; those marked `runs_eagerly` are stepped where they are made.
+    # themselves.
     @strawberry.field
-    @runs_eagerly
     async def later_path(self, info: strawberry.Info) -> str:
         return ".".join(str(p) for p in info.path.as_list())
 
     @strawberry.field
-    @runs_eagerly
     async def waits(self, info: strawberry.Info) -> str | None:
         await asyncio.sleep(0)
         return f"{self.name} at {info.path.key}"
 
     @strawberry.field
-    @runs_eagerly
     async def informed_fails(self, info: strawberry.Info) -> str:
         CALLS["informedFails"] += 1
         raise ValueError(f"no {info.field_name}")
 
     @strawberry.field
-    @runs_eagerly
     async def mirror(self, info: strawberry.Info) -> Thing | None:
         CALLS["mirror"] += 1
         return Thing(name=self.name + info.field_name, nickname=None, secret="")
 
     @strawberry.field
-    @runs_eagerly
     async def echo(self, info: strawberry.Info, times: int = 1, sep: str | None = None) -> str:
         return (sep or "").join([f"{self.name}@{info.path.key}"] * times)
 
@@ -178,7 +170,7 @@ class Thing:
 
     @strawberry.field
     async def timed(self) -> int | None:
-        # Not marked: a timeout is bound to the task it is entered in.
+        # A timeout is bound to the task it is entered in: the field's own.
         async with asyncio.timeout(0.01):
             await asyncio.sleep(5)
         return 1
@@ -194,7 +186,6 @@ class Thing:
         return [Thing(name=self.name + "1", nickname=None, secret=""), None]
 
     @strawberry.field
-    @runs_eagerly
     async def wrong_kin(self, info: strawberry.Info) -> list[Thing]:
         CALLS["wrongKin"] += 1
         return [None]  # type: ignore[list-item]  # a null where the schema says non-null
