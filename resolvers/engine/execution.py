@@ -217,9 +217,9 @@ def field_reads(schema: GraphQLSchema) -> dict[int, Read]:
 
 
 def info_reads(schema: strawberry.Schema) -> dict[int, InfoRead]:
-    """By field id: the argument-free fields whose resolver takes `self` and `info` alone,
-    where Strawberry's wrapper would only make the `Info` and call it (no field extension,
-    no exception handler of the schema's)."""
+    """By field id: the fields whose resolver takes `self`, `info` and built-in scalar
+    arguments, where Strawberry's wrapper would only make the `Info`, pass the arguments on
+    and call it (no field extension, no exception handler of the schema's)."""
     converter = getattr(schema, "schema_converter", None)
     if getattr(converter, "_exception_handler_specs", None) != ():
         return {}

@@ -11,8 +11,11 @@ the outcome of `@include`/`@skip`), for later requests with the same parsed docu
 document cache, resolvers/engine/caching.py, hands out the same one), and dropped with that
 document.
 
-A step runs the ordinary way (graphql-core's `execute_field`) where the plan cannot stand in
-for it: arguments, a resolver that is async or takes `info`, abstract types, nested lists,
+A resolver of `self`, `info` and built-in scalar arguments given as literals is called by its
+step, with the `Info` and the arguments Strawberry would pass (`info_reads`); an awaitable it
+returns is completed by graphql-core, as its own `execute_field` would. A step runs the
+ordinary way (graphql-core's `execute_field`) where the plan cannot stand in for it: other
+arguments (variables, input objects), other async resolvers, abstract types, nested lists,
 directives other than `@include`/`@skip`. Decided at compile time, so no resolver runs twice.
 At run time a step hands anything unusual (an exception, a null in a non-null position, a value
 its type does not coerce, a failed type check) to graphql-core's own completion with the value
@@ -135,9 +138,7 @@ def _problems() -> list[str]:
         problems.append(f"FragmentDetails has the fields {FragmentDetails._fields}")
     if "arguments" not in FragmentSpreadNode.keys:
         problems.append("FragmentSpreadNode has no arguments")
-    problems += annotation_problems(
-        Executor, ("fragments", "collected_errors", "abort_signal", "hide_suggestions")
-    )
+    problems += annotation_problems(Executor, ("fragments", "abort_signal", "hide_suggestions"))
     problems += signature_problems(
         values,
         {
