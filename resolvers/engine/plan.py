@@ -445,6 +445,8 @@ def _step(
             nested,
         )
 
+        items = _items(item, group)
+
         def list_step(executor: CompiledExecutor, source: Any, path: Path) -> Any:
             here = Path(path, name, tname)
             try:
@@ -456,7 +458,7 @@ def _step(
                 if not non_null:
                     return None
             elif value.__class__ is list or value.__class__ is tuple:
-                return _listed(executor, item, value, rtype, group, here)
+                return _completed(executor, items, value, rtype, group, here)
             return executor.complete_read(field, parent, value, group, here, None)
 
         return name, list_step, True
@@ -475,7 +477,7 @@ def _step(
                 if not non_null:
                     return None
             elif is_type(value) and not executor.is_awaitable(value):
-                return _selected(executor, execute, value, rtype, group, here)
+                return _completed(executor, execute, value, rtype, group, here)
             return executor.complete_read(field, parent, value, group, here, None)
 
         return name, object_step, True
@@ -526,6 +528,7 @@ def _informed_step(
         leaf = None if isinstance(kind, GraphQLObjectType) else _coercer(kind)
         item_type = get_item_type(rtype)
         item = _Item(field, parent, item_type, kind, item_non_null, leaf, _type_check(kind), nested)
+    items = _items(item, group) if item is not None else None
     coerce = None if isinstance(kind, GraphQLObjectType) else _coercer(kind)
     is_type = _type_check(kind)
 
@@ -542,12 +545,12 @@ def _informed_step(
                 return None
         elif value.__class__ not in _SETTLED and executor.is_awaitable(value):
             return executor.complete_awaitable_value(rtype, group, info, here, value, None)
-        elif item is not None:
+        elif items is not None:
             if value.__class__ is list or value.__class__ is tuple:
-                return _listed(executor, item, value, rtype, group, here)
+                return _completed(executor, items, value, rtype, group, here)
         elif nested is not None:
             if is_type(value):
-                return _selected(executor, nested.execute, value, rtype, group, here)
+                return _completed(executor, nested.execute, value, rtype, group, here)
         elif coerce is not None:
             out = coerce(value)
             if out is not _NO:
@@ -557,37 +560,27 @@ def _informed_step(
     return informed_step
 
 
-def _listed(
-    executor: CompiledExecutor,
-    item: _Item,
-    value: list[Any] | tuple[Any, ...],
-    rtype: GraphQLOutputType,
-    group: FieldDetailsList,
-    here: Path,
-) -> Any:
-    """A list field's items completed; errors handled as graphql-core's execute_field does."""
-    try:
-        completed = executor._list(item, value, group, here)
-    except Exception as error:
-        executor.handle_field_error(error, rtype, group, here)
-        return None
-    if completed.__class__ not in _SETTLED and executor.is_awaitable(completed):
-        return executor.settle_field(completed, rtype, group, here)
-    return completed
+def _items(item: _Item, group: FieldDetailsList) -> Callable[[CompiledExecutor, Any, Path], Any]:
+    """How `_completed` completes the items of a list field."""
+
+    def complete(executor: CompiledExecutor, value: Any, here: Path) -> Any:
+        return executor._list(item, value, group, here)
+
+    return complete
 
 
-def _selected(
+def _completed(
     executor: CompiledExecutor,
-    execute: Callable[[CompiledExecutor, Any, Path], Any],
+    complete: Callable[[CompiledExecutor, Any, Path], Any],
     value: Any,
     rtype: GraphQLOutputType,
     group: FieldDetailsList,
     here: Path,
 ) -> Any:
-    """An object field's selection executed; errors handled as graphql-core's execute_field
-    does."""
+    """A list's items or an object's selection, completed by `complete`; errors handled as
+    graphql-core's execute_field does."""
     try:
-        completed = execute(executor, value, here)
+        completed = complete(executor, value, here)
     except Exception as error:
         executor.handle_field_error(error, rtype, group, here)
         return None
