@@ -523,14 +523,15 @@ def _informed_step(
     nested = None
     if isinstance(kind, GraphQLObjectType):
         nested = _Nested(kind, group, _static(executor.fragments, group))
-    item = None
-    if listed:
-        leaf = None if isinstance(kind, GraphQLObjectType) else _coercer(kind)
-        item_type = get_item_type(rtype)
-        item = _Item(field, parent, item_type, kind, item_non_null, leaf, _type_check(kind), nested)
-    items = _items(item, group) if item is not None else None
-    coerce = None if isinstance(kind, GraphQLObjectType) else _coercer(kind)
+    leaf = None if isinstance(kind, GraphQLObjectType) else _coercer(kind)
     is_type = _type_check(kind)
+    items = coerce = None
+    if listed:
+        item_type = get_item_type(rtype)
+        item = _Item(field, parent, item_type, kind, item_non_null, leaf, is_type, nested)
+        items = _items(item, group)
+    else:
+        coerce = leaf
 
     def informed_step(executor: CompiledExecutor, source: Any, path: Path) -> Any:
         here = Path(path, name, tname)
