@@ -90,7 +90,8 @@ async def check_serving(root: str, config: dict[str, Any]) -> list[str]:
         finally:
             if process.returncode is None:
                 process.send_signal(signal.SIGTERM)
-            code = await asyncio.wait_for(process.wait(), 60)
+            async with asyncio.timeout(60):
+                code = await process.wait()
             assert process.stderr is not None
             log = (await process.stderr.read()).decode(errors="replace")
             if code not in (0, -signal.SIGTERM):

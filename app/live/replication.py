@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from app.core.records import Provider
+from app.core.waiting import wait_set
 from app.live import codec
 from app.live.bus import POLLED, Bus, Entry, Joined, Outgoing, watch_id
 from app.live.events import LiveProblem, SessionChange
@@ -148,8 +149,7 @@ class Replication:
                     await hub.clock.sleep(max(wait - (hub.clock.monotonic() - began), 0.0))
                 else:
                     replica.wake.clear()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(replica.wake.wait(), config.interval)
+                    await wait_set(replica.wake, config.interval)
                 idle = watch.idle_since
                 if idle is not None and hub.clock.monotonic() - idle >= config.grace:
                     return
@@ -162,7 +162,8 @@ class Replication:
                 replica.polling = False
                 hub.metrics.leases.dec()
                 with contextlib.suppress(*ERRORS, TimeoutError):
-                    await asyncio.wait_for(replica.lease.release(), 1.0)
+                    async with asyncio.timeout(1.0):
+                        await replica.lease.release()
 
     async def _renew(self, watch: Watch, replica: Replica) -> None:
         """Join the watch, then renew or take its lease, RENEWALS times an interval."""
@@ -411,8 +412,7 @@ class Replication:
         after = {r.wid: r.last for r in self._replicas.values() if r.joined}
         if not after:
             self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), BLOCK_SECONDS)
+            await wait_set(self._changed, BLOCK_SECONDS)
             return
         if not self.shared.available():
             await asyncio.sleep(RETRY_SECONDS / 4)

@@ -20,6 +20,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
+from app.core.waiting import wait_set
 from app.webhooks.config import Endpoint
 from app.webhooks.message import Message
 from app.webhooks.metrics import WebhookMetrics
@@ -166,8 +167,7 @@ class Delivery:
         await self._sleep(next_due - now)
 
     async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), max(seconds, 0.0))
+        await wait_set(self._wake, seconds)
         self._wake.clear()
 
     def _forget(self) -> None:

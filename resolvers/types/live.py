@@ -144,7 +144,8 @@ async def _stream(caller: LiveCaller, sub: Subscription_) -> AsyncGenerator[Sess
     try:
         while True:
             try:
-                item = await asyncio.wait_for(sub.next(), caller.seconds_to_check())
+                async with asyncio.timeout(caller.seconds_to_check()):
+                    item = await sub.next()
             except TimeoutError:
                 reason = await caller.check()
                 if reason is not None:

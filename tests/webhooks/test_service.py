@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 
 from app.core.records import Provider
 from app.listing.filter import SessionFilter
 from app.state.shared import Shared
 from app.webhooks.config import EVENTS, Endpoint
+from app.webhooks.message import Message
 from app.webhooks.metrics import WebhookMetrics
 from app.webhooks.service import Webhooks
 from tests.live.test_hub import FakeProvider, make_hub, record, settle
@@ -42,3 +44,22 @@ async def test_a_burst_past_the_subscription_queue_is_replayed_not_lost() -> Non
     finally:
         await webhooks.close()
         await hub.close()
+
+
+async def test_closing_as_a_message_wakes_the_deliverer_stops_it() -> None:
+    hub, _ = make_hub(FakeProvider(Provider.KRATOS))
+    webhooks = Webhooks([NOWHERE], hub, Shared(None), WebhookMetrics())
+    await webhooks.start()
+    try:
+        await settle()  # the deliverer waits for its wake
+        message = Message("msg_1", "s1", "session.created", b"{}", 1.0)
+        await webhooks.deliveries[0].queue.put(message)  # wakes it, in the turn it is stopped
+    finally:
+        closing = asyncio.create_task(webhooks.close())
+        # A lost cancellation would leave the deliverer running and `close` waiting for ever.
+        done, _ = await asyncio.wait([closing], timeout=10)
+        for task in webhooks._tasks:
+            task.cancel()  # the test's own clean-up, if it failed
+        await closing
+        await hub.close()
+    assert closing in done
