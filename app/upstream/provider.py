@@ -264,16 +264,26 @@ class SessionProvider(abc.ABC):
     async def probe(self) -> None:
         """One cheap call that succeeds when the upstream is reachable and accepts us."""
 
+    def known_relatives(self, record: SessionRecord, relation: str) -> list[SessionRecord] | None:
+        """A session's PARENT (zero or one) or CHILDREN where they are known without a call
+        (none where sessions do not nest); None: `relatives` asks the upstream."""
+        return []
+
     async def relatives(
         self, record: SessionRecord, relation: str, scope: RequestScope
     ) -> list[SessionRecord]:
-        """A session's PARENT (zero or one) or CHILDREN; none where sessions do not nest."""
+        """A session's relatives that `known_relatives` does not know."""
         return []
+
+    def known_authorizations(self, record: SessionRecord) -> Sequence[AuthorizationRecord] | None:
+        """What a session authorizes where it is known without a call (what its own record
+        carries); None: `authorizations` asks the upstream."""
+        return record.authorizations
 
     async def authorizations(
         self, record: SessionRecord, scope: RequestScope
     ) -> Sequence[AuthorizationRecord]:
-        """What a session authorizes, beyond what its own record carries."""
+        """What a session authorizes where `known_authorizations` does not know."""
         return record.authorizations
 
 

@@ -12,6 +12,7 @@ from aiodataloader import DataLoader
 
 from app.core import ids
 from app.core.errors import UpstreamError
+from app.core.maybe import Maybe
 from app.core.records import AuthorizationRecord, Provider, SessionRecord, UserRecord
 from app.observability.metrics import Metrics
 from app.upstream.provider import RequestScope
@@ -99,12 +100,20 @@ class Loaders:
         user: UserRecord | None = await self.user.load((provider, native_id))
         return user
 
-    async def relatives(self, record: SessionRecord, relation: str) -> list[SessionRecord]:
-        """A session's parent or children, where its provider nests sessions."""
+    def relatives(self, record: SessionRecord, relation: str) -> Maybe[list[SessionRecord]]:
+        """A session's parent or children, where its provider nests sessions: at once where
+        they are known without a call."""
         found = self.upstreams.providers.get(record.provider)
-        return await found.relatives(record, relation, self.scope) if found else []
+        if found is None:
+            return []
+        known = found.known_relatives(record, relation)
+        return found.relatives(record, relation, self.scope) if known is None else known
 
-    async def authorizations(self, record: SessionRecord) -> Sequence[AuthorizationRecord]:
-        """What a session authorizes, as its provider tells."""
+    def authorizations(self, record: SessionRecord) -> Maybe[Sequence[AuthorizationRecord]]:
+        """What a session authorizes, as its provider tells: at once where it is known without
+        a call."""
         found = self.upstreams.providers.get(record.provider)
-        return await found.authorizations(record, self.scope) if found else record.authorizations
+        if found is None:
+            return record.authorizations
+        known = found.known_authorizations(record)
+        return found.authorizations(record, self.scope) if known is None else known

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import datetime
 
 import strawberry
 
 from app.core import ids
 from app.core.errors import UpstreamError
-from app.core.records import SessionRecord, UserRecord
+from app.core.maybe import Maybe, then
+from app.core.records import AuthorizationRecord, SessionRecord, UserRecord
 from app.geo import REQUEST_LOCATOR
 from app.listing.filter import SessionFilter
 from app.listing.paginate import PageEdge, count, paginate
@@ -191,34 +193,52 @@ class Session(Node):
     def extras(self) -> SessionExtras:
         return extras_from_record(self.record.extras)
 
+    # These three answer at once where the provider needs no call (most sessions of a page):
+    # Strawberry takes their GraphQL type from `graphql_type`, as they may return awaitables.
     @strawberry.field(
         description="hyper.id: the session's site authorizations, then the app "
         "authorizations its user granted. Empty for other providers. Null only when hyper.id "
-        "failed to answer (an error at this path says so), not to fail the whole page."
+        "failed to answer (an error at this path says so), not to fail the whole page.",
+        graphql_type="AuthorizationConnection | None",
     )
-    async def authorizations(
+    def authorizations(
         self, info: Info, first: int = DEFAULT_PAGE_SIZE, after: str | None = None
-    ) -> AuthorizationConnection | None:
-        records = list(await info.context.loaders.authorizations(self.record))
-        return authorization_connection(records, first, after, self.record.provider)
+    ) -> Maybe[AuthorizationConnection | None]:
+        provider = self.record.provider
 
-    @strawberry.field(description="PrivX: the session this child session belongs to.")
-    async def parent(self, info: Info) -> Session | None:
-        found = await info.context.loaders.relatives(self.record, PARENT)
-        if not found or not info.context.principal.may_see(found[0]):
-            return None
-        return Session.from_record(found[0])
+        def connection(records: Sequence[AuthorizationRecord]) -> AuthorizationConnection:
+            return authorization_connection(list(records), first, after, provider)
+
+        return then(info.context.loaders.authorizations(self.record), connection)
+
+    @strawberry.field(
+        description="PrivX: the session this child session belongs to.",
+        graphql_type="Session | None",
+    )
+    def parent(self, info: Info) -> Maybe[Session | None]:
+        principal = info.context.principal
+
+        def visible_parent(found: list[SessionRecord]) -> Session | None:
+            if not found or not principal.may_see(found[0]):
+                return None
+            return Session.from_record(found[0])
+
+        return then(info.context.loaders.relatives(self.record, PARENT), visible_parent)
 
     @strawberry.field(
         description="PrivX: child sessions of this session, oldest first; empty for other "
         "providers. Null only when PrivX failed to answer (an error at this path says so), "
-        "not to fail the whole page."
+        "not to fail the whole page.",
+        graphql_type="list[Session] | None",
     )
-    async def children(self, info: Info) -> list[Session] | None:
-        family = await info.context.loaders.relatives(self.record, CHILDREN)
+    def children(self, info: Info) -> Maybe[list[Session] | None]:
         principal = info.context.principal
-        kids = sorted((r for r in family if principal.may_see(r)), key=lambda r: r.sort_key)
-        return [Session.from_record(r) for r in kids]
+
+        def visible_children(family: list[SessionRecord]) -> list[Session]:
+            kids = sorted((r for r in family if principal.may_see(r)), key=lambda r: r.sort_key)
+            return [Session.from_record(r) for r in kids]
+
+        return then(info.context.loaders.relatives(self.record, CHILDREN), visible_children)
 
 
 @strawberry.type

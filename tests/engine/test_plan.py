@@ -521,3 +521,38 @@ def test_differential_gateway_schema(
     answer = orjson.loads(compiled)  # what was compared (--hypothesis-show-statistics)
     event("data" if answer.get("data") else "no data")
     event("errors" if answer.get("errors") else "no errors")
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("executor", ["compiled", "plain"])
+def test_nested_fields_that_need_no_call_make_no_task_per_session(
+    gateway: _Gateway, executor: str
+) -> None:
+    schema = gateway.compiled if executor == "compiled" else gateway.plain
+    page = "{ sessions(first: 40, filter: {providers: [PREFACTOR, ZITADEL, KRATOS]}) { nodes { id "
+    nested = "parent { id } children { id } authorizations(first: 5) { totalCount }"
+    made: list[asyncio.Task[Any]] = []
+
+    def factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+        task = asyncio.Task(coro, loop=loop, **kwargs)
+        made.append(task)
+        return task
+
+    def tasks(document: str) -> tuple[int, Any]:
+        made.clear()
+        gateway.loop.set_task_factory(factory)
+        try:
+            answer = orjson.loads(gateway.run(schema, document, {}))
+        finally:
+            gateway.loop.set_task_factory(None)
+        return len(made), answer
+
+    plain_count, _ = tasks(page + "} } }")
+    nested_count, answer = tasks(page + nested + "} } }")
+
+    nodes = answer["data"]["sessions"]["nodes"]
+    assert len(nodes) >= 5
+    assert all(n["parent"] is None and n["children"] == [] for n in nodes)
+    assert all(n["authorizations"]["totalCount"] == 0 for n in nodes)
+    # These providers' sessions neither nest nor have authorizations: answered at once.
+    assert nested_count == plain_count

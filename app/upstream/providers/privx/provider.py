@@ -363,6 +363,11 @@ class PrivxProvider(SessionProvider):
     async def probe(self) -> None:
         await self.client.search(user_id=None, offset=0, limit=1, descending=True)
 
+    def known_relatives(self, record: SessionRecord, relation: str) -> list[SessionRecord] | None:
+        if record.user is None or (relation == PARENT and record.parent_native_id is None):
+            return []
+        return None
+
     async def relatives(
         self, record: SessionRecord, relation: str, scope: RequestScope
     ) -> list[SessionRecord]:
