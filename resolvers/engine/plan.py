@@ -27,6 +27,7 @@ test).
 
 from __future__ import annotations
 
+import inspect
 import weakref
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from typing import Any, ClassVar, NamedTuple, cast
@@ -34,15 +35,18 @@ from typing import Any, ClassVar, NamedTuple, cast
 import strawberry
 from graphql import (
     Executor,
+    GraphQLAbstractType,
     GraphQLEnumType,
     GraphQLField,
     GraphQLID,
+    GraphQLInterfaceType,
     GraphQLLeafType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLString,
+    GraphQLUnionType,
     OperationType,
     Undefined,
 )
@@ -421,6 +425,10 @@ def _step(
         if arguments is not None:
             step = _informed_step(executor, parent, name, group, field, informed, arguments, shape)
             return name, step, True
+    if field is not None and read is not None and shape is None:
+        abstract = _abstract_shape(field.type)
+        if abstract is not None:
+            return name, _abstract_step(executor, parent, name, group, field, read, *abstract), True
     if field is None or read is None or shape is None:
 
         def ordinary(executor: CompiledExecutor, source: Any, path: Path) -> Any:
@@ -561,6 +569,58 @@ def _informed_step(
     return informed_step
 
 
+def _abstract_step(
+    executor: CompiledExecutor,
+    parent: GraphQLObjectType,
+    name: str,
+    group: FieldDetailsList,
+    field: GraphQLField,
+    read: Callable[[Any], Any],
+    non_null: bool,
+    kind: GraphQLAbstractType,
+) -> Step:
+    """The step of a read field of a union or interface type: its value's runtime type found
+    by the type's `resolve_type`, then completed through that type's plan, as graphql-core's
+    complete_abstract_value does; anything else unusual is left to graphql-core."""
+    tname = parent.name
+    rtype = field.type
+    nodes = [d.node for d in group]
+    resolve_type = cast("Callable[..., Any]", kind.resolve_type)
+    static = _static(executor.fragments, group)
+    # A runtime type that is no possible type of `kind` is graphql-core's to report.
+    runtime: dict[str, tuple[Callable[[Any], bool], Callable[[CompiledExecutor, Any, Path], Any]]]
+    runtime = {
+        possible.name: (_type_check(possible), _Nested(possible, group, static).execute)
+        for possible in executor.schema.get_possible_types(kind)
+    }
+
+    def abstract_step(executor: CompiledExecutor, source: Any, path: Path) -> Any:
+        here = Path(path, name, tname)
+        try:
+            value = read(source)
+        except Exception as error:  # as graphql-core handles a resolver's exception
+            executor.handle_field_error(error, rtype, group, here)
+            return None
+        if value is None:
+            if not non_null:
+                return None
+        elif not isinstance(value, Exception) and not executor.is_awaitable(value):
+            info = executor.build_resolve_info(field, nodes, parent, here)
+            try:
+                named = resolve_type(value, info, kind)
+            except Exception:  # graphql-core's complete_value meets it again and reports it
+                named = None
+            found = runtime.get(named) if named.__class__ is str else None
+            if inspect.iscoroutine(named):
+                named.close()  # graphql-core asks again and awaits its own
+            if found is not None and found[0](value):
+                return _completed(executor, found[1], value, rtype, group, here)
+            return executor.complete_with(rtype, group, info, here, value, None)
+        return executor.complete_read(field, parent, value, group, here, None)
+
+    return abstract_step
+
+
 def _items(item: _Item, group: FieldDetailsList) -> Callable[[CompiledExecutor, Any, Path], Any]:
     """How `_completed` completes the items of a list field."""
 
@@ -651,6 +711,18 @@ def _shape(
     if isinstance(inner, GraphQLObjectType | GraphQLLeafType):
         return non_null, listed, item_non_null, inner
     return None  # abstract types and lists of lists: graphql-core's
+
+
+def _abstract_shape(rtype: GraphQLOutputType) -> tuple[bool, GraphQLAbstractType] | None:
+    """(non-null, the type) for a union or interface type (not a list of one) whose own
+    `resolve_type` finds its values' runtime types, as Strawberry gives each."""
+    non_null = isinstance(rtype, GraphQLNonNull)
+    inner = rtype.of_type if isinstance(rtype, GraphQLNonNull) else rtype
+    if not isinstance(inner, GraphQLInterfaceType | GraphQLUnionType):
+        return None
+    if inner.resolve_type is None or inspect.iscoroutinefunction(inner.resolve_type):
+        return None
+    return non_null, inner
 
 
 def _type_check(kind: GraphQLLeafType | GraphQLObjectType) -> Callable[[Any], bool]:

@@ -11,7 +11,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
 import strawberry
@@ -189,6 +189,31 @@ class Thing:
     async def wrong_kin(self, info: strawberry.Info) -> list[Thing]:
         CALLS["wrongKin"] += 1
         return [None]  # type: ignore[list-item]  # a null where the schema says non-null
+
+    @strawberry.field
+    def either(self) -> Either | None:
+        CALLS["either"] += 1
+        if self.name == "b":
+            return Tag(label="b")
+        return Thing(name=self.name * 2, nickname=None, secret="") if self.secret else None
+
+    @strawberry.field
+    def strict_either(self) -> Either:
+        CALLS["strictEither"] += 1
+        return None if self.name == "b" else Tag(label=self.name)  # type: ignore[return-value]
+
+    @strawberry.field
+    def wrong_either(self) -> Either | None:
+        CALLS["wrongEither"] += 1
+        return Colour.RED  # type: ignore[return-value]  # no object: the union refuses it
+
+    @strawberry.field
+    def labelled(self) -> Labelled | None:
+        CALLS["labelled"] += 1
+        return Tag(label=self.name.upper()) if self.secret else None
+
+
+Either = Annotated[Tag | Thing, strawberry.union("Either")]
 
 
 @strawberry.type

@@ -306,6 +306,32 @@ async def test_plans_call_info_resolvers_with_literal_arguments_themselves(
     assert (calls["path"], calls["laterPath"], calls["echo"]) == (0, 0, 2)  # a variable: 2
 
 
+async def test_plans_complete_unions_and_interfaces_themselves(wrapper_calls: Any) -> None:
+    schema = _CompiledThings(query=things.Query)
+    calls = wrapper_calls(schema._schema)
+    query = """{ things {
+      either { __typename ... on Tag { label } ... on Thing { name either { __typename } } }
+      labelled { __typename label }
+    } }"""
+
+    result = await schema.execute(query)
+
+    assert result.errors is None
+    assert result.data == {
+        "things": [
+            {
+                "either": {"__typename": "Thing", "name": "aa", "either": None},
+                "labelled": {"__typename": "Tag", "label": "A"},
+            },
+            {
+                "either": {"__typename": "Tag", "label": "b"},
+                "labelled": {"__typename": "Tag", "label": "B"},
+            },
+        ]
+    }
+    assert (calls["either"], calls["labelled"], calls["label"]) == (0, 0, 0)
+
+
 # Its gc.collect() may finalize coroutines that other tests' null propagation dropped.
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 async def test_plans_are_kept_by_document_and_by_what_include_and_skip_select() -> None:
