@@ -8,10 +8,11 @@ refusal by the budget, a missing forwarded credential and cancellation record no
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import aiohttp
+import orjson
 
 from app.observability.tracing import Tracing
 from app.upstream.calls.authentication import Authenticating
@@ -106,7 +107,7 @@ class Endpoint:
         body: object = None,
         expected: Mapping[int, T] | None = None,
         read: bool | None = None,
-        headers: bool = False,
+        headers: Sequence[str] = (),
         keep: bool = False,
     ) -> T:
         """Call `path` and return `parse(json)` (None for an empty body).
@@ -114,12 +115,11 @@ class Endpoint:
         `read` (default: GET only) marks a call safe to retry. A status in `expected` (e.g.
         `{404: None}`) answers its value instead of raising. A shape `parse` rejects is an
         UpstreamBadResponse, and counts against the provider's health like any failure.
-        With `headers`, `parse` gets `(json, response headers)`, for paging in a `Link` header.
-        With `keep`, `parse` (a listing's: records and what else the answer said) runs once per
-        distinct answer while the statuses it computed hold (app/upstream/kept.py).
+        With `headers`, `parse` gets `(json, {name: value})` of the response headers named there
+        that came, for paging in a `Link` header. With `keep`, `parse` (a listing's: records and
+        what else the answer said) runs once per distinct answer (the body and those headers)
+        while the statuses it computed hold (app/upstream/kept.py).
         """
-        if keep and headers:
-            raise ValueError("A kept parse is keyed by the body alone: `keep` takes no headers.")
         call = Call(method, path, params, body, read=method == "GET" if read is None else read)
 
         async def answer() -> T:
@@ -127,19 +127,28 @@ class Endpoint:
             status = call.status = response.status
             if expected is not None and status in expected:
                 return expected[status]
+            named = _named(response.headers, headers) if headers else None
             if keep and status == 200:
-                return cast("T", self._kept_parse(cast("Parse", parse), response.content))
+                kept = self._kept_parse(cast("Parse", parse), response.content, named)
+                return cast("T", kept)
             payload = decode(self.provider, status, response.content)
-            return parse_shape(
-                self.provider, parse, (payload, response.headers) if headers else payload
-            )
+            return parse_shape(self.provider, parse, payload if named is None else (payload, named))
 
         return await self._breaker.guard(lambda: self._telemetry.observe(call, answer))
 
-    def _kept_parse(self, parse: Parse, content: bytes) -> Parsed:
-        kept = self.kept.get(parse, content)
+    def _kept_parse(self, parse: Parse, content: bytes, named: dict[str, str] | None) -> Parsed:
+        # The headers a parse reads are part of the answer it is kept for (JSON has no raw
+        # newline: the key's first line is theirs).
+        key = content if named is None else orjson.dumps(named) + b"\n" + content
+        kept = self.kept.get(parse, key)
         if kept is not None:
             return kept
         since = self.kept.now()
-        parsed = parse_shape(self.provider, parse, decode(self.provider, 200, content))
-        return self.kept.keep(parse, content, parsed, since)
+        payload = decode(self.provider, 200, content)
+        parsed = parse_shape(self.provider, parse, payload if named is None else (payload, named))
+        return self.kept.keep(parse, key, parsed, since)
+
+
+def _named(headers: Mapping[str, str], names: Sequence[str]) -> dict[str, str]:
+    """The response headers called `names` that came (looked up as HTTP does, any case)."""
+    return {name: headers[name] for name in names if name in headers}

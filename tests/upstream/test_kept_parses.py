@@ -22,6 +22,7 @@ from app.mocks import generate
 from app.upstream.endpoint import Endpoint
 from app.upstream.kept import KeptParses, Parsed
 from app.upstream.providers.hyperid import provider as hyperid
+from app.upstream.providers.kratos import provider as kratos
 from app.upstream.providers.prefactor import provider as prefactor
 from app.upstream.providers.privx import provider as privx
 from app.upstream.providers.zitadel import provider as zitadel
@@ -125,6 +126,7 @@ PARSERS: dict[str, tuple[Callable[[Any, datetime], SessionRecord], str]] = {
     "prefactor": (prefactor.parse_session, "prefactor"),
     "zitadel": (zitadel.parse_session, "zitadel"),
     "hyperid": (hyperid.parse_session, "hyperid_sessions"),
+    "kratos": (kratos.parse_session, "kratos"),
 }
 
 
@@ -264,9 +266,41 @@ def test_a_deferred_failure_keeps_no_reader_and_does_not_grow() -> None:
     assert max(depths) == depths[0] <= 5
 
 
+@pytest.fixture
+async def kratos_listing() -> AsyncIterator[tuple[kratos.KratosClient, dict[str, Any]]]:
+    """A Kratos-shaped listing on loopback whose `Link` header a test can change."""
+    data = generate(seed=3)
+    state: dict[str, Any] = {"sessions": data.kratos[:4], "link": None, "calls": 0}
+
+    async def sessions(request: web.Request) -> web.Response:
+        state["calls"] += 1
+        headers = {"Link": state["link"]} if state["link"] else {}
+        body = orjson.dumps(state["sessions"])
+        return web.Response(body=body, content_type="application/json", headers=headers)
+
+    app = web.Application()
+    app.router.add_get("/admin/sessions", sessions)
+    async with TestServer(app, host="127.0.0.1") as server, aiohttp.ClientSession() as session:
+        endpoint = Endpoint(
+            session, provider="KRATOS", base_url=str(server.make_url("/")), headers={}
+        )
+        yield kratos.KratosClient(endpoint), state
+
+
 @pytest.mark.server
-async def test_a_kept_parse_takes_no_headers(listing: tuple[Endpoint, dict[str, Any]]) -> None:
-    endpoint, state = listing
-    with pytest.raises(ValueError, match="`keep` takes no headers"):
-        await endpoint.call("GET", "/api/sessions", hyperid._parse_list, keep=True, headers=True)
-    assert state["calls"] == 0
+async def test_a_kept_parse_is_of_the_body_and_the_headers_it_reads(
+    kratos_listing: tuple[kratos.KratosClient, dict[str, Any]],
+) -> None:
+    client, state = kratos_listing
+    kept = client._endpoint.kept
+
+    first, last_page = await client.list(page_size=4)
+    again, _ = await client.list(page_size=4)
+    state["link"] = '<http://kratos/admin/sessions?page_size=4&page_token=abc>; rel="next"'
+    same_body, token = await client.list(page_size=4)
+
+    assert state["calls"] == 3
+    assert (kept.parses, kept.hits) == (2, 1)  # a new Link header is another answer
+    assert (last_page, token) == (None, "abc")
+    assert first == again == same_body
+    assert first is not again  # each caller has its own list

@@ -57,6 +57,9 @@ WHOAMI_HEADER = "X-Session-Token"
 
 # Without `expand` a listed session has `identity: null` and `devices: null`: no user at all.
 _EXPAND = (("expand", "identity"), ("expand", "devices"))
+# The response headers each listing's parse reads.
+LINK = ("Link",)
+TOTAL = ("X-Total-Count",)
 # Kratos methods that are the same check as one of the common factors; the rest (code,
 # profile, identifier_first, link_recovery, code_recovery, deviceauthn) stay in extras only.
 _FACTORS = {
@@ -114,11 +117,7 @@ class KratosClient:
         if active is not None:
             params.add("active", "true" if active else "false")
         page = await self._endpoint.call(
-            "GET",
-            "/admin/sessions",
-            lambda reply: _parse_page(reply, self.login_trait),
-            params=params,
-            headers=True,
+            "GET", "/admin/sessions", self._parse_page, params=params, headers=LINK, keep=True
         )
         return page
 
@@ -143,11 +142,19 @@ class KratosClient:
         page = await self._endpoint.call(
             "GET",
             f"/admin/identities/{quote(identity_id, safe='')}/sessions",
-            lambda reply: _parse_counted(reply, self.login_trait),
+            self._parse_counted,
             params=params,
-            headers=True,
+            headers=TOTAL,
+            keep=True,
         )
         return page
+
+    # Bound methods, not lambdas: a kept parse is found by its parse function (and the answer).
+    def _parse_page(self, reply: tuple[Any, Mapping[str, str]]) -> Page:
+        return _parse_page(reply, self.login_trait)
+
+    def _parse_counted(self, reply: tuple[Any, Mapping[str, str]]) -> CountedPage:
+        return _parse_counted(reply, self.login_trait)
 
     async def get(self, session_id: str) -> SessionRecord | None:
         """One session by id, or None when Kratos does not know it."""
