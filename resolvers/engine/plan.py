@@ -13,10 +13,11 @@ document.
 
 A resolver of `self`, `info` and built-in scalar arguments given as literals is called by its
 step, with the `Info` and the arguments Strawberry would pass (`info_reads`); an awaitable it
-returns is completed by graphql-core, as its own `execute_field` would. A step runs the
-ordinary way (graphql-core's `execute_field`) where the plan cannot stand in for it: other
-arguments (variables, input objects), other async resolvers, abstract types, nested lists,
-directives other than `@include`/`@skip`. Decided at compile time, so no resolver runs twice.
+returns is completed by graphql-core, as its own `execute_field` would. A read field of a union
+or interface type finds its value's runtime type with the type's own `resolve_type` and runs
+that type's plan. A step runs the ordinary way (graphql-core's `execute_field`) where the plan
+cannot stand in for it: other arguments (variables, input objects), other async resolvers,
+lists of abstract types, nested lists, directives other than `@include`/`@skip`. Decided at compile time, so no resolver runs twice.
 At run time a step hands anything unusual (an exception, a null in a non-null position, a value
 its type does not coerce, a failed type check) to graphql-core's own completion with the value
 as read, and errors go through `handle_field_error`: messages, paths and null propagation are
