@@ -16,14 +16,14 @@ step, with the `Info` and the arguments Strawberry would pass (`info_reads`); an
 returns is completed by graphql-core, as its own `execute_field` would. A read field of a union
 or interface type finds its value's runtime type with the type's own `resolve_type` and runs
 that type's plan. A step runs the ordinary way (graphql-core's `execute_field`) where the plan
-cannot stand in for it: other arguments (variables, input objects), other async resolvers,
-lists of abstract types, nested lists, directives other than `@include`/`@skip`. Decided at compile time, so no resolver runs twice.
-At run time a step hands anything unusual (an exception, a null in a non-null position, a value
-its type does not coerce, a failed type check) to graphql-core's own completion with the value
-as read, and errors go through `handle_field_error`: messages, paths and null propagation are
-graphql-core's. Mutations, subscriptions, `@defer`, and requests with field middleware are not
-compiled. `tests/engine/test_plan.py` compares the answers with graphql-core's (a differential
-test).
+cannot stand in for it: other arguments (variables, input objects), other async resolvers, lists
+of abstract types, nested lists, directives other than `@include`/`@skip`. Decided at compile
+time, so no resolver runs twice. At run time a step hands anything unusual (an exception, a null
+in a non-null position, a value its type does not coerce, a failed type check) to graphql-core's
+own completion with the value as read, and errors go through `handle_field_error`: messages,
+paths and null propagation are graphql-core's. Mutations, subscriptions, `@defer`, and requests
+with field middleware are not compiled. `tests/engine/test_plan.py` compares the answers with
+graphql-core's (a differential test).
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from graphql import (
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
+    GraphQLResolveInfo,
     GraphQLString,
     GraphQLUnionType,
     OperationType,
@@ -99,6 +100,13 @@ _EXECUTOR_METHODS = {
         "position_context",
     ),
     "settle_in_background": ("self", "awaitables"),
+    "ensure_valid_runtime_type": (
+        "self", "runtime_type_name", "return_type", "field_details_list", "info", "result"
+    ),
+    "complete_object_value": (
+        "self", "return_type", "field_details_list", "info", "path", "result", "position_context"
+    ),
+    "with_abort_signal": ("self", "awaitable"),
 }  # fmt: skip
 _PLANS = 256  # compiled selection sets per operation; beyond that, graphql-core's way
 _NO = object()  # a step's fast way does not apply: graphql-core completes the value
@@ -609,17 +617,49 @@ def _abstract_step(
             info = executor.build_resolve_info(field, nodes, parent, here)
             try:
                 named = resolve_type(value, info, kind)
-            except Exception:  # graphql-core's complete_value meets it again and reports it
-                named = None
+            except Exception as error:  # as graphql-core's execute_field handles it
+                executor.handle_field_error(error, rtype, group, here)
+                return None
             found = runtime.get(named) if named.__class__ is str else None
-            if inspect.iscoroutine(named):
-                named.close()  # graphql-core asks again and awaits its own
             if found is not None and found[0](value):
                 return _completed(executor, found[1], value, rtype, group, here)
-            return executor.complete_with(rtype, group, info, here, value, None)
+            return _resolved(executor, kind, rtype, group, info, here, value, named)
         return executor.complete_read(field, parent, value, group, here, None)
 
     return abstract_step
+
+
+def _resolved(
+    executor: CompiledExecutor,
+    kind: GraphQLAbstractType,
+    rtype: GraphQLOutputType,
+    group: FieldDetailsList,
+    info: GraphQLResolveInfo[Any],
+    here: Path,
+    value: Any,
+    named: Any,
+) -> Any:
+    """`value` completed as graphql-core's complete_abstract_value does once its `resolve_type`
+    answered `named` (not asked again), errors handled as its execute_field does."""
+    try:
+        if executor.is_awaitable(named):
+
+            async def runtime_type_known() -> Any:
+                runtime = executor.ensure_valid_runtime_type(
+                    await executor.with_abort_signal(named), kind, group, info, value
+                )
+                completed = executor.complete_object_value(runtime, group, info, here, value, None)
+                return await completed if executor.is_awaitable(completed) else completed
+
+            return executor.settle_field(runtime_type_known(), rtype, group, here)
+        runtime = executor.ensure_valid_runtime_type(named, kind, group, info, value)
+        completed = executor.complete_object_value(runtime, group, info, here, value, None)
+    except Exception as error:
+        executor.handle_field_error(error, rtype, group, here)
+        return None
+    if executor.is_awaitable(completed):
+        return executor.settle_field(completed, rtype, group, here)
+    return completed
 
 
 def _items(item: _Item, group: FieldDetailsList) -> Callable[[CompiledExecutor, Any, Path], Any]:

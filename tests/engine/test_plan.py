@@ -332,6 +332,39 @@ async def test_plans_complete_unions_and_interfaces_themselves(wrapper_calls: An
     assert (calls["either"], calls["labelled"], calls["label"]) == (0, 0, 0)
 
 
+@pytest.mark.parametrize("schema_class", [_CompiledThings, things.PlainSchema])
+async def test_a_union_asks_its_resolve_type_once_per_value(
+    schema_class: type[strawberry.Schema], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    schema = schema_class(query=things.Query)
+    union = schema._schema.get_type("Either")
+    assert isinstance(union, GraphQLUnionType)
+    assert union.resolve_type is not None
+    asked: list[Any] = []
+    resolve_type = union.resolve_type
+
+    def counted(value: Any, info: Any, kind: Any) -> Any:
+        asked.append(value)
+        return resolve_type(value, info, kind)
+
+    monkeypatch.setattr(union, "resolve_type", counted)
+
+    result = await schema.execute("{ things { either { __typename } wrongEither { __typename } } }")
+
+    assert result.data == {
+        "things": [
+            {"either": {"__typename": "Thing"}, "wrongEither": None},
+            {"either": {"__typename": "Tag"}, "wrongEither": None},
+        ]
+    }
+    assert result.errors is not None
+    assert [e.path for e in result.errors] == [
+        ["things", 0, "wrongEither"],
+        ["things", 1, "wrongEither"],
+    ]
+    assert len(asked) == 4  # once per value, refused ones included
+
+
 # Its gc.collect() may finalize coroutines that other tests' null propagation dropped.
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 async def test_plans_are_kept_by_document_and_by_what_include_and_skip_select() -> None:
