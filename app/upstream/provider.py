@@ -266,8 +266,9 @@ class SessionProvider(abc.ABC):
 
     def known_relatives(self, record: SessionRecord, relation: str) -> list[SessionRecord] | None:
         """A session's PARENT (zero or one) or CHILDREN where they are known without a call
-        (none where sessions do not nest); None: `relatives` asks the upstream."""
-        return []
+        (none where sessions do not nest: `relatives` is not overridden); None: `relatives`
+        asks the upstream."""
+        return [] if type(self).relatives is SessionProvider.relatives else None
 
     async def relatives(
         self, record: SessionRecord, relation: str, scope: RequestScope
@@ -277,8 +278,10 @@ class SessionProvider(abc.ABC):
 
     def known_authorizations(self, record: SessionRecord) -> Sequence[AuthorizationRecord] | None:
         """What a session authorizes where it is known without a call (what its own record
-        carries); None: `authorizations` asks the upstream."""
-        return record.authorizations
+        carries, where `authorizations` is not overridden); None: `authorizations` asks."""
+        if type(self).authorizations is SessionProvider.authorizations:
+            return record.authorizations
+        return None
 
     async def authorizations(
         self, record: SessionRecord, scope: RequestScope

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -12,13 +13,18 @@ from aiohttp.test_utils import BaseTestServer, TestServer
 
 from app.core.circuit import CircuitBreaker, CircuitState
 from app.core.errors import UpstreamBadResponse, UpstreamUnauthorized, UpstreamUnavailable
+from app.core.records import AuthorizationKind, AuthorizationRecord, Provider
+from app.settings import Settings
 from app.upstream.credentials import Forwarded
 from app.upstream.endpoint import Endpoint
 from app.upstream.health import ProviderHealth
+from app.upstream.provider import CHILDREN, PARENT
 from app.upstream.providers.hyperid import provider as hyperid
 from app.upstream.providers.prefactor.provider import pfid_time
 from app.upstream.providers.privx.provider import Listing, PrivxClient, PrivxOAuth
 from app.upstream.timestamps import from_unix_seconds, parse_rfc3339, parse_servicestack
+from app.upstream.upstreams import Upstreams
+from tests.live.test_hub import record as record_of
 
 
 def test_rfc3339_accepts_zero_to_nine_fraction_digits_and_offsets() -> None:
@@ -224,3 +230,32 @@ def test_a_privx_listing_parses_the_families_asked_for() -> None:
     assert {r.native_id for r in listing.trees({"a", "d"})} == {"a", "b", "c", "d"}
     assert {r.native_id for r in listing.trees({"x"})} == {"e"}  # unlisted parent, listed child
     assert listing.trees({"zzz"}) == []
+
+
+async def test_what_a_provider_knows_without_a_call_follows_what_it_overrides() -> None:
+    env = {
+        "GATEWAY_PRIVX_URL": "http://127.0.0.1:9/",
+        "GATEWAY_HYPERID_URL": "http://127.0.0.1:9/",
+        "GATEWAY_ZITADEL_URL": "http://127.0.0.1:9/",
+        "GATEWAY_HYPERID_COOKIE": "c",
+        "GATEWAY_ZITADEL_TOKEN": "t",
+        "GATEWAY_PRIVX_TOKEN": "t",
+        "GATEWAY_ALLOW_ANONYMOUS": "true",
+    }
+    async with aiohttp.ClientSession() as session:
+        found = Upstreams.create(session, Settings.from_environ(env)).providers
+    authorization = AuthorizationRecord(AuthorizationKind.SITE, "a1", None, None, None)
+    record = dataclasses.replace(record_of("s1", Provider.PRIVX), authorizations=(authorization,))
+    zitadel, hyperid, privx = (
+        found[Provider.ZITADEL],
+        found[Provider.HYPERID],
+        found[Provider.PRIVX],
+    )
+    # Neither method overridden: nothing to ask.
+    assert zitadel.known_relatives(record, CHILDREN) == []
+    assert zitadel.known_authorizations(record) == (authorization,)
+    # hyper.id reads authorizations and PrivX relatives: asked, but for what PrivX knows.
+    assert hyperid.known_relatives(record, PARENT) == []
+    assert hyperid.known_authorizations(record) is None
+    assert privx.known_relatives(record, PARENT) == []  # no parent named
+    assert privx.known_relatives(record, CHILDREN) is None

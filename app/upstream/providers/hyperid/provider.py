@@ -165,9 +165,6 @@ class HyperIdProvider(SessionProvider):
     async def probe(self) -> None:
         await self.client.list()
 
-    def known_authorizations(self, record: SessionRecord) -> Sequence[AuthorizationRecord] | None:
-        return None  # the user's app authorizations come from the listing
-
     async def authorizations(
         self, record: SessionRecord, scope: RequestScope
     ) -> Sequence[AuthorizationRecord]:
