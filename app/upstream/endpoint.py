@@ -12,7 +12,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import aiohttp
-import orjson
 
 from app.observability.tracing import Tracing
 from app.upstream.calls.authentication import Authenticating
@@ -137,9 +136,9 @@ class Endpoint:
         return await self._breaker.guard(lambda: self._telemetry.observe(call, answer))
 
     def _kept_parse(self, parse: Parse, content: bytes, named: dict[str, str] | None) -> Parsed:
-        # The headers a parse reads are part of the answer it is kept for (JSON has no raw
-        # newline: the key's first line is theirs).
-        key = content if named is None else orjson.dumps(named) + b"\n" + content
+        # The headers a parse reads are part of the answer it is kept for; a header value has
+        # no line break, so the key's first lines are theirs.
+        key = content if named is None else _header_lines(named) + content
         kept = self.kept.get(parse, key)
         if kept is not None:
             return kept
@@ -152,3 +151,9 @@ class Endpoint:
 def _named(headers: Mapping[str, str], names: Sequence[str]) -> dict[str, str]:
     """The response headers called `names` that came (looked up as HTTP does, any case)."""
     return {name: headers[name] for name in names if name in headers}
+
+
+def _header_lines(named: Mapping[str, str]) -> bytes:
+    """`named` as HTTP's header lines, ended by an empty one (bytes as received kept)."""
+    lines = "".join(f"{name}: {value}\r\n" for name, value in named.items()) + "\r\n"
+    return lines.encode("utf-8", "surrogateescape")
