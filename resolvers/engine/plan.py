@@ -464,40 +464,22 @@ def _step(
 
         items = _items(item, group)
 
-        def list_step(executor: CompiledExecutor, source: Any, path: Path) -> Any:
-            here = Path(path, name, tname)
-            try:
-                value = read(source)
-            except Exception as error:  # as graphql-core handles a resolver's exception
-                executor.handle_field_error(error, rtype, group, here)
-                return None
-            if value is None:
-                if not non_null:
-                    return None
-            elif value.__class__ is list or value.__class__ is tuple:
+        def list_value(executor: CompiledExecutor, value: Any, here: Path) -> Any:
+            if value.__class__ is list or value.__class__ is tuple:
                 return _completed(executor, items, value, rtype, group, here)
             return executor.complete_read(field, parent, value, group, here, None)
 
-        return name, list_step, True
+        return name, _read_step(parent, name, group, field, read, non_null, list_value), True
     if nested is not None:
         is_type = _type_check(kind)
         execute = nested.execute
 
-        def object_step(executor: CompiledExecutor, source: Any, path: Path) -> Any:
-            here = Path(path, name, tname)
-            try:
-                value = read(source)
-            except Exception as error:
-                executor.handle_field_error(error, rtype, group, here)
-                return None
-            if value is None:
-                if not non_null:
-                    return None
-            elif is_type(value) and not executor.is_awaitable(value):
+        def object_value(executor: CompiledExecutor, value: Any, here: Path) -> Any:
+            if is_type(value) and not executor.is_awaitable(value):
                 return _completed(executor, execute, value, rtype, group, here)
             return executor.complete_read(field, parent, value, group, here, None)
 
-        return name, object_step, True
+        return name, _read_step(parent, name, group, field, read, non_null, object_value), True
     coerce = _coercer(kind)
 
     def leaf_step(executor: CompiledExecutor, source: Any, path: Path) -> Any:
@@ -591,7 +573,6 @@ def _abstract_step(
     """The step of a read field of a union or interface type: its value's runtime type found
     by the type's `resolve_type`, then completed through that type's plan, as graphql-core's
     complete_abstract_value does; anything else unusual is left to graphql-core."""
-    tname = parent.name
     rtype = field.type
     nodes = [d.node for d in group]
     resolve_type = cast("Callable[..., Any]", kind.resolve_type)
@@ -603,17 +584,8 @@ def _abstract_step(
         for possible in executor.schema.get_possible_types(kind)
     }
 
-    def abstract_step(executor: CompiledExecutor, source: Any, path: Path) -> Any:
-        here = Path(path, name, tname)
-        try:
-            value = read(source)
-        except Exception as error:  # as graphql-core handles a resolver's exception
-            executor.handle_field_error(error, rtype, group, here)
-            return None
-        if value is None:
-            if not non_null:
-                return None
-        elif not isinstance(value, Exception) and not executor.is_awaitable(value):
+    def abstract_value(executor: CompiledExecutor, value: Any, here: Path) -> Any:
+        if not isinstance(value, Exception) and not executor.is_awaitable(value):
             info = executor.build_resolve_info(field, nodes, parent, here)
             try:
                 named = resolve_type(value, info, kind)
@@ -626,7 +598,37 @@ def _abstract_step(
             return _resolved(executor, kind, rtype, group, info, here, value, named)
         return executor.complete_read(field, parent, value, group, here, None)
 
-    return abstract_step
+    return _read_step(parent, name, group, field, read, non_null, abstract_value)
+
+
+def _read_step(
+    parent: GraphQLObjectType,
+    name: str,
+    group: FieldDetailsList,
+    field: GraphQLField,
+    read: Callable[[Any], Any],
+    non_null: bool,
+    complete: Callable[[CompiledExecutor, Any, Path], Any],
+) -> Step:
+    """The step of a read field of a list, object or abstract type: a read that raises, and a
+    null, handled as graphql-core handles them; any other value completed by `complete`."""
+    tname = parent.name
+    rtype = field.type
+
+    def read_step(executor: CompiledExecutor, source: Any, path: Path) -> Any:
+        here = Path(path, name, tname)
+        try:
+            value = read(source)
+        except Exception as error:  # as graphql-core handles a resolver's exception
+            executor.handle_field_error(error, rtype, group, here)
+            return None
+        if value is not None:
+            return complete(executor, value, here)
+        if not non_null:
+            return None
+        return executor.complete_read(field, parent, value, group, here, None)
+
+    return read_step
 
 
 def _resolved(
