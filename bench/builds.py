@@ -11,6 +11,8 @@ of three samples; the figures are the median and the lowest sample per build.
 Run as `.venv/bin/python bench/builds.py CHECKOUT [CHECKOUT ...] [--requests 800]
 [--rounds 6] [--query user|full]`, e.g. with a `git worktree` of the parent commit beside the
 working tree; `--query full` measures the first full page of 100 (`FULL_PAGE_QUERY`) instead.
+A build is `CHECKOUT` run by this venv's Python, or `CHECKOUT=PYTHON` run by another interpreter
+(a venv of another CPython with requirements.lock installed), to compare runtimes on one code.
 """
 
 from __future__ import annotations
@@ -117,9 +119,18 @@ def _worker(checkout: str, ready: str, requests: int, samples: int, query: str) 
     print(json.dumps(uvloop.run(_samples(json.loads(ready), requests, samples, query))))
 
 
+def _build(build: str) -> tuple[str, str]:
+    """`CHECKOUT` or `CHECKOUT=PYTHON`: the checkout, and the interpreter that runs it."""
+    checkout, _, python = build.partition("=")
+    return checkout, python or str(VENV / "python")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("checkouts", nargs="+", help="working trees of the builds to compare")
+    parser.add_argument(
+        "checkouts", nargs="+", metavar="CHECKOUT[=PYTHON]",
+        help="working trees of the builds to compare, each with the Python to run it",
+    )  # fmt: skip
     parser.add_argument("--requests", type=int, default=800, help="per sample")
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument(
@@ -140,11 +151,12 @@ def main() -> int:
     try:
         assert mocks.stdout is not None
         ready = mocks.stdout.readline()
-        figures: dict[str, list[float]] = {checkout: [] for checkout in args.checkouts}
+        figures: dict[str, list[float]] = {build: [] for build in args.checkouts}
         for _ in range(args.rounds):
-            for checkout in args.checkouts:
+            for build in args.checkouts:
+                checkout, python = _build(build)
                 command = [
-                    *_pinned(1), str(VENV / "python"), str(HERE / "builds.py"), checkout,
+                    *_pinned(1), python, str(HERE / "builds.py"), checkout,
                     "--requests", str(args.requests), "--query", args.query,
                     "--worker", checkout, ready,
                 ]  # fmt: skip
@@ -153,12 +165,12 @@ def main() -> int:
                 if done.returncode:
                     print(done.stderr[-3000:], file=sys.stderr)
                     return 1
-                figures[checkout] += json.loads(done.stdout)
+                figures[build] += json.loads(done.stdout)
         print("| build | CPU ms per request, median | lowest | samples |")
         print("|---|---:|---:|---:|")
-        for checkout, samples in figures.items():
+        for build, samples in figures.items():
             low, middle = min(samples), statistics.median(samples)
-            print(f"| {checkout} | {middle:.3f} | {low:.3f} | {len(samples)} |")
+            print(f"| {build} | {middle:.3f} | {low:.3f} | {len(samples)} |")
         return 0
     finally:
         mocks.terminate()
