@@ -1,8 +1,11 @@
 """Micro-benchmark: client CPU per upstream call, through `Endpoint.call` and without it.
 
-A loopback aiohttp server in a child process answers a small JSON body; this process calls it
-1000 times per round, 16 in flight (the default per-provider limit), three ways:
-- "layers": `Endpoint.call`, every call layer (app/upstream/calls/);
+A loopback aiohttp server in a child process answers a small JSON body; this process (on uvloop,
+as the gateway) calls it 1000 times per round, 16 in flight (the default per-provider limit):
+- "layers, lean client": `Endpoint.call`, every call layer (app/upstream/calls/) over the lean
+  HTTP/1.1 client (app/upstream/calls/http1.py), as the gateway calls by default;
+- "lean client": that client's `request` alone, the body decoded with orjson;
+- "layers, aiohttp": `Endpoint.call` over aiohttp's session (GATEWAY_FAST_PATH=false);
 - "bare aiohttp": `ClientSession.get`, the body read as bytes and decoded with orjson;
 - "raw asyncio": a minimal HTTP/1.1 keep-alive client over asyncio streams (16 connections),
   the floor for any client written in Python on this event loop.
@@ -25,10 +28,13 @@ from typing import Any
 
 import aiohttp
 import orjson
+import uvloop
 from aiohttp import web
+from yarl import URL
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from app.upstream.calls.http1 import HttpClient
 from app.upstream.endpoint import Endpoint
 
 IN_FLIGHT = 16
@@ -78,10 +84,18 @@ class RawClient:
 async def measure(rounds: int, calls: int, port: int) -> dict[str, float]:
     base = f"http://127.0.0.1:{port}/"
     url = f"{base}items"
+    client = HttpClient(timeout=10.0, connect_timeout=3.0, limit_per_host=IN_FLIGHT)
     async with aiohttp.ClientSession() as session:
+        lean = Endpoint(session, provider="BENCH", base_url=base, headers={}, client=client)
         endpoint = Endpoint(session, provider="BENCH", base_url=base, headers={})
         raw = RawClient("127.0.0.1", port)
         limit = asyncio.Semaphore(IN_FLIGHT)
+        target = URL(url)
+
+        async def alone() -> Any:
+            async with limit:
+                answer = await client.request("GET", target, {}, None)
+                return orjson.loads(answer.content)
 
         async def bare() -> Any:
             async with limit, session.get(url) as response:
@@ -92,7 +106,9 @@ async def measure(rounds: int, calls: int, port: int) -> dict[str, float]:
                 return await raw.get_json("/items")
 
         modes: dict[str, Callable[[], Awaitable[Any]]] = {
-            "layers (Endpoint.call)": lambda: endpoint.call("GET", "/items", same),
+            "layers, lean client": lambda: lean.call("GET", "/items", same),
+            "lean client": alone,
+            "layers, aiohttp": lambda: endpoint.call("GET", "/items", same),
             "bare aiohttp": bare,
             "raw asyncio": rawcall,
         }
@@ -106,7 +122,8 @@ async def measure(rounds: int, calls: int, port: int) -> dict[str, float]:
                 await asyncio.gather(*(call() for _ in range(calls)))
                 best[name] = min(best[name], (time.process_time() - began) / calls * 1e6)
         raw.close()
-        return best
+    await client.close()
+    return best
 
 
 def main() -> int:
@@ -126,7 +143,7 @@ def main() -> int:
                 break
             except OSError:
                 time.sleep(0.05)
-        best = asyncio.run(measure(args.rounds, args.calls, port))
+        best = uvloop.run(measure(args.rounds, args.calls, port))
     finally:
         server.terminate()
     print("| client | CPU µs per call (client only) |")
