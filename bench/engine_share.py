@@ -7,7 +7,10 @@ answering the per-user query (`GATEWAY_USER_QUERY`) take turns in one process:
   graphql-core and the compiled plans of resolvers/engine);
 - `direct`: the same data path written out by hand, with no GraphQL engine: the filter from the
   variables, the caller's restriction, the provider streams, the merged page, and the selected
-  fields of each session straight from its record into a dict for orjson.
+  fields of each session straight from its record into a dict for orjson; and what any other
+  path would still do per request: graphql-core's coercion of the variables (its errors are the
+  answer's), the query's price (resolvers/engine/cost.py, as `Documents` checks it on every
+  request), the request metrics and the request log line (as `RequestLog` writes them).
 
 Both make the same upstream calls through the same layers and client, and the run checks that
 they answer the same bytes for every user. The mock upstreams (no added latency) run in a
@@ -38,8 +41,10 @@ sys.path.insert(0, str(ROOT))
 
 import orjson  # noqa: E402
 import uvloop  # noqa: E402
+from graphql import DocumentNode, GraphQLSchema, OperationDefinitionNode, parse  # noqa: E402
+from graphql.execution.values import get_variable_values  # noqa: E402
 
-from app.core.records import Provider, SessionRecord  # noqa: E402
+from app.core.records import SessionRecord  # noqa: E402
 from app.http.serving import tune_collector  # noqa: E402
 from app.listing.cursor import CursorCodec  # noqa: E402
 from app.listing.filter import SessionFilter  # noqa: E402
@@ -48,9 +53,12 @@ from app.main import client_session, upstream_client  # noqa: E402
 from app.observability.metrics import Metrics  # noqa: E402
 from app.observability.tracing import Tracing  # noqa: E402
 from app.settings import Settings  # noqa: E402
+from app.upstream import accounting  # noqa: E402
 from app.upstream.fanout import fingerprint, plan_streams  # noqa: E402
 from app.upstream.upstreams import Upstreams  # noqa: E402
 from bench.queries import GATEWAY_USER_QUERY  # noqa: E402
+from resolvers.engine.cost import Prices  # noqa: E402
+from resolvers.engine.request_log import log  # noqa: E402
 from resolvers.schema import Limits, build_schema  # noqa: E402
 from resolvers.types.agent import UserAgent  # noqa: E402
 from resolvers.types.context import Context  # noqa: E402
@@ -62,7 +70,8 @@ PROVIDERS = ("PRIVX", "PREFACTOR", "ZITADEL", "HYPERID")
 
 def _node(record: SessionRecord) -> dict[str, Any]:
     """The fields the query selects, as the schema answers them."""
-    agent = UserAgent(record=record.user_agent) if record.user_agent else None
+    # The type's own resolvers (Strawberry fields to the type checker).
+    agent: Any = UserAgent(record=record.user_agent) if record.user_agent else None
     return {
         "id": record.global_id,
         "provider": record.provider.name,
@@ -74,12 +83,30 @@ def _node(record: SessionRecord) -> dict[str, Any]:
     }
 
 
-async def _direct(context: Context, variables: dict[str, Any], first: int) -> bytes:
+class _Known:
+    """A known document, parsed once as the document cache keeps it."""
+
+    def __init__(self, schema: GraphQLSchema, text: str, prices: Prices) -> None:
+        self.schema = schema
+        self.document: DocumentNode = parse(text)
+        operation = self.document.definitions[0]
+        assert isinstance(operation, OperationDefinitionNode)
+        self.variables = operation.variable_definitions or ()
+        self.name = operation.name.value if operation.name else None
+        self.prices = prices
+
+
+async def _direct(known: _Known, context: Context, variables: dict[str, Any], first: int) -> bytes:
     """The per-user query's answer without the GraphQL engine."""
-    users = frozenset(
-        (Provider[user["provider"]], user["nativeId"]) for user in variables["users"]
-    )
+    started = time.perf_counter()
     upstreams = context.upstreams
+    coerced = get_variable_values(known.schema, known.variables, variables, max_errors=50)
+    if isinstance(coerced, list):
+        raise RuntimeError(coerced)
+    if known.prices.check(known.document, variables, upstreams.listings) is not None:
+        raise RuntimeError("priced out")
+    # Coerced: each user's provider is a `Provider` member already.
+    users = frozenset((u["provider"], u["nativeId"]) for u in coerced.coerced["users"])
     requested = context.principal.restrict(SessionFilter(users=users))
     session_filter = located(requested, upstreams.locator)
     streams = plan_streams(upstreams, session_filter, descending=True, scope=context.loaders.scope)
@@ -94,7 +121,22 @@ async def _direct(context: Context, variables: dict[str, Any], first: int) -> by
     if page.failures or page.gaps:
         raise RuntimeError("an upstream failed")
     edges = [{"node": _node(edge.record)} for edge in page.edges]
-    return orjson.dumps({"data": {"sessions": {"edges": edges}}})
+    answer = orjson.dumps({"data": {"sessions": {"edges": edges}}})
+    seconds = time.perf_counter() - started
+    if context.metrics is not None:
+        context.metrics.request(known.name, "ok", seconds, context.principal.identity)
+    log.info(
+        "graphql request",
+        extra={
+            "requestId": context.request_id,
+            "operation": known.name,
+            "durationMs": round(seconds * 1000, 2),
+            "upstreamCalls": accounting.calls(),
+            "outcome": "ok",
+            "errorCodes": [],
+        },
+    )
+    return answer
 
 
 async def _run(
@@ -112,6 +154,8 @@ async def _run(
         upstreams = Upstreams.create(session, settings, metrics, Tracing(False), client=client)
         schema = build_schema(Limits.of(settings))
         document = GATEWAY_USER_QUERY.replace("first: 50", f"first: {first}")
+        limits = Limits.of(settings)
+        known = _Known(schema._schema, document, Prices(limits.max_cost, limits.max_upstream_calls))
         cursors = CursorCodec(b"bench")
 
         async def engine(variables: dict[str, Any]) -> bytes:
@@ -123,7 +167,7 @@ async def _run(
 
         async def direct(variables: dict[str, Any]) -> bytes:
             context = Context.create(upstreams, cursors, metrics=metrics)
-            return await _direct(context, variables, first)
+            return await _direct(known, context, variables, first)
 
         ways = {"engine": engine, "direct": direct}
         for variables in bodies:  # the same answer both ways, byte for byte
@@ -177,7 +221,9 @@ def main() -> int:
     print("| way | CPU ms per request, median | lowest | samples |")
     print("|---|---:|---:|---:|")
     for name, samples in figures.items():
-        print(f"| {name} | {statistics.median(samples):.3f} | {min(samples):.3f} | {len(samples)} |")
+        print(
+            f"| {name} | {statistics.median(samples):.3f} | {min(samples):.3f} | {len(samples)} |"
+        )
     engine, direct = (statistics.median(figures[name]) for name in ("engine", "direct"))
     print(f"\nthe engine's share: {(engine - direct) / engine:.0%} of the engine's CPU per request")
     return 0
