@@ -173,8 +173,10 @@ class Bench:
         workers: int,
         name: str,
         extra_env: dict[str, str] | None = None,
+        program: list[str] | None = None,
     ) -> tuple[Proc, str]:
-        """A gateway on `mocks`; `extra_env` adds to or overrides the GATEWAY_* set here."""
+        """A gateway on `mocks`; `extra_env` adds to or overrides the GATEWAY_* set here, and
+        `program` runs in place of `session-gateway` (taking its arguments)."""
         port = free_port()
         env = mocks["env"] | {
             "GATEWAY_CURSOR_SECRET": "bench-cursor-secret",
@@ -183,8 +185,8 @@ class Bench:
         }
         env |= extra_env or {}
         command = [
-            str(VENV / "session-gateway"), "serve", "--host", "127.0.0.1", "--port", str(port),
-            "--log-level", "warning",
+            *(program or [str(VENV / "session-gateway")]), "serve", "--host", "127.0.0.1",
+            "--port", str(port), "--log-level", "warning",
         ]  # fmt: skip
         if workers > 1:
             command += ["--workers", str(workers)]
@@ -626,6 +628,19 @@ def run(args: argparse.Namespace) -> int:
                                          unbounded | {"GATEWAY_RESPONSE_CACHE_TTL": "5"}),
              asked, 1),
         ]  # fmt: skip
+        if args.only and "gateway-bypass" in args.only and args.workload in workloads.PER_USER:
+            # The engine taken out of the per-user documents (bench/engine_bypass.py): an
+            # experiment, measured only when --only names it.
+            bypass = [str(VENV / "python"), str(HERE / "engine_bypass.py")]
+            plans.insert(
+                1,
+                (
+                    "gateway-bypass",
+                    lambda: bench.start_gateway(mocks, 1, "gateway-bypass", unbounded, bypass),
+                    asked,
+                    1,
+                ),
+            )
         if not args.only or "floor" in args.only:
             # The floor makes, in parallel, the calls the gateway made for each body.
             floor_bodies = bench.record(mocks, asked, unbounded)
@@ -636,7 +651,7 @@ def run(args: argparse.Namespace) -> int:
             missing["peer"] = workload.no_peer
         # The targets the issue compares are loaded in turns (Bench.interleave); the other
         # gateway settings are measured afterwards, one at a time, in the same way.
-        compared = ("floor", "gateway", "peer")
+        compared = ("floor", "gateway", "gateway-bypass", "peer")
         groups = [[plan for plan in plans if plan[0] in compared]]
         groups += [[plan] for plan in plans if plan[0] not in compared]
         for group in groups:
@@ -787,7 +802,8 @@ def main() -> int:
     parser.add_argument(
         "--only",
         nargs="*",
-        help="floor gateway gateway-w2 gateway-cache5 peer gateway-walk (default: all)",
+        help="floor gateway gateway-w2 gateway-cache5 peer gateway-walk (default: all); and "
+        "gateway-bypass, the per-user workloads without the GraphQL engine (an experiment)",
     )
     return run(parser.parse_args())
 
