@@ -7,7 +7,8 @@ request), the caller's restriction, the provider streams and the merged page, th
 fields of each session straight from its record, and the request metrics and log line
 (resolvers/engine/request_log.py). It is for the bench's own requests, which the engine answers
 without errors: what the engine refuses is checked here only as far as graphql-core's coercion
-and the price (`answer` then returns None, having done nothing), and an upstream failure raises.
+and the price (`answer` then returns None, having done nothing); `filter`'s own checks
+(`to_filter`: blank ids, the number of users) are not made, and an upstream failure raises.
 Used by bench/engine_share.py (in one process) and bench/engine_bypass.py (a gateway).
 """
 
