@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 
 from app.core.errors import BadUserInput, GatewayError, UpstreamError
 from app.core.records import Provider, SessionRecord, SessionStatus
+from app.core.waiting import stop_if_cancelled
 from app.listing.filter import SessionFilter
 from app.live.clock import Clock, SystemClock
 from app.live.events import EventKind, LiveProblem, SessionChange
@@ -468,6 +469,7 @@ class Hub:
             while True:
                 began = self.clock.monotonic()
                 await self.poll(watch)
+                stop_if_cancelled()
                 wait = self.config.interval * self._random.uniform(1 - JITTER, 1 + JITTER)
                 # Polls start an interval apart: a long sweep does not stretch the interval.
                 await self.clock.sleep(max(wait - (self.clock.monotonic() - began), 0.0))

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from app.core.records import Provider
-from app.core.waiting import wait_set
+from app.core.waiting import stop_if_cancelled, wait_set
 from app.live import codec
 from app.live.bus import POLLED, Bus, Entry, Joined, Outgoing, watch_id
 from app.live.events import LiveProblem, SessionChange
@@ -142,6 +142,7 @@ class Replication:
                     began = hub.clock.monotonic()
                     before = set(watch.trackers)
                     await hub.poll(watch)
+                    stop_if_cancelled()
                     replica.baselines |= set(watch.trackers) - before
                     await self.flush(watch)
                     wait = config.interval * hub._random.uniform(0.9, 1.1)
@@ -173,6 +174,7 @@ class Replication:
                 await self._renew_once(watch, replica)
             except Exception:  # a bug must not stop the watch for good on this replica
                 log.exception("Renewing the lease of watch %s failed", replica.wid)
+            stop_if_cancelled()
             await self.hub.clock.sleep(tick)
 
     async def _renew_once(self, watch: Watch, replica: Replica) -> None:
@@ -407,6 +409,7 @@ class Replication:
             except Exception:  # a bug must not stop delivery for good on this replica
                 log.exception("Reading the shared event streams failed")
                 await asyncio.sleep(RETRY_SECONDS)
+            stop_if_cancelled()
 
     async def _read_once(self) -> None:
         after = {r.wid: r.last for r in self._replicas.values() if r.joined}

@@ -20,7 +20,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-from app.core.waiting import wait_set
+from app.core.waiting import stop_if_cancelled, wait_set
 from app.webhooks.config import Endpoint
 from app.webhooks.message import Message
 from app.webhooks.metrics import WebhookMetrics
@@ -119,6 +119,7 @@ class Delivery:
                     # A bug must not stop deliveries for good: what is held is retried.
                     log.exception("Webhook endpoint %s: delivery failed", self._label)
                     await self._sleep(POLL_SECONDS)
+                stop_if_cancelled()
         finally:
             for task in self._busy.values():
                 task.cancel()

@@ -1,12 +1,13 @@
-"""Bounded waits that never lose a cancellation."""
+"""Bounded waits and loops that never lose a cancellation."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
-from app.core.waiting import wait_set
+from app.core.waiting import stop_if_cancelled, wait_set
 
 
 async def test_says_whether_the_event_was_set() -> None:
@@ -39,3 +40,35 @@ async def test_a_cancellation_arriving_with_the_event_is_kept(turns: int) -> Non
     waiting.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiting
+
+
+async def test_a_loop_stops_when_a_library_turns_its_cancellation_into_an_error() -> None:
+    rounds = 0
+    turned = False
+
+    async def call() -> None:
+        nonlocal turned
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            if turned:
+                raise
+            turned = True  # once: a loop that runs on is then stopped by the test's end
+            # As redis-py may, when closing the connection of a cancelled command fails.
+            raise ConnectionResetError("reset while cleaning up") from None
+
+    async def loop() -> None:
+        nonlocal rounds
+        while True:
+            rounds += 1
+            with contextlib.suppress(OSError):  # the loop's ordinary failures
+                await call()
+            stop_if_cancelled()
+
+    task = asyncio.create_task(loop())
+    await asyncio.sleep(0)
+    task.cancel()
+    async with asyncio.timeout(5):
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert rounds == 1
