@@ -7,6 +7,7 @@ HTTP exactly as clients do.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import socket
 import threading
@@ -56,7 +57,13 @@ class LiveStack:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(timeout=30)
+        stopping = asyncio.run_coroutine_threadsafe(self._stop(), self._loop)
+        try:
+            stopping.result(timeout=30)
+        except concurrent.futures.TimeoutError:
+            # Say what the stack is still waiting for: a hang at shutdown is otherwise silent.
+            where = asyncio.run_coroutine_threadsafe(_tasks(), self._loop).result(timeout=10)
+            raise AssertionError(f"the stack did not stop in 30 s; its tasks:\n{where}") from None
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
         self._loop.close()
@@ -153,3 +160,46 @@ def send(
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
+
+
+async def _tasks() -> str:
+    """Every task of the running loop but this one, with the chain of awaits it waits in."""
+    lines = []
+    for task in asyncio.all_tasks():
+        if task is not asyncio.current_task():
+            lines.append(f"{task.get_name()}:")
+            lines += _awaits(task.get_coro())
+    return "\n".join(lines)
+
+
+def _awaits(awaited: Any) -> list[str]:
+    """Where a coroutine (or async generator) waits, outermost first."""
+    lines = []
+    while awaited is not None:
+        frame = next(
+            (
+                getattr(awaited, a)
+                for a in ("cr_frame", "ag_frame", "gi_frame")
+                if hasattr(awaited, a)
+            ),
+            None,
+        )
+        if frame is None:
+            lines.append(f"  {awaited!r}"[:300])
+            break
+        lines.append(f"  {frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}")
+        manager = frame.f_locals.get("self")
+        if frame.f_code.co_name == "__aexit__" and hasattr(manager, "gen"):
+            # An async context manager awaits its generator through an object that shows
+            # nothing: follow the generator (the app's lifespan) instead.
+            awaited = manager.gen
+            continue
+        awaited = next(
+            (
+                getattr(awaited, a)
+                for a in ("cr_await", "ag_await", "gi_yieldfrom")
+                if hasattr(awaited, a)
+            ),
+            None,
+        )
+    return lines
