@@ -142,9 +142,9 @@ class Replication:
                     began = hub.clock.monotonic()
                     before = set(watch.trackers)
                     await hub.poll(watch)
-                    stop_if_cancelled()
                     replica.baselines |= set(watch.trackers) - before
                     await self.flush(watch)
+                    stop_if_cancelled()
                     wait = config.interval * hub._random.uniform(0.9, 1.1)
                     # Polls start an interval apart: a long sweep does not stretch the interval.
                     await hub.clock.sleep(max(wait - (hub.clock.monotonic() - began), 0.0))
@@ -173,6 +173,7 @@ class Replication:
             try:
                 await self._renew_once(watch, replica)
             except Exception:  # a bug must not stop the watch for good on this replica
+                stop_if_cancelled()
                 log.exception("Renewing the lease of watch %s failed", replica.wid)
             stop_if_cancelled()
             await self.hub.clock.sleep(tick)
@@ -407,6 +408,7 @@ class Replication:
             try:
                 await self._read_once()
             except Exception:  # a bug must not stop delivery for good on this replica
+                stop_if_cancelled()
                 log.exception("Reading the shared event streams failed")
                 await asyncio.sleep(RETRY_SECONDS)
             stop_if_cancelled()

@@ -116,6 +116,7 @@ class Delivery:
                 try:
                     await self._step()
                 except Exception:
+                    stop_if_cancelled()
                     # A bug must not stop deliveries for good: what is held is retried.
                     log.exception("Webhook endpoint %s: delivery failed", self._label)
                     await self._sleep(POLL_SECONDS)
