@@ -21,9 +21,10 @@ of abstract types, nested lists, directives other than `@include`/`@skip`. Decid
 time, so no resolver runs twice. At run time a step hands anything unusual (an exception, a null
 in a non-null position, a value its type does not coerce, a failed type check) to graphql-core's
 own completion with the value as read, and errors go through `handle_field_error`: messages,
-paths and null propagation are graphql-core's. Mutations, subscriptions, `@defer`, and requests
-with field middleware are not compiled. `tests/engine/test_plan.py` compares the answers with
-graphql-core's (a differential test).
+paths and null propagation are graphql-core's. A plan that keeps running is written out as one
+function that does what its steps' loop does (resolvers/engine/plan_source.py). Mutations,
+subscriptions, `@defer`, and requests with field middleware are not compiled.
+`tests/engine/test_plan.py` compares the answers with graphql-core's (a differential test).
 """
 
 from __future__ import annotations
@@ -74,7 +75,8 @@ from resolvers.engine.execution import (
     passes_type_check,
     short_path_executor,
 )
-from resolvers.engine.internals import annotation_problems, seam, signature_problems
+from resolvers.engine.internals import annotation_problems, log, seam, signature_problems
+from resolvers.engine.plan_source import SETTLED, Leaf, Object, StepSource, plan_function
 
 try:  # Not public API: if it moves, `_problems` says so and plans stay off.
     from graphql.pyutils import gather_with_cancel
@@ -111,18 +113,77 @@ _EXECUTOR_METHODS = {
 _PLANS = 256  # compiled selection sets per operation; beyond that, graphql-core's way
 _NO = object()  # a step's fast way does not apply: graphql-core completes the value
 _STANDARD_DIRECTIVES = frozenset({"include", "skip"})
-# Completed values that are never awaitable: no need to ask `is_awaitable`.
-_SETTLED = frozenset({str, int, float, bool, type(None), dict, list})
 
 # step(executor, source, path of the source object) -> the completed value, or Undefined.
 Step = Callable[["CompiledExecutor", Any, Path], Any]
 
 
-class Plan(NamedTuple):
-    """One object type's collected selection set, compiled."""
+class Plan:
+    """One object type's collected selection set, compiled.
 
-    steps: tuple[tuple[str, Step, bool], ...]  # response key, step, may return an awaitable
-    held: tuple[FieldDetailsList, ...]  # keeps the field nodes of the plan's key alive
+    Its steps run in a loop for the plan's first `HOT` runs; it is then written out as one
+    function (resolvers/engine/plan_source.py). Compiling costs about a fifth of a millisecond
+    per field, so only a plan that keeps running is worth it.
+    """
+
+    __slots__ = ("held", "kind", "looped", "run", "runs", "steps")
+    HOT: ClassVar[int] = 1000  # runs (objects completed) before the plan is written out
+
+    def __init__(
+        self,
+        kind: GraphQLObjectType,
+        steps: tuple[StepSource, ...],
+        held: tuple[FieldDetailsList, ...],  # keeps the field nodes of the plan's key alive
+    ) -> None:
+        self.kind = kind
+        self.steps = steps
+        self.looped = tuple((step.key, step.step, step.may_await) for step in steps)
+        self.held = held
+        self.runs = 0
+        # run(executor, source, path) -> the selection's value: the loop, then the function.
+        self.run: Callable[[CompiledExecutor, Any, Path], Any] = self._counted
+
+    def _counted(self, executor: CompiledExecutor, source: Any, path: Path) -> Any:
+        """The loop, counted; past `HOT` runs, the plan written out."""
+        self.runs += 1
+        if self.runs <= self.HOT:
+            return self._loop(executor, source, path)
+        self.run = self._loop  # counted no more, written out or not
+        try:
+            self.run = plan_function(self.kind, self.steps, _settled)
+        except Exception:  # a fault of plan_source's: the loop answers as it did
+            log.exception("a compiled plan could not be written out; its loop runs on")
+        return self.run(executor, source, path)
+
+    def _loop(self, executor: CompiledExecutor, source: Any, path: Path) -> Any:
+        """`source`'s selection, as graphql-core's execute_fields completes it."""
+        results: dict[str, Any] = {}
+        pending: list[str] = []
+        is_awaitable = executor.is_awaitable
+        try:
+            for name, step, may_await in self.looped:
+                result = step(executor, source, path)
+                if result is not Undefined:
+                    results[name] = result
+                    if may_await and result.__class__ not in SETTLED and is_awaitable(result):
+                        pending.append(name)
+        except Exception:
+            if pending:  # others' awaitables may fail too: settle them
+                executor.settle_in_background([results[name] for name in pending])
+            raise
+        if not pending:
+            return results
+        return _settled(results, pending)
+
+
+async def _settled(results: dict[str, Any], pending: list[str]) -> dict[str, Any]:
+    """`results` once its pending values are settled, as graphql-core's execute_fields does."""
+    if len(pending) == 1:
+        results[pending[0]] = await results[pending[0]]
+    else:
+        awaited = await gather_with_cancel(*(results[name] for name in pending))
+        results.update(zip(pending, awaited, strict=True))
+    return results
 
 
 def compiled_executor(schema: strawberry.Schema) -> type[Executor[Any]] | None:
@@ -198,7 +259,7 @@ class CompiledExecutor(ShortPathExecutor):
         if self._compiled and position_context is None:
             plan = self.plan_for(return_type, field_details_list)
             if plan is not None:
-                return self._run(plan, result, path)
+                return plan.run(self, result, path)
         return super().collect_and_execute_subfields(
             return_type, field_details_list, path, result, position_context
         )
@@ -229,10 +290,8 @@ class CompiledExecutor(ShortPathExecutor):
             return plans[key]
         if len(plans) >= _PLANS:  # e.g. many @include variables: no more plans for it
             return None
-        plan = Plan(
-            tuple(_step(self, kind, name, group) for name, group in groups),
-            tuple(group for _, group in groups),
-        )
+        steps = tuple(_step(self, kind, name, group) for name, group in groups)
+        plan = Plan(kind, steps, tuple(group for _, group in groups))
         plans[key] = plan
         return plan
 
@@ -245,35 +304,6 @@ class CompiledExecutor(ShortPathExecutor):
             # A plan holds field nodes, not the operation: it can go, and its plans with it.
             weakref.finalize(operation, self.plans.pop, id(operation), None)
         return kept
-
-    def _run(self, plan: Plan, source: Any, path: Path) -> Any:
-        """`source`'s selection, as graphql-core's execute_fields completes it."""
-        results: dict[str, Any] = {}
-        pending: list[str] = []
-        is_awaitable = self.is_awaitable
-        try:
-            for name, step, may_await in plan.steps:
-                result = step(self, source, path)
-                if result is not Undefined:
-                    results[name] = result
-                    if may_await and result.__class__ not in _SETTLED and is_awaitable(result):
-                        pending.append(name)
-        except Exception:
-            if pending:  # others' awaitables may fail too: settle them
-                self.settle_in_background([results[name] for name in pending])
-            raise
-        if not pending:
-            return results
-
-        async def settled() -> dict[str, Any]:
-            if len(pending) == 1:
-                results[pending[0]] = await results[pending[0]]
-            else:
-                awaited = await gather_with_cancel(*(results[name] for name in pending))
-                results.update(zip(pending, awaited, strict=True))
-            return results
-
-        return settled()
 
     def _list(
         self,
@@ -384,7 +414,7 @@ class _Nested:
             self.static = False  # looked up once, compiled or not
             plan = self.plan = executor.plan_for(self.kind, self.group)
         if plan is not None:
-            return executor._run(plan, value, path)
+            return plan.run(executor, value, path)
         return executor.collect_and_execute_subfields(self.kind, self.group, path, value, None)
 
 
@@ -419,12 +449,12 @@ def _static(fragments: Mapping[str, FragmentDetails], group: FieldDetailsList) -
 
 def _step(
     executor: CompiledExecutor, parent: GraphQLObjectType, name: str, group: FieldDetailsList
-) -> tuple[str, Step, bool]:
+) -> StepSource:
     """The step for one response key: compiled where the plan can stand in, else ordinary."""
     node = group[0].node
     tname = parent.name
     if node.name.value == "__typename" and _plain(group):
-        return name, lambda _executor, _source, _path: tname, False
+        return StepSource(name, lambda _executor, _source, _path: tname, False)
     field = executor.schema.get_field(parent, node.name.value)
     read = field_reader(field) if field is not None and _plain(group) else None
     shape = _shape(field.type) if field is not None else None
@@ -433,17 +463,18 @@ def _step(
         arguments = _literal_arguments(executor, field, group, informed)
         if arguments is not None:
             step = _informed_step(executor, parent, name, group, field, informed, arguments, shape)
-            return name, step, True
+            return StepSource(name, step, True)
     if field is not None and read is not None and shape is None:
         abstract = _abstract_shape(field.type)
         if abstract is not None:
-            return name, _abstract_step(executor, parent, name, group, field, read, *abstract), True
+            step = _abstract_step(executor, parent, name, group, field, read, *abstract)
+            return StepSource(name, step, True)
     if field is None or read is None or shape is None:
 
         def ordinary(executor: CompiledExecutor, source: Any, path: Path) -> Any:
             return executor.execute_field(parent, source, group, Path(path, name, tname), None)
 
-        return name, ordinary, True
+        return StepSource(name, ordinary, True)
     non_null, listed, item_non_null, kind = shape
     rtype = field.type
     nested = None
@@ -469,7 +500,9 @@ def _step(
                 return _completed(executor, items, value, rtype, group, here)
             return executor.complete_read(field, parent, value, group, here, None)
 
-        return name, _read_step(parent, name, group, field, read, non_null, list_value), True
+        return StepSource(
+            name, _read_step(parent, name, group, field, read, non_null, list_value), True
+        )
     if nested is not None:
         is_type = _type_check(kind)
         execute = nested.execute
@@ -479,7 +512,9 @@ def _step(
                 return _completed(executor, execute, value, rtype, group, here)
             return executor.complete_read(field, parent, value, group, here, None)
 
-        return name, _read_step(parent, name, group, field, read, non_null, object_value), True
+        step = _read_step(parent, name, group, field, read, non_null, object_value)
+        written = Object(read, is_type, execute)
+        return StepSource(name, step, True, written, field, group, non_null)
     coerce = _coercer(kind)
 
     def leaf_step(executor: CompiledExecutor, source: Any, path: Path) -> Any:
@@ -497,7 +532,10 @@ def _step(
         return executor.complete_read(field, parent, value, group, Path(path, name, tname), None)
 
     # A leaf's value may be an awaitable only where graphql-core completes it (`complete_read`).
-    return name, leaf_step, True
+    strings = kind is GraphQLString or kind is GraphQLID
+    return StepSource(
+        name, leaf_step, True, Leaf(read, strings, coerce, _NO), field, group, non_null
+    )
 
 
 def _informed_step(
@@ -543,7 +581,7 @@ def _informed_step(
         if value is None:
             if not non_null:
                 return None
-        elif value.__class__ not in _SETTLED and executor.is_awaitable(value):
+        elif value.__class__ not in SETTLED and executor.is_awaitable(value):
             return executor.complete_awaitable_value(rtype, group, info, here, value, None)
         elif items is not None:
             if value.__class__ is list or value.__class__ is tuple:
@@ -688,7 +726,7 @@ def _completed(
     except Exception as error:
         executor.handle_field_error(error, rtype, group, here)
         return None
-    if completed.__class__ not in _SETTLED and executor.is_awaitable(completed):
+    if completed.__class__ not in SETTLED and executor.is_awaitable(completed):
         return executor.settle_field(completed, rtype, group, here)
     return completed
 

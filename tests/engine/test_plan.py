@@ -240,12 +240,23 @@ class _CompiledThings(strawberry.Schema):
         self.execution_context_class = executor
 
 
+@pytest.fixture(params=["looped", "written"])
+def plans(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Plans run as their steps' loop (as at first), or written out as one function (as once
+    they have run `Plan.HOT` times) from their first run on."""
+    if request.param == "written":
+        monkeypatch.setattr(plan.Plan, "HOT", 0)
+    return str(request.param)
+
+
 _PLAIN_THINGS = things.PlainSchema(query=things.Query)
 _COMPILED_THINGS = _CompiledThings(query=things.Query)
+# The same parsed document again, so its plans are kept (written out, in `written`).
+_KEPT_THINGS = _CompiledThings(query=things.Query, extensions=[ParserCache])
 
 
 @pytest.mark.parametrize("query", things.QUERIES)
-async def test_the_short_path_cases_answer_the_same_with_plans(query: str) -> None:
+async def test_the_short_path_cases_answer_the_same_with_plans(plans: str, query: str) -> None:
     plain = await _PLAIN_THINGS.execute(query)
     for _ in range(2):  # compiled, then from the kept plan
         compiled = await _COMPILED_THINGS.execute(query)
@@ -265,22 +276,76 @@ async def test_the_short_path_cases_answer_the_same_with_plans(query: str) -> No
     variables=_variables([]),
 )
 def test_differential_small_schema(
-    collected: None, document: str, variables: dict[str, Any]
+    collected: None, plans: str, document: str, variables: dict[str, Any]
 ) -> None:
     variables = _declared(document, variables)
 
     async def both() -> tuple[bytes, bytes]:
         plain = await _PLAIN_THINGS.execute(document, variables)
-        compiled = await _COMPILED_THINGS.execute(document, variables)
-        return _json(plain), _json(compiled)
+        if plans == "written":
+            # Plans are written out in a first run. Compiling pauses the loop, which can change
+            # the order in which concurrent fields fail, so that run is not compared.
+            await _KEPT_THINGS.execute(document, variables)
+            return _json(plain), _json(await _KEPT_THINGS.execute(document, variables))
+        return _json(plain), _json(await _COMPILED_THINGS.execute(document, variables))
 
     plain, compiled = asyncio.run(both())
     gc.collect(1)  # those coroutines are reported now, under this test's filter
     assert compiled == plain, document
 
 
+async def test_a_plan_is_written_out_once_it_has_run_hot_times(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(plan.Plan, "HOT", 3)
+    # The same parsed document for every request, as the gateway's document cache gives.
+    schema = _CompiledThings(query=things.Query, extensions=[ParserCache])
+    query = "{ things { name colour twin { name } } }"  # two things, two twins
+
+    def kept() -> dict[str, plan.Plan]:
+        found = [p for by_key in _plans(schema).values() for p in by_key.values()]
+        return {p.kind.name + str(len(p.steps)): p for p in found if p is not None}
+
+    first = await schema.execute(query)
+    plans = kept()
+    assert {name: p.runs for name, p in plans.items()} == {"Thing3": 2, "Thing1": 2}
+    assert all(p.run == p._counted for p in plans.values())
+
+    assert _json(await schema.execute(query)) == _json(first)  # the fourth run is written out
+    assert kept() == plans
+    assert all(p.run != p._loop and p.run.__name__ == "run" for p in plans.values())
+    assert {name: p.runs for name, p in plans.items()} == {"Thing3": 4, "Thing1": 4}
+    assert _json(await schema.execute(query)) == _json(first)
+    assert {name: p.runs for name, p in plans.items()} == {"Thing3": 4, "Thing1": 4}
+
+
+async def test_a_plan_that_cannot_be_written_out_keeps_its_loop(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*args: Any) -> Any:
+        raise SyntaxError("a fault of the writer's")
+
+    monkeypatch.setattr(plan.Plan, "HOT", 0)
+    monkeypatch.setattr(plan, "plan_function", broken)
+    schema = _CompiledThings(query=things.Query, extensions=[ParserCache])
+    query = "{ things { name colour twin { name } } }"
+
+    with caplog.at_level(logging.ERROR, logger="session_gateway"):
+        answers = [_json(await schema.execute(query)) for _ in range(3)]
+
+    assert answers == [_json(await _PLAIN_THINGS.execute(query))] * 3
+    kept = [p for by_key in _plans(schema).values() for p in by_key.values() if p is not None]
+    assert len(kept) == 2
+    assert all(p.run == p._loop for p in kept)
+    assert [r.message for r in caplog.records] == [
+        "a compiled plan could not be written out; its loop runs on"
+    ] * 2  # once per plan
+
+
 @pytest.mark.parametrize(("query", "calls"), things.ONCE)
-async def test_a_value_a_plan_rejects_is_not_read_twice(query: str, calls: dict[str, int]) -> None:
+async def test_a_value_a_plan_rejects_is_not_read_twice(
+    plans: str, query: str, calls: dict[str, int]
+) -> None:
     for _ in range(2):  # compiled, then from the kept plan
         things.CALLS.clear()
         await _CompiledThings(query=things.Query).execute(query)
@@ -556,6 +621,7 @@ _FAULTS = st.one_of(
 )
 def test_differential_gateway_schema(
     collected: None,
+    plans: str,
     gateway: _Gateway,
     document: str,
     data: st.DataObject,
@@ -566,6 +632,8 @@ def test_differential_gateway_schema(
         gateway.mocks.set_fault(fault[0], FaultPlan(fault[1]))
     try:
         plain = gateway.run(gateway.plain, document, variables)
+        if plans == "written":  # plans written out in a first run, not compared (as above)
+            gateway.run(gateway.compiled, document, variables)
         compiled = gateway.run(gateway.compiled, document, variables)
         # Concurrent fields that fail report in the order their upstream calls end, on either
         # executor: the compiled answer must be one that Strawberry's executor gives.
