@@ -32,6 +32,7 @@ from __future__ import annotations
 import inspect
 import weakref
 from collections.abc import Awaitable, Callable, Generator, Mapping
+from functools import partial
 from typing import Any, ClassVar, NamedTuple, cast
 
 import strawberry
@@ -126,7 +127,7 @@ class Plan:
     per field, so only a plan that keeps running is worth it.
     """
 
-    __slots__ = ("held", "kind", "looped", "run", "runs", "steps")
+    __slots__ = ("__weakref__", "held", "kind", "looped", "run", "runs", "steps")
     HOT: ClassVar[int] = 1000  # runs (objects completed) before the plan is written out
 
     def __init__(
@@ -141,19 +142,11 @@ class Plan:
         self.held = held
         self.runs = 0
         # run(executor, source, path) -> the selection's value: the loop, then the function.
-        self.run: Callable[[CompiledExecutor, Any, Path], Any] = self._counted
-
-    def _counted(self, executor: CompiledExecutor, source: Any, path: Path) -> Any:
-        """The loop, counted; past `HOT` runs, the plan written out."""
-        self.runs += 1
-        if self.runs <= self.HOT:
-            return self._loop(executor, source, path)
-        self.run = self._loop  # counted no more, written out or not
-        try:
-            self.run = plan_function(self.kind, self.steps, _settled)
-        except Exception:  # a fault of plan_source's: the loop answers as it did
-            log.exception("a compiled plan could not be written out; its loop runs on")
-        return self.run(executor, source, path)
+        # Through a weak reference: a plan that held itself would wait for the cyclic
+        # collector, not go with its document.
+        self.run: Callable[[CompiledExecutor, Any, Path], Any] = partial(
+            _counted, weakref.ref(self)
+        )
 
     def _loop(self, executor: CompiledExecutor, source: Any, path: Path) -> Any:
         """`source`'s selection, as graphql-core's execute_fields completes it."""
@@ -174,6 +167,28 @@ class Plan:
         if not pending:
             return results
         return _settled(results, pending)
+
+
+def _counted(
+    plan_ref: weakref.ref[Plan], executor: CompiledExecutor, source: Any, path: Path
+) -> Any:
+    """The plan's loop, counted; past `Plan.HOT` runs, the plan written out."""
+    plan = cast("Plan", plan_ref())  # alive: its caller holds it
+    plan.runs += 1
+    if plan.runs <= plan.HOT:
+        return plan._loop(executor, source, path)
+    plan.run = partial(_looped, plan_ref)  # counted no more, written out or not
+    try:
+        plan.run = plan_function(plan.kind, plan.steps, _settled)
+    except Exception:  # a fault of plan_source's: the loop answers as it did
+        log.exception("a compiled plan could not be written out; its loop runs on")
+    return plan.run(executor, source, path)
+
+
+def _looped(
+    plan_ref: weakref.ref[Plan], executor: CompiledExecutor, source: Any, path: Path
+) -> Any:
+    return cast("Plan", plan_ref())._loop(executor, source, path)
 
 
 async def _settled(results: dict[str, Any], pending: list[str]) -> dict[str, Any]:

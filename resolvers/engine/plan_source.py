@@ -3,11 +3,11 @@
 A compiled plan (resolvers/engine/plan.py) runs one step per response key: for a session's six
 leaves that is a loop over six closures, each calling its reader and then its coercion. Written
 out, the loop and the calls go: a leaf becomes its read and a class test inline, an object
-field its read, its type check and a call to the nested plan. What is not plain (a null where
-the schema says non-null, a value its type does not coerce, an exception, an awaitable) is
-handed, as read, to the executor's `complete_read` and `handle_field_error`, exactly where the
-steps hand it; every other step is called as the loop would call it. `tests/engine/test_plan.py`
-compares both with graphql-core's answers.
+field its read, its type check and a call that executes its selection. What is not plain (a
+null where the schema says non-null, a value its type does not coerce, an exception, an
+awaitable) is handed, as read, to the executor's `complete_read` and `handle_field_error`,
+exactly where the steps hand it; every other step is called as the loop would call it.
+`tests/engine/test_plan.py` compares both with graphql-core's answers.
 
 The source holds only names this module makes (`k0`, `r0` …): response keys, types and readers
 are bound in the function's namespace, never written into its text, so no name from a client's
@@ -143,6 +143,8 @@ def _step_lines(i: int, step: StepSource, namespace: dict[str, Any]) -> list[str
         value += [
             f"{test} v is not None and (o := c{i}(v)) is not no{i}:",
             f"    results[k{i}] = o",
+            "    if o.__class__ not in SETTLED and is_awaitable(o):  # a scalar's own serializer",
+            f"        pending.append(k{i})",
         ]
         if not step.non_null:
             value += ["elif v is None:", f"    results[k{i}] = None"]

@@ -19,8 +19,10 @@ import gc
 import logging
 import os
 import re
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, cast
 
 import orjson
@@ -244,8 +246,8 @@ class _CompiledThings(strawberry.Schema):
 def plans(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Plans run as their steps' loop (as at first), or written out as one function (as once
     they have run `Plan.HOT` times) from their first run on."""
-    if request.param == "written":
-        monkeypatch.setattr(plan.Plan, "HOT", 0)
+    # Plans kept from other tests stay written out; in `looped`, no more are written.
+    monkeypatch.setattr(plan.Plan, "HOT", 0 if request.param == "written" else 10**9)
     return str(request.param)
 
 
@@ -309,14 +311,23 @@ async def test_a_plan_is_written_out_once_it_has_run_hot_times(
     first = await schema.execute(query)
     plans = kept()
     assert {name: p.runs for name, p in plans.items()} == {"Thing3": 2, "Thing1": 2}
-    assert all(p.run == p._counted for p in plans.values())
+    assert all(isinstance(p.run, partial) for p in plans.values())
 
     assert _json(await schema.execute(query)) == _json(first)  # the fourth run is written out
     assert kept() == plans
-    assert all(p.run != p._loop and p.run.__name__ == "run" for p in plans.values())
+    assert all(getattr(p.run, "__name__", None) == "run" for p in plans.values())
     assert {name: p.runs for name, p in plans.items()} == {"Thing3": 4, "Thing1": 4}
     assert _json(await schema.execute(query)) == _json(first)
     assert {name: p.runs for name, p in plans.items()} == {"Thing3": 4, "Thing1": 4}
+
+
+def test_a_plan_goes_as_soon_as_nothing_holds_it() -> None:
+    query_type = _PLAIN_THINGS._schema.query_type
+    assert query_type is not None
+    kept = plan.Plan(query_type, (), ())
+    gone = weakref.ref(kept)
+    del kept  # no cycle through its own `run`: freed without the cyclic collector
+    assert gone() is None
 
 
 async def test_a_plan_that_cannot_be_written_out_keeps_its_loop(
@@ -336,7 +347,7 @@ async def test_a_plan_that_cannot_be_written_out_keeps_its_loop(
     assert answers == [_json(await _PLAIN_THINGS.execute(query))] * 3
     kept = [p for by_key in _plans(schema).values() for p in by_key.values() if p is not None]
     assert len(kept) == 2
-    assert all(p.run == p._loop for p in kept)
+    assert all(isinstance(p.run, partial) and p.run.func is plan._looped for p in kept)
     assert [r.message for r in caplog.records] == [
         "a compiled plan could not be written out; its loop runs on"
     ] * 2  # once per plan
