@@ -77,7 +77,7 @@ from resolvers.engine.execution import (
     short_path_executor,
 )
 from resolvers.engine.internals import annotation_problems, log, seam, signature_problems
-from resolvers.engine.plan_source import SETTLED, Leaf, Object, StepSource, plan_function
+from resolvers.engine.plan_source import NO, SETTLED, Leaf, Object, StepSource, plan_function
 
 try:  # Not public API: if it moves, `_problems` says so and plans stay off.
     from graphql.pyutils import gather_with_cancel
@@ -112,7 +112,6 @@ _EXECUTOR_METHODS = {
     "with_abort_signal": ("self", "awaitable"),
 }  # fmt: skip
 _PLANS = 256  # compiled selection sets per operation; beyond that, graphql-core's way
-_NO = object()  # a step's fast way does not apply: graphql-core completes the value
 _STANDARD_DIRECTIVES = frozenset({"include", "skip"})
 
 # step(executor, source, path of the source object) -> the completed value, or Undefined.
@@ -342,7 +341,7 @@ class CompiledExecutor(ShortPathExecutor):
                         continue
                 elif coerce is not None:
                     out = coerce(value)
-                    if out is not _NO:
+                    if out is not NO:
                         append(out)
                         continue
                 elif item.is_type(value) and not is_awaitable(value):
@@ -540,17 +539,15 @@ def _step(
             return None
         if value is not None:
             out = coerce(value)
-            if out is not _NO:
+            if out is not NO:
                 return out
         elif not non_null:
             return None
         return executor.complete_read(field, parent, value, group, Path(path, name, tname), None)
 
     # A leaf's value may be an awaitable only where graphql-core completes it (`complete_read`).
-    strings = kind is GraphQLString or kind is GraphQLID
-    return StepSource(
-        name, leaf_step, True, Leaf(read, strings, coerce, _NO), field, group, non_null
-    )
+    leaf = Leaf(read, _strings(kind), coerce)
+    return StepSource(name, leaf_step, True, leaf, field, group, non_null)
 
 
 def _informed_step(
@@ -606,7 +603,7 @@ def _informed_step(
                 return _completed(executor, nested.execute, value, rtype, group, here)
         elif coerce is not None:
             out = coerce(value)
-            if out is not _NO:
+            if out is not NO:
                 return out
         return executor.complete_with(rtype, group, info, here, value, None)
 
@@ -829,10 +826,15 @@ def _type_check(kind: GraphQLLeafType | GraphQLObjectType) -> Callable[[Any], bo
     return lambda value: not isinstance(value, Exception) and passes_type_check(object_kind, value)
 
 
+def _strings(kind: GraphQLLeafType | GraphQLObjectType) -> bool:
+    """Whether `kind` is String or ID, whose output coercion of a str is the str itself."""
+    return kind is GraphQLString or kind is GraphQLID
+
+
 def _coercer(kind: GraphQLLeafType | GraphQLObjectType) -> Callable[[Any], Any]:
-    """`kind`'s output coercion returning `_NO` where graphql-core would report an error."""
+    """`kind`'s output coercion returning `NO` where graphql-core would report an error."""
     coerce_output = cast("GraphQLLeafType", kind).coerce_output_value
-    strings = kind is GraphQLString or kind is GraphQLID
+    strings = _strings(kind)
     plain: set[type] = set()  # classes seen to be neither exceptions nor awaitables
 
     def coerce(value: Any) -> Any:
@@ -841,13 +843,13 @@ def _coercer(kind: GraphQLLeafType | GraphQLObjectType) -> Callable[[Any], Any]:
         if value.__class__ not in plain:
             # graphql-core raises an exception and awaits an awaitable: `complete_read` does both.
             if isinstance(value, Exception | Awaitable | Generator):
-                return _NO
+                return NO
             plain.add(value.__class__)
         try:
             coerced = coerce_output(value)
         except Exception:
-            return _NO
-        return _NO if coerced is None or coerced is Undefined else coerced
+            return NO
+        return NO if coerced is None or coerced is Undefined else coerced
 
     members = getattr(kind, "wrapped_cls", None)  # Strawberry's enums: a Python Enum
     if not isinstance(kind, GraphQLEnumType) or not isinstance(members, type):

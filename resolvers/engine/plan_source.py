@@ -23,8 +23,10 @@ from graphql import GraphQLField, GraphQLObjectType, Undefined
 from graphql.execution.collect_fields import FieldDetailsList
 from graphql.pyutils import Path
 
-__all__ = ["Leaf", "Object", "StepSource", "plan_function"]
+__all__ = ["NO", "SETTLED", "Leaf", "Object", "StepSource", "plan_function"]
 
+# A step's fast way does not apply: graphql-core completes the value.
+NO = object()
 # Completed values that are never awaitable: no need to ask `is_awaitable`.
 SETTLED = frozenset({str, int, float, bool, type(None), dict, list})
 
@@ -34,8 +36,7 @@ class Leaf(NamedTuple):
 
     read: Callable[[Any], Any]
     strings: bool  # String or ID: a str is its own coercion
-    coerce: Callable[[Any], Any]  # the coerced value, or `no` where graphql-core completes it
-    no: object
+    coerce: Callable[[Any], Any]  # the coerced value, or NO where graphql-core completes it
 
 
 class Object(NamedTuple):
@@ -69,6 +70,7 @@ def plan_function(
         "Path": Path,
         "Undefined": Undefined,
         "SETTLED": SETTLED,
+        "NO": NO,
         "N": parent.name,
         "P": parent,
         "settled": settled,
@@ -134,14 +136,14 @@ def _step_lines(i: int, step: StepSource, namespace: dict[str, Any]) -> list[str
         "else:",
     ]
     if isinstance(kind, Leaf):
-        namespace.update({f"c{i}": kind.coerce, f"no{i}": kind.no})
+        namespace[f"c{i}"] = kind.coerce
         value: list[str] = []
         test = "if"
         if kind.strings:
             value += ["if v.__class__ is str:", f"    results[k{i}] = v"]
             test = "elif"
         value += [
-            f"{test} v is not None and (o := c{i}(v)) is not no{i}:",
+            f"{test} v is not None and (o := c{i}(v)) is not NO:",
             f"    results[k{i}] = o",
             "    if o.__class__ not in SETTLED and is_awaitable(o):  # a scalar's own serializer",
             f"        pending.append(k{i})",
