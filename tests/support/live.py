@@ -176,14 +176,7 @@ def _awaits(awaited: Any) -> list[str]:
     """Where a coroutine (or async generator) waits, outermost first."""
     lines = []
     while awaited is not None:
-        frame = next(
-            (
-                getattr(awaited, a)
-                for a in ("cr_frame", "ag_frame", "gi_frame")
-                if hasattr(awaited, a)
-            ),
-            None,
-        )
+        frame = _first(awaited, ("cr_frame", "ag_frame", "gi_frame"))
         if frame is None:
             lines.append(f"  {awaited!r}"[:300])
             break
@@ -194,12 +187,10 @@ def _awaits(awaited: Any) -> list[str]:
             # nothing: follow the generator (the app's lifespan) instead.
             awaited = manager.gen
             continue
-        awaited = next(
-            (
-                getattr(awaited, a)
-                for a in ("cr_await", "ag_await", "gi_yieldfrom")
-                if hasattr(awaited, a)
-            ),
-            None,
-        )
+        awaited = _first(awaited, ("cr_await", "ag_await", "gi_yieldfrom"))
     return lines
+
+
+def _first(awaited: Any, names: tuple[str, ...]) -> Any:
+    """The first of `names` that `awaited` has (coroutine, async generator or generator)."""
+    return next((getattr(awaited, name) for name in names if hasattr(awaited, name)), None)
